@@ -1,0 +1,383 @@
+//! The CPU reference decoder: full, LoQ, prefix and region decoding.
+
+use crate::bytes::ByteReader;
+use crate::colour;
+use crate::echelon::{med_reconstruct, predict_details, reconstruct_blocks, Level};
+use crate::entropy::{BitReader, DecTable, EncTable, RansDecoder, NODE_ALPHABET, VALUE_ALPHABET};
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::limits::Limits;
+use crate::parallel;
+use crate::picture::{Picture, Plane};
+use crate::stree::{self, LayerTables, KINDS, KIND_DENSE, KIND_LEAF};
+use crate::tableau::{read_tableau, Rect, TileGrid};
+use crate::upsample::Upsampler;
+
+/// A rectangle in the pixel grid of plane 0 at the requested LoQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Region {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width (at least 1).
+    pub width: u32,
+    /// Height (at least 1).
+    pub height: u32,
+}
+
+/// What to decode and with which resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Level of quality: 0 is full resolution, k is the picture halved k times.
+    pub loq: u8,
+    /// Only this part of the picture (in the LoQ's grid); `None` decodes everything.
+    pub region: Option<Region>,
+    /// Bounds on what an untrusted stream may make the decoder allocate.
+    pub limits: Limits,
+    /// Worker threads (0 = all cores, 1 = the calling thread only).
+    pub threads: usize,
+    /// Check section CRCs when the stream has them.
+    pub verify_checksums: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            loq: 0,
+            region: None,
+            limits: Limits::default(),
+            threads: 0,
+            verify_checksums: true,
+        }
+    }
+}
+
+/// Decode tables of one plane in one section, indexed `[layer][kind]`.
+type PlaneTables = [[Option<DecTable>; KINDS]; 3];
+
+/// Decodes `stream` (which may be a prefix holding the sections the LoQ needs).
+pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
+    let header = Header::parse(stream)?;
+    check_limits(&header, opts)?;
+    let loq = opts.loq;
+    let needed = header.required_size(loq)?;
+    if (stream.len() as u64) < needed {
+        return Err(Error::truncated(format!("decoding at LoQ {loq}"), needed, stream.len() as u64));
+    }
+    let p0 = header.planes[0];
+    let (w0, h0) = p0.size_at(loq);
+    let region = opts.region.unwrap_or(Region {
+        x: 0,
+        y: 0,
+        width: w0,
+        height: h0,
+    });
+    if region.width == 0
+        || region.height == 0
+        || u64::from(region.x) + u64::from(region.width) > u64::from(w0)
+        || u64::from(region.y) + u64::from(region.height) > u64::from(h0)
+    {
+        return Err(Error::param(format!(
+            "region {}x{} at ({},{}) is outside the {w0}x{h0} picture at LoQ {loq}",
+            region.width, region.height, region.x, region.y
+        )));
+    }
+    let margin = if header.upsampler == Upsampler::Nearest { 0 } else { 2 };
+    // needs[p][j]: samples of echelon j (LoQ j) plane p must reconstruct.
+    let needs: Vec<Vec<Rect>> = header
+        .planes
+        .iter()
+        .map(|d| {
+            let (wk, hk) = d.size_at(loq);
+            let scale = |v: u32, size: u32, full: u32, up: bool| -> u32 {
+                let n = u64::from(v) * u64::from(size);
+                (if up { n.div_ceil(u64::from(full)) } else { n / u64::from(full) }) as u32
+            };
+            let mut r = Rect {
+                x0: scale(region.x, wk, w0, false),
+                y0: scale(region.y, hk, h0, false),
+                x1: scale(region.x + region.width, wk, w0, true).max(scale(region.x, wk, w0, false) + 1).min(wk),
+                y1: scale(region.y + region.height, hk, h0, true).max(scale(region.y, hk, h0, false) + 1).min(hk),
+            };
+            let mut v = vec![Rect::default(); d.echelons as usize];
+            v[loq as usize] = r;
+            for j in loq as usize + 1..d.echelons as usize {
+                let (lw, lh) = d.size_at(j as u8);
+                r = r.halved().grown(margin, lw, lh);
+                v[j] = r;
+            }
+            v
+        })
+        .collect();
+
+    let mut levels: Vec<Option<Level>> = vec![None; header.planes.len()];
+    let mut offset = header.encoded_len();
+    for s in 0..header.section_count() - loq as usize {
+        let size = header.section_sizes[s] as usize;
+        let section = &stream[offset..offset + size];
+        decode_section(&header, section, header.section_loq(s), &needs, &mut levels, opts)
+            .map_err(|e| match e {
+                Error::Truncated { .. } => Error::format(format!(
+                    "section for LoQ {} is shorter than its contents: {e}",
+                    header.section_loq(s)
+                )),
+                e => e,
+            })?;
+        offset += size;
+    }
+
+    let mut planes = Vec::with_capacity(header.planes.len());
+    let mut crops: Vec<Level> = levels
+        .into_iter()
+        .zip(&needs)
+        .map(|(l, need)| {
+            let l = l.expect("every plane reached the requested LoQ");
+            let r = need[loq as usize];
+            let mut data = Vec::with_capacity((r.width() * r.height()) as usize);
+            for y in r.y0..r.y1 {
+                let start = (y * l.width) as usize;
+                data.extend_from_slice(&l.data[start + r.x0 as usize..start + r.x1 as usize]);
+            }
+            Level {
+                width: r.width(),
+                height: r.height(),
+                data,
+            }
+        })
+        .collect();
+    if header.colour_transform {
+        let (y, rest) = crops.split_at_mut(1);
+        let (co, cg) = rest.split_at_mut(1);
+        for ((y, co), cg) in y[0].data.iter_mut().zip(co[0].data.iter_mut()).zip(cg[0].data.iter_mut()) {
+            let (r, g, b) = colour::inverse(*y, *co, *cg);
+            (*y, *co, *cg) = (r, g, b);
+        }
+    }
+    for (l, d) in crops.into_iter().zip(&header.planes) {
+        let max = (1i32 << d.bit_depth) - 1;
+        planes.push(Plane {
+            width: l.width,
+            height: l.height,
+            bit_depth: d.bit_depth,
+            samples: l.data.into_iter().map(|v| v.clamp(0, max) as u16).collect(),
+        });
+    }
+    Ok(Picture { planes })
+}
+
+fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
+    let lim = &opts.limits;
+    if h.planes.len() > lim.max_planes {
+        return Err(Error::LimitsExceeded(format!("{} planes, limit {}", h.planes.len(), lim.max_planes)));
+    }
+    let mut samples = 0u64;
+    let mut bytes = 0u64;
+    for p in &h.planes {
+        if p.width > lim.max_width || p.height > lim.max_height {
+            return Err(Error::LimitsExceeded(format!(
+                "plane of {}x{}, limit {}x{}",
+                p.width, p.height, lim.max_width, lim.max_height
+            )));
+        }
+        samples += u64::from(p.width) * u64::from(p.height);
+        let (w, h) = p.size_at(opts.loq.min(p.echelons - 1));
+        let n = u64::from(w) * u64::from(h);
+        // Current and next echelon (i32) plus the output plane (u16).
+        bytes += n * 4 + n.div_ceil(4) * 4 + n * 2;
+    }
+    if samples > lim.max_samples {
+        return Err(Error::LimitsExceeded(format!("{samples} samples, limit {}", lim.max_samples)));
+    }
+    lim.check_alloc(bytes, "the picture")
+}
+
+fn plane_grid(h: &Header, p: usize, loq: u8) -> TileGrid {
+    let d = h.planes[p];
+    let grid_loq = if loq + 1 == d.echelons { loq } else { loq + 1 };
+    let (width, height) = d.size_at(grid_loq);
+    TileGrid {
+        width,
+        height,
+        tile_log2: h.tile_log2,
+    }
+}
+
+fn decode_section(
+    header: &Header,
+    section: &[u8],
+    loq: u8,
+    needs: &[Vec<Rect>],
+    levels: &mut [Option<Level>],
+    opts: &DecodeOptions,
+) -> Result<()> {
+    let body = if header.checksums {
+        if section.len() < 4 {
+            return Err(Error::format(format!("section for LoQ {loq} is too short for its checksum")));
+        }
+        let (body, crc) = section.split_at(section.len() - 4);
+        if opts.verify_checksums && crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(Error::format(format!("checksum mismatch in the section for LoQ {loq} (corrupted data)")));
+        }
+        body
+    } else {
+        section
+    };
+    let mut r = ByteReader::new(body);
+    let got = r.u8("section LoQ")?;
+    if got != loq {
+        return Err(Error::format(format!("section says LoQ {got}, expected {loq}")));
+    }
+    let present: Vec<usize> = (0..header.planes.len()).filter(|&p| loq < header.planes[p].echelons).collect();
+    let mut tables: Vec<PlaneTables> = (0..header.planes.len()).map(|_| Default::default()).collect();
+    let table_count = r.varint("table count")? as usize;
+    for _ in 0..table_count {
+        let p = r.u8("table plane")? as usize;
+        let layer = r.u8("table layer")? as usize;
+        let kind = r.u8("table kind")? as usize;
+        if !present.contains(&p) || layer >= 3 || kind >= KINDS {
+            return Err(Error::format(format!("table for plane {p} layer {layer} kind {kind} is not allowed here")));
+        }
+        let alphabet = if kind == KIND_DENSE || kind == KIND_LEAF { VALUE_ALPHABET } else { NODE_ALPHABET };
+        let t = EncTable::read(&mut r, alphabet)?;
+        if tables[p][layer][kind].replace(DecTable::new(&t)).is_some() {
+            return Err(Error::format("duplicate table in section"));
+        }
+    }
+    let grids: Vec<(usize, TileGrid)> = present.iter().map(|&p| (p, plane_grid(header, p, loq))).collect();
+    let tile_count: usize = grids.iter().map(|(_, g)| g.count()).sum();
+    let tableau_start = r.pos();
+    let offsets = read_tableau(&mut r, tile_count, body.len() as u64)?;
+    let payload_start = r.pos();
+    if payload_start as u64 + offsets[tile_count] != body.len() as u64 {
+        return Err(Error::format(format!(
+            "section for LoQ {loq}: tiles take {} bytes but {} remain after the tableau (at byte {tableau_start})",
+            offsets[tile_count],
+            body.len() - payload_start
+        )));
+    }
+    let payloads = &body[payload_start..];
+
+    let mut first_tile = 0usize;
+    for (p, grid) in grids {
+        let d = header.planes[p];
+        let range = colour::plane_range(d.bit_depth, p, header.colour_transform);
+        let (w, h) = d.size_at(loq);
+        let tiles = |tx: u32, ty: u32| -> &[u8] {
+            let i = first_tile + (ty * grid.tiles_x() + tx) as usize;
+            &payloads[offsets[i] as usize..offsets[i + 1] as usize]
+        };
+        let t = &tables[p];
+        let lt = |layer: usize| -> LayerTables<'_> { std::array::from_fn(|k| t[layer][k].as_ref()) };
+        let need = needs[p][loq as usize];
+        let side = 1u32 << header.tile_log2;
+        let mut out = Level {
+            width: w,
+            height: h,
+            data: vec![0; (w * h) as usize],
+        };
+        if loq + 1 == d.echelons {
+            // Lowest echelon: MED residuals, tiles over samples.
+            let cover = grid.tiles_covering(need);
+            let bands: Vec<(u32, &mut [i32])> = out
+                .data
+                .chunks_mut((side * w) as usize)
+                .enumerate()
+                .map(|(i, b)| (i as u32, b))
+                .filter(|(ty, _)| (cover.y0..cover.y1).contains(ty))
+                .collect();
+            let tables0 = lt(0);
+            let results = parallel::map(opts.threads, bands, |(ty, band)| -> Result<()> {
+                let mut buf = vec![0i32; (side * side) as usize];
+                for tx in cover.x0..cover.x1 {
+                    let rect = grid.tile_rect(tx, ty);
+                    let (tw, th) = (rect.width() as usize, rect.height() as usize);
+                    decode_payload(tiles(tx, ty), &[tables0], header.tile_log2, tw, th, &mut [&mut buf])
+                        .map_err(|e| tile_error(e, loq, p, tx, ty))?;
+                    med_reconstruct(&mut buf, tw, th, range);
+                    for y in 0..th {
+                        let dst = y * w as usize + rect.x0 as usize;
+                        band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+                    }
+                }
+                Ok(())
+            });
+            results.into_iter().collect::<Result<()>>()?;
+        } else {
+            let lower = levels[p].take().ok_or_else(|| Error::format("residual section before its base"))?;
+            let blocks = need.halved();
+            let cover = grid.tiles_covering(blocks);
+            let tables3 = [lt(0), lt(1), lt(2)];
+            let bands: Vec<(u32, &mut [i32])> = out
+                .data
+                .chunks_mut((2 * side * w) as usize)
+                .enumerate()
+                .map(|(i, b)| (i as u32, b))
+                .filter(|(ty, _)| (cover.y0..cover.y1).contains(ty))
+                .collect();
+            let upsampler = header.upsampler;
+            let lower_ref = &lower;
+            let results = parallel::map(opts.threads, bands, |(ty, band)| -> Result<()> {
+                let n = (side * side) as usize;
+                let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
+                let mut pred = vec![[0i32; 3]; n];
+                let mut scratch = Vec::new();
+                for tx in cover.x0..cover.x1 {
+                    let rect = grid.tile_rect(tx, ty);
+                    let (tw, th) = (rect.width() as usize, rect.height() as usize);
+                    decode_payload(tiles(tx, ty), &tables3, header.tile_log2, tw, th, &mut [&mut l0, &mut l1, &mut l2])
+                        .map_err(|e| tile_error(e, loq, p, tx, ty))?;
+                    predict_details(upsampler, lower_ref, (w, h), rect, range, &mut scratch, &mut pred);
+                    reconstruct_blocks(lower_ref, (w, h), rect, &pred, &[&l0, &l1, &l2], range, band, rect.y0);
+                }
+                Ok(())
+            });
+            results.into_iter().collect::<Result<()>>()?;
+        }
+        levels[p] = Some(out);
+        first_tile += grid.count();
+    }
+    Ok(())
+}
+
+fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
+    match e {
+        Error::Format(m) => Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}")),
+        e => e,
+    }
+}
+
+/// Decodes one tile payload: mode byte, rANS stream length, rANS stream, raw bits.
+fn decode_payload(
+    payload: &[u8],
+    tables: &[LayerTables<'_>],
+    tile_log2: u8,
+    w: usize,
+    h: usize,
+    out: &mut [&mut Vec<i32>],
+) -> Result<()> {
+    let mut r = ByteReader::new(payload);
+    let modes = r.u8("tile modes")?;
+    let layers = tables.len();
+    if u32::from(modes) >> (2 * layers) != 0 {
+        return Err(Error::format(format!("mode byte {modes:#04x} sets unused layers")));
+    }
+    let rans_len = r.varint("tile rANS length")? as usize;
+    let rans_bytes = r.bytes(rans_len, "tile rANS stream")?;
+    let bit_bytes = &payload[r.pos()..];
+    let mut rans = RansDecoder::new(rans_bytes);
+    let mut bits = BitReader::new(bit_bytes);
+    for (l, buf) in out.iter_mut().enumerate() {
+        let mode = (modes >> (2 * l)) & 3;
+        let buf = &mut buf[..w * h];
+        if mode != stree::MODE_DENSE {
+            buf.fill(0);
+        }
+        stree::decode_layer(mode, &tables[l], &mut rans, &mut bits, buf, w, h, tile_log2)?;
+    }
+    let rans_ok = if modes == 0 { rans_bytes.is_empty() } else { rans.finished_cleanly() };
+    if !rans_ok || !bits.finished_cleanly() {
+        return Err(Error::format("entropy-coded data does not match its length (corrupted tile)"));
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The CPU encoder: picture -> echelon pyramid -> residual tiles -> sections -> stream.
+
+use crate::bytes::ByteWriter;
+use crate::colour;
+use crate::echelon::{forward_level, med_residuals, predict_details, Details, Level};
+use crate::entropy::{BitWriter, EncTable, RansEncoder, NODE_ALPHABET, VALUE_ALPHABET};
+use crate::error::{Error, Result};
+use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
+use crate::parallel;
+use crate::picture::Picture;
+use crate::stree::{self, KINDS, KIND_DENSE, KIND_LEAF};
+use crate::tableau::{write_tableau, Rect, TileGrid};
+use crate::upsample::Upsampler;
+
+/// Encoder settings for the core encoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderConfig {
+    /// Echelons per plane, the lowest included (`None`: halve until the larger side of
+    /// plane 0 is at most 16).
+    pub echelons: Option<u8>,
+    /// Upsampler for predicting each echelon from the one below.
+    pub upsampler: Upsampler,
+    /// Apply YCoCg-R to planes 0-2 (which must then share size and depth).
+    pub colour_transform: bool,
+    /// log2 of the tile side in coefficients (2..=8).
+    pub tile_log2: u8,
+    /// Append a CRC-32 to every section.
+    pub checksums: bool,
+    /// Pixel format tag stored in the header (0 = generic planar).
+    pub format_tag: u8,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            echelons: None,
+            upsampler: Upsampler::Linear,
+            colour_transform: false,
+            tile_log2: 6,
+            checksums: true,
+            format_tag: 0,
+            threads: 0,
+        }
+    }
+}
+
+/// Echelon count chosen when the caller gives none.
+pub fn auto_echelons(width: u32, height: u32) -> u8 {
+    let mut e = 1;
+    let (mut w, mut h) = (width, height);
+    while w.max(h) > 16 && e < MAX_ECHELONS {
+        w = w.div_ceil(2);
+        h = h.div_ceil(2);
+        e += 1;
+    }
+    e
+}
+
+/// One plane's pyramid: levels[0] is the source, levels[j + 1] the echelon below it.
+struct Pyramid {
+    levels: Vec<Level>,
+    details: Vec<Details>,
+    range: (i32, i32),
+}
+
+/// Symbols and raw bits of one tile, before the section's tables exist.
+struct TileModel {
+    modes: u8,
+    syms: Vec<(u16, u8)>,
+    bits: Vec<u8>,
+}
+
+/// Table key: `(plane, layer, kind)` packed as `plane * 16 + layer * 4 + kind`.
+fn key(plane: usize, layer: usize, kind: usize) -> u16 {
+    (plane * 16 + layer * KINDS + kind) as u16
+}
+
+fn alphabet(kind: usize) -> usize {
+    if kind == KIND_DENSE || kind == KIND_LEAF {
+        VALUE_ALPHABET
+    } else {
+        NODE_ALPHABET
+    }
+}
+
+/// Encodes a picture into a stream.
+pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
+    picture.validate()?;
+    cfg.upsampler.validate()?;
+    if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
+        return Err(Error::param(format!("tile log2 {} outside 2..=8", cfg.tile_log2)));
+    }
+    let p0 = &picture.planes[0];
+    let echelons = match cfg.echelons {
+        Some(0) => return Err(Error::param("echelon count must be at least 1")),
+        Some(e) if e > MAX_ECHELONS => {
+            return Err(Error::param(format!("echelon count {e} above {MAX_ECHELONS}")))
+        }
+        Some(e) => e,
+        None => auto_echelons(p0.width, p0.height),
+    };
+    let mut header = Header {
+        lossless: true,
+        colour_transform: cfg.colour_transform,
+        checksums: cfg.checksums,
+        format_tag: cfg.format_tag,
+        upsampler: cfg.upsampler,
+        tile_log2: cfg.tile_log2,
+        planes: picture
+            .planes
+            .iter()
+            .map(|p| PlaneDesc {
+                width: p.width,
+                height: p.height,
+                bit_depth: p.bit_depth,
+                echelons,
+            })
+            .collect(),
+        section_sizes: Vec::new(),
+    };
+    header.validate()?;
+
+    let sources = signed_planes(picture, cfg.colour_transform);
+    let pyramids: Vec<Pyramid> = parallel::map(cfg.threads, sources.into_iter().enumerate().collect(), |(i, lvl)| {
+        let p = &picture.planes[i];
+        build_pyramid(lvl, echelons, colour::plane_range(p.bit_depth, i, cfg.colour_transform))
+    });
+
+    let mut sections = Vec::new();
+    for s in 0..header.section_count() {
+        let loq = header.section_loq(s);
+        let section = encode_section(&header, &pyramids, loq, cfg)?;
+        header.section_sizes.push(u32::try_from(section.len()).map_err(|_| {
+            Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
+        })?);
+        sections.push(section);
+    }
+    let mut out = Vec::with_capacity(header.encoded_len() + sections.iter().map(Vec::len).sum::<usize>());
+    header.write(&mut out);
+    sections.iter().for_each(|s| out.extend_from_slice(s));
+    Ok(out)
+}
+
+/// Converts samples to `i32`, applying YCoCg-R to planes 0-2 when asked.
+fn signed_planes(picture: &Picture, colour_transform: bool) -> Vec<Level> {
+    let mut levels: Vec<Level> = picture
+        .planes
+        .iter()
+        .map(|p| Level {
+            width: p.width,
+            height: p.height,
+            data: p.samples.iter().map(|&s| i32::from(s)).collect(),
+        })
+        .collect();
+    if colour_transform {
+        let (r, rest) = levels.split_at_mut(1);
+        let (g, b) = rest.split_at_mut(1);
+        for ((r, g), b) in r[0].data.iter_mut().zip(g[0].data.iter_mut()).zip(b[0].data.iter_mut()) {
+            let (y, co, cg) = colour::forward(*r, *g, *b);
+            (*r, *g, *b) = (y, co, cg);
+        }
+    }
+    levels
+}
+
+fn build_pyramid(source: Level, echelons: u8, range: (i32, i32)) -> Pyramid {
+    let mut levels = vec![source];
+    let mut details = Vec::new();
+    for _ in 1..echelons {
+        let (lower, det) = forward_level(levels.last().expect("non-empty"));
+        levels.push(lower);
+        details.push(det);
+    }
+    Pyramid { levels, details, range }
+}
+
+/// Encodes the section of LoQ `loq`: tables, tableau, tile payloads, CRC.
+fn encode_section(header: &Header, pyramids: &[Pyramid], loq: u8, cfg: &EncoderConfig) -> Result<Vec<u8>> {
+    let t = cfg.tile_log2;
+    // Every tile of every plane present in this section, in stream order.
+    let mut jobs = Vec::new();
+    for (p, desc) in header.planes.iter().enumerate() {
+        if loq >= desc.echelons {
+            continue;
+        }
+        let grid = tile_grid(&pyramids[p], loq, desc.echelons, t);
+        for ty in 0..grid.tiles_y() {
+            for tx in 0..grid.tiles_x() {
+                jobs.push((p, grid.tile_rect(tx, ty)));
+            }
+        }
+    }
+    let models: Vec<TileModel> = parallel::map(cfg.threads, jobs, |(p, rect)| {
+        model_tile(&pyramids[p], p, loq, header.planes[p].echelons, rect, cfg)
+    });
+
+    // Statistics of the whole section give one table per (plane, layer, kind).
+    let mut counts: std::collections::BTreeMap<u16, Vec<u64>> = Default::default();
+    for m in &models {
+        for &(k, s) in &m.syms {
+            counts.entry(k).or_insert_with(|| vec![0; VALUE_ALPHABET])[s as usize] += 1;
+        }
+    }
+    let mut tables: Vec<Option<EncTable>> = vec![None; header.planes.len() * 16];
+    let mut out = Vec::new();
+    out.put_u8(loq);
+    out.put_varint(counts.len() as u32);
+    for (&k, c) in &counts {
+        let table = EncTable::from_counts(&c[..alphabet(k as usize % KINDS)]);
+        out.put_u8((k / 16) as u8);
+        out.put_u8(((k % 16) / KINDS as u16) as u8);
+        out.put_u8((k as usize % KINDS) as u8);
+        table.write(&mut out);
+        tables[k as usize] = Some(table);
+    }
+    let payloads: Vec<Vec<u8>> = parallel::map(cfg.threads, models, |m| {
+        let mut rans = RansEncoder::new();
+        for &(k, s) in &m.syms {
+            rans.put(tables[k as usize].as_ref().expect("table built from these symbols"), s as usize);
+        }
+        let stream = rans.finish();
+        let mut payload = Vec::with_capacity(stream.len() + m.bits.len() + 6);
+        payload.put_u8(m.modes);
+        payload.put_varint(stream.len() as u32);
+        payload.extend_from_slice(&stream);
+        payload.extend_from_slice(&m.bits);
+        payload
+    });
+    let sizes: Vec<u32> = payloads.iter().map(|p| p.len() as u32).collect();
+    write_tableau(&sizes, &mut out);
+    payloads.iter().for_each(|p| out.extend_from_slice(p));
+    if header.checksums {
+        let crc = crc32fast::hash(&out);
+        out.put_u32(crc);
+    }
+    Ok(out)
+}
+
+/// The tile grid of plane data at `loq`: samples for the lowest echelon, blocks (the
+/// grid of the echelon below) otherwise.
+fn tile_grid(pyr: &Pyramid, loq: u8, echelons: u8, tile_log2: u8) -> TileGrid {
+    let grid_level = if loq + 1 == echelons { loq } else { loq + 1 };
+    let l = &pyr.levels[grid_level as usize];
+    TileGrid {
+        width: l.width,
+        height: l.height,
+        tile_log2,
+    }
+}
+
+fn model_tile(pyr: &Pyramid, plane: usize, loq: u8, echelons: u8, rect: Rect, cfg: &EncoderConfig) -> TileModel {
+    let (w, h) = (rect.width() as usize, rect.height() as usize);
+    let mut layers: Vec<Vec<i32>> = Vec::new();
+    if loq + 1 == echelons {
+        let level = &pyr.levels[loq as usize];
+        let tile = crop(&level.data, level.width as usize, rect);
+        let mut res = vec![0; w * h];
+        med_residuals(&tile, w, h, pyr.range, &mut res);
+        layers.push(res);
+    } else {
+        let lower = &pyr.levels[loq as usize + 1];
+        let upper = &pyr.levels[loq as usize];
+        let det = &pyr.details[loq as usize];
+        let mut pred = vec![[0; 3]; w * h];
+        predict_details(cfg.upsampler, lower, (upper.width, upper.height), rect, pyr.range, &mut Vec::new(), &mut pred);
+        for l in 0..3 {
+            let coeffs = crop(&det.layers[l], lower.width as usize, rect);
+            layers.push(coeffs.iter().zip(&pred).map(|(&c, p)| c - p[l]).collect());
+        }
+    }
+    let mut modes = 0u8;
+    let mut syms = Vec::with_capacity(w * h * layers.len());
+    let mut bits = BitWriter::new();
+    for (l, vals) in layers.iter().enumerate() {
+        let mode = stree::choose_mode(vals);
+        modes |= mode << (2 * l);
+        stree::model_layer(vals, w, h, cfg.tile_log2, mode, &mut |kind, s| syms.push((key(plane, l, kind), s as u8)), &mut bits);
+    }
+    TileModel {
+        modes,
+        syms,
+        bits: bits.finish(),
+    }
+}
+
+fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {
+    let mut out = Vec::with_capacity((r.width() * r.height()) as usize);
+    for y in r.y0..r.y1 {
+        let start = y as usize * stride;
+        out.extend_from_slice(&data[start + r.x0 as usize..start + r.x1 as usize]);
+    }
+    out
+}

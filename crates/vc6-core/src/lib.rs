@@ -1,0 +1,36 @@
+//! # vc6-core
+//!
+//! The format layer of vc6-rs: picture model, bitstream (header, sections, tableau),
+//! entropy coding (rANS, s-trees), the echelon pyramid with its upsamplers, the
+//! reversible colour transform, and the CPU reference encoder and decoder.
+//!
+//! This crate has no GPU dependencies and no `unsafe`. The bitstream it reads and
+//! writes is vc6-rs's own (docs/bitstream.md); it follows the VC-6 architecture but
+//! is **not** the SMPTE ST 2117-1 syntax.
+//!
+//! Features: `rayon` (default) decodes and encodes tiles on every core.
+#![forbid(unsafe_code)]
+
+mod bytes;
+pub mod colour;
+pub mod decoder;
+pub mod echelon;
+pub mod encoder;
+pub mod entropy;
+mod error;
+pub mod header;
+mod limits;
+mod parallel;
+pub mod picture;
+pub mod stree;
+pub mod tableau;
+pub mod transform;
+pub mod upsample;
+
+pub use decoder::{decode, DecodeOptions, Region};
+pub use encoder::{encode, EncoderConfig};
+pub use error::{Error, Result};
+pub use header::{probe, required_size, Header, LoqInfo, PlaneInfo, StreamInfo};
+pub use limits::Limits;
+pub use picture::{Picture, Plane};
+pub use upsample::Upsampler;

@@ -1,0 +1,43 @@
+//! Runs independent jobs on one thread or on a rayon pool of the requested size.
+
+#[cfg(feature = "rayon")]
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Maps `f` over `items` in order, on `threads` threads (0 = all cores, 1 = this thread).
+pub(crate) fn map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    if threads != 1 && items.len() > 1 {
+        use rayon::prelude::*;
+        return install(threads, || items.into_par_iter().map(&f).collect());
+    }
+    let _ = threads;
+    items.into_iter().map(f).collect()
+}
+
+/// Runs `op` inside a pool with `threads` workers (0 = rayon's global pool).
+#[cfg(feature = "rayon")]
+fn install<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
+    if threads == 0 {
+        return op();
+    }
+    static POOLS: OnceLock<Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(Vec::new()));
+    let pool = {
+        let mut guard = pools.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.iter().find(|(n, _)| *n == threads) {
+            Some((_, p)) => Some(p.clone()),
+            None => match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+                Ok(p) => {
+                    let p = Arc::new(p);
+                    guard.push((threads, p.clone()));
+                    Some(p)
+                }
+                Err(_) => None,
+            },
+        }
+    };
+    match pool {
+        Some(p) => p.install(op),
+        None => op(),
+    }
+}

@@ -1,0 +1,274 @@
+//! Coding of one layer of one tile: nothing (all zero), dense (every coefficient), or an
+//! s-tree, the sparse quadtree of docs/bitstream.md ("Tile payload").
+//!
+//! An s-tree covers the tile's `2^t x 2^t` square. Each node holds four flags, one per
+//! child quadrant in Z order (top-left, top-right, bottom-left, bottom-right), saying
+//! whether that quadrant holds any non-zero coefficient. Traversal is depth-first
+//! pre-order; absent quadrants are zero; leaves are single non-zero coefficients.
+
+use crate::entropy::{split_value, token_base, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder};
+use crate::error::{Error, Result};
+
+/// Layer mode: every coefficient is zero; nothing is coded.
+pub const MODE_ZERO: u8 = 0;
+/// Layer mode: every coefficient coded, in raster order.
+pub const MODE_DENSE: u8 = 1;
+/// Layer mode: s-tree with non-zero leaves.
+pub const MODE_STREE: u8 = 2;
+
+/// Table kind: values of dense layers.
+pub const KIND_DENSE: usize = 0;
+/// Table kind: s-tree leaf values (non-zero, coded as `zigzag(v) - 1`).
+pub const KIND_LEAF: usize = 1;
+/// Table kind: s-tree nodes whose children are leaves.
+pub const KIND_NODE_LOW: usize = 2;
+/// Table kind: other s-tree nodes.
+pub const KIND_NODE_HIGH: usize = 3;
+/// Number of table kinds per layer.
+pub const KINDS: usize = 4;
+
+/// Picks the cheaper mode for a layer (a size heuristic; any mode decodes).
+pub fn choose_mode(vals: &[i32]) -> u8 {
+    let nz = vals.iter().filter(|&&v| v != 0).count();
+    if nz == 0 {
+        MODE_ZERO
+    } else if nz * 8 < vals.len() * 5 {
+        MODE_STREE
+    } else {
+        MODE_DENSE
+    }
+}
+
+/// Emits the symbols of one layer (`w x h` values, row-major) through `emit(kind, symbol)`
+/// and its extra bits into `bits`.
+pub fn model_layer(
+    vals: &[i32],
+    w: usize,
+    h: usize,
+    tile_log2: u8,
+    mode: u8,
+    emit: &mut impl FnMut(usize, usize),
+    bits: &mut BitWriter,
+) {
+    let mut value = |kind: usize, u: u32, emit: &mut dyn FnMut(usize, usize)| {
+        let (t, nb, extra) = split_value(u);
+        emit(kind, t as usize);
+        bits.write(extra, nb);
+    };
+    match mode {
+        MODE_ZERO => {}
+        MODE_DENSE => vals.iter().for_each(|&v| value(KIND_DENSE, zigzag(v), emit)),
+        MODE_STREE => {
+            let side = 1usize << tile_log2;
+            // occupancy[k][y][x]: does the 2^k square at (x, y) << k hold a non-zero?
+            let mut occ: Vec<Vec<bool>> = Vec::with_capacity(tile_log2 as usize + 1);
+            let mut base = vec![false; side * side];
+            for y in 0..h {
+                for x in 0..w {
+                    base[y * side + x] = vals[y * w + x] != 0;
+                }
+            }
+            occ.push(base);
+            for k in 1..=tile_log2 as usize {
+                let s = side >> k;
+                let prev = &occ[k - 1];
+                let ps = s * 2;
+                let level = (0..s * s)
+                    .map(|i| {
+                        let (x, y) = (i % s * 2, i / s * 2);
+                        prev[y * ps + x] || prev[y * ps + x + 1] || prev[(y + 1) * ps + x] || prev[(y + 1) * ps + x + 1]
+                    })
+                    .collect();
+                occ.push(level);
+            }
+            let mut stack = vec![(0usize, 0usize, tile_log2 as usize)];
+            while let Some((x, y, k)) = stack.pop() {
+                if k == 0 {
+                    value(KIND_LEAF, zigzag(vals[y * w + x]) - 1, emit);
+                    continue;
+                }
+                let s = side >> (k - 1);
+                let child = [(2 * x, 2 * y), (2 * x + 1, 2 * y), (2 * x, 2 * y + 1), (2 * x + 1, 2 * y + 1)];
+                let mut flags = 0;
+                for (i, &(cx, cy)) in child.iter().enumerate() {
+                    if occ[k - 1][cy * s + cx] {
+                        flags |= 1 << i;
+                    }
+                }
+                emit(if k == 1 { KIND_NODE_LOW } else { KIND_NODE_HIGH }, flags);
+                // Pre-order: push in reverse so the top-left child is visited first.
+                for (i, &(cx, cy)) in child.iter().enumerate().rev() {
+                    if flags & (1 << i) != 0 {
+                        stack.push((cx, cy, k - 1));
+                    }
+                }
+            }
+        }
+        _ => unreachable!("invalid layer mode"),
+    }
+}
+
+/// Decode tables of one layer, one per kind (absent when the section sent none).
+pub type LayerTables<'a> = [Option<&'a DecTable>; KINDS];
+
+fn table<'a>(t: &LayerTables<'a>, kind: usize) -> Result<&'a DecTable> {
+    t[kind].ok_or_else(|| Error::format(format!("tile uses table kind {kind} that its section does not define")))
+}
+
+/// (extra bit count, base value) of each value token.
+struct TokenLut([(u32, u32); 64]);
+static TOKENS: TokenLut = {
+    let mut t = [(0u32, 0u32); 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = if (i as u32) < 16 {
+            (0, i as u32)
+        } else {
+            let n = (i as u32 - 16) / 2 + 4;
+            if n <= 27 {
+                (n - 1, (1 << n) | (((i as u32 - 16) & 1) << (n - 1)))
+            } else {
+                (0, 0)
+            }
+        };
+        i += 1;
+    }
+    TokenLut(t)
+};
+
+#[inline(always)]
+fn read_value(rans: &mut RansDecoder<'_>, bits: &mut BitReader<'_>, t: &DecTable) -> u32 {
+    let (nb, base) = TOKENS.0[rans.get(t) as usize & 63];
+    base | bits.read(nb)
+}
+
+/// Decodes one layer into `out` (`w x h`, row-major). For [`MODE_STREE`] and
+/// [`MODE_ZERO`], `out` must be zero on entry.
+pub fn decode_layer(
+    mode: u8,
+    tables: &LayerTables<'_>,
+    rans: &mut RansDecoder<'_>,
+    bits: &mut BitReader<'_>,
+    out: &mut [i32],
+    w: usize,
+    h: usize,
+    tile_log2: u8,
+) -> Result<()> {
+    debug_assert_eq!(token_base(17), TOKENS.0[17]);
+    match mode {
+        MODE_ZERO => Ok(()),
+        MODE_DENSE => {
+            let t = table(tables, KIND_DENSE)?;
+            for v in out[..w * h].iter_mut() {
+                *v = unzigzag(read_value(rans, bits, t));
+            }
+            Ok(())
+        }
+        MODE_STREE => {
+            let leaf = table(tables, KIND_LEAF)?;
+            let low = table(tables, KIND_NODE_LOW)?;
+            let high = if tile_log2 > 1 { Some(table(tables, KIND_NODE_HIGH)?) } else { None };
+            let side = 1usize << tile_log2;
+            let mut stack = [(0usize, 0usize, 0usize); 64];
+            let mut top = 1;
+            stack[0] = (0, 0, tile_log2 as usize);
+            while top > 0 {
+                top -= 1;
+                let (x, y, k) = stack[top];
+                if k == 1 {
+                    let flags = rans.get(low);
+                    if flags == 0 {
+                        return Err(Error::format("s-tree node with no children"));
+                    }
+                    for i in 0..4 {
+                        if flags & (1 << i) != 0 {
+                            let (cx, cy) = (x + (i & 1), y + (i >> 1));
+                            if cx >= w || cy >= h {
+                                return Err(Error::format("s-tree marks data outside its tile"));
+                            }
+                            out[cy * w + cx] = unzigzag(read_value(rans, bits, leaf) + 1);
+                        }
+                    }
+                    continue;
+                }
+                let flags = rans.get(high.expect("tile_log2 > 1"));
+                if flags == 0 {
+                    return Err(Error::format("s-tree node with no children"));
+                }
+                let half = 1 << (k - 1);
+                for i in (0..4).rev() {
+                    if flags & (1 << i) != 0 {
+                        let (cx, cy) = (x + (i & 1) * half, y + (i >> 1) * half);
+                        if cx >= w || cy >= h {
+                            return Err(Error::format("s-tree marks data outside its tile"));
+                        }
+                        stack[top] = (cx, cy, k - 1);
+                        top += 1;
+                    }
+                }
+                debug_assert!(side >= half);
+            }
+            Ok(())
+        }
+        m => Err(Error::format(format!("reserved layer mode {m}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::{EncTable, RansEncoder};
+
+    fn round_trip(vals: &[i32], w: usize, h: usize, tile_log2: u8, mode: u8) {
+        let mut syms = Vec::new();
+        let mut bits = BitWriter::new();
+        model_layer(vals, w, h, tile_log2, mode, &mut |k, s| syms.push((k, s)), &mut bits);
+        let mut counts = vec![vec![0u64; 64]; KINDS];
+        syms.iter().for_each(|&(k, s)| counts[k][s] += 1);
+        let enc: Vec<Option<EncTable>> = counts
+            .iter()
+            .map(|c| c.iter().any(|&n| n > 0).then(|| EncTable::from_counts(c)))
+            .collect();
+        let mut rans = RansEncoder::new();
+        syms.iter().for_each(|&(k, s)| rans.put(enc[k].as_ref().unwrap(), s));
+        let stream = rans.finish();
+        let bytes = bits.finish();
+        let dec: Vec<Option<DecTable>> = enc.iter().map(|t| t.as_ref().map(DecTable::new)).collect();
+        let tables: LayerTables = [dec[0].as_ref(), dec[1].as_ref(), dec[2].as_ref(), dec[3].as_ref()];
+        let mut out = vec![0; w * h];
+        let mut rd = RansDecoder::new(&stream);
+        let mut br = BitReader::new(&bytes);
+        decode_layer(mode, &tables, &mut rd, &mut br, &mut out, w, h, tile_log2).unwrap();
+        assert_eq!(out, vals);
+        assert!(stream.is_empty() || rd.finished_cleanly());
+        assert!(br.finished_cleanly());
+    }
+
+    #[test]
+    fn layers_round_trip_in_every_mode() {
+        let mut seed = 7u32;
+        for &(w, h, t) in &[(1usize, 1usize, 2u8), (3, 5, 3), (16, 16, 4), (13, 7, 4), (64, 64, 6), (5, 64, 6)] {
+            for density in [0u32, 1, 10, 60, 100] {
+                let vals: Vec<i32> = (0..w * h)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        if seed % 100 < density {
+                            (seed >> 8) as i32 % 5000 - 2500
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                let chosen = choose_mode(&vals);
+                for mode in [MODE_DENSE, MODE_STREE, chosen] {
+                    if mode == MODE_STREE && vals.iter().all(|&v| v == 0) {
+                        continue;
+                    }
+                    round_trip(&vals, w, h, t, mode);
+                }
+            }
+        }
+    }
+}
