@@ -1,0 +1,395 @@
+//! Encoder and decoder objects: the SDK-style surface over `vc6-core`.
+
+use crate::format::{convert_picture, PixelFormat};
+use std::path::Path;
+use vc6_core::{DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result, Upsampler};
+
+/// Which implementation runs the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The best compiled-in backend that works on this machine (a GPU when one is
+    /// compiled in and present, else the CPU).
+    #[default]
+    Auto,
+    /// The CPU reference, always available.
+    Cpu,
+}
+
+impl Backend {
+    /// Backends compiled into this build that can run on this machine.
+    pub fn available() -> Vec<Backend> {
+        vec![Backend::Cpu]
+    }
+
+    /// The backend `Auto` resolves to here.
+    pub fn resolve(self) -> Backend {
+        match self {
+            Backend::Auto => Backend::Cpu,
+            b => b,
+        }
+    }
+
+    /// Lower-case name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(Error::Unsupported(format!(
+                "backend '{other}' is not compiled into this build (available: auto, cpu)"
+            ))),
+        }
+    }
+}
+
+/// Encoding presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Preset {
+    /// Exact reconstruction of every sample.
+    #[default]
+    Lossless,
+}
+
+/// Encoder settings. `EncoderSettings::default()` is the lossless preset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderSettings {
+    /// Quality preset.
+    pub preset: Preset,
+    /// Echelons per plane including the lowest (`None`: until the picture is at most
+    /// 16 pixels on its longer side).
+    pub echelons: Option<u8>,
+    /// Upsampler used to predict each echelon from the one below.
+    pub upsampler: Upsampler,
+    /// Bit depth of the samples for 16-bit formats (10, 12, 16 ...); `None`: the
+    /// container's depth.
+    pub bit_depth: Option<u8>,
+    /// Reversible YCoCg-R colour transform (`None`: on for RGB formats).
+    pub colour_transform: Option<bool>,
+    /// log2 of the tile side in coefficients, 2..=8 (default 6: 64 x 64).
+    pub tile_log2: u8,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Which backend encodes (the encoder runs on the CPU for every backend today).
+    pub backend: Backend,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        EncoderSettings {
+            preset: Preset::Lossless,
+            echelons: None,
+            upsampler: Upsampler::Cubic,
+            bit_depth: None,
+            colour_transform: None,
+            tile_log2: 6,
+            threads: 0,
+            backend: Backend::Auto,
+        }
+    }
+}
+
+/// Encodes frames of one size and pixel format.
+///
+/// ```
+/// use vc6::{Encoder, EncoderSettings, PixelFormat};
+/// let (w, h) = (64, 48);
+/// let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
+/// let enc = Encoder::new(w, h, PixelFormat::Rgb8, EncoderSettings::default())?;
+/// let stream = enc.encode(&pixels)?;
+/// assert_eq!(vc6::probe(&stream)?.width, 64);
+/// # Ok::<(), vc6::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    settings: EncoderSettings,
+}
+
+impl Encoder {
+    /// An encoder for `width x height` frames in `format`.
+    pub fn new(width: u32, height: u32, format: PixelFormat, settings: EncoderSettings) -> Result<Encoder> {
+        let mut enc = Encoder {
+            width,
+            height,
+            format,
+            settings,
+        };
+        enc.reconfigure(width, height, format)?;
+        Ok(enc)
+    }
+
+    /// Changes the frame size and format, keeping the settings.
+    pub fn reconfigure(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<()> {
+        if width == 0 || height == 0 || width > 65535 || height > 65535 {
+            return Err(Error::Parameter(format!("frame size {width}x{height} is outside 1..=65535")));
+        }
+        let depth = self.settings.bit_depth.unwrap_or(format.container_bits());
+        if depth == 0 || depth > format.container_bits() {
+            return Err(Error::Parameter(format!(
+                "bit depth {depth} does not fit the {format} format ({} bits)",
+                format.container_bits()
+            )));
+        }
+        self.settings.upsampler.validate()?;
+        (self.width, self.height, self.format) = (width, height, format);
+        Ok(())
+    }
+
+    /// The frame size and format this encoder takes.
+    pub fn frame(&self) -> (u32, u32, PixelFormat) {
+        (self.width, self.height, self.format)
+    }
+
+    /// Bytes of one input frame.
+    pub fn frame_len(&self) -> Result<usize> {
+        self.format.frame_len(self.width, self.height)
+    }
+
+    fn config(&self, colour_default: bool, format_tag: u8) -> EncoderConfig {
+        EncoderConfig {
+            echelons: self.settings.echelons,
+            upsampler: self.settings.upsampler,
+            colour_transform: self.settings.colour_transform.unwrap_or(colour_default),
+            tile_log2: self.settings.tile_log2,
+            checksums: true,
+            format_tag,
+            threads: self.settings.threads,
+        }
+    }
+
+    /// Encodes one packed frame (see [`PixelFormat`] for the layouts).
+    pub fn encode(&self, pixels: &[u8]) -> Result<Vec<u8>> {
+        let depth = self.settings.bit_depth.unwrap_or(self.format.container_bits());
+        let picture = self.format.to_picture(pixels, self.width, self.height, depth)?;
+        vc6_core::encode(&picture, &self.config(self.format.is_rgb(), self.format.tag()))
+    }
+
+    /// Encodes a generic planar picture (any planes, sizes and depths); the stream's
+    /// format tag says "planar" and the colour transform is off unless set.
+    pub fn encode_picture(&self, picture: &Picture) -> Result<Vec<u8>> {
+        vc6_core::encode(picture, &self.config(false, 0))
+    }
+
+    /// Reads one raw frame from `input`, encodes it and writes the stream to `output`;
+    /// returns the stream length.
+    pub fn encode_file(&self, input: &Path, output: &Path) -> Result<u64> {
+        let pixels = std::fs::read(input)?;
+        let stream = self.encode(&pixels)?;
+        std::fs::write(output, &stream)?;
+        Ok(stream.len() as u64)
+    }
+}
+
+/// What to decode: a level of quality and a rectangle in that level's pixel grid.
+/// `width == 0 && height == 0` means the whole picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FrameRegion {
+    /// Level of quality: 0 is full size, k is the picture halved (rounding up) k times.
+    pub loq: u8,
+    /// Left edge in the LoQ's grid.
+    pub x: u32,
+    /// Top edge in the LoQ's grid.
+    pub y: u32,
+    /// Width (0 with `height == 0`: everything).
+    pub width: u32,
+    /// Height (0 with `width == 0`: everything).
+    pub height: u32,
+}
+
+impl FrameRegion {
+    /// The whole picture at `loq`.
+    pub fn full(loq: u8) -> FrameRegion {
+        FrameRegion {
+            loq,
+            ..Default::default()
+        }
+    }
+
+    fn core_region(&self) -> Option<Region> {
+        (self.width != 0 || self.height != 0).then_some(Region {
+            x: self.x,
+            y: self.y,
+            width: self.width,
+            height: self.height,
+        })
+    }
+}
+
+/// A decoded, packed frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Layout of `data`.
+    pub format: PixelFormat,
+    /// Significant bits per sample (LSB-aligned).
+    pub bit_depth: u8,
+    /// The pixels.
+    pub data: Vec<u8>,
+}
+
+/// Decoder settings. `DecoderSettings::default()` decodes any stream within the default
+/// [`Limits`] into its own pixel format on every core.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecoderSettings {
+    /// Largest picture width accepted (0: the limit in `limits`).
+    pub max_width: u32,
+    /// Largest picture height accepted (0: the limit in `limits`).
+    pub max_height: u32,
+    /// Output pixel format (`None`: the stream's own).
+    pub format: Option<PixelFormat>,
+    /// Which backend decodes.
+    pub backend: Backend,
+    /// Worker threads (0 = all cores, 1 = the calling thread).
+    pub threads: usize,
+    /// Bounds for untrusted streams.
+    pub limits: Limits,
+}
+
+/// Decodes streams, whole or in part.
+///
+/// ```
+/// use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+/// let pixels: Vec<u8> = (0..100 * 60).map(|i| (i % 97) as u8).collect();
+/// let stream = Encoder::new(100, 60, PixelFormat::Gray8, EncoderSettings::default())?.encode(&pixels)?;
+/// let dec = Decoder::new(DecoderSettings::default())?;
+/// assert_eq!(dec.decode(&stream)?.data, pixels);
+/// // Half size, from just the bytes that LoQ needs.
+/// let need = vc6::required_size(&stream, 1)? as usize;
+/// let half = dec.decode_region(&stream[..need], FrameRegion::full(1))?;
+/// assert_eq!((half.width, half.height), (50, 30));
+/// // A 10x10 window of the full-size picture.
+/// let region = FrameRegion { loq: 0, x: 20, y: 5, width: 10, height: 10 };
+/// assert_eq!(dec.decode_region(&stream, region)?.data[0], pixels[5 * 100 + 20]);
+/// # Ok::<(), vc6::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    settings: DecoderSettings,
+}
+
+impl Decoder {
+    /// A decoder with these settings.
+    pub fn new(settings: DecoderSettings) -> Result<Decoder> {
+        let mut d = Decoder { settings };
+        d.reconfigure(d.settings.max_width, d.settings.max_height, d.settings.format)?;
+        Ok(d)
+    }
+
+    /// Changes the largest accepted size and the output format.
+    pub fn reconfigure(&mut self, max_width: u32, max_height: u32, format: Option<PixelFormat>) -> Result<()> {
+        self.settings.max_width = max_width;
+        self.settings.max_height = max_height;
+        self.settings.format = format;
+        Ok(())
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &DecoderSettings {
+        &self.settings
+    }
+
+    fn options(&self, region: FrameRegion) -> DecodeOptions {
+        let mut limits = self.settings.limits;
+        if self.settings.max_width != 0 {
+            limits.max_width = limits.max_width.min(self.settings.max_width);
+        }
+        if self.settings.max_height != 0 {
+            limits.max_height = limits.max_height.min(self.settings.max_height);
+        }
+        DecodeOptions {
+            loq: region.loq,
+            region: region.core_region(),
+            limits,
+            threads: self.settings.threads,
+            verify_checksums: true,
+        }
+    }
+
+    /// Decodes the whole picture at full resolution.
+    pub fn decode(&self, stream: &[u8]) -> Result<Frame> {
+        self.decode_region(stream, FrameRegion::default())
+    }
+
+    /// Decodes a region at a level of quality. `stream` may be a prefix of the whole
+    /// stream holding at least [`required_size`] bytes for that LoQ.
+    pub fn decode_region(&self, stream: &[u8], region: FrameRegion) -> Result<Frame> {
+        let (picture, format) = self.decode_converted(stream, region)?;
+        let p0 = &picture.planes[0];
+        let (width, height, bit_depth) = (p0.width, p0.height, p0.bit_depth);
+        let data = format.from_picture(&picture)?;
+        Ok(Frame {
+            width,
+            height,
+            format,
+            bit_depth,
+            data,
+        })
+    }
+
+    /// Like [`Decoder::decode_region`], into a caller buffer of exactly the frame's
+    /// length; returns (width, height, format).
+    pub fn decode_into(&self, stream: &[u8], region: FrameRegion, out: &mut [u8]) -> Result<(u32, u32, PixelFormat)> {
+        let (picture, format) = self.decode_converted(stream, region)?;
+        format.from_picture_into(&picture, out)?;
+        Ok((picture.planes[0].width, picture.planes[0].height, format))
+    }
+
+    /// Decodes to planes, for generic planar streams (no pixel format needed).
+    pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
+        vc6_core::decode(stream, &self.options(region))
+    }
+
+    /// Reads a stream from `path` and decodes a region of it.
+    pub fn decode_file(&self, path: &Path, region: FrameRegion) -> Result<Frame> {
+        self.decode_region(&std::fs::read(path)?, region)
+    }
+
+    /// Decodes a region and writes its packed pixels to `path` as raw bytes.
+    pub fn decode_to_file(&self, stream: &[u8], region: FrameRegion, path: &Path) -> Result<Frame> {
+        let frame = self.decode_region(stream, region)?;
+        std::fs::write(path, &frame.data)?;
+        Ok(frame)
+    }
+
+    fn decode_converted(&self, stream: &[u8], region: FrameRegion) -> Result<(Picture, PixelFormat)> {
+        let info = vc6_core::probe(stream)?;
+        let picture = self.decode_picture(stream, region)?;
+        let Some(own) = PixelFormat::from_tag(info.format_tag) else {
+            return Err(Error::Unsupported(format!(
+                "the stream holds {} generic planes with no pixel format; use decode_picture",
+                info.planes.len()
+            )));
+        };
+        match self.settings.format {
+            Some(to) if to != own => Ok((convert_picture(picture, own, to)?, to)),
+            _ => Ok((picture, own)),
+        }
+    }
+}
+
+/// Reads size, format, planes and echelons from the first bytes of a stream
+/// (1024 bytes are enough for pictures of up to 150 planes).
+pub fn probe(first_bytes: &[u8]) -> Result<vc6_core::StreamInfo> {
+    vc6_core::probe(first_bytes)
+}
+
+/// Bytes from the start of a stream needed to decode at `loq`, from its first bytes.
+pub fn required_size(first_bytes: &[u8], loq: u8) -> Result<u64> {
+    vc6_core::required_size(first_bytes, loq)
+}

@@ -1,0 +1,47 @@
+//! # vc6
+//!
+//! A fast hierarchical image codec after the architecture of VC-6 (SMPTE ST 2117-1):
+//! each plane is a stack of echelons, resolutions halving downwards; the lowest is coded
+//! directly and each higher one as residuals against an upsampled prediction, coded with
+//! s-trees in tiles indexed by a tableau. So a decoder can stop at any level of quality
+//! (LoQ), decode from a byte prefix, and decode a region reading only the tiles it needs.
+//!
+//! The bitstream is vc6-rs's own (docs/bitstream.md). It is **not** the ST 2117-1 syntax
+//! and is not compatible with V-Nova's SDK. VC-6 techniques are patented by V-Nova; this
+//! crate grants no patent licence.
+//!
+//! ```
+//! use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+//!
+//! let (w, h) = (320, 200);
+//! let rgb: Vec<u8> = (0..w * h * 3).map(|i| ((i / 3) % w) as u8 ^ (i % 3) as u8).collect();
+//! let stream = Encoder::new(w, h, PixelFormat::Rgb8, EncoderSettings::default())?.encode(&rgb)?;
+//!
+//! let info = vc6::probe(&stream)?;
+//! assert_eq!((info.width, info.height, info.lossless), (320, 200, true));
+//!
+//! let decoder = Decoder::new(DecoderSettings::default())?;
+//! assert_eq!(decoder.decode(&stream)?.data, rgb);
+//! let thumb = decoder.decode_region(&stream, FrameRegion::full(2))?;
+//! assert_eq!((thumb.width, thumb.height), (80, 50));
+//! # Ok::<(), vc6::Error>(())
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `rayon` | yes     | tiles encoded and decoded on every core |
+//!
+//! GPU backends (OpenCL, CUDA, wgpu) come as further features; [`Backend::available`]
+//! lists what this build can run. The CPU backend is always there.
+#![forbid(unsafe_code)]
+
+mod codec;
+pub mod format;
+
+pub use codec::{
+    probe, required_size, Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, Frame, FrameRegion, Preset,
+};
+pub use format::{convert_picture, PixelFormat};
+pub use vc6_core::{Error, Limits, LoqInfo, Picture, Plane, PlaneInfo, Result, StreamInfo, Upsampler};
