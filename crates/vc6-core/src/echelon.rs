@@ -88,8 +88,10 @@ pub fn predict_details(
     let rows = bh + 4;
     let hw = 2 * bw;
     scratch.clear();
-    scratch.resize(rows * hw + bw + 4, 0);
-    let (hbuf, seg) = scratch.split_at_mut(rows * hw);
+    scratch.resize(rows * hw + bw + 4 + 2 * hw, 0);
+    let (hbuf, rest) = scratch.split_at_mut(rows * hw);
+    let (seg, rest) = rest.split_at_mut(bw + 4);
+    let (top, bot) = rest.split_at_mut(hw);
     for r in 0..rows {
         let ly = (blocks.y0 as i64 + r as i64 - 2).clamp(0, lh - 1) as usize;
         let row = &lower.data[ly * lw as usize..(ly + 1) * lw as usize];
@@ -99,31 +101,25 @@ pub fn predict_details(
         upsample_span(k, seg, &mut hbuf[r * hw..(r + 1) * hw], lo, hi);
     }
     let (uw, uh) = upper;
+    let pad_col = blocks.x1 as usize * 2 > uw as usize;
     for j in 0..bh {
-        let by = blocks.y0 as usize + j;
-        let pad_row = 2 * by + 1 >= uh as usize;
-        let r = |d: usize, c: usize| hbuf[(j + d) * hw + c];
-        for i in 0..bw {
-            let bx = blocks.x0 as usize + i;
-            let pad_col = 2 * bx + 1 >= uw as usize;
-            let mut p = [0; 4];
-            for c in 0..2 {
-                let col = 2 * i + c;
-                let v = [r(0, col), r(1, col), r(2, col), r(3, col), r(4, col)];
-                p[c] = tap4(m, [v[0], v[1], v[2], v[3]], lo, hi);
-                p[2 + c] = tap4(k, [v[1], v[2], v[3], v[4]], lo, hi);
-            }
-            let t = transform::forward(p);
-            let (mut ph, mut pv, mut pd) = (t[1], t[2], t[3]);
-            if pad_col {
-                ph = 0;
-                pd = 0;
-            }
-            if pad_row {
-                pv = 0;
-                pd = 0;
-            }
-            out[j * bw + i] = [ph, pv, pd];
+        let r = |d: usize| &hbuf[(j + d) * hw..(j + d + 1) * hw];
+        let (h0, h1, h2, h3, h4) = (r(0), r(1), r(2), r(3), r(4));
+        for c in 0..hw {
+            top[c] = tap4(m, [h0[c], h1[c], h2[c], h3[c]], lo, hi);
+            bot[c] = tap4(k, [h1[c], h2[c], h3[c], h4[c]], lo, hi);
+        }
+        let row = &mut out[j * bw..(j + 1) * bw];
+        for (i, o) in row.iter_mut().enumerate() {
+            let t = transform::forward([top[2 * i], top[2 * i + 1], bot[2 * i], bot[2 * i + 1]]);
+            *o = [t[1], t[2], t[3]];
+        }
+        if 2 * (blocks.y0 as usize + j) + 1 >= uh as usize {
+            row.iter_mut().for_each(|p| (p[1], p[2]) = (0, 0));
+        }
+        if pad_col {
+            let p = &mut row[bw - 1];
+            (p[0], p[2]) = (0, 0);
         }
     }
 }
@@ -147,35 +143,27 @@ pub fn reconstruct_blocks(
     let (uw, uh) = (upper.0 as usize, upper.1 as usize);
     let bw = blocks.width() as usize;
     let lw = lower.width as usize;
+    let x0 = 2 * blocks.x0 as usize;
+    let cols = (2 * blocks.x1 as usize).min(uw) - x0;
+    let mut rows = [vec![0; 2 * bw], vec![0; 2 * bw]];
     for j in 0..blocks.height() as usize {
         let by = blocks.y0 as usize + j;
-        let y0 = 2 * by;
-        let row0 = (y0 - 2 * band_y0 as usize) * uw;
-        let has_y1 = y0 + 1 < uh;
-        let lrow = &lower.data[by * lw..by * lw + lw];
+        let lrow = &lower.data[by * lw + blocks.x0 as usize..by * lw + blocks.x1 as usize];
+        let n = j * bw..(j + 1) * bw;
+        let (p, rh, rv, rd) = (&pred[n.clone()], &residuals[0][n.clone()], &residuals[1][n.clone()], &residuals[2][n]);
+        let [r0, r1] = &mut rows;
         for i in 0..bw {
-            let bx = blocks.x0 as usize + i;
-            let n = j * bw + i;
-            let p = pred[n];
-            let t = [
-                lrow[bx],
-                p[0] + residuals[0][n],
-                p[1] + residuals[1][n],
-                p[2] + residuals[2][n],
-            ];
-            let [a, b, c, d] = transform::inverse(t);
-            let x0 = 2 * bx;
-            band[row0 + x0] = a.clamp(lo, hi);
-            let has_x1 = x0 + 1 < uw;
-            if has_x1 {
-                band[row0 + x0 + 1] = b.clamp(lo, hi);
-            }
-            if has_y1 {
-                band[row0 + uw + x0] = c.clamp(lo, hi);
-                if has_x1 {
-                    band[row0 + uw + x0 + 1] = d.clamp(lo, hi);
-                }
-            }
+            let [a, b, c, d] = transform::inverse([lrow[i], p[i][0] + rh[i], p[i][1] + rv[i], p[i][2] + rd[i]]);
+            r0[2 * i] = a.clamp(lo, hi);
+            r0[2 * i + 1] = b.clamp(lo, hi);
+            r1[2 * i] = c.clamp(lo, hi);
+            r1[2 * i + 1] = d.clamp(lo, hi);
+        }
+        let y = 2 * by;
+        let start = (y - 2 * band_y0 as usize) * uw + x0;
+        band[start..start + cols].copy_from_slice(&r0[..cols]);
+        if y + 1 < uh {
+            band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
         }
     }
 }

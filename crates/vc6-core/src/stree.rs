@@ -6,7 +6,7 @@
 //! whether that quadrant holds any non-zero coefficient. Traversal is depth-first
 //! pre-order; absent quadrants are zero; leaves are single non-zero coefficients.
 
-use crate::entropy::{split_value, token_base, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder};
+use crate::entropy::{split_value, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder, TOKEN_LUT};
 use crate::error::{Error, Result};
 
 /// Layer mode: every coefficient is zero; nothing is coded.
@@ -115,30 +115,9 @@ fn table<'a>(t: &LayerTables<'a>, kind: usize) -> Result<&'a DecTable> {
     t[kind].ok_or_else(|| Error::format(format!("tile uses table kind {kind} that its section does not define")))
 }
 
-/// (extra bit count, base value) of each value token.
-struct TokenLut([(u32, u32); 64]);
-static TOKENS: TokenLut = {
-    let mut t = [(0u32, 0u32); 64];
-    let mut i = 0;
-    while i < 64 {
-        t[i] = if (i as u32) < 16 {
-            (0, i as u32)
-        } else {
-            let n = (i as u32 - 16) / 2 + 4;
-            if n <= 27 {
-                (n - 1, (1 << n) | (((i as u32 - 16) & 1) << (n - 1)))
-            } else {
-                (0, 0)
-            }
-        };
-        i += 1;
-    }
-    TokenLut(t)
-};
-
 #[inline(always)]
 fn read_value(rans: &mut RansDecoder<'_>, bits: &mut BitReader<'_>, t: &DecTable) -> u32 {
-    let (nb, base) = TOKENS.0[rans.get(t) as usize & 63];
+    let (nb, base) = TOKEN_LUT[rans.get(t) as usize & 63];
     base | bits.read(nb)
 }
 
@@ -154,14 +133,10 @@ pub fn decode_layer(
     h: usize,
     tile_log2: u8,
 ) -> Result<()> {
-    debug_assert_eq!(token_base(17), TOKENS.0[17]);
     match mode {
         MODE_ZERO => Ok(()),
         MODE_DENSE => {
-            let t = table(tables, KIND_DENSE)?;
-            for v in out[..w * h].iter_mut() {
-                *v = unzigzag(read_value(rans, bits, t));
-            }
+            rans.get_values(table(tables, KIND_DENSE)?, bits, &mut out[..w * h]);
             Ok(())
         }
         MODE_STREE => {

@@ -89,9 +89,7 @@ impl<'a> BitReader<'a> {
     /// Reads `n <= 32` bits.
     #[inline(always)]
     pub fn read(&mut self, n: u32) -> u32 {
-        if n == 0 {
-            return 0;
-        }
+        // No early return for n == 0: that branch is unpredictable in the value loop.
         if self.count < n {
             self.refill();
         }

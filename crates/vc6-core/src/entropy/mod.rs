@@ -45,6 +45,24 @@ pub fn token_base(token: u32) -> (u32, u32) {
     }
 }
 
+/// (extra bit count, base value) of each value token; tokens past the alphabet map
+/// to (0, 0) so a lookup never needs a bounds check.
+pub(crate) static TOKEN_LUT: [(u32, u32); 64] = {
+    let mut t = [(0u32, 0u32); 64];
+    let mut i = 0;
+    while i < VALUE_ALPHABET {
+        let token = i as u32;
+        t[i] = if token < DIRECT_TOKENS {
+            (0, token)
+        } else {
+            let n = (token - DIRECT_TOKENS) / 2 + 4;
+            (n - 1, (1 << n) | (((token - DIRECT_TOKENS) & 1) << (n - 1)))
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Maps a signed value to unsigned: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ...
 #[inline(always)]
 pub fn zigzag(v: i32) -> u32 {
@@ -70,6 +88,7 @@ mod tests {
             let (nb2, base) = token_base(u32::from(t));
             assert_eq!(nb, nb2);
             assert_eq!(base | extra, u);
+            assert_eq!(TOKEN_LUT[t as usize], (nb, base));
             u = u * 3 / 2 + 1;
         }
         let (t, _, _) = split_value((1 << MAX_VALUE_BITS) - 1);

@@ -3,7 +3,9 @@
 //! Symbol `i` of a tile uses state `i mod 4`. The encoder codes symbols in reverse
 //! and the byte stream is reversed so the decoder reads forward.
 
+use super::bits::BitReader;
 use super::table::{DecTable, EncTable, PROB_BITS};
+use super::{unzigzag, TOKEN_LUT};
 
 /// Lower bound of the normalised state interval `[RANS_LOW, RANS_LOW << 16)`.
 pub const RANS_LOW: u32 = 1 << 16;
@@ -120,12 +122,56 @@ impl<'a> RansDecoder<'a> {
         let x = self.state[lane];
         let e = table.lut[(x & ((1 << PROB_BITS) - 1)) as usize];
         let f = e & 0x1fff;
-        let mut x = f * (x >> PROB_BITS) + ((e >> 13) & 0xfff);
-        if x < RANS_LOW {
-            x = (x << 16) | self.word();
+        let x = f * (x >> PROB_BITS) + ((e >> 13) & 0xfff);
+        let w = match self.data.get(self.pos..self.pos + 2) {
+            Some(b) => u32::from(u16::from_le_bytes([b[0], b[1]])),
+            None => 0,
+        };
+        let take = x < RANS_LOW;
+        if take && w == 0 && self.pos + 2 > self.data.len() {
+            self.overrun = true;
         }
-        self.state[lane] = x;
+        self.state[lane] = if take { (x << 16) | w } else { x };
+        self.pos = (self.pos + 2 * take as usize).min(self.data.len());
         e >> 25
+    }
+
+    /// Decodes `out.len()` signed values (token, extra bits, zigzag) with one table:
+    /// the dense-layer hot loop, with the four states kept in registers.
+    pub fn get_values(&mut self, table: &DecTable, bits: &mut BitReader<'_>, out: &mut [i32]) {
+        let lut = &table.lut;
+        let mut head = 0;
+        while self.lane != 0 && head < out.len() {
+            let (nb, base) = TOKEN_LUT[self.get(table) as usize & 63];
+            out[head] = unzigzag(base | bits.read(nb));
+            head += 1;
+        }
+        let mut st = self.state;
+        let (data, mut pos) = (self.data, self.pos);
+        let mut chunks = out[head..].chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (lane, v) in c.iter_mut().enumerate() {
+                let x = st[lane];
+                let e = lut[(x & ((1 << PROB_BITS) - 1)) as usize];
+                let x = (e & 0x1fff) * (x >> PROB_BITS) + ((e >> 13) & 0xfff);
+                // Branch-free renormalisation: whether a word is taken is unpredictable.
+                let w = data.get(pos..pos + 2).map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+                let take = x < RANS_LOW;
+                st[lane] = if take { (x << 16) | w } else { x };
+                pos += 2 * take as usize;
+                let (nb, base) = TOKEN_LUT[(e >> 25) as usize & 63];
+                *v = unzigzag(base | bits.read(nb));
+            }
+        }
+        self.state = st;
+        if pos > data.len() {
+            self.overrun = true;
+        }
+        self.pos = pos.min(data.len());
+        for v in chunks.into_remainder() {
+            let (nb, base) = TOKEN_LUT[self.get(table) as usize & 63];
+            *v = unzigzag(base | bits.read(nb));
+        }
     }
 
     /// True when every state is back at its start value and all data was used: the

@@ -121,7 +121,7 @@ impl EncTable {
 /// Entry layout: bits 0..13 frequency, 13..25 `slot - cum`, 25..32 symbol.
 #[derive(Clone)]
 pub struct DecTable {
-    pub(crate) lut: Box<[u32]>,
+    pub(crate) lut: Box<[u32; PROB_SCALE as usize]>,
 }
 
 impl std::fmt::Debug for DecTable {
@@ -133,7 +133,7 @@ impl std::fmt::Debug for DecTable {
 impl DecTable {
     /// Builds the lookup table of a (validated) frequency table.
     pub fn new(t: &EncTable) -> DecTable {
-        let mut lut = vec![0u32; PROB_SCALE as usize].into_boxed_slice();
+        let mut lut = Box::new([0u32; PROB_SCALE as usize]);
         for (sym, (&f, &c)) in t.freq.iter().zip(&t.cum).enumerate() {
             let base = f | (sym as u32) << 25;
             for (bias, e) in lut[c as usize..(c + f) as usize].iter_mut().enumerate() {
