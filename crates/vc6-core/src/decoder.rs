@@ -127,42 +127,52 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
         offset += size;
     }
 
-    let mut planes = Vec::with_capacity(header.planes.len());
-    let mut crops: Vec<Level> = levels
+    let levels: Vec<Level> = levels
         .into_iter()
-        .zip(&needs)
-        .map(|(l, need)| {
-            let l = l.expect("every plane reached the requested LoQ");
-            let r = need[loq as usize];
-            let mut data = Vec::with_capacity((r.width() * r.height()) as usize);
-            for y in r.y0..r.y1 {
-                let start = (y * l.width) as usize;
-                data.extend_from_slice(&l.data[start + r.x0 as usize..start + r.x1 as usize]);
+        .map(|l| l.expect("every plane reached the requested LoQ"))
+        .collect();
+    let rect = |p: usize| needs[p][loq as usize];
+    let mut samples: Vec<Vec<u16>> = Vec::with_capacity(levels.len());
+    let mut first = 0;
+    if header.colour_transform {
+        let max = (1i32 << header.planes[0].bit_depth) - 1;
+        let r = rect(0);
+        let n = (r.width() * r.height()) as usize;
+        let (mut rp, mut gp, mut bp) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let w = levels[0].width as usize;
+        for y in r.y0 as usize..r.y1 as usize {
+            let span = y * w + r.x0 as usize..y * w + r.x1 as usize;
+            let rows = (&levels[0].data[span.clone()], &levels[1].data[span.clone()], &levels[2].data[span]);
+            for ((&yy, &co), &cg) in rows.0.iter().zip(rows.1).zip(rows.2) {
+                let (r, g, b) = colour::inverse(yy, co, cg);
+                rp.push(r.clamp(0, max) as u16);
+                gp.push(g.clamp(0, max) as u16);
+                bp.push(b.clamp(0, max) as u16);
             }
-            Level {
-                width: r.width(),
-                height: r.height(),
-                data,
-            }
+        }
+        samples.extend([rp, gp, bp]);
+        first = 3;
+    }
+    for (p, l) in levels.iter().enumerate().skip(first) {
+        let max = (1i32 << header.planes[p].bit_depth) - 1;
+        let r = rect(p);
+        let mut out = Vec::with_capacity((r.width() * r.height()) as usize);
+        for y in r.y0..r.y1 {
+            let start = (y * l.width) as usize;
+            out.extend(l.data[start + r.x0 as usize..start + r.x1 as usize].iter().map(|&v| v.clamp(0, max) as u16));
+        }
+        samples.push(out);
+    }
+    let planes = samples
+        .into_iter()
+        .enumerate()
+        .map(|(p, samples)| Plane {
+            width: rect(p).width(),
+            height: rect(p).height(),
+            bit_depth: header.planes[p].bit_depth,
+            samples,
         })
         .collect();
-    if header.colour_transform {
-        let (y, rest) = crops.split_at_mut(1);
-        let (co, cg) = rest.split_at_mut(1);
-        for ((y, co), cg) in y[0].data.iter_mut().zip(co[0].data.iter_mut()).zip(cg[0].data.iter_mut()) {
-            let (r, g, b) = colour::inverse(*y, *co, *cg);
-            (*y, *co, *cg) = (r, g, b);
-        }
-    }
-    for (l, d) in crops.into_iter().zip(&header.planes) {
-        let max = (1i32 << d.bit_depth) - 1;
-        planes.push(Plane {
-            width: l.width,
-            height: l.height,
-            bit_depth: d.bit_depth,
-            samples: l.data.into_iter().map(|v| v.clamp(0, max) as u16).collect(),
-        });
-    }
     Ok(Picture { planes })
 }
 
