@@ -1,0 +1,210 @@
+//! `vc6 info`: what a stream holds, read from its first bytes only.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::Path;
+use vc6::{PixelFormat, StreamInfo};
+
+/// Bytes read from the start of the file; the header is far smaller.
+const PROBE_BYTES: u64 = 64 * 1024;
+
+/// One plane, as `info --json` prints it.
+#[derive(Debug, Serialize)]
+struct PlaneJson {
+    width: u32,
+    height: u32,
+    bit_depth: u8,
+    echelons: u8,
+    /// `[width, height]` of each echelon, LoQ 0 first.
+    echelon_sizes: Vec<[u32; 2]>,
+}
+
+/// One LoQ, as `info --json` prints it.
+#[derive(Debug, Serialize)]
+struct LoqJson {
+    loq: u8,
+    width: u32,
+    height: u32,
+    required_bytes: u64,
+    /// The file holds the bytes this LoQ needs.
+    decodable: bool,
+}
+
+/// The whole `info --json` object.
+#[derive(Debug, Serialize)]
+struct InfoJson {
+    file: String,
+    width: u32,
+    height: u32,
+    format: String,
+    format_tag: u8,
+    lossless: bool,
+    upsampler: String,
+    colour_transform: bool,
+    planes: Vec<PlaneJson>,
+    loqs: Vec<LoqJson>,
+    header_bytes: u64,
+    total_bytes: u64,
+    file_bytes: u64,
+    truncated: bool,
+    decodable_loqs: Vec<u8>,
+}
+
+/// Name of the pixel format a header tag stands for ("planar" for 0 or an unknown tag).
+pub fn format_name(tag: u8) -> String {
+    match PixelFormat::from_tag(tag) {
+        Some(f) if tag != 0 => f.name().to_string(),
+        _ => "planar".to_string(),
+    }
+}
+
+/// Side length after `loq` halvings, rounding up.
+fn halve(mut len: u32, loq: u8) -> u32 {
+    for _ in 0..loq {
+        len = len.div_ceil(2);
+    }
+    len
+}
+
+/// Reads the first bytes of `path` and probes them; returns the info and the file length.
+pub fn probe_file(path: &Path) -> Result<(StreamInfo, u64)> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file_bytes = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let mut head = Vec::new();
+    file.take(PROBE_BYTES)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let info = vc6::probe(&head).with_context(|| path.display().to_string())?;
+    Ok((info, file_bytes))
+}
+
+fn build_json(path: &Path, info: &StreamInfo, file_bytes: u64) -> InfoJson {
+    let loqs: Vec<LoqJson> = info
+        .loqs
+        .iter()
+        .map(|l| LoqJson {
+            loq: l.loq,
+            width: l.width,
+            height: l.height,
+            required_bytes: l.required_bytes,
+            decodable: l.required_bytes <= file_bytes,
+        })
+        .collect();
+    InfoJson {
+        file: path.display().to_string(),
+        width: info.width,
+        height: info.height,
+        format: format_name(info.format_tag),
+        format_tag: info.format_tag,
+        lossless: info.lossless,
+        upsampler: info.upsampler.to_string(),
+        colour_transform: info.colour_transform,
+        planes: info
+            .planes
+            .iter()
+            .map(|p| PlaneJson {
+                width: p.width,
+                height: p.height,
+                bit_depth: p.bit_depth,
+                echelons: p.echelons,
+                echelon_sizes: (0..p.echelons)
+                    .map(|k| [halve(p.width, k), halve(p.height, k)])
+                    .collect(),
+            })
+            .collect(),
+        decodable_loqs: loqs.iter().filter(|l| l.decodable).map(|l| l.loq).collect(),
+        loqs,
+        header_bytes: info.header_bytes,
+        total_bytes: info.total_bytes,
+        file_bytes,
+        truncated: file_bytes < info.total_bytes,
+    }
+}
+
+/// Runs `vc6 info`.
+pub fn run(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let (info, file_bytes) = probe_file(path)?;
+    let j = build_json(path, &info, file_bytes);
+    if json {
+        serde_json::to_writer(&mut *out, &j).context("writing JSON")?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    writeln!(out, "file:             {} ({} bytes)", j.file, j.file_bytes)?;
+    writeln!(out, "size:             {}x{}", j.width, j.height)?;
+    writeln!(out, "format:           {} (tag {})", j.format, j.format_tag)?;
+    writeln!(out, "lossless:         {}", yes_no(j.lossless))?;
+    writeln!(out, "upsampler:        {}", j.upsampler)?;
+    writeln!(out, "colour transform: {}", yes_no(j.colour_transform))?;
+    writeln!(out, "planes:           {}", j.planes.len())?;
+    for (i, p) in j.planes.iter().enumerate() {
+        let sizes: Vec<String> = p
+            .echelon_sizes
+            .iter()
+            .map(|[w, h]| format!("{w}x{h}"))
+            .collect();
+        writeln!(
+            out,
+            "  plane {i}: {}x{}, {} bits, {} echelons: {}",
+            p.width,
+            p.height,
+            p.bit_depth,
+            p.echelons,
+            sizes.join(", ")
+        )?;
+    }
+    writeln!(out, "levels of quality:")?;
+    for l in &j.loqs {
+        writeln!(
+            out,
+            "  LoQ {}: {}x{}, needs {} bytes{}",
+            l.loq,
+            l.width,
+            l.height,
+            l.required_bytes,
+            if l.decodable {
+                ""
+            } else {
+                " (missing from the file)"
+            }
+        )?;
+    }
+    writeln!(out, "header:           {} bytes", j.header_bytes)?;
+    writeln!(out, "stream:           {} bytes", j.total_bytes)?;
+    if j.truncated {
+        let decodable = if j.decodable_loqs.is_empty() {
+            "none".to_string()
+        } else {
+            j.decodable_loqs
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            out,
+            "truncated:        the file holds {} of {} bytes; decodable LoQs: {decodable}",
+            j.file_bytes, j.total_bytes
+        )?;
+    } else if j.file_bytes > j.total_bytes {
+        writeln!(
+            out,
+            "trailing data:    {} bytes after the stream",
+            j.file_bytes - j.total_bytes
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `vc6 info --backends`.
+pub fn backends(out: &mut dyn Write) -> Result<()> {
+    for backend in vc6::Backend::available() {
+        writeln!(out, "{} (available)", backend.name())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! `vc6`: encode images to vc6-rs streams, decode them (whole, at a lower level of quality
+//! or a region of one) and inspect them.
+//!
+//! Every failure ends in one line on stderr, `vc6: error: ...`, and exit status 1
+//! (2 for usage errors).
+
+mod imageio;
+mod info;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use vc6::{
+    Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat, Preset,
+    Upsampler,
+};
+
+/// Encode, decode and inspect vc6-rs hierarchical images.
+#[derive(Debug, Parser)]
+#[command(name = "vc6", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Encode images (PNG, JPEG, TIFF, PPM/PGM/PAM or raw samples) to .vc6 streams.
+    Encode(EncodeArgs),
+    /// Decode a .vc6 stream, whole, at a lower LoQ or a region, to an image or raw file.
+    Decode(DecodeArgs),
+    /// Show what a .vc6 stream holds (reads only its first bytes).
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Args)]
+struct EncodeArgs {
+    /// Input files; raw samples when the extension is .rgb/.raw/.yuv/.bin or --size is given.
+    #[arg(required = true, value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    /// Output file; with several inputs, a folder (created if missing) that gets IN's
+    /// stem + ".vc6" for each input.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Exact reconstruction (the default and, for now, the only preset).
+    #[arg(long)]
+    lossless: bool,
+    /// Number of echelons (levels of quality), the lowest included [default: chosen by size].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
+    echelons: Option<u8>,
+    /// Upsampler predicting each echelon from the one below: nearest, linear, cubic or modcubic.
+    #[arg(long, value_name = "KIND")]
+    upsampler: Option<Upsampler>,
+    /// Pixel format: of raw input (required there), or to convert image input to
+    /// (gray/rgb/rgba/bgr/bgra at 8 or 16 bits), e.g. gray8, rgb8, rgba16, bgr8, yuv420p.
+    #[arg(long, value_name = "FMT")]
+    format: Option<PixelFormat>,
+    /// Size of raw input, WxH (makes every input raw).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    size: Option<(u32, u32)>,
+    /// Bits per sample actually used (e.g. 10 or 12 for 16-bit formats) [default: the format's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+    bit_depth: Option<u8>,
+    /// Worker threads (0 = every core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Backend that does the work: auto or cpu (see `vc6 info --backends`).
+    #[arg(long, value_name = "NAME", default_value = "auto")]
+    backend: Backend,
+}
+
+#[derive(Debug, Args)]
+struct DecodeArgs {
+    /// The .vc6 stream (a prefix of it is enough for coarser LoQs).
+    #[arg(value_name = "IN")]
+    input: PathBuf,
+    /// Output file: .png, .ppm, .pgm, .pam, or .rgb/.raw/.yuv/.bin for the packed samples.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// Level of quality: 0 = full size, each step halves the size (rounding up).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    loq: u8,
+    /// Decode only this rectangle, X,Y,W,H in the LoQ's pixel grid.
+    #[arg(long, value_name = "X,Y,W,H", value_parser = parse_region)]
+    region: Option<[u32; 4]>,
+    /// Output pixel format [default: the stream's own].
+    #[arg(long, value_name = "FMT")]
+    format: Option<PixelFormat>,
+    /// Worker threads (0 = every core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Backend that does the work: auto or cpu (see `vc6 info --backends`).
+    #[arg(long, value_name = "NAME", default_value = "auto")]
+    backend: Backend,
+}
+
+#[derive(Debug, Args)]
+struct InfoArgs {
+    /// The .vc6 stream.
+    #[arg(value_name = "IN", required_unless_present = "backends")]
+    input: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// List the backends available on this machine.
+    #[arg(long)]
+    backends: bool,
+}
+
+/// Parses `WxH`.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let err = || format!("'{s}' is not a size WxH, e.g. 1920x1080");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+    let w: u32 = w.trim().parse().map_err(|_| err())?;
+    let h: u32 = h.trim().parse().map_err(|_| err())?;
+    if w == 0 || h == 0 {
+        return Err(format!("size {w}x{h} is empty"));
+    }
+    Ok((w, h))
+}
+
+/// Parses `X,Y,W,H`.
+fn parse_region(s: &str) -> Result<[u32; 4], String> {
+    let err = || format!("'{s}' is not a region X,Y,W,H, e.g. 0,0,256,256");
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| err())?;
+    let [x, y, w, h] = v[..] else {
+        return Err(err());
+    };
+    if w == 0 || h == 0 {
+        return Err(format!(
+            "region {x},{y},{w},{h} is empty (W and H must be at least 1)"
+        ));
+    }
+    Ok([x, y, w, h])
+}
+
+/// The error and its causes on one line, joined by ": " (a cause whose text the previous
+/// part already holds is left out).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A panic (a bug) still ends in one line on stderr.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "vc6: error: internal error (a bug in vc6, please report it): panicked{at}: {}",
+            msg.replace(['\n', '\r'], " ")
+        );
+    }));
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = match cli.command {
+        Command::Encode(args) => encode(&args, &mut out),
+        Command::Decode(args) => decode(&args, &mut out),
+        Command::Info(args) => run_info(&args, &mut out),
+    };
+    let result = result.and_then(|()| out.flush().context("writing to stdout"));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            drop(out);
+            eprintln!("vc6: error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
+    if args.backends {
+        info::backends(out)?;
+    }
+    if let Some(input) = &args.input {
+        info::run(input, args.json, out)?;
+    }
+    Ok(())
+}
+
+/// `IN`'s file stem, for naming outputs.
+fn stem(path: &Path) -> Result<&std::ffi::OsStr> {
+    path.file_stem()
+        .ok_or_else(|| anyhow!("{}: input has no file name", path.display()))
+}
+
+fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
+    if args.size.is_some() && args.format.is_none() {
+        bail!("--size needs --format (the pixel format of the raw input)");
+    }
+    let multi = args.inputs.len() > 1;
+    let outputs: Vec<PathBuf> = if multi {
+        if args.output.exists() && !args.output.is_dir() {
+            bail!(
+                "{}: with several inputs -o must be a folder, and this is a file",
+                args.output.display()
+            );
+        }
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("creating folder {}", args.output.display()))?;
+        args.inputs
+            .iter()
+            .map(|i| {
+                let mut name = stem(i)?.to_os_string();
+                name.push(".vc6");
+                Ok(args.output.join(name))
+            })
+            .collect::<Result<_>>()?
+    } else if args.output.is_dir() {
+        let mut name = stem(&args.inputs[0])?.to_os_string();
+        name.push(".vc6");
+        vec![args.output.join(name)]
+    } else {
+        vec![args.output.clone()]
+    };
+    let mut seen = HashSet::new();
+    for (input, output) in args.inputs.iter().zip(&outputs) {
+        if !seen.insert(output) {
+            bail!(
+                "two inputs would both be written to {} ({} is one of them)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+
+    let mut settings = EncoderSettings::default();
+    settings.preset = Preset::Lossless;
+    settings.threads = args.threads;
+    settings.backend = args.backend;
+    if args.echelons.is_some() {
+        settings.echelons = args.echelons;
+    }
+    if let Some(u) = args.upsampler {
+        settings.upsampler = u;
+    }
+    if args.bit_depth.is_some() {
+        settings.bit_depth = args.bit_depth;
+    }
+
+    let progress = (multi && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(args.inputs.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30.cyan/blue} {pos}/{len} {elapsed} {wide_msg}",
+        ) {
+            pb.set_style(style);
+        }
+        pb
+    });
+    for (input, output) in args.inputs.iter().zip(&outputs) {
+        if let Some(pb) = &progress {
+            pb.set_message(input.display().to_string());
+        }
+        let line = match encode_one(args, &settings, input, output) {
+            Ok(line) => line,
+            Err(e) => {
+                // Leave the terminal clean for the error line.
+                if let Some(pb) = &progress {
+                    pb.finish_and_clear();
+                }
+                return Err(e);
+            }
+        };
+        match &progress {
+            Some(pb) => {
+                pb.suspend(|| writeln!(out, "{line}"))?;
+                pb.inc(1);
+            }
+            None => writeln!(out, "{line}")?,
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    Ok(())
+}
+
+/// Encodes one file; returns its summary line.
+fn encode_one(
+    args: &EncodeArgs,
+    settings: &EncoderSettings,
+    input: &Path,
+    output: &Path,
+) -> Result<String> {
+    let frame = if args.size.is_some() || imageio::is_raw_path(input) {
+        let (Some((w, h)), Some(format)) = (args.size, args.format) else {
+            bail!(
+                "{}: raw input needs --size WxH and --format FMT",
+                input.display()
+            );
+        };
+        imageio::read_raw(input, format, w, h)?
+    } else {
+        let frame = imageio::read_image(input)?;
+        match args.format {
+            Some(target) => {
+                imageio::convert(frame, target).with_context(|| input.display().to_string())?
+            }
+            None => frame,
+        }
+    };
+    let mut settings = settings.clone();
+    if settings.bit_depth.is_none() && frame.bit_depth < frame.format.container_bits() {
+        // e.g. a PGM with maxval 1023: keep its 10 bits.
+        settings.bit_depth = Some(frame.bit_depth);
+    }
+    let start = Instant::now();
+    let stream = Encoder::new(frame.width, frame.height, frame.format, settings)
+        .and_then(|enc| enc.encode(&frame.data))
+        .with_context(|| format!("encoding {}", input.display()))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    std::fs::write(output, &stream).with_context(|| format!("writing {}", output.display()))?;
+    let pixels = u64::from(frame.width) * u64::from(frame.height);
+    let bpp = stream.len() as f64 * 8.0 / pixels.max(1) as f64;
+    Ok(format!(
+        "{} -> {}: {}x{} {}, {} bytes, {bpp:.2} bpp, {ms:.1} ms",
+        input.display(),
+        output.display(),
+        frame.width,
+        frame.height,
+        frame.format,
+        stream.len(),
+    ))
+}
+
+/// Names a decoding failure; for a truncated stream also says which LoQs the file holds.
+fn decode_error(path: &Path, data: &[u8], e: vc6::Error) -> anyhow::Error {
+    let mut msg = format!("decoding {}: {e}", path.display());
+    if matches!(e, vc6::Error::Truncated { .. }) {
+        if let Ok(info) = vc6::probe(data) {
+            let held = data.len() as u64;
+            let finest = info
+                .loqs
+                .iter()
+                .filter(|l| l.required_bytes <= held)
+                .map(|l| l.loq)
+                .min();
+            match finest {
+                Some(k) => msg.push_str(&format!(
+                    " (the file holds {held} of {} bytes: LoQ {k} and coarser can be decoded, e.g. --loq {k})",
+                    info.total_bytes
+                )),
+                None => msg.push_str(&format!(
+                    " (the file holds {held} of {} bytes, too few for any LoQ)",
+                    info.total_bytes
+                )),
+            }
+        }
+    }
+    anyhow!(msg)
+}
+
+fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
+    imageio::check_output_path(&args.output)?;
+    let data =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let settings = DecoderSettings {
+        format: args.format,
+        threads: args.threads,
+        backend: args.backend,
+        ..DecoderSettings::default()
+    };
+    let decoder = Decoder::new(settings).context("starting the decoder")?;
+    let region = match args.region {
+        Some([x, y, width, height]) => FrameRegion {
+            loq: args.loq,
+            x,
+            y,
+            width,
+            height,
+        },
+        None => FrameRegion {
+            loq: args.loq,
+            ..FrameRegion::default()
+        },
+    };
+    let start = Instant::now();
+    let frame = decoder
+        .decode_region(&data, region)
+        .map_err(|e| decode_error(&args.input, &data, e))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    imageio::write_image(&args.output, &frame)?;
+    let what = match args.region {
+        Some([x, y, w, h]) => format!("LoQ {}, region {x},{y},{w},{h}", args.loq),
+        None => format!("LoQ {}", args.loq),
+    };
+    writeln!(
+        out,
+        "{} -> {}: {}x{} {} ({what}), {ms:.1} ms",
+        args.input.display(),
+        args.output.display(),
+        frame.width,
+        frame.height,
+        frame.format,
+    )?;
+    Ok(())
+}
