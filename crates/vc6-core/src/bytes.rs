@@ -64,7 +64,8 @@ impl<'a> ByteReader<'a> {
             let b = self.u8(what)?;
             v |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
-                return u32::try_from(v).map_err(|_| Error::format(format!("{what}: varint overflows 32 bits")));
+                return u32::try_from(v)
+                    .map_err(|_| Error::format(format!("{what}: varint overflows 32 bits")));
             }
         }
         Err(Error::format(format!("{what}: varint longer than 5 bytes")))
@@ -116,7 +117,14 @@ mod tests {
     #[test]
     fn reads_past_end_are_truncated_errors() {
         let mut r = ByteReader::new(&[1, 2]);
-        assert!(matches!(r.u32("x"), Err(Error::Truncated { needed: 4, available: 2, .. })));
+        assert!(matches!(
+            r.u32("x"),
+            Err(Error::Truncated {
+                needed: 4,
+                available: 2,
+                ..
+            })
+        ));
         let mut r = ByteReader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         assert!(matches!(r.varint("x"), Err(Error::Format(_))));
     }

@@ -63,7 +63,11 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
     let loq = opts.loq;
     let needed = header.required_size(loq)?;
     if (stream.len() as u64) < needed {
-        return Err(Error::truncated(format!("decoding at LoQ {loq}"), needed, stream.len() as u64));
+        return Err(Error::truncated(
+            format!("decoding at LoQ {loq}"),
+            needed,
+            stream.len() as u64,
+        ));
     }
     let p0 = header.planes[0];
     let (w0, h0) = p0.size_at(loq);
@@ -83,7 +87,11 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
             region.width, region.height, region.x, region.y
         )));
     }
-    let margin = if header.upsampler == Upsampler::Nearest { 0 } else { 2 };
+    let margin = if header.upsampler == Upsampler::Nearest {
+        0
+    } else {
+        2
+    };
     // needs[p][j]: samples of echelon j (LoQ j) plane p must reconstruct.
     let needs: Vec<Vec<Rect>> = header
         .planes
@@ -92,20 +100,28 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
             let (wk, hk) = d.size_at(loq);
             let scale = |v: u32, size: u32, full: u32, up: bool| -> u32 {
                 let n = u64::from(v) * u64::from(size);
-                (if up { n.div_ceil(u64::from(full)) } else { n / u64::from(full) }) as u32
+                (if up {
+                    n.div_ceil(u64::from(full))
+                } else {
+                    n / u64::from(full)
+                }) as u32
             };
             let mut r = Rect {
                 x0: scale(region.x, wk, w0, false),
                 y0: scale(region.y, hk, h0, false),
-                x1: scale(region.x + region.width, wk, w0, true).max(scale(region.x, wk, w0, false) + 1).min(wk),
-                y1: scale(region.y + region.height, hk, h0, true).max(scale(region.y, hk, h0, false) + 1).min(hk),
+                x1: scale(region.x + region.width, wk, w0, true)
+                    .max(scale(region.x, wk, w0, false) + 1)
+                    .min(wk),
+                y1: scale(region.y + region.height, hk, h0, true)
+                    .max(scale(region.y, hk, h0, false) + 1)
+                    .min(hk),
             };
             let mut v = vec![Rect::default(); d.echelons as usize];
             v[loq as usize] = r;
-            for j in loq as usize + 1..d.echelons as usize {
+            for (j, need) in v.iter_mut().enumerate().skip(loq as usize + 1) {
                 let (lw, lh) = d.size_at(j as u8);
                 r = r.halved().grown(margin, lw, lh);
-                v[j] = r;
+                *need = r;
             }
             v
         })
@@ -116,14 +132,21 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
     for s in 0..header.section_count() - loq as usize {
         let size = header.section_sizes[s] as usize;
         let section = &stream[offset..offset + size];
-        decode_section(&header, section, header.section_loq(s), &needs, &mut levels, opts)
-            .map_err(|e| match e {
-                Error::Truncated { .. } => Error::format(format!(
-                    "section for LoQ {} is shorter than its contents: {e}",
-                    header.section_loq(s)
-                )),
-                e => e,
-            })?;
+        decode_section(
+            &header,
+            section,
+            header.section_loq(s),
+            &needs,
+            &mut levels,
+            opts,
+        )
+        .map_err(|e| match e {
+            Error::Truncated { .. } => Error::format(format!(
+                "section for LoQ {} is shorter than its contents: {e}",
+                header.section_loq(s)
+            )),
+            e => e,
+        })?;
         offset += size;
     }
 
@@ -138,16 +161,23 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
         let max = (1i32 << header.planes[0].bit_depth) - 1;
         let r = rect(0);
         let n = (r.width() * r.height()) as usize;
-        let (mut rp, mut gp, mut bp) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut rp, mut gp, mut bp) = (vec![0u16; n], vec![0u16; n], vec![0u16; n]);
         let w = levels[0].width as usize;
-        for y in r.y0 as usize..r.y1 as usize {
+        let rw = r.width() as usize;
+        for (row, y) in (r.y0 as usize..r.y1 as usize).enumerate() {
             let span = y * w + r.x0 as usize..y * w + r.x1 as usize;
-            let rows = (&levels[0].data[span.clone()], &levels[1].data[span.clone()], &levels[2].data[span]);
-            for ((&yy, &co), &cg) in rows.0.iter().zip(rows.1).zip(rows.2) {
-                let (r, g, b) = colour::inverse(yy, co, cg);
-                rp.push(r.clamp(0, max) as u16);
-                gp.push(g.clamp(0, max) as u16);
-                bp.push(b.clamp(0, max) as u16);
+            let out = row * rw..(row + 1) * rw;
+            let src = (
+                &levels[0].data[span.clone()],
+                &levels[1].data[span.clone()],
+                &levels[2].data[span],
+            );
+            let dst = (&mut rp[out.clone()], &mut gp[out.clone()], &mut bp[out]);
+            for i in 0..rw {
+                let (r, g, b) = colour::inverse(src.0[i], src.1[i], src.2[i]);
+                dst.0[i] = r.clamp(0, max) as u16;
+                dst.1[i] = g.clamp(0, max) as u16;
+                dst.2[i] = b.clamp(0, max) as u16;
             }
         }
         samples.extend([rp, gp, bp]);
@@ -156,10 +186,13 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
     for (p, l) in levels.iter().enumerate().skip(first) {
         let max = (1i32 << header.planes[p].bit_depth) - 1;
         let r = rect(p);
-        let mut out = Vec::with_capacity((r.width() * r.height()) as usize);
-        for y in r.y0..r.y1 {
-            let start = (y * l.width) as usize;
-            out.extend(l.data[start + r.x0 as usize..start + r.x1 as usize].iter().map(|&v| v.clamp(0, max) as u16));
+        let rw = r.width() as usize;
+        let mut out = vec![0u16; rw * r.height() as usize];
+        for (dst, y) in out.chunks_exact_mut(rw).zip(r.y0..r.y1) {
+            let start = (y * l.width + r.x0) as usize;
+            for (d, &v) in dst.iter_mut().zip(&l.data[start..start + rw]) {
+                *d = v.clamp(0, max) as u16;
+            }
         }
         samples.push(out);
     }
@@ -179,7 +212,11 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
 fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
     let lim = &opts.limits;
     if h.planes.len() > lim.max_planes {
-        return Err(Error::LimitsExceeded(format!("{} planes, limit {}", h.planes.len(), lim.max_planes)));
+        return Err(Error::LimitsExceeded(format!(
+            "{} planes, limit {}",
+            h.planes.len(),
+            lim.max_planes
+        )));
     }
     let mut samples = 0u64;
     let mut bytes = 0u64;
@@ -197,7 +234,10 @@ fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
         bytes += n * 4 + n.div_ceil(4) * 4 + n * 2;
     }
     if samples > lim.max_samples {
-        return Err(Error::LimitsExceeded(format!("{samples} samples, limit {}", lim.max_samples)));
+        return Err(Error::LimitsExceeded(format!(
+            "{samples} samples, limit {}",
+            lim.max_samples
+        )));
     }
     lim.check_alloc(bytes, "the picture")
 }
@@ -223,11 +263,15 @@ fn decode_section(
 ) -> Result<()> {
     let body = if header.checksums {
         if section.len() < 4 {
-            return Err(Error::format(format!("section for LoQ {loq} is too short for its checksum")));
+            return Err(Error::format(format!(
+                "section for LoQ {loq} is too short for its checksum"
+            )));
         }
         let (body, crc) = section.split_at(section.len() - 4);
         if opts.verify_checksums && crc32fast::hash(body).to_le_bytes() != crc {
-            return Err(Error::format(format!("checksum mismatch in the section for LoQ {loq} (corrupted data)")));
+            return Err(Error::format(format!(
+                "checksum mismatch in the section for LoQ {loq} (corrupted data)"
+            )));
         }
         body
     } else {
@@ -236,25 +280,40 @@ fn decode_section(
     let mut r = ByteReader::new(body);
     let got = r.u8("section LoQ")?;
     if got != loq {
-        return Err(Error::format(format!("section says LoQ {got}, expected {loq}")));
+        return Err(Error::format(format!(
+            "section says LoQ {got}, expected {loq}"
+        )));
     }
-    let present: Vec<usize> = (0..header.planes.len()).filter(|&p| loq < header.planes[p].echelons).collect();
-    let mut tables: Vec<PlaneTables> = (0..header.planes.len()).map(|_| Default::default()).collect();
+    let present: Vec<usize> = (0..header.planes.len())
+        .filter(|&p| loq < header.planes[p].echelons)
+        .collect();
+    let mut tables: Vec<PlaneTables> = (0..header.planes.len())
+        .map(|_| Default::default())
+        .collect();
     let table_count = r.varint("table count")? as usize;
     for _ in 0..table_count {
         let p = r.u8("table plane")? as usize;
         let layer = r.u8("table layer")? as usize;
         let kind = r.u8("table kind")? as usize;
         if !present.contains(&p) || layer >= 3 || kind >= KINDS {
-            return Err(Error::format(format!("table for plane {p} layer {layer} kind {kind} is not allowed here")));
+            return Err(Error::format(format!(
+                "table for plane {p} layer {layer} kind {kind} is not allowed here"
+            )));
         }
-        let alphabet = if kind == KIND_DENSE || kind == KIND_LEAF { VALUE_ALPHABET } else { NODE_ALPHABET };
+        let alphabet = if kind == KIND_DENSE || kind == KIND_LEAF {
+            VALUE_ALPHABET
+        } else {
+            NODE_ALPHABET
+        };
         let t = EncTable::read(&mut r, alphabet)?;
         if tables[p][layer][kind].replace(DecTable::new(&t)).is_some() {
             return Err(Error::format("duplicate table in section"));
         }
     }
-    let grids: Vec<(usize, TileGrid)> = present.iter().map(|&p| (p, plane_grid(header, p, loq))).collect();
+    let grids: Vec<(usize, TileGrid)> = present
+        .iter()
+        .map(|&p| (p, plane_grid(header, p, loq)))
+        .collect();
     let tile_count: usize = grids.iter().map(|(_, g)| g.count()).sum();
     let tableau_start = r.pos();
     let offsets = read_tableau(&mut r, tile_count, body.len() as u64)?;
@@ -278,7 +337,8 @@ fn decode_section(
             &payloads[offsets[i] as usize..offsets[i + 1] as usize]
         };
         let t = &tables[p];
-        let lt = |layer: usize| -> LayerTables<'_> { std::array::from_fn(|k| t[layer][k].as_ref()) };
+        let lt =
+            |layer: usize| -> LayerTables<'_> { std::array::from_fn(|k| t[layer][k].as_ref()) };
         let need = needs[p][loq as usize];
         let side = 1u32 << header.tile_log2;
         let mut out = Level {
@@ -302,8 +362,15 @@ fn decode_section(
                 for tx in cover.x0..cover.x1 {
                     let rect = grid.tile_rect(tx, ty);
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                    decode_payload(tiles(tx, ty), &[tables0], header.tile_log2, tw, th, &mut [&mut buf])
-                        .map_err(|e| tile_error(e, loq, p, tx, ty))?;
+                    decode_payload(
+                        tiles(tx, ty),
+                        &[tables0],
+                        header.tile_log2,
+                        tw,
+                        th,
+                        &mut [&mut buf],
+                    )
+                    .map_err(|e| tile_error(e, loq, p, tx, ty))?;
                     med_reconstruct(&mut buf, tw, th, range);
                     for y in 0..th {
                         let dst = y * w as usize + rect.x0 as usize;
@@ -314,7 +381,9 @@ fn decode_section(
             });
             results.into_iter().collect::<Result<()>>()?;
         } else {
-            let lower = levels[p].take().ok_or_else(|| Error::format("residual section before its base"))?;
+            let lower = levels[p]
+                .take()
+                .ok_or_else(|| Error::format("residual section before its base"))?;
             let blocks = need.halved();
             let cover = grid.tiles_covering(blocks);
             let tables3 = [lt(0), lt(1), lt(2)];
@@ -335,10 +404,34 @@ fn decode_section(
                 for tx in cover.x0..cover.x1 {
                     let rect = grid.tile_rect(tx, ty);
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                    decode_payload(tiles(tx, ty), &tables3, header.tile_log2, tw, th, &mut [&mut l0, &mut l1, &mut l2])
-                        .map_err(|e| tile_error(e, loq, p, tx, ty))?;
-                    predict_details(upsampler, lower_ref, (w, h), rect, range, &mut scratch, &mut pred);
-                    reconstruct_blocks(lower_ref, (w, h), rect, &pred, &[&l0, &l1, &l2], range, band, rect.y0);
+                    decode_payload(
+                        tiles(tx, ty),
+                        &tables3,
+                        header.tile_log2,
+                        tw,
+                        th,
+                        &mut [&mut l0, &mut l1, &mut l2],
+                    )
+                    .map_err(|e| tile_error(e, loq, p, tx, ty))?;
+                    predict_details(
+                        upsampler,
+                        lower_ref,
+                        (w, h),
+                        rect,
+                        range,
+                        &mut scratch,
+                        &mut pred,
+                    );
+                    reconstruct_blocks(
+                        lower_ref,
+                        (w, h),
+                        rect,
+                        &pred,
+                        &[&l0, &l1, &l2],
+                        range,
+                        band,
+                        rect.y0,
+                    );
                 }
                 Ok(())
             });
@@ -352,7 +445,9 @@ fn decode_section(
 
 fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
     match e {
-        Error::Format(m) => Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}")),
+        Error::Format(m) => {
+            Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}"))
+        }
         e => e,
     }
 }
@@ -370,24 +465,43 @@ fn decode_payload(
     let modes = r.u8("tile modes")?;
     let layers = tables.len();
     if u32::from(modes) >> (2 * layers) != 0 {
-        return Err(Error::format(format!("mode byte {modes:#04x} sets unused layers")));
+        return Err(Error::format(format!(
+            "mode byte {modes:#04x} sets unused layers"
+        )));
     }
     let rans_len = r.varint("tile rANS length")? as usize;
     let rans_bytes = r.bytes(rans_len, "tile rANS stream")?;
     let bit_bytes = &payload[r.pos()..];
     let mut rans = RansDecoder::new(rans_bytes);
     let mut bits = BitReader::new(bit_bytes);
+    let mut leaves = Vec::new();
     for (l, buf) in out.iter_mut().enumerate() {
         let mode = (modes >> (2 * l)) & 3;
         let buf = &mut buf[..w * h];
         if mode != stree::MODE_DENSE {
             buf.fill(0);
         }
-        stree::decode_layer(mode, &tables[l], &mut rans, &mut bits, buf, w, h, tile_log2)?;
+        stree::decode_layer(
+            mode,
+            &tables[l],
+            &mut rans,
+            &mut bits,
+            buf,
+            w,
+            h,
+            tile_log2,
+            &mut leaves,
+        )?;
     }
-    let rans_ok = if modes == 0 { rans_bytes.is_empty() } else { rans.finished_cleanly() };
+    let rans_ok = if modes == 0 {
+        rans_bytes.is_empty()
+    } else {
+        rans.finished_cleanly()
+    };
     if !rans_ok || !bits.finished_cleanly() {
-        return Err(Error::format("entropy-coded data does not match its length (corrupted tile)"));
+        return Err(Error::format(
+            "entropy-coded data does not match its length (corrupted tile)",
+        ));
     }
     Ok(())
 }

@@ -42,7 +42,12 @@ pub fn forward_level(level: &Level) -> (Level, Details) {
         for bx in 0..lw {
             let x0 = 2 * bx;
             let x1 = (x0 + 1).min(w - 1);
-            let t = transform::forward([s[y0 * w + x0], s[y0 * w + x1], s[y1 * w + x0], s[y1 * w + x1]]);
+            let t = transform::forward([
+                s[y0 * w + x0],
+                s[y0 * w + x1],
+                s[y1 * w + x0],
+                s[y1 * w + x1],
+            ]);
             let i = by * lw + bx;
             avg[i] = t[0];
             layers[0][i] = t[1];
@@ -150,21 +155,37 @@ pub fn reconstruct_blocks(
         let by = blocks.y0 as usize + j;
         let lrow = &lower.data[by * lw + blocks.x0 as usize..by * lw + blocks.x1 as usize];
         let n = j * bw..(j + 1) * bw;
-        let (p, rh, rv, rd) = (&pred[n.clone()], &residuals[0][n.clone()], &residuals[1][n.clone()], &residuals[2][n]);
+        let (p, rh, rv, rd) = (
+            &pred[n.clone()],
+            &residuals[0][n.clone()],
+            &residuals[1][n.clone()],
+            &residuals[2][n],
+        );
         let [r0, r1] = &mut rows;
         for i in 0..bw {
-            let [a, b, c, d] = transform::inverse([lrow[i], p[i][0] + rh[i], p[i][1] + rv[i], p[i][2] + rd[i]]);
-            r0[2 * i] = a.clamp(lo, hi);
-            r0[2 * i + 1] = b.clamp(lo, hi);
-            r1[2 * i] = c.clamp(lo, hi);
-            r1[2 * i + 1] = d.clamp(lo, hi);
+            let [a, b, c, d] =
+                transform::inverse([lrow[i], p[i][0] + rh[i], p[i][1] + rv[i], p[i][2] + rd[i]]);
+            r0[2 * i] = a;
+            r0[2 * i + 1] = b;
+            r1[2 * i] = c;
+            r1[2 * i + 1] = d;
         }
+        // Clamping in a pass of its own lets it vectorise.
+        clamp_all(r0, lo, hi);
+        clamp_all(r1, lo, hi);
         let y = 2 * by;
         let start = (y - 2 * band_y0 as usize) * uw + x0;
         band[start..start + cols].copy_from_slice(&r0[..cols]);
         if y + 1 < uh {
             band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
         }
+    }
+}
+
+#[inline(always)]
+fn clamp_all(v: &mut [i32], lo: i32, hi: i32) {
+    for x in v {
+        *x = (*x).max(lo).min(hi);
     }
 }
 
@@ -237,14 +258,38 @@ mod tests {
         for (w, h) in [(1, 1), (1, 7), (6, 1), (5, 3), (16, 16), (33, 17)] {
             let src = level(w, h, w * 31 + h);
             let (lower, det) = forward_level(&src);
-            for up in [Upsampler::Nearest, Upsampler::Linear, Upsampler::Cubic, Upsampler::ModifiedCubic] {
+            for up in [
+                Upsampler::Nearest,
+                Upsampler::Linear,
+                Upsampler::Cubic,
+                Upsampler::ModifiedCubic,
+            ] {
                 let blocks = Rect::full(lower.width, lower.height);
                 let n = (lower.width * lower.height) as usize;
                 let mut pred = vec![[0; 3]; n];
-                predict_details(up, &lower, (w, h), blocks, (0, 255), &mut Vec::new(), &mut pred);
-                let res: Vec<Vec<i32>> = (0..3).map(|l| (0..n).map(|i| det.layers[l][i] - pred[i][l]).collect()).collect();
+                predict_details(
+                    up,
+                    &lower,
+                    (w, h),
+                    blocks,
+                    (0, 255),
+                    &mut Vec::new(),
+                    &mut pred,
+                );
+                let res: Vec<Vec<i32>> = (0..3)
+                    .map(|l| (0..n).map(|i| det.layers[l][i] - pred[i][l]).collect())
+                    .collect();
                 let mut out = vec![-1; (w * h) as usize];
-                reconstruct_blocks(&lower, (w, h), blocks, &pred, &[&res[0], &res[1], &res[2]], (0, 255), &mut out, 0);
+                reconstruct_blocks(
+                    &lower,
+                    (w, h),
+                    blocks,
+                    &pred,
+                    &[&res[0], &res[1], &res[2]],
+                    (0, 255),
+                    &mut out,
+                    0,
+                );
                 assert_eq!(out, src.data, "{w}x{h} {up}");
             }
         }

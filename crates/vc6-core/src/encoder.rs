@@ -90,13 +90,18 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     picture.validate()?;
     cfg.upsampler.validate()?;
     if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
-        return Err(Error::param(format!("tile log2 {} outside 2..=8", cfg.tile_log2)));
+        return Err(Error::param(format!(
+            "tile log2 {} outside 2..=8",
+            cfg.tile_log2
+        )));
     }
     let p0 = &picture.planes[0];
     let echelons = match cfg.echelons {
         Some(0) => return Err(Error::param("echelon count must be at least 1")),
         Some(e) if e > MAX_ECHELONS => {
-            return Err(Error::param(format!("echelon count {e} above {MAX_ECHELONS}")))
+            return Err(Error::param(format!(
+                "echelon count {e} above {MAX_ECHELONS}"
+            )))
         }
         Some(e) => e,
         None => auto_echelons(p0.width, p0.height),
@@ -123,21 +128,32 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     header.validate()?;
 
     let sources = signed_planes(picture, cfg.colour_transform);
-    let pyramids: Vec<Pyramid> = parallel::map(cfg.threads, sources.into_iter().enumerate().collect(), |(i, lvl)| {
-        let p = &picture.planes[i];
-        build_pyramid(lvl, echelons, colour::plane_range(p.bit_depth, i, cfg.colour_transform))
-    });
+    let pyramids: Vec<Pyramid> = parallel::map(
+        cfg.threads,
+        sources.into_iter().enumerate().collect(),
+        |(i, lvl)| {
+            let p = &picture.planes[i];
+            build_pyramid(
+                lvl,
+                echelons,
+                colour::plane_range(p.bit_depth, i, cfg.colour_transform),
+            )
+        },
+    );
 
     let mut sections = Vec::new();
     for s in 0..header.section_count() {
         let loq = header.section_loq(s);
         let section = encode_section(&header, &pyramids, loq, cfg)?;
-        header.section_sizes.push(u32::try_from(section.len()).map_err(|_| {
-            Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
-        })?);
+        header.section_sizes.push(
+            u32::try_from(section.len()).map_err(|_| {
+                Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
+            })?,
+        );
         sections.push(section);
     }
-    let mut out = Vec::with_capacity(header.encoded_len() + sections.iter().map(Vec::len).sum::<usize>());
+    let mut out =
+        Vec::with_capacity(header.encoded_len() + sections.iter().map(Vec::len).sum::<usize>());
     header.write(&mut out);
     sections.iter().for_each(|s| out.extend_from_slice(s));
     Ok(out)
@@ -157,7 +173,12 @@ fn signed_planes(picture: &Picture, colour_transform: bool) -> Vec<Level> {
     if colour_transform {
         let (r, rest) = levels.split_at_mut(1);
         let (g, b) = rest.split_at_mut(1);
-        for ((r, g), b) in r[0].data.iter_mut().zip(g[0].data.iter_mut()).zip(b[0].data.iter_mut()) {
+        for ((r, g), b) in r[0]
+            .data
+            .iter_mut()
+            .zip(g[0].data.iter_mut())
+            .zip(b[0].data.iter_mut())
+        {
             let (y, co, cg) = colour::forward(*r, *g, *b);
             (*r, *g, *b) = (y, co, cg);
         }
@@ -173,11 +194,20 @@ fn build_pyramid(source: Level, echelons: u8, range: (i32, i32)) -> Pyramid {
         levels.push(lower);
         details.push(det);
     }
-    Pyramid { levels, details, range }
+    Pyramid {
+        levels,
+        details,
+        range,
+    }
 }
 
 /// Encodes the section of LoQ `loq`: tables, tableau, tile payloads, CRC.
-fn encode_section(header: &Header, pyramids: &[Pyramid], loq: u8, cfg: &EncoderConfig) -> Result<Vec<u8>> {
+fn encode_section(
+    header: &Header,
+    pyramids: &[Pyramid],
+    loq: u8,
+    cfg: &EncoderConfig,
+) -> Result<Vec<u8>> {
     let t = cfg.tile_log2;
     // Every tile of every plane present in this section, in stream order.
     let mut jobs = Vec::new();
@@ -218,7 +248,12 @@ fn encode_section(header: &Header, pyramids: &[Pyramid], loq: u8, cfg: &EncoderC
     let payloads: Vec<Vec<u8>> = parallel::map(cfg.threads, models, |m| {
         let mut rans = RansEncoder::new();
         for &(k, s) in &m.syms {
-            rans.put(tables[k as usize].as_ref().expect("table built from these symbols"), s as usize);
+            rans.put(
+                tables[k as usize]
+                    .as_ref()
+                    .expect("table built from these symbols"),
+                s as usize,
+            );
         }
         let stream = rans.finish();
         let mut payload = Vec::with_capacity(stream.len() + m.bits.len() + 6);
@@ -250,7 +285,14 @@ fn tile_grid(pyr: &Pyramid, loq: u8, echelons: u8, tile_log2: u8) -> TileGrid {
     }
 }
 
-fn model_tile(pyr: &Pyramid, plane: usize, loq: u8, echelons: u8, rect: Rect, cfg: &EncoderConfig) -> TileModel {
+fn model_tile(
+    pyr: &Pyramid,
+    plane: usize,
+    loq: u8,
+    echelons: u8,
+    rect: Rect,
+    cfg: &EncoderConfig,
+) -> TileModel {
     let (w, h) = (rect.width() as usize, rect.height() as usize);
     let mut layers: Vec<Vec<i32>> = Vec::new();
     if loq + 1 == echelons {
@@ -264,7 +306,15 @@ fn model_tile(pyr: &Pyramid, plane: usize, loq: u8, echelons: u8, rect: Rect, cf
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
         let mut pred = vec![[0; 3]; w * h];
-        predict_details(cfg.upsampler, lower, (upper.width, upper.height), rect, pyr.range, &mut Vec::new(), &mut pred);
+        predict_details(
+            cfg.upsampler,
+            lower,
+            (upper.width, upper.height),
+            rect,
+            pyr.range,
+            &mut Vec::new(),
+            &mut pred,
+        );
         for l in 0..3 {
             let coeffs = crop(&det.layers[l], lower.width as usize, rect);
             layers.push(coeffs.iter().zip(&pred).map(|(&c, p)| c - p[l]).collect());
@@ -276,7 +326,15 @@ fn model_tile(pyr: &Pyramid, plane: usize, loq: u8, echelons: u8, rect: Rect, cf
     for (l, vals) in layers.iter().enumerate() {
         let mode = stree::choose_mode(vals);
         modes |= mode << (2 * l);
-        stree::model_layer(vals, w, h, cfg.tile_log2, mode, &mut |kind, s| syms.push((key(plane, l, kind), s as u8)), &mut bits);
+        stree::model_layer(
+            vals,
+            w,
+            h,
+            cfg.tile_log2,
+            mode,
+            &mut |kind, s| syms.push((key(plane, l, kind), s as u8)),
+            &mut bits,
+        );
     }
     TileModel {
         modes,

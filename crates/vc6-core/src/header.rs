@@ -71,7 +71,11 @@ pub struct Header {
 impl Header {
     /// Number of sections: the largest echelon count of any plane.
     pub fn section_count(&self) -> usize {
-        self.planes.iter().map(|p| p.echelons as usize).max().unwrap_or(0)
+        self.planes
+            .iter()
+            .map(|p| p.echelons as usize)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Coarsest LoQ every plane can be decoded at.
@@ -88,7 +92,11 @@ impl Header {
     pub fn encoded_len(&self) -> usize {
         FIXED_LEN
             + 6 * self.planes.len()
-            + if matches!(self.upsampler, Upsampler::Custom(_)) { 8 } else { 0 }
+            + if matches!(self.upsampler, Upsampler::Custom(_)) {
+                8
+            } else {
+                0
+            }
             + 4 * self.section_count()
             + 4
     }
@@ -102,22 +110,36 @@ impl Header {
             )));
         }
         let sections = self.section_count() - loq as usize;
-        let body: u64 = self.section_sizes[..sections].iter().map(|&s| u64::from(s)).sum();
+        let body: u64 = self.section_sizes[..sections]
+            .iter()
+            .map(|&s| u64::from(s))
+            .sum();
         Ok(self.encoded_len() as u64 + body)
     }
 
     /// Total stream length.
     pub fn total_len(&self) -> u64 {
-        self.encoded_len() as u64 + self.section_sizes.iter().map(|&s| u64::from(s)).sum::<u64>()
+        self.encoded_len() as u64
+            + self
+                .section_sizes
+                .iter()
+                .map(|&s| u64::from(s))
+                .sum::<u64>()
     }
 
     /// Checks the declared values for consistency (not the section sizes).
     pub fn validate(&self) -> Result<()> {
         if self.planes.is_empty() || self.planes.len() > MAX_PLANES {
-            return Err(Error::param(format!("plane count {} outside 1..=255", self.planes.len())));
+            return Err(Error::param(format!(
+                "plane count {} outside 1..=255",
+                self.planes.len()
+            )));
         }
         if !TILE_LOG2_RANGE.contains(&self.tile_log2) {
-            return Err(Error::param(format!("tile log2 {} outside 2..=8", self.tile_log2)));
+            return Err(Error::param(format!(
+                "tile log2 {} outside 2..=8",
+                self.tile_log2
+            )));
         }
         self.upsampler.validate()?;
         if self.colour_transform {
@@ -129,13 +151,18 @@ impl Header {
                 .iter()
                 .any(|p| (p.width, p.height, p.bit_depth) != (p0.width, p0.height, p0.bit_depth))
             {
-                return Err(Error::param("colour transform needs planes 0-2 of one size and depth"));
+                return Err(Error::param(
+                    "colour transform needs planes 0-2 of one size and depth",
+                ));
             }
         }
         for p in &self.planes {
             check_plane_shape(p.width, p.height, p.bit_depth)?;
             if p.echelons == 0 || p.echelons > MAX_ECHELONS {
-                return Err(Error::param(format!("echelon count {} outside 1..=17", p.echelons)));
+                return Err(Error::param(format!(
+                    "echelon count {} outside 1..=17",
+                    p.echelons
+                )));
             }
         }
         Ok(())
@@ -197,7 +224,9 @@ impl Header {
         }
         let flags = r.u8("header flags")?;
         if flags & !(FLAG_LOSSLESS | FLAG_COLOUR | FLAG_CHECKSUMS) != 0 {
-            return Err(Error::format(format!("header flags {flags:#04x} has reserved bits set")));
+            return Err(Error::format(format!(
+                "header flags {flags:#04x} has reserved bits set"
+            )));
         }
         let format_tag = r.u8("format tag")?;
         let plane_count = r.u8("plane count")?;
@@ -379,7 +408,12 @@ mod tests {
             upsampler: Upsampler::Custom([0, 12000, 4384, 0]),
             tile_log2: 6,
             planes: vec![
-                PlaneDesc { width: 640, height: 480, bit_depth: 8, echelons: 4 };
+                PlaneDesc {
+                    width: 640,
+                    height: 480,
+                    bit_depth: 8,
+                    echelons: 4
+                };
                 3
             ],
             section_sizes: vec![10, 20, 30, 40],
@@ -404,12 +438,18 @@ mod tests {
         let mut buf = Vec::new();
         h.write(&mut buf);
         for n in 0..buf.len() {
-            assert!(matches!(Header::parse(&buf[..n]), Err(Error::Truncated { .. })), "prefix {n}");
+            assert!(
+                matches!(Header::parse(&buf[..n]), Err(Error::Truncated { .. })),
+                "prefix {n}"
+            );
         }
         let mut bad = buf.clone();
         bad[20] ^= 1;
         assert!(matches!(Header::parse(&bad), Err(Error::Format(_))));
-        assert!(matches!(Header::parse(b"\x89PNG\r\n\x1a\n"), Err(Error::NotVc6(_))));
+        assert!(matches!(
+            Header::parse(b"\x89PNG\r\n\x1a\n"),
+            Err(Error::NotVc6(_))
+        ));
     }
 
     #[test]

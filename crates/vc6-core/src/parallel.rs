@@ -4,7 +4,11 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Maps `f` over `items` in order, on `threads` threads (0 = all cores, 1 = this thread).
-pub(crate) fn map<T: Send, R: Send>(threads: usize, items: Vec<T>, f: impl Fn(T) -> R + Sync + Send) -> Vec<R> {
+pub(crate) fn map<T: Send, R: Send>(
+    threads: usize,
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
     #[cfg(feature = "rayon")]
     if threads != 1 && items.len() > 1 {
         use rayon::prelude::*;
@@ -20,7 +24,8 @@ fn install<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
     if threads == 0 {
         return op();
     }
-    static POOLS: OnceLock<Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>> = OnceLock::new();
+    type Pools = Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>;
+    static POOLS: OnceLock<Pools> = OnceLock::new();
     let pools = POOLS.get_or_init(|| Mutex::new(Vec::new()));
     let pool = {
         let mut guard = pools.lock().unwrap_or_else(|e| e.into_inner());

@@ -33,7 +33,12 @@ impl Plane {
     }
 
     /// A plane from existing samples; checks the length and the sample range.
-    pub fn from_samples(width: u32, height: u32, bit_depth: u8, samples: Vec<u16>) -> Result<Plane> {
+    pub fn from_samples(
+        width: u32,
+        height: u32,
+        bit_depth: u8,
+        samples: Vec<u16>,
+    ) -> Result<Plane> {
         let plane = Plane {
             width,
             height,
@@ -78,7 +83,11 @@ impl Plane {
 
     /// The rectangle (x, y, w, h) as a new plane.
     pub fn crop(&self, x: u32, y: u32, w: u32, h: u32) -> Result<Plane> {
-        if w == 0 || h == 0 || x.checked_add(w).is_none_or(|e| e > self.width) || y.checked_add(h).is_none_or(|e| e > self.height) {
+        if w == 0
+            || h == 0
+            || x.checked_add(w).is_none_or(|e| e > self.width)
+            || y.checked_add(h).is_none_or(|e| e > self.height)
+        {
             return Err(Error::param(format!(
                 "crop {w}x{h} at ({x},{y}) is outside the {}x{} plane",
                 self.width, self.height
@@ -132,7 +141,9 @@ pub(crate) fn check_plane_shape(width: u32, height: u32, bit_depth: u8) -> Resul
         )));
     }
     if !(1..=16).contains(&bit_depth) {
-        return Err(Error::param(format!("bit depth {bit_depth} is outside 1..=16")));
+        return Err(Error::param(format!(
+            "bit depth {bit_depth} is outside 1..=16"
+        )));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! whether that quadrant holds any non-zero coefficient. Traversal is depth-first
 //! pre-order; absent quadrants are zero; leaves are single non-zero coefficients.
 
-use crate::entropy::{split_value, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder, TOKEN_LUT};
+use crate::entropy::{split_value, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder};
 use crate::error::{Error, Result};
 
 /// Layer mode: every coefficient is zero; nothing is coded.
@@ -57,7 +57,9 @@ pub fn model_layer(
     };
     match mode {
         MODE_ZERO => {}
-        MODE_DENSE => vals.iter().for_each(|&v| value(KIND_DENSE, zigzag(v), emit)),
+        MODE_DENSE => vals
+            .iter()
+            .for_each(|&v| value(KIND_DENSE, zigzag(v), emit)),
         MODE_STREE => {
             let side = 1usize << tile_log2;
             // occupancy[k][y][x]: does the 2^k square at (x, y) << k hold a non-zero?
@@ -76,26 +78,42 @@ pub fn model_layer(
                 let level = (0..s * s)
                     .map(|i| {
                         let (x, y) = (i % s * 2, i / s * 2);
-                        prev[y * ps + x] || prev[y * ps + x + 1] || prev[(y + 1) * ps + x] || prev[(y + 1) * ps + x + 1]
+                        prev[y * ps + x]
+                            || prev[y * ps + x + 1]
+                            || prev[(y + 1) * ps + x]
+                            || prev[(y + 1) * ps + x + 1]
                     })
                     .collect();
                 occ.push(level);
             }
+            let mut leaves = Vec::new();
             let mut stack = vec![(0usize, 0usize, tile_log2 as usize)];
             while let Some((x, y, k)) = stack.pop() {
                 if k == 0 {
-                    value(KIND_LEAF, zigzag(vals[y * w + x]) - 1, emit);
+                    leaves.push(y * w + x);
                     continue;
                 }
                 let s = side >> (k - 1);
-                let child = [(2 * x, 2 * y), (2 * x + 1, 2 * y), (2 * x, 2 * y + 1), (2 * x + 1, 2 * y + 1)];
+                let child = [
+                    (2 * x, 2 * y),
+                    (2 * x + 1, 2 * y),
+                    (2 * x, 2 * y + 1),
+                    (2 * x + 1, 2 * y + 1),
+                ];
                 let mut flags = 0;
                 for (i, &(cx, cy)) in child.iter().enumerate() {
                     if occ[k - 1][cy * s + cx] {
                         flags |= 1 << i;
                     }
                 }
-                emit(if k == 1 { KIND_NODE_LOW } else { KIND_NODE_HIGH }, flags);
+                emit(
+                    if k == 1 {
+                        KIND_NODE_LOW
+                    } else {
+                        KIND_NODE_HIGH
+                    },
+                    flags,
+                );
                 // Pre-order: push in reverse so the top-left child is visited first.
                 for (i, &(cx, cy)) in child.iter().enumerate().rev() {
                     if flags & (1 << i) != 0 {
@@ -103,6 +121,11 @@ pub fn model_layer(
                     }
                 }
             }
+            // All node symbols come first, then the leaf values in traversal order, so the
+            // decoder reads the values in one tight loop.
+            leaves
+                .iter()
+                .for_each(|&i| value(KIND_LEAF, zigzag(vals[i]) - 1, emit));
         }
         _ => unreachable!("invalid layer mode"),
     }
@@ -112,17 +135,16 @@ pub fn model_layer(
 pub type LayerTables<'a> = [Option<&'a DecTable>; KINDS];
 
 fn table<'a>(t: &LayerTables<'a>, kind: usize) -> Result<&'a DecTable> {
-    t[kind].ok_or_else(|| Error::format(format!("tile uses table kind {kind} that its section does not define")))
-}
-
-#[inline(always)]
-fn read_value(rans: &mut RansDecoder<'_>, bits: &mut BitReader<'_>, t: &DecTable) -> u32 {
-    let (nb, base) = TOKEN_LUT[rans.get(t) as usize & 63];
-    base | bits.read(nb)
+    t[kind].ok_or_else(|| {
+        Error::format(format!(
+            "tile uses table kind {kind} that its section does not define"
+        ))
+    })
 }
 
 /// Decodes one layer into `out` (`w x h`, row-major). For [`MODE_STREE`] and
-/// [`MODE_ZERO`], `out` must be zero on entry.
+/// [`MODE_ZERO`], `out` must be zero on entry. `leaves` is scratch space.
+#[allow(clippy::too_many_arguments)]
 pub fn decode_layer(
     mode: u8,
     tables: &LayerTables<'_>,
@@ -132,18 +154,27 @@ pub fn decode_layer(
     w: usize,
     h: usize,
     tile_log2: u8,
+    leaves: &mut Vec<u32>,
 ) -> Result<()> {
     match mode {
         MODE_ZERO => Ok(()),
         MODE_DENSE => {
-            rans.get_values(table(tables, KIND_DENSE)?, bits, &mut out[..w * h]);
+            let out = &mut out[..w * h];
+            rans.values(table(tables, KIND_DENSE)?, bits, out.len(), |i, u| {
+                out[i] = unzigzag(u)
+            });
             Ok(())
         }
         MODE_STREE => {
             let leaf = table(tables, KIND_LEAF)?;
             let low = table(tables, KIND_NODE_LOW)?;
-            let high = if tile_log2 > 1 { Some(table(tables, KIND_NODE_HIGH)?) } else { None };
-            let side = 1usize << tile_log2;
+            let high = if tile_log2 > 1 {
+                Some(table(tables, KIND_NODE_HIGH)?)
+            } else {
+                None
+            };
+            // Positions of the leaves, in traversal order (at most one per coefficient).
+            leaves.clear();
             let mut stack = [(0usize, 0usize, 0usize); 64];
             let mut top = 1;
             stack[0] = (0, 0, tile_log2 as usize);
@@ -161,7 +192,7 @@ pub fn decode_layer(
                             if cx >= w || cy >= h {
                                 return Err(Error::format("s-tree marks data outside its tile"));
                             }
-                            out[cy * w + cx] = unzigzag(read_value(rans, bits, leaf) + 1);
+                            leaves.push((cy * w + cx) as u32);
                         }
                     }
                     continue;
@@ -181,8 +212,10 @@ pub fn decode_layer(
                         top += 1;
                     }
                 }
-                debug_assert!(side >= half);
             }
+            rans.values(leaf, bits, leaves.len(), |i, u| {
+                out[leaves[i] as usize] = unzigzag(u + 1)
+            });
             Ok(())
         }
         m => Err(Error::format(format!("reserved layer mode {m}"))),
@@ -197,7 +230,15 @@ mod tests {
     fn round_trip(vals: &[i32], w: usize, h: usize, tile_log2: u8, mode: u8) {
         let mut syms = Vec::new();
         let mut bits = BitWriter::new();
-        model_layer(vals, w, h, tile_log2, mode, &mut |k, s| syms.push((k, s)), &mut bits);
+        model_layer(
+            vals,
+            w,
+            h,
+            tile_log2,
+            mode,
+            &mut |k, s| syms.push((k, s)),
+            &mut bits,
+        );
         let mut counts = vec![vec![0u64; 64]; KINDS];
         syms.iter().for_each(|&(k, s)| counts[k][s] += 1);
         let enc: Vec<Option<EncTable>> = counts
@@ -205,15 +246,33 @@ mod tests {
             .map(|c| c.iter().any(|&n| n > 0).then(|| EncTable::from_counts(c)))
             .collect();
         let mut rans = RansEncoder::new();
-        syms.iter().for_each(|&(k, s)| rans.put(enc[k].as_ref().unwrap(), s));
+        syms.iter()
+            .for_each(|&(k, s)| rans.put(enc[k].as_ref().unwrap(), s));
         let stream = rans.finish();
         let bytes = bits.finish();
-        let dec: Vec<Option<DecTable>> = enc.iter().map(|t| t.as_ref().map(DecTable::new)).collect();
-        let tables: LayerTables = [dec[0].as_ref(), dec[1].as_ref(), dec[2].as_ref(), dec[3].as_ref()];
+        let dec: Vec<Option<DecTable>> =
+            enc.iter().map(|t| t.as_ref().map(DecTable::new)).collect();
+        let tables: LayerTables = [
+            dec[0].as_ref(),
+            dec[1].as_ref(),
+            dec[2].as_ref(),
+            dec[3].as_ref(),
+        ];
         let mut out = vec![0; w * h];
         let mut rd = RansDecoder::new(&stream);
         let mut br = BitReader::new(&bytes);
-        decode_layer(mode, &tables, &mut rd, &mut br, &mut out, w, h, tile_log2).unwrap();
+        decode_layer(
+            mode,
+            &tables,
+            &mut rd,
+            &mut br,
+            &mut out,
+            w,
+            h,
+            tile_log2,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(out, vals);
         assert!(stream.is_empty() || rd.finished_cleanly());
         assert!(br.finished_cleanly());
@@ -222,7 +281,14 @@ mod tests {
     #[test]
     fn layers_round_trip_in_every_mode() {
         let mut seed = 7u32;
-        for &(w, h, t) in &[(1usize, 1usize, 2u8), (3, 5, 3), (16, 16, 4), (13, 7, 4), (64, 64, 6), (5, 64, 6)] {
+        for &(w, h, t) in &[
+            (1usize, 1usize, 2u8),
+            (3, 5, 3),
+            (16, 16, 4),
+            (13, 7, 4),
+            (64, 64, 6),
+            (5, 64, 6),
+        ] {
             for density in [0u32, 1, 10, 60, 100] {
                 let vals: Vec<i32> = (0..w * h)
                     .map(|_| {

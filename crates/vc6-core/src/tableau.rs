@@ -20,7 +20,12 @@ pub struct Rect {
 impl Rect {
     /// The rectangle `[0, w) x [0, h)`.
     pub fn full(w: u32, h: u32) -> Rect {
-        Rect { x0: 0, y0: 0, x1: w, y1: h }
+        Rect {
+            x0: 0,
+            y0: 0,
+            x1: w,
+            y1: h,
+        }
     }
     /// Width.
     pub fn width(&self) -> u32 {
@@ -110,7 +115,11 @@ pub(crate) fn write_tableau(sizes: &[u32], out: &mut Vec<u8>) {
 
 /// Reads `count` tile sizes and turns them into byte offsets relative to the first
 /// payload byte; the returned vector has `count + 1` entries.
-pub(crate) fn read_tableau(r: &mut ByteReader<'_>, count: usize, payload_limit: u64) -> Result<Vec<u64>> {
+pub(crate) fn read_tableau(
+    r: &mut ByteReader<'_>,
+    count: usize,
+    payload_limit: u64,
+) -> Result<Vec<u64>> {
     // Each entry takes at least one byte, so the count is bounded by the data.
     if count > r.remaining() {
         return Err(Error::format(format!(
@@ -124,7 +133,9 @@ pub(crate) fn read_tableau(r: &mut ByteReader<'_>, count: usize, payload_limit: 
     for _ in 0..count {
         acc += u64::from(r.varint("tableau")?);
         if acc > payload_limit {
-            return Err(Error::format("tableau tile sizes exceed the section length"));
+            return Err(Error::format(
+                "tableau tile sizes exceed the section length",
+            ));
         }
         offsets.push(acc);
     }
@@ -137,12 +148,51 @@ mod tests {
 
     #[test]
     fn grid_geometry() {
-        let g = TileGrid { width: 130, height: 64, tile_log2: 6 };
+        let g = TileGrid {
+            width: 130,
+            height: 64,
+            tile_log2: 6,
+        };
         assert_eq!((g.tiles_x(), g.tiles_y(), g.count()), (3, 1, 3));
-        assert_eq!(g.tile_rect(2, 0), Rect { x0: 128, y0: 0, x1: 130, y1: 64 });
-        let c = g.tiles_covering(Rect { x0: 60, y0: 10, x1: 70, y1: 11 });
-        assert_eq!(c, Rect { x0: 0, y0: 0, x1: 2, y1: 1 });
-        assert_eq!(Rect { x0: 3, y0: 3, x1: 7, y1: 8 }.halved(), Rect { x0: 1, y0: 1, x1: 4, y1: 4 });
+        assert_eq!(
+            g.tile_rect(2, 0),
+            Rect {
+                x0: 128,
+                y0: 0,
+                x1: 130,
+                y1: 64
+            }
+        );
+        let c = g.tiles_covering(Rect {
+            x0: 60,
+            y0: 10,
+            x1: 70,
+            y1: 11,
+        });
+        assert_eq!(
+            c,
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 2,
+                y1: 1
+            }
+        );
+        assert_eq!(
+            Rect {
+                x0: 3,
+                y0: 3,
+                x1: 7,
+                y1: 8
+            }
+            .halved(),
+            Rect {
+                x0: 1,
+                y0: 1,
+                x1: 4,
+                y1: 4
+            }
+        );
     }
 
     #[test]

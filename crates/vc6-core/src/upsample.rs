@@ -122,7 +122,12 @@ mod tests {
 
     #[test]
     fn builtin_kernels_sum_to_one() {
-        for u in [Upsampler::Nearest, Upsampler::Linear, Upsampler::Cubic, Upsampler::ModifiedCubic] {
+        for u in [
+            Upsampler::Nearest,
+            Upsampler::Linear,
+            Upsampler::Cubic,
+            Upsampler::ModifiedCubic,
+        ] {
             u.validate().unwrap();
             assert_eq!(u.to_string().parse::<Upsampler>().unwrap(), u);
         }
@@ -131,7 +136,12 @@ mod tests {
 
     #[test]
     fn constant_rows_stay_constant() {
-        for u in [Upsampler::Nearest, Upsampler::Linear, Upsampler::Cubic, Upsampler::ModifiedCubic] {
+        for u in [
+            Upsampler::Nearest,
+            Upsampler::Linear,
+            Upsampler::Cubic,
+            Upsampler::ModifiedCubic,
+        ] {
             let seg = [77; 9];
             let mut dst = [0; 10];
             upsample_span(u.taps(), &seg, &mut dst, 0, 255);

@@ -2,7 +2,9 @@
 
 use vc6_core::colour;
 use vc6_core::echelon::{forward_level, Level};
-use vc6_core::{decode, encode, DecodeOptions, EncoderConfig, Error, Picture, Plane, Region, Upsampler};
+use vc6_core::{
+    decode, encode, DecodeOptions, EncoderConfig, Error, Picture, Plane, Region, Upsampler,
+};
 
 fn xorshift(seed: &mut u32) -> u32 {
     *seed ^= *seed << 13;
@@ -19,7 +21,13 @@ fn plane(w: u32, h: u32, depth: u8, seed: u32) -> Plane {
         .map(|i| {
             let (x, y) = (i % w, i / w);
             let base = (x * 7 + y * 3) * max / (7 * w + 3 * h).max(1);
-            let disc = if (x as i32 - w as i32 / 2).pow(2) + (y as i32 - h as i32 / 3).pow(2) < (w * h / 8) as i32 { max / 3 } else { 0 };
+            let disc = if (x as i32 - w as i32 / 2).pow(2) + (y as i32 - h as i32 / 3).pow(2)
+                < (w * h / 8) as i32
+            {
+                max / 3
+            } else {
+                0
+            };
             let noise = xorshift(&mut s) % (max / 16 + 2);
             ((base + disc + noise) % (max + 1)) as u16
         })
@@ -31,16 +39,36 @@ fn rgb(w: u32, h: u32, depth: u8, seed: u32) -> Picture {
     Picture::new((0..3).map(|i| plane(w, h, depth, seed + i)).collect()).unwrap()
 }
 
-const UPSAMPLERS: [Upsampler; 4] = [Upsampler::Nearest, Upsampler::Linear, Upsampler::Cubic, Upsampler::ModifiedCubic];
+const UPSAMPLERS: [Upsampler; 4] = [
+    Upsampler::Nearest,
+    Upsampler::Linear,
+    Upsampler::Cubic,
+    Upsampler::ModifiedCubic,
+];
 
 #[test]
 fn lossless_round_trip_odd_sizes() {
-    let sizes = [(1, 1), (1, 9), (9, 1), (3, 5), (2, 2), (17, 13), (31, 7), (67, 41), (130, 129)];
+    let sizes = [
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (3, 5),
+        (2, 2),
+        (17, 13),
+        (31, 7),
+        (67, 41),
+        (130, 129),
+    ];
     for &(w, h) in &sizes {
         for (i, &up) in UPSAMPLERS.iter().enumerate() {
             for colour_transform in [false, true] {
                 let pic = rgb(w, h, 8, w * 100 + h + i as u32);
-                let cfg = EncoderConfig { upsampler: up, colour_transform, tile_log2: 3 + (i as u8 % 3), ..Default::default() };
+                let cfg = EncoderConfig {
+                    upsampler: up,
+                    colour_transform,
+                    tile_log2: 3 + (i as u8 % 3),
+                    ..Default::default()
+                };
                 let stream = encode(&pic, &cfg).unwrap();
                 let back = decode(&stream, &DecodeOptions::default()).unwrap();
                 assert_eq!(back, pic, "{w}x{h} {up} ct={colour_transform}");
@@ -52,17 +80,39 @@ fn lossless_round_trip_odd_sizes() {
 #[test]
 fn lossless_round_trip_depths_and_planes() {
     for depth in [1u8, 2, 7, 10, 12, 16] {
-        let pic = Picture::new(vec![plane(23, 19, depth, 1), plane(12, 10, depth, 2), plane(5, 40, depth, 3), plane(1, 1, depth, 4)]).unwrap();
+        let pic = Picture::new(vec![
+            plane(23, 19, depth, 1),
+            plane(12, 10, depth, 2),
+            plane(5, 40, depth, 3),
+            plane(1, 1, depth, 4),
+        ])
+        .unwrap();
         for up in UPSAMPLERS {
             for echelons in [Some(1), Some(3), None, Some(17)] {
-                let cfg = EncoderConfig { upsampler: up, echelons, ..Default::default() };
+                let cfg = EncoderConfig {
+                    upsampler: up,
+                    echelons,
+                    ..Default::default()
+                };
                 let stream = encode(&pic, &cfg).unwrap();
-                assert_eq!(decode(&stream, &DecodeOptions::default()).unwrap(), pic, "depth {depth} {up} {echelons:?}");
+                assert_eq!(
+                    decode(&stream, &DecodeOptions::default()).unwrap(),
+                    pic,
+                    "depth {depth} {up} {echelons:?}"
+                );
             }
         }
         let pic = rgb(33, 17, depth, 9);
-        let cfg = EncoderConfig { colour_transform: true, upsampler: Upsampler::Cubic, ..Default::default() };
-        assert_eq!(decode(&encode(&pic, &cfg).unwrap(), &DecodeOptions::default()).unwrap(), pic, "rgb depth {depth}");
+        let cfg = EncoderConfig {
+            colour_transform: true,
+            upsampler: Upsampler::Cubic,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode(&encode(&pic, &cfg).unwrap(), &DecodeOptions::default()).unwrap(),
+            pic,
+            "rgb depth {depth}"
+        );
     }
 }
 
@@ -71,11 +121,16 @@ fn expected_loq(pic: &Picture, k: u8, colour_transform: bool) -> Picture {
     let mut levels: Vec<Level> = pic
         .planes
         .iter()
-        .map(|p| Level { width: p.width, height: p.height, data: p.samples.iter().map(|&v| i32::from(v)).collect() })
+        .map(|p| Level {
+            width: p.width,
+            height: p.height,
+            data: p.samples.iter().map(|&v| i32::from(v)).collect(),
+        })
         .collect();
     if colour_transform {
         for i in 0..levels[0].data.len() {
-            let (y, co, cg) = colour::forward(levels[0].data[i], levels[1].data[i], levels[2].data[i]);
+            let (y, co, cg) =
+                colour::forward(levels[0].data[i], levels[1].data[i], levels[2].data[i]);
             (levels[0].data[i], levels[1].data[i], levels[2].data[i]) = (y, co, cg);
         }
     }
@@ -84,7 +139,8 @@ fn expected_loq(pic: &Picture, k: u8, colour_transform: bool) -> Picture {
     }
     if colour_transform {
         for i in 0..levels[0].data.len() {
-            let (r, g, b) = colour::inverse(levels[0].data[i], levels[1].data[i], levels[2].data[i]);
+            let (r, g, b) =
+                colour::inverse(levels[0].data[i], levels[1].data[i], levels[2].data[i]);
             (levels[0].data[i], levels[1].data[i], levels[2].data[i]) = (r, g, b);
         }
     }
@@ -96,7 +152,11 @@ fn expected_loq(pic: &Picture, k: u8, colour_transform: bool) -> Picture {
                 width: l.width,
                 height: l.height,
                 bit_depth: p.bit_depth,
-                samples: l.data.iter().map(|&v| v.clamp(0, (1 << p.bit_depth) - 1) as u16).collect(),
+                samples: l
+                    .data
+                    .iter()
+                    .map(|&v| v.clamp(0, (1 << p.bit_depth) - 1) as u16)
+                    .collect(),
             })
             .collect(),
     }
@@ -107,28 +167,64 @@ fn loq_prefix_and_region_decodes_match() {
     for &(w, h) in &[(97u32, 61u32), (64, 64), (5, 3)] {
         for up in UPSAMPLERS {
             let pic = rgb(w, h, 8, w + h);
-            let cfg = EncoderConfig { upsampler: up, colour_transform: true, tile_log2: 3, ..Default::default() };
+            let cfg = EncoderConfig {
+                upsampler: up,
+                colour_transform: true,
+                tile_log2: 3,
+                ..Default::default()
+            };
             let stream = encode(&pic, &cfg).unwrap();
             let info = vc6_core::probe(&stream).unwrap();
             assert_eq!(info.total_bytes, stream.len() as u64);
             for l in &info.loqs {
                 let k = l.loq;
                 let want = expected_loq(&pic, k, true);
-                let opts = DecodeOptions { loq: k, ..Default::default() };
+                let opts = DecodeOptions {
+                    loq: k,
+                    ..Default::default()
+                };
                 let full = decode(&stream, &opts).unwrap();
                 assert_eq!(full, want, "{w}x{h} {up} loq {k}");
-                assert_eq!((full.planes[0].width, full.planes[0].height), (l.width, l.height));
+                assert_eq!(
+                    (full.planes[0].width, full.planes[0].height),
+                    (l.width, l.height)
+                );
                 // A prefix of exactly the required bytes decodes the same; one byte less is truncated.
-                let need = vc6_core::required_size(&stream[..info.header_bytes as usize], k).unwrap() as usize;
+                let need = vc6_core::required_size(&stream[..info.header_bytes as usize], k)
+                    .unwrap() as usize;
                 assert_eq!(decode(&stream[..need], &opts).unwrap(), full);
-                assert!(matches!(decode(&stream[..need - 1], &opts), Err(Error::Truncated { .. })));
+                assert!(matches!(
+                    decode(&stream[..need - 1], &opts),
+                    Err(Error::Truncated { .. })
+                ));
                 // Regions equal crops of the full decode.
                 let (lw, lh) = (l.width, l.height);
-                for (x, y, rw, rh) in [(0, 0, lw, lh), (lw / 3, lh / 4, lw.div_ceil(2), lh.div_ceil(2)), (lw - 1, lh - 1, 1, 1), (lw / 2, 0, 1, lh)] {
-                    let region = Region { x, y, width: rw, height: rh };
-                    let got = decode(&stream[..need], &DecodeOptions { region: Some(region), ..opts.clone() }).unwrap();
+                for (x, y, rw, rh) in [
+                    (0, 0, lw, lh),
+                    (lw / 3, lh / 4, lw.div_ceil(2), lh.div_ceil(2)),
+                    (lw - 1, lh - 1, 1, 1),
+                    (lw / 2, 0, 1, lh),
+                ] {
+                    let region = Region {
+                        x,
+                        y,
+                        width: rw,
+                        height: rh,
+                    };
+                    let got = decode(
+                        &stream[..need],
+                        &DecodeOptions {
+                            region: Some(region),
+                            ..opts.clone()
+                        },
+                    )
+                    .unwrap();
                     for (gp, fp) in got.planes.iter().zip(&full.planes) {
-                        assert_eq!(*gp, fp.crop(x, y, rw, rh).unwrap(), "{w}x{h} {up} loq {k} region {region:?}");
+                        assert_eq!(
+                            *gp,
+                            fp.crop(x, y, rw, rh).unwrap(),
+                            "{w}x{h} {up} loq {k} region {region:?}"
+                        );
                     }
                 }
             }
@@ -139,12 +235,37 @@ fn loq_prefix_and_region_decodes_match() {
 #[test]
 fn threads_do_not_change_the_stream_or_pixels() {
     let pic = rgb(300, 200, 8, 5);
-    let cfg = EncoderConfig { colour_transform: true, tile_log2: 4, ..Default::default() };
-    let one = encode(&pic, &EncoderConfig { threads: 1, ..cfg.clone() }).unwrap();
+    let cfg = EncoderConfig {
+        colour_transform: true,
+        tile_log2: 4,
+        ..Default::default()
+    };
+    let one = encode(
+        &pic,
+        &EncoderConfig {
+            threads: 1,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
     let many = encode(&pic, &EncoderConfig { threads: 0, ..cfg }).unwrap();
     assert_eq!(one, many);
-    let d1 = decode(&one, &DecodeOptions { threads: 1, ..Default::default() }).unwrap();
-    let d2 = decode(&one, &DecodeOptions { threads: 3, ..Default::default() }).unwrap();
+    let d1 = decode(
+        &one,
+        &DecodeOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let d2 = decode(
+        &one,
+        &DecodeOptions {
+            threads: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(d1, pic);
     assert_eq!(d2, pic);
 }

@@ -120,7 +120,12 @@ pub struct Encoder {
 
 impl Encoder {
     /// An encoder for `width x height` frames in `format`.
-    pub fn new(width: u32, height: u32, format: PixelFormat, settings: EncoderSettings) -> Result<Encoder> {
+    pub fn new(
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        settings: EncoderSettings,
+    ) -> Result<Encoder> {
         let mut enc = Encoder {
             width,
             height,
@@ -134,7 +139,9 @@ impl Encoder {
     /// Changes the frame size and format, keeping the settings.
     pub fn reconfigure(&mut self, width: u32, height: u32, format: PixelFormat) -> Result<()> {
         if width == 0 || height == 0 || width > 65535 || height > 65535 {
-            return Err(Error::Parameter(format!("frame size {width}x{height} is outside 1..=65535")));
+            return Err(Error::Parameter(format!(
+                "frame size {width}x{height} is outside 1..=65535"
+            )));
         }
         let depth = self.settings.bit_depth.unwrap_or(format.container_bits());
         if depth == 0 || depth > format.container_bits() {
@@ -172,9 +179,17 @@ impl Encoder {
 
     /// Encodes one packed frame (see [`PixelFormat`] for the layouts).
     pub fn encode(&self, pixels: &[u8]) -> Result<Vec<u8>> {
-        let depth = self.settings.bit_depth.unwrap_or(self.format.container_bits());
-        let picture = self.format.to_picture(pixels, self.width, self.height, depth)?;
-        vc6_core::encode(&picture, &self.config(self.format.is_rgb(), self.format.tag()))
+        let depth = self
+            .settings
+            .bit_depth
+            .unwrap_or(self.format.container_bits());
+        let picture = self
+            .format
+            .to_picture(pixels, self.width, self.height, depth)?;
+        vc6_core::encode(
+            &picture,
+            &self.config(self.format.is_rgb(), self.format.tag()),
+        )
     }
 
     /// Encodes a generic planar picture (any planes, sizes and depths); the stream's
@@ -287,12 +302,21 @@ impl Decoder {
     /// A decoder with these settings.
     pub fn new(settings: DecoderSettings) -> Result<Decoder> {
         let mut d = Decoder { settings };
-        d.reconfigure(d.settings.max_width, d.settings.max_height, d.settings.format)?;
+        d.reconfigure(
+            d.settings.max_width,
+            d.settings.max_height,
+            d.settings.format,
+        )?;
         Ok(d)
     }
 
     /// Changes the largest accepted size and the output format.
-    pub fn reconfigure(&mut self, max_width: u32, max_height: u32, format: Option<PixelFormat>) -> Result<()> {
+    pub fn reconfigure(
+        &mut self,
+        max_width: u32,
+        max_height: u32,
+        format: Option<PixelFormat>,
+    ) -> Result<()> {
         self.settings.max_width = max_width;
         self.settings.max_height = max_height;
         self.settings.format = format;
@@ -344,7 +368,12 @@ impl Decoder {
 
     /// Like [`Decoder::decode_region`], into a caller buffer of exactly the frame's
     /// length; returns (width, height, format).
-    pub fn decode_into(&self, stream: &[u8], region: FrameRegion, out: &mut [u8]) -> Result<(u32, u32, PixelFormat)> {
+    pub fn decode_into(
+        &self,
+        stream: &[u8],
+        region: FrameRegion,
+        out: &mut [u8],
+    ) -> Result<(u32, u32, PixelFormat)> {
         let (picture, format) = self.decode_converted(stream, region)?;
         format.from_picture_into(&picture, out)?;
         Ok((picture.planes[0].width, picture.planes[0].height, format))
@@ -367,7 +396,11 @@ impl Decoder {
         Ok(frame)
     }
 
-    fn decode_converted(&self, stream: &[u8], region: FrameRegion) -> Result<(Picture, PixelFormat)> {
+    fn decode_converted(
+        &self,
+        stream: &[u8],
+        region: FrameRegion,
+    ) -> Result<(Picture, PixelFormat)> {
         let info = vc6_core::probe(stream)?;
         let picture = self.decode_picture(stream, region)?;
         let Some(own) = PixelFormat::from_tag(info.format_tag) else {

@@ -41,7 +41,10 @@ mod codec;
 pub mod format;
 
 pub use codec::{
-    probe, required_size, Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, Frame, FrameRegion, Preset,
+    probe, required_size, Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, Frame,
+    FrameRegion, Preset,
 };
 pub use format::{convert_picture, PixelFormat};
-pub use vc6_core::{Error, Limits, LoqInfo, Picture, Plane, PlaneInfo, Result, StreamInfo, Upsampler};
+pub use vc6_core::{
+    Error, Limits, LoqInfo, Picture, Plane, PlaneInfo, Result, StreamInfo, Upsampler,
+};

@@ -115,7 +115,9 @@ mod tests {
     #[test]
     fn bits_round_trip() {
         let mut w = BitWriter::new();
-        let items: Vec<(u32, u32)> = (0..1000u32).map(|i| (i * 7919 % (1 << (i % 26)), i % 26)).collect();
+        let items: Vec<(u32, u32)> = (0..1000u32)
+            .map(|i| (i * 7919 % (1 << (i % 26)), i % 26))
+            .collect();
         for &(v, n) in &items {
             w.write(v & ((1u64 << n) - 1) as u32, n);
         }

@@ -5,7 +5,7 @@
 
 use super::bits::BitReader;
 use super::table::{DecTable, EncTable, PROB_BITS};
-use super::{unzigzag, TOKEN_LUT};
+use super::TOKEN_LUT;
 
 /// Lower bound of the normalised state interval `[RANS_LOW, RANS_LOW << 16)`.
 pub const RANS_LOW: u32 = 1 << 16;
@@ -51,7 +51,11 @@ impl RansEncoder {
         let mut state = [RANS_LOW; LANES];
         let mut words: Vec<u16> = Vec::with_capacity(self.syms.len() / 2 + 8);
         for (i, &(start, f16)) in self.syms.iter().enumerate().rev() {
-            let f = if f16 == 0 { 1u32 << PROB_BITS } else { u32::from(f16) };
+            let f = if f16 == 0 {
+                1u32 << PROB_BITS
+            } else {
+                u32::from(f16)
+            };
             let x = &mut state[i % LANES];
             let x_max = (u64::from(RANS_LOW >> PROB_BITS) << 16) * u64::from(f);
             if u64::from(*x) >= x_max {
@@ -70,6 +74,20 @@ impl RansEncoder {
         }
         out
     }
+}
+
+/// One decode step of one lane: returns the table entry and renormalises from `words`
+/// (the next four stream words), counting the words taken.
+#[inline(always)]
+fn step(lut: &[u32; 1 << PROB_BITS], x: &mut u32, words: u64, taken: &mut u32) -> u32 {
+    let e = lut[(*x & ((1 << PROB_BITS) - 1)) as usize];
+    let y = (e & 0x1fff) * (*x >> PROB_BITS) + ((e >> 13) & 0xfff);
+    // Branch-free renormalisation: whether a word is taken is unpredictable.
+    let take = y < RANS_LOW;
+    let w = (words >> (16 * *taken)) as u32 & 0xffff;
+    *x = if take { (y << 16) | w } else { y };
+    *taken += take as u32;
+    e
 }
 
 /// Decodes symbols from an rANS stream; reading past its end yields zeros and is
@@ -136,41 +154,59 @@ impl<'a> RansDecoder<'a> {
         e >> 25
     }
 
-    /// Decodes `out.len()` signed values (token, extra bits, zigzag) with one table:
-    /// the dense-layer hot loop, with the four states kept in registers.
-    pub fn get_values(&mut self, table: &DecTable, bits: &mut BitReader<'_>, out: &mut [i32]) {
+    /// Decodes `n` unsigned values (token plus extra bits) with one table and hands
+    /// each to `sink(index, value)`: the hot loop of dense layers and s-tree leaves, with
+    /// the four states kept in registers.
+    #[inline(always)]
+    pub fn values(
+        &mut self,
+        table: &DecTable,
+        bits: &mut BitReader<'_>,
+        n: usize,
+        mut sink: impl FnMut(usize, u32),
+    ) {
         let lut = &table.lut;
-        let mut head = 0;
-        while self.lane != 0 && head < out.len() {
+        let mut i = 0;
+        while self.lane != 0 && i < n {
             let (nb, base) = TOKEN_LUT[self.get(table) as usize & 63];
-            out[head] = unzigzag(base | bits.read(nb));
-            head += 1;
+            sink(i, base | bits.read(nb));
+            i += 1;
         }
         let mut st = self.state;
         let (data, mut pos) = (self.data, self.pos);
-        let mut chunks = out[head..].chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for (lane, v) in c.iter_mut().enumerate() {
-                let x = st[lane];
-                let e = lut[(x & ((1 << PROB_BITS) - 1)) as usize];
-                let x = (e & 0x1fff) * (x >> PROB_BITS) + ((e >> 13) & 0xfff);
-                // Branch-free renormalisation: whether a word is taken is unpredictable.
-                let w = data.get(pos..pos + 2).map_or(0, |b| u32::from(u16::from_le_bytes([b[0], b[1]])));
-                let take = x < RANS_LOW;
-                st[lane] = if take { (x << 16) | w } else { x };
-                pos += 2 * take as usize;
+        while i + LANES <= n {
+            // A group of four symbols takes at most four words: fetch them with one check.
+            let words = match data.get(pos..pos + 2 * LANES) {
+                Some(b) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                None => {
+                    let mut b = [0u8; 8];
+                    let tail = data.get(pos..).unwrap_or(&[]);
+                    b[..tail.len()].copy_from_slice(tail);
+                    u64::from_le_bytes(b)
+                }
+            };
+            let mut taken = 0u32;
+            let [x0, x1, x2, x3] = &mut st;
+            let e0 = step(lut, x0, words, &mut taken);
+            let e1 = step(lut, x1, words, &mut taken);
+            let e2 = step(lut, x2, words, &mut taken);
+            let e3 = step(lut, x3, words, &mut taken);
+            for (lane, e) in [e0, e1, e2, e3].into_iter().enumerate() {
                 let (nb, base) = TOKEN_LUT[(e >> 25) as usize & 63];
-                *v = unzigzag(base | bits.read(nb));
+                sink(i + lane, base | bits.read(nb));
             }
+            pos += 2 * taken as usize;
+            i += LANES;
         }
         self.state = st;
         if pos > data.len() {
             self.overrun = true;
         }
         self.pos = pos.min(data.len());
-        for v in chunks.into_remainder() {
+        while i < n {
             let (nb, base) = TOKEN_LUT[self.get(table) as usize & 63];
-            *v = unzigzag(base | bits.read(nb));
+            sink(i, base | bits.read(nb));
+            i += 1;
         }
     }
 

@@ -44,7 +44,9 @@ impl EncTable {
             order.sort_by_key(|&i| std::cmp::Reverse(freq[i]));
             for i in order {
                 if sum > i64::from(PROB_SCALE) && freq[i] > 1 {
-                    let take = ((sum - i64::from(PROB_SCALE)) as u32).min(freq[i] - 1).min(freq[i] / 8 + 1);
+                    let take = ((sum - i64::from(PROB_SCALE)) as u32)
+                        .min(freq[i] - 1)
+                        .min(freq[i] / 8 + 1);
                     freq[i] -= take;
                     sum -= i64::from(take);
                 } else if sum < i64::from(PROB_SCALE) {
@@ -133,13 +135,16 @@ impl std::fmt::Debug for DecTable {
 impl DecTable {
     /// Builds the lookup table of a (validated) frequency table.
     pub fn new(t: &EncTable) -> DecTable {
-        let mut lut = Box::new([0u32; PROB_SCALE as usize]);
-        for (sym, (&f, &c)) in t.freq.iter().zip(&t.cum).enumerate() {
+        // Built by appending, without zeroing first: tables are rebuilt per section.
+        let mut lut = Vec::with_capacity(PROB_SCALE as usize);
+        for (sym, &f) in t.freq.iter().enumerate() {
             let base = f | (sym as u32) << 25;
-            for (bias, e) in lut[c as usize..(c + f) as usize].iter_mut().enumerate() {
-                *e = base | (bias as u32) << 13;
-            }
+            lut.extend((0..f).map(|bias| base | bias << 13));
         }
+        let lut = lut
+            .into_boxed_slice()
+            .try_into()
+            .expect("frequencies sum to PROB_SCALE");
         DecTable { lut }
     }
 }
