@@ -2,7 +2,7 @@
 
 use crate::bytes::ByteReader;
 use crate::colour;
-use crate::echelon::{med_reconstruct, predict_details, reconstruct_blocks, Level};
+use crate::echelon::{med_reconstruct, reconstruct_blocks, Level, Prediction};
 use crate::entropy::{BitReader, DecTable, EncTable, RansDecoder, NODE_ALPHABET, VALUE_ALPHABET};
 use crate::error::{Error, Result};
 use crate::header::Header;
@@ -399,8 +399,7 @@ fn decode_section(
             let results = parallel::map(opts.threads, bands, |(ty, band)| -> Result<()> {
                 let n = (side * side) as usize;
                 let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
-                let mut pred = vec![[0i32; 3]; n];
-                let mut scratch = Vec::new();
+                let mut pred = Prediction::default();
                 for tx in cover.x0..cover.x1 {
                     let rect = grid.tile_rect(tx, ty);
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
@@ -413,15 +412,7 @@ fn decode_section(
                         &mut [&mut l0, &mut l1, &mut l2],
                     )
                     .map_err(|e| tile_error(e, loq, p, tx, ty))?;
-                    predict_details(
-                        upsampler,
-                        lower_ref,
-                        (w, h),
-                        rect,
-                        range,
-                        &mut scratch,
-                        &mut pred,
-                    );
+                    pred.compute(upsampler, lower_ref, (w, h), rect, range);
                     reconstruct_blocks(
                         lower_ref,
                         (w, h),

@@ -8,7 +8,7 @@
 
 use crate::tableau::Rect;
 use crate::transform;
-use crate::upsample::{tap4, upsample_span, Upsampler};
+use crate::upsample::{tap4, Upsampler};
 
 /// A plane of signed samples at one echelon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,66 +65,100 @@ pub fn forward_level(level: &Level) -> (Level, Details) {
     )
 }
 
-/// Predicts the detail coefficients `(H, V, D)` of the blocks in `blocks` (coordinates in
-/// the grid of `lower`) from the upsampled `lower` echelon. `upper` is the size of the
-/// echelon being predicted; details on padded edges are predicted as zero, matching
-/// [`forward_level`]. Writes `blocks.width() * blocks.height()` triples to `out`.
-#[allow(clippy::too_many_arguments)]
-pub fn predict_details(
-    upsampler: Upsampler,
-    lower: &Level,
-    upper: (u32, u32),
-    blocks: Rect,
-    range: (i32, i32),
-    scratch: &mut Vec<i32>,
-    out: &mut [[i32; 3]],
-) {
-    let (lo, hi) = range;
-    let bw = blocks.width() as usize;
-    let bh = blocks.height() as usize;
-    if upsampler == Upsampler::Nearest {
-        out[..bw * bh].fill([0; 3]);
-        return;
+/// Predicted detail coefficients `(H, V, D)` of a rectangle of blocks, one layer per
+/// detail (row-major over the rectangle), with the scratch space that computes them.
+#[derive(Debug, Default, Clone)]
+pub struct Prediction {
+    /// Predicted H, V and D layers.
+    pub layers: [Vec<i32>; 3],
+    /// True when every prediction is zero (nearest upsampler); `layers` are then unused.
+    pub zero: bool,
+    scratch: Vec<i32>,
+}
+
+impl Prediction {
+    /// Predicts the details of the blocks in `blocks` (coordinates in the grid of
+    /// `lower`) from the upsampled `lower` echelon. `upper` is the size of the echelon
+    /// being predicted; details on padded edges are predicted as zero, matching
+    /// [`forward_level`].
+    pub fn compute(&mut self, upsampler: Upsampler, lower: &Level, upper: (u32, u32), blocks: Rect, range: (i32, i32)) {
+        let (lo, hi) = range;
+        let bw = blocks.width() as usize;
+        let bh = blocks.height() as usize;
+        self.zero = upsampler == Upsampler::Nearest;
+        if self.zero {
+            return;
+        }
+        let n = bw * bh;
+        for l in &mut self.layers {
+            l.clear();
+            l.resize(n, 0);
+        }
+        let k = upsampler.taps();
+        let m = [k[3], k[2], k[1], k[0]];
+        let (lw, lh) = (lower.width as usize, lower.height as usize);
+        // Horizontal pass over lower rows by0-2 .. by1+2 (clamped): the first (`ev`) and
+        // second (`od`) child of every block column, as separate arrays so loops vectorise.
+        let rows = bh + 4;
+        self.scratch.clear();
+        self.scratch.resize(2 * rows * bw + bw + 4, 0);
+        let (ev, rest) = self.scratch.split_at_mut(rows * bw);
+        let (od, seg) = rest.split_at_mut(rows * bw);
+        let x0 = blocks.x0 as usize;
+        for r in 0..rows {
+            let ly = (blocks.y0 as isize + r as isize - 2).clamp(0, lh as isize - 1) as usize;
+            let row = &lower.data[ly * lw..(ly + 1) * lw];
+            if x0 >= 2 && x0 + bw + 2 <= lw {
+                seg.copy_from_slice(&row[x0 - 2..x0 + bw + 2]);
+            } else {
+                for (i, s) in seg.iter_mut().enumerate() {
+                    *s = row[(x0 as isize + i as isize - 2).clamp(0, lw as isize - 1) as usize];
+                }
+            }
+            let (s0, s1, s2, s3, s4) = (&seg[..bw], &seg[1..bw + 1], &seg[2..bw + 2], &seg[3..bw + 3], &seg[4..bw + 4]);
+            let (e, o) = (&mut ev[r * bw..(r + 1) * bw], &mut od[r * bw..(r + 1) * bw]);
+            for i in 0..bw {
+                e[i] = tap4(m, [s0[i], s1[i], s2[i], s3[i]], lo, hi);
+                o[i] = tap4(k, [s1[i], s2[i], s3[i], s4[i]], lo, hi);
+            }
+        }
+        // Vertical pass and the forward transform of each predicted 2x2 block.
+        let (uw, uh) = (upper.0 as usize, upper.1 as usize);
+        let [lh_, lv_, ld_] = &mut self.layers;
+        for j in 0..bh {
+            let e = |d: usize| &ev[(j + d) * bw..(j + d + 1) * bw];
+            let o = |d: usize| &od[(j + d) * bw..(j + d + 1) * bw];
+            let (e0, e1, e2, e3, e4) = (e(0), e(1), e(2), e(3), e(4));
+            let (o0, o1, o2, o3, o4) = (o(0), o(1), o(2), o(3), o(4));
+            let out = j * bw..(j + 1) * bw;
+            let (ph, pv, pd) = (&mut lh_[out.clone()], &mut lv_[out.clone()], &mut ld_[out]);
+            for i in 0..bw {
+                let a = tap4(m, [e0[i], e1[i], e2[i], e3[i]], lo, hi);
+                let b = tap4(m, [o0[i], o1[i], o2[i], o3[i]], lo, hi);
+                let c = tap4(k, [e1[i], e2[i], e3[i], e4[i]], lo, hi);
+                let d = tap4(k, [o1[i], o2[i], o3[i], o4[i]], lo, hi);
+                let t = transform::forward([a, b, c, d]);
+                ph[i] = t[1];
+                pv[i] = t[2];
+                pd[i] = t[3];
+            }
+            if 2 * (blocks.y0 as usize + j) + 1 >= uh {
+                pv.fill(0);
+                pd.fill(0);
+            }
+            if 2 * blocks.x1 as usize > uw {
+                ph[bw - 1] = 0;
+                pd[bw - 1] = 0;
+            }
+        }
     }
-    let k = upsampler.taps();
-    let m = [k[3], k[2], k[1], k[0]];
-    let (lw, lh) = (lower.width as i64, lower.height as i64);
-    // Horizontal pass over rows by0-2 .. by1+2 (clamped), output columns 2bx0 .. 2bx1.
-    let rows = bh + 4;
-    let hw = 2 * bw;
-    scratch.clear();
-    scratch.resize(rows * hw + bw + 4 + 2 * hw, 0);
-    let (hbuf, rest) = scratch.split_at_mut(rows * hw);
-    let (seg, rest) = rest.split_at_mut(bw + 4);
-    let (top, bot) = rest.split_at_mut(hw);
-    for r in 0..rows {
-        let ly = (blocks.y0 as i64 + r as i64 - 2).clamp(0, lh - 1) as usize;
-        let row = &lower.data[ly * lw as usize..(ly + 1) * lw as usize];
-        for (i, s) in seg.iter_mut().enumerate() {
-            *s = row[(blocks.x0 as i64 + i as i64 - 2).clamp(0, lw - 1) as usize];
-        }
-        upsample_span(k, seg, &mut hbuf[r * hw..(r + 1) * hw], lo, hi);
-    }
-    let (uw, uh) = upper;
-    let pad_col = blocks.x1 as usize * 2 > uw as usize;
-    for j in 0..bh {
-        let r = |d: usize| &hbuf[(j + d) * hw..(j + d + 1) * hw];
-        let (h0, h1, h2, h3, h4) = (r(0), r(1), r(2), r(3), r(4));
-        for c in 0..hw {
-            top[c] = tap4(m, [h0[c], h1[c], h2[c], h3[c]], lo, hi);
-            bot[c] = tap4(k, [h1[c], h2[c], h3[c], h4[c]], lo, hi);
-        }
-        let row = &mut out[j * bw..(j + 1) * bw];
-        for (i, o) in row.iter_mut().enumerate() {
-            let t = transform::forward([top[2 * i], top[2 * i + 1], bot[2 * i], bot[2 * i + 1]]);
-            *o = [t[1], t[2], t[3]];
-        }
-        if 2 * (blocks.y0 as usize + j) + 1 >= uh as usize {
-            row.iter_mut().for_each(|p| (p[1], p[2]) = (0, 0));
-        }
-        if pad_col {
-            let p = &mut row[bw - 1];
-            (p[0], p[2]) = (0, 0);
+
+    /// Predicted (H, V, D) of block `i` of the rectangle.
+    pub fn get(&self, i: usize) -> [i32; 3] {
+        if self.zero {
+            [0; 3]
+        } else {
+            [self.layers[0][i], self.layers[1][i], self.layers[2][i]]
         }
     }
 }
@@ -138,7 +172,7 @@ pub fn reconstruct_blocks(
     lower: &Level,
     upper: (u32, u32),
     blocks: Rect,
-    pred: &[[i32; 3]],
+    pred: &Prediction,
     residuals: &[&[i32]; 3],
     range: (i32, i32),
     band: &mut [i32],
@@ -150,29 +184,29 @@ pub fn reconstruct_blocks(
     let lw = lower.width as usize;
     let x0 = 2 * blocks.x0 as usize;
     let cols = (2 * blocks.x1 as usize).min(uw) - x0;
+    let mut tmp = vec![0; 4 * bw];
     let mut rows = [vec![0; 2 * bw], vec![0; 2 * bw]];
     for j in 0..blocks.height() as usize {
         let by = blocks.y0 as usize + j;
         let lrow = &lower.data[by * lw + blocks.x0 as usize..by * lw + blocks.x1 as usize];
         let n = j * bw..(j + 1) * bw;
-        let (p, rh, rv, rd) = (
-            &pred[n.clone()],
-            &residuals[0][n.clone()],
-            &residuals[1][n.clone()],
-            &residuals[2][n],
-        );
-        let [r0, r1] = &mut rows;
-        for i in 0..bw {
-            let [a, b, c, d] =
-                transform::inverse([lrow[i], p[i][0] + rh[i], p[i][1] + rv[i], p[i][2] + rd[i]]);
-            r0[2 * i] = a;
-            r0[2 * i + 1] = b;
-            r1[2 * i] = c;
-            r1[2 * i + 1] = d;
+        let (rh, rv, rd) = (&residuals[0][n.clone()], &residuals[1][n.clone()], &residuals[2][n.clone()]);
+        let (ta, rest) = tmp.split_at_mut(bw);
+        let (tb, rest) = rest.split_at_mut(bw);
+        let (tc, td) = rest.split_at_mut(bw);
+        if pred.zero {
+            for i in 0..bw {
+                [ta[i], tb[i], tc[i], td[i]] = transform::inverse([lrow[i], rh[i], rv[i], rd[i]]);
+            }
+        } else {
+            let (ph, pv, pd) = (&pred.layers[0][n.clone()], &pred.layers[1][n.clone()], &pred.layers[2][n]);
+            for i in 0..bw {
+                [ta[i], tb[i], tc[i], td[i]] = transform::inverse([lrow[i], ph[i] + rh[i], pv[i] + rv[i], pd[i] + rd[i]]);
+            }
         }
-        // Clamping in a pass of its own lets it vectorise.
-        clamp_all(r0, lo, hi);
-        clamp_all(r1, lo, hi);
+        let [r0, r1] = &mut rows;
+        interleave(r0, ta, tb, lo, hi);
+        interleave(r1, tc, td, lo, hi);
         let y = 2 * by;
         let start = (y - 2 * band_y0 as usize) * uw + x0;
         band[start..start + cols].copy_from_slice(&r0[..cols]);
@@ -182,10 +216,12 @@ pub fn reconstruct_blocks(
     }
 }
 
+/// `out = a0 b0 a1 b1 ...`, clamped to `[lo, hi]`.
 #[inline(always)]
-fn clamp_all(v: &mut [i32], lo: i32, hi: i32) {
-    for x in v {
-        *x = (*x).max(lo).min(hi);
+fn interleave(out: &mut [i32], a: &[i32], b: &[i32], lo: i32, hi: i32) {
+    for ((o, &a), &b) in out.chunks_exact_mut(2).zip(a).zip(b) {
+        o[0] = a.max(lo).min(hi);
+        o[1] = b.max(lo).min(hi);
     }
 }
 
@@ -266,18 +302,10 @@ mod tests {
             ] {
                 let blocks = Rect::full(lower.width, lower.height);
                 let n = (lower.width * lower.height) as usize;
-                let mut pred = vec![[0; 3]; n];
-                predict_details(
-                    up,
-                    &lower,
-                    (w, h),
-                    blocks,
-                    (0, 255),
-                    &mut Vec::new(),
-                    &mut pred,
-                );
+                let mut pred = Prediction::default();
+                pred.compute(up, &lower, (w, h), blocks, (0, 255));
                 let res: Vec<Vec<i32>> = (0..3)
-                    .map(|l| (0..n).map(|i| det.layers[l][i] - pred[i][l]).collect())
+                    .map(|l| (0..n).map(|i| det.layers[l][i] - pred.get(i)[l]).collect())
                     .collect();
                 let mut out = vec![-1; (w * h) as usize];
                 reconstruct_blocks(

@@ -2,7 +2,7 @@
 
 use crate::bytes::ByteWriter;
 use crate::colour;
-use crate::echelon::{forward_level, med_residuals, predict_details, Details, Level};
+use crate::echelon::{forward_level, med_residuals, Details, Level, Prediction};
 use crate::entropy::{BitWriter, EncTable, RansEncoder, NODE_ALPHABET, VALUE_ALPHABET};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
@@ -305,19 +305,11 @@ fn model_tile(
         let lower = &pyr.levels[loq as usize + 1];
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
-        let mut pred = vec![[0; 3]; w * h];
-        predict_details(
-            cfg.upsampler,
-            lower,
-            (upper.width, upper.height),
-            rect,
-            pyr.range,
-            &mut Vec::new(),
-            &mut pred,
-        );
+        let mut pred = Prediction::default();
+        pred.compute(cfg.upsampler, lower, (upper.width, upper.height), rect, pyr.range);
         for l in 0..3 {
             let coeffs = crop(&det.layers[l], lower.width as usize, rect);
-            layers.push(coeffs.iter().zip(&pred).map(|(&c, p)| c - p[l]).collect());
+            layers.push(if pred.zero { coeffs } else { coeffs.iter().zip(&pred.layers[l]).map(|(&c, &p)| c - p).collect() });
         }
     }
     let mut modes = 0u8;

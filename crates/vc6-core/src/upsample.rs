@@ -101,19 +101,7 @@ impl std::fmt::Display for Upsampler {
 #[inline(always)]
 pub(crate) fn tap4(k: [i32; 4], s: [i32; 4], lo: i32, hi: i32) -> i32 {
     let acc = k[0] * s[0] + k[1] * s[1] + k[2] * s[2] + k[3] * s[3];
-    ((acc + (KERNEL_ONE >> 1)) >> KERNEL_SHIFT).clamp(lo, hi)
-}
-
-/// Horizontal 2x upsampling: `seg[i + 2]` is lower sample `x0 + i` (two samples of
-/// edge-replicated context on each side), and `dst` receives the `2 * (seg.len() - 4)`
-/// children of samples `x0 ..`. This is the first pass of the separable prediction.
-#[inline]
-pub(crate) fn upsample_span(k: [i32; 4], seg: &[i32], dst: &mut [i32], lo: i32, hi: i32) {
-    let m = [k[3], k[2], k[1], k[0]];
-    for (w, d) in seg.windows(5).zip(dst.chunks_exact_mut(2)) {
-        d[0] = tap4(m, [w[0], w[1], w[2], w[3]], lo, hi);
-        d[1] = tap4(k, [w[1], w[2], w[3], w[4]], lo, hi);
-    }
+    ((acc + (KERNEL_ONE >> 1)) >> KERNEL_SHIFT).max(lo).min(hi)
 }
 
 #[cfg(test)]
@@ -135,26 +123,22 @@ mod tests {
     }
 
     #[test]
-    fn constant_rows_stay_constant() {
+    fn constant_input_stays_constant() {
         for u in [
             Upsampler::Nearest,
             Upsampler::Linear,
             Upsampler::Cubic,
             Upsampler::ModifiedCubic,
         ] {
-            let seg = [77; 9];
-            let mut dst = [0; 10];
-            upsample_span(u.taps(), &seg, &mut dst, 0, 255);
-            assert!(dst.iter().all(|&v| v == 77), "{u}");
+            assert_eq!(tap4(u.taps(), [77; 4], 0, 255), 77, "{u}");
         }
     }
 
     #[test]
-    fn linear_interpolates_ramps() {
-        let seg = [0, 16, 32, 48, 64, 80];
-        let mut dst = [0; 2];
-        upsample_span(Upsampler::Linear.taps(), &seg, &mut dst, 0, 255);
-        // Children of the sample 32 sit a quarter of the way to its neighbours.
-        assert_eq!(dst, [28, 36]);
+    fn linear_interpolates_and_kernels_clamp() {
+        // The second child of 32 (between 32 and 48) sits a quarter of the way to 48.
+        assert_eq!(tap4(Upsampler::Linear.taps(), [16, 32, 48, 64], 0, 255), 36);
+        assert_eq!(tap4(Upsampler::ModifiedCubic.taps(), [0, 255, 255, 0], 0, 255), 255);
+        assert_eq!(tap4(Upsampler::Cubic.taps(), [255, 0, 0, 255], 0, 255), 0);
     }
 }
