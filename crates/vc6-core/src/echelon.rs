@@ -69,7 +69,7 @@ pub fn forward_level(level: &Level) -> (Level, Details) {
 /// detail (row-major over the rectangle), with the scratch space that computes them.
 #[derive(Debug, Default, Clone)]
 pub struct Prediction {
-    /// Predicted H, V and D layers.
+    /// Predicted H, V and D layers (the first `width * height` entries are valid).
     pub layers: [Vec<i32>; 3],
     /// True when every prediction is zero (nearest upsampler); `layers` are then unused.
     pub zero: bool,
@@ -90,9 +90,11 @@ impl Prediction {
             return;
         }
         let n = bw * bh;
+        // Every entry is overwritten below, so buffers only grow and are never cleared.
         for l in &mut self.layers {
-            l.clear();
-            l.resize(n, 0);
+            if l.len() < n {
+                l.resize(n, 0);
+            }
         }
         let k = upsampler.taps();
         let m = [k[3], k[2], k[1], k[0]];
@@ -100,9 +102,11 @@ impl Prediction {
         // Horizontal pass over lower rows by0-2 .. by1+2 (clamped): the first (`ev`) and
         // second (`od`) child of every block column, as separate arrays so loops vectorise.
         let rows = bh + 4;
-        self.scratch.clear();
-        self.scratch.resize(2 * rows * bw + bw + 4, 0);
-        let (ev, rest) = self.scratch.split_at_mut(rows * bw);
+        let need = 2 * rows * bw + bw + 4;
+        if self.scratch.len() < need {
+            self.scratch.resize(need, 0);
+        }
+        let (ev, rest) = self.scratch[..need].split_at_mut(rows * bw);
         let (od, seg) = rest.split_at_mut(rows * bw);
         let x0 = blocks.x0 as usize;
         for r in 0..rows {

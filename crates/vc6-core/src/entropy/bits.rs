@@ -37,6 +37,9 @@ impl BitWriter {
 }
 
 /// Reads bits LSB-first; reading past the end yields zeros and records an overrun.
+///
+/// It is `Copy` so hot loops can work on a local copy the compiler keeps in registers.
+#[derive(Clone, Copy)]
 pub struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
@@ -59,31 +62,39 @@ impl<'a> BitReader<'a> {
 
     #[inline(always)]
     fn refill(&mut self) {
-        if self.pos + 8 <= self.data.len() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&self.data[self.pos..self.pos + 8]);
-            let word = u64::from_le_bytes(b);
-            self.acc |= word << self.count;
-            let taken = (63 - self.count) / 8;
-            self.pos += taken as usize;
-            self.count += taken * 8;
-        } else {
-            while self.count <= 56 {
-                let byte = match self.data.get(self.pos) {
-                    Some(&b) => b,
-                    None => {
-                        // Past the end: count padding so a corrupt stream cannot loop forever.
-                        if self.pos >= self.data.len() + 8 {
-                            self.overrun = true;
-                        }
-                        0
-                    }
-                };
-                self.acc |= u64::from(byte) << self.count;
-                self.pos += 1;
-                self.count += 8;
+        match self.data.get(self.pos..self.pos + 8) {
+            Some(b) => {
+                let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                self.acc |= word << self.count;
+                let taken = (63 - self.count) / 8;
+                self.pos += taken as usize;
+                self.count += taken * 8;
             }
+            None => *self = self.refill_tail(),
         }
+    }
+
+    /// Byte-wise refill near the end of the data (by value, so callers' copies stay in
+    /// registers).
+    #[cold]
+    #[inline(never)]
+    fn refill_tail(mut self) -> Self {
+        while self.count <= 56 {
+            let byte = match self.data.get(self.pos) {
+                Some(&b) => b,
+                None => {
+                    // Past the end: count padding so a corrupt stream cannot loop forever.
+                    if self.pos >= self.data.len() + 8 {
+                        self.overrun = true;
+                    }
+                    0
+                }
+            };
+            self.acc |= u64::from(byte) << self.count;
+            self.pos += 1;
+            self.count += 8;
+        }
+        self
     }
 
     /// Reads `n <= 32` bits.

@@ -47,8 +47,8 @@ pub fn token_base(token: u32) -> (u32, u32) {
 
 /// (extra bit count, base value) of each value token; tokens past the alphabet map
 /// to (0, 0) so a lookup never needs a bounds check.
-pub(crate) static TOKEN_LUT: [(u32, u32); 64] = {
-    let mut t = [(0u32, 0u32); 64];
+pub(crate) static TOKEN_LUT: [(u32, u32); 128] = {
+    let mut t = [(0u32, 0u32); 128];
     let mut i = 0;
     while i < VALUE_ALPHABET {
         let token = i as u32;

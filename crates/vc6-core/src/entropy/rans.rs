@@ -76,18 +76,18 @@ impl RansEncoder {
     }
 }
 
-/// One decode step of one lane: returns the table entry and renormalises from `words`
-/// (the next four stream words), counting the words taken.
+/// One decode step of one lane: returns the table entry and the words taken so far,
+/// renormalising from `words` (the next four stream words).
 #[inline(always)]
-fn step(lut: &[u32; 1 << PROB_BITS], x: &mut u32, words: u64, taken: &mut u32) -> u32 {
-    let e = lut[(*x & ((1 << PROB_BITS) - 1)) as usize];
-    let y = (e & 0x1fff) * (*x >> PROB_BITS) + ((e >> 13) & 0xfff);
+fn step(lut: &[u32; 1 << PROB_BITS], x: &mut u32, words: u64, taken: u32) -> (u32, u32) {
+    let s = *x;
+    let e = lut[(s & ((1 << PROB_BITS) - 1)) as usize];
+    let y = (e & 0x1fff) * (s >> PROB_BITS) + ((e >> 13) & 0xfff);
     // Branch-free renormalisation: whether a word is taken is unpredictable.
     let take = y < RANS_LOW;
-    let w = (words >> (16 * *taken)) as u32 & 0xffff;
+    let w = (words >> (16 * taken)) as u32 & 0xffff;
     *x = if take { (y << 16) | w } else { y };
-    *taken += take as u32;
-    e
+    (e, taken + take as u32)
 }
 
 /// Decodes symbols from an rANS stream; reading past its end yields zeros and is
@@ -172,8 +172,9 @@ impl<'a> RansDecoder<'a> {
             sink(i, base | bits.read(nb));
             i += 1;
         }
-        let mut st = self.state;
+        let [mut x0, mut x1, mut x2, mut x3] = self.state;
         let (data, mut pos) = (self.data, self.pos);
+        let mut b = *bits;
         while i + LANES <= n {
             // A group of four symbols takes at most four words: fetch them with one check.
             let words = match data.get(pos..pos + 2 * LANES) {
@@ -185,20 +186,19 @@ impl<'a> RansDecoder<'a> {
                     u64::from_le_bytes(b)
                 }
             };
-            let mut taken = 0u32;
-            let [x0, x1, x2, x3] = &mut st;
-            let e0 = step(lut, x0, words, &mut taken);
-            let e1 = step(lut, x1, words, &mut taken);
-            let e2 = step(lut, x2, words, &mut taken);
-            let e3 = step(lut, x3, words, &mut taken);
+            let (e0, t) = step(lut, &mut x0, words, 0);
+            let (e1, t) = step(lut, &mut x1, words, t);
+            let (e2, t) = step(lut, &mut x2, words, t);
+            let (e3, t) = step(lut, &mut x3, words, t);
+            pos += 2 * t as usize;
             for (lane, e) in [e0, e1, e2, e3].into_iter().enumerate() {
-                let (nb, base) = TOKEN_LUT[(e >> 25) as usize & 63];
-                sink(i + lane, base | bits.read(nb));
+                let (nb, base) = TOKEN_LUT[(e >> 25) as usize];
+                sink(i + lane, base | b.read(nb));
             }
-            pos += 2 * taken as usize;
             i += LANES;
         }
-        self.state = st;
+        *bits = b;
+        self.state = [x0, x1, x2, x3];
         if pos > data.len() {
             self.overrun = true;
         }
