@@ -261,19 +261,16 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         }
     }
 
-    let mut settings = EncoderSettings::default();
-    settings.preset = Preset::Lossless;
-    settings.threads = args.threads;
-    settings.backend = args.backend;
-    if args.echelons.is_some() {
-        settings.echelons = args.echelons;
-    }
-    if let Some(u) = args.upsampler {
-        settings.upsampler = u;
-    }
-    if args.bit_depth.is_some() {
-        settings.bit_depth = args.bit_depth;
-    }
+    let defaults = EncoderSettings::default();
+    let settings = EncoderSettings {
+        preset: Preset::Lossless,
+        threads: args.threads,
+        backend: args.backend,
+        echelons: args.echelons,
+        upsampler: args.upsampler.unwrap_or(defaults.upsampler),
+        bit_depth: args.bit_depth,
+        ..defaults
+    };
 
     let progress = (multi && std::io::stderr().is_terminal()).then(|| {
         let pb = indicatif::ProgressBar::new(args.inputs.len() as u64);

@@ -98,24 +98,9 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
         .iter()
         .map(|d| {
             let (wk, hk) = d.size_at(loq);
-            let scale = |v: u32, size: u32, full: u32, up: bool| -> u32 {
-                let n = u64::from(v) * u64::from(size);
-                (if up {
-                    n.div_ceil(u64::from(full))
-                } else {
-                    n / u64::from(full)
-                }) as u32
-            };
-            let mut r = Rect {
-                x0: scale(region.x, wk, w0, false),
-                y0: scale(region.y, hk, h0, false),
-                x1: scale(region.x + region.width, wk, w0, true)
-                    .max(scale(region.x, wk, w0, false) + 1)
-                    .min(wk),
-                y1: scale(region.y + region.height, hk, h0, true)
-                    .max(scale(region.y, hk, h0, false) + 1)
-                    .min(hk),
-            };
+            let (x0, x1) = map_span(region.x, region.width, w0, wk);
+            let (y0, y1) = map_span(region.y, region.height, h0, hk);
+            let mut r = Rect { x0, y0, x1, y1 };
             let mut v = vec![Rect::default(); d.echelons as usize];
             v[loq as usize] = r;
             for (j, need) in v.iter_mut().enumerate().skip(loq as usize + 1) {
@@ -207,6 +192,22 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
         })
         .collect();
     Ok(Picture { planes })
+}
+
+/// Maps the span `[start, start + len)` of a side of `full` samples (plane 0) onto a
+/// side of `size` samples. A side that is `full` halved `s` times (rounding up, as for
+/// chroma planes) maps exactly, `[start >> s, ceil((start + len) / 2^s))`; any other
+/// size maps proportionally, rounding outwards. The result holds at least one sample.
+pub fn map_span(start: u32, len: u32, full: u32, size: u32) -> (u32, u32) {
+    let end = u64::from(start) + u64::from(len);
+    if let Some(s) = (0..17u8).find(|&s| crate::header::echelon_len(full, s) == size) {
+        let lo = start >> s;
+        let hi = (end.div_ceil(1 << s) as u32).clamp(lo + 1, size);
+        return (lo.min(size - 1), hi);
+    }
+    let lo = (u64::from(start) * u64::from(size) / u64::from(full)) as u32;
+    let hi = (end * u64::from(size)).div_ceil(u64::from(full)) as u32;
+    (lo.min(size - 1), hi.clamp(lo + 1, size))
 }
 
 fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {

@@ -81,7 +81,14 @@ impl Prediction {
     /// `lower`) from the upsampled `lower` echelon. `upper` is the size of the echelon
     /// being predicted; details on padded edges are predicted as zero, matching
     /// [`forward_level`].
-    pub fn compute(&mut self, upsampler: Upsampler, lower: &Level, upper: (u32, u32), blocks: Rect, range: (i32, i32)) {
+    pub fn compute(
+        &mut self,
+        upsampler: Upsampler,
+        lower: &Level,
+        upper: (u32, u32),
+        blocks: Rect,
+        range: (i32, i32),
+    ) {
         let (lo, hi) = range;
         let bw = blocks.width() as usize;
         let bh = blocks.height() as usize;
@@ -119,7 +126,13 @@ impl Prediction {
                     *s = row[(x0 as isize + i as isize - 2).clamp(0, lw as isize - 1) as usize];
                 }
             }
-            let (s0, s1, s2, s3, s4) = (&seg[..bw], &seg[1..bw + 1], &seg[2..bw + 2], &seg[3..bw + 3], &seg[4..bw + 4]);
+            let (s0, s1, s2, s3, s4) = (
+                &seg[..bw],
+                &seg[1..bw + 1],
+                &seg[2..bw + 2],
+                &seg[3..bw + 3],
+                &seg[4..bw + 4],
+            );
             let (e, o) = (&mut ev[r * bw..(r + 1) * bw], &mut od[r * bw..(r + 1) * bw]);
             for i in 0..bw {
                 e[i] = tap4(m, [s0[i], s1[i], s2[i], s3[i]], lo, hi);
@@ -194,7 +207,11 @@ pub fn reconstruct_blocks(
         let by = blocks.y0 as usize + j;
         let lrow = &lower.data[by * lw + blocks.x0 as usize..by * lw + blocks.x1 as usize];
         let n = j * bw..(j + 1) * bw;
-        let (rh, rv, rd) = (&residuals[0][n.clone()], &residuals[1][n.clone()], &residuals[2][n.clone()]);
+        let (rh, rv, rd) = (
+            &residuals[0][n.clone()],
+            &residuals[1][n.clone()],
+            &residuals[2][n.clone()],
+        );
         let (ta, rest) = tmp.split_at_mut(bw);
         let (tb, rest) = rest.split_at_mut(bw);
         let (tc, td) = rest.split_at_mut(bw);
@@ -203,9 +220,14 @@ pub fn reconstruct_blocks(
                 [ta[i], tb[i], tc[i], td[i]] = transform::inverse([lrow[i], rh[i], rv[i], rd[i]]);
             }
         } else {
-            let (ph, pv, pd) = (&pred.layers[0][n.clone()], &pred.layers[1][n.clone()], &pred.layers[2][n]);
+            let (ph, pv, pd) = (
+                &pred.layers[0][n.clone()],
+                &pred.layers[1][n.clone()],
+                &pred.layers[2][n],
+            );
             for i in 0..bw {
-                [ta[i], tb[i], tc[i], td[i]] = transform::inverse([lrow[i], ph[i] + rh[i], pv[i] + rv[i], pd[i] + rd[i]]);
+                [ta[i], tb[i], tc[i], td[i]] =
+                    transform::inverse([lrow[i], ph[i] + rh[i], pv[i] + rv[i], pd[i] + rd[i]]);
             }
         }
         let [r0, r1] = &mut rows;

@@ -306,10 +306,24 @@ fn model_tile(
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
         let mut pred = Prediction::default();
-        pred.compute(cfg.upsampler, lower, (upper.width, upper.height), rect, pyr.range);
+        pred.compute(
+            cfg.upsampler,
+            lower,
+            (upper.width, upper.height),
+            rect,
+            pyr.range,
+        );
         for l in 0..3 {
             let coeffs = crop(&det.layers[l], lower.width as usize, rect);
-            layers.push(if pred.zero { coeffs } else { coeffs.iter().zip(&pred.layers[l]).map(|(&c, &p)| c - p).collect() });
+            layers.push(if pred.zero {
+                coeffs
+            } else {
+                coeffs
+                    .iter()
+                    .zip(&pred.layers[l])
+                    .map(|(&c, &p)| c - p)
+                    .collect()
+            });
         }
     }
     let mut modes = 0u8;

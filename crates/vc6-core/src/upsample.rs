@@ -138,7 +138,10 @@ mod tests {
     fn linear_interpolates_and_kernels_clamp() {
         // The second child of 32 (between 32 and 48) sits a quarter of the way to 48.
         assert_eq!(tap4(Upsampler::Linear.taps(), [16, 32, 48, 64], 0, 255), 36);
-        assert_eq!(tap4(Upsampler::ModifiedCubic.taps(), [0, 255, 255, 0], 0, 255), 255);
+        assert_eq!(
+            tap4(Upsampler::ModifiedCubic.taps(), [0, 255, 255, 0], 0, 255),
+            255
+        );
         assert_eq!(tap4(Upsampler::Cubic.taps(), [255, 0, 0, 255], 0, 255), 0);
     }
 }

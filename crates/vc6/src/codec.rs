@@ -402,16 +402,35 @@ impl Decoder {
         region: FrameRegion,
     ) -> Result<(Picture, PixelFormat)> {
         let info = vc6_core::probe(stream)?;
-        let picture = self.decode_picture(stream, region)?;
         let Some(own) = PixelFormat::from_tag(info.format_tag) else {
             return Err(Error::Unsupported(format!(
                 "the stream holds {} generic planes with no pixel format; use decode_picture",
                 info.planes.len()
             )));
         };
-        match self.settings.format {
-            Some(to) if to != own => Ok((convert_picture(picture, own, to)?, to)),
-            _ => Ok((picture, own)),
+        let out = match self.settings.format {
+            Some(to) => to,
+            None => own,
+        };
+        // Subsampled chroma can only be cut at even luma positions and keep its layout.
+        let (cw, ch) = out.plane_size(1.min(out.plane_count() - 1), 2, 2);
+        if out.is_planar() && ((cw == 1 && region.x % 2 == 1) || (ch == 1 && region.y % 2 == 1)) {
+            return Err(Error::Parameter(format!(
+                "a {out} region must start at an even {} (got {},{})",
+                if cw == 1 && region.x % 2 == 1 {
+                    "x"
+                } else {
+                    "y"
+                },
+                region.x,
+                region.y
+            )));
+        }
+        let picture = self.decode_picture(stream, region)?;
+        if out == own {
+            Ok((picture, own))
+        } else {
+            Ok((convert_picture(picture, own, out)?, out))
         }
     }
 }
