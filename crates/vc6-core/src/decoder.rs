@@ -3,7 +3,9 @@
 use crate::bytes::ByteReader;
 use crate::colour;
 use crate::echelon::{med_reconstruct, reconstruct_blocks, Level, Prediction};
-use crate::entropy::{BitReader, DecTable, EncTable, RansDecoder, NODE_ALPHABET, VALUE_ALPHABET};
+use crate::entropy::{
+    AnsDecoder, DecTable, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG, NODE_ALPHABET, VALUE_ALPHABET,
+};
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::limits::Limits;
@@ -291,6 +293,12 @@ fn decode_section(
     let mut tables: Vec<PlaneTables> = (0..header.planes.len())
         .map(|_| Default::default())
         .collect();
+    let log = u32::from(r.u8("section table precision")?);
+    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&log) {
+        return Err(Error::format(format!(
+            "section table precision {log} outside {MIN_TABLE_LOG}..={MAX_TABLE_LOG}"
+        )));
+    }
     let table_count = r.varint("table count")? as usize;
     for _ in 0..table_count {
         let p = r.u8("table plane")? as usize;
@@ -306,8 +314,11 @@ fn decode_section(
         } else {
             NODE_ALPHABET
         };
-        let t = EncTable::read(&mut r, alphabet)?;
-        if tables[p][layer][kind].replace(DecTable::new(&t)).is_some() {
+        let t = FreqTable::read(&mut r, alphabet, log)?;
+        if tables[p][layer][kind]
+            .replace(DecTable::new(&t, kind == KIND_DENSE || kind == KIND_LEAF))
+            .is_some()
+        {
             return Err(Error::format("duplicate table in section"));
         }
     }
@@ -365,6 +376,7 @@ fn decode_section(
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
                     decode_payload(
                         tiles(tx, ty),
+                        log,
                         &[tables0],
                         header.tile_log2,
                         tw,
@@ -406,6 +418,7 @@ fn decode_section(
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
                     decode_payload(
                         tiles(tx, ty),
+                        log,
                         &tables3,
                         header.tile_log2,
                         tw,
@@ -444,9 +457,10 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
     }
 }
 
-/// Decodes one tile payload: mode byte, rANS stream length, rANS stream, raw bits.
+/// Decodes one tile payload: the mode byte, then the tile's ANS bit stream.
 fn decode_payload(
     payload: &[u8],
+    log: u32,
     tables: &[LayerTables<'_>],
     tile_log2: u8,
     w: usize,
@@ -461,12 +475,9 @@ fn decode_payload(
             "mode byte {modes:#04x} sets unused layers"
         )));
     }
-    let rans_len = r.varint("tile rANS length")? as usize;
-    let rans_bytes = r.bytes(rans_len, "tile rANS stream")?;
-    let bit_bytes = &payload[r.pos()..];
-    let mut rans = RansDecoder::new(rans_bytes);
-    let mut bits = BitReader::new(bit_bytes);
-    let mut leaves = Vec::new();
+    let stream = &payload[r.pos()..];
+    let mut ans = AnsDecoder::new(stream, log);
+    let mut leaves = Vec::with_capacity(w * h);
     for (l, buf) in out.iter_mut().enumerate() {
         let mode = (modes >> (2 * l)) & 3;
         let buf = &mut buf[..w * h];
@@ -476,8 +487,7 @@ fn decode_payload(
         stree::decode_layer(
             mode,
             &tables[l],
-            &mut rans,
-            &mut bits,
+            &mut ans,
             buf,
             w,
             h,
@@ -485,12 +495,12 @@ fn decode_payload(
             &mut leaves,
         )?;
     }
-    let rans_ok = if modes == 0 {
-        rans_bytes.is_empty()
+    let ok = if modes == 0 {
+        stream.is_empty()
     } else {
-        rans.finished_cleanly()
+        ans.finished_cleanly()
     };
-    if !rans_ok || !bits.finished_cleanly() {
+    if !ok {
         return Err(Error::format(
             "entropy-coded data does not match its length (corrupted tile)",
         ));

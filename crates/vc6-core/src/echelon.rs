@@ -128,12 +128,12 @@ impl Prediction {
             }
             let (s0, s1, s2, s3, s4) = (
                 &seg[..bw],
-                &seg[1..bw + 1],
-                &seg[2..bw + 2],
-                &seg[3..bw + 3],
-                &seg[4..bw + 4],
+                &seg[1..][..bw],
+                &seg[2..][..bw],
+                &seg[3..][..bw],
+                &seg[4..][..bw],
             );
-            let (e, o) = (&mut ev[r * bw..(r + 1) * bw], &mut od[r * bw..(r + 1) * bw]);
+            let (e, o) = (&mut ev[r * bw..][..bw], &mut od[r * bw..][..bw]);
             for i in 0..bw {
                 e[i] = tap4(m, [s0[i], s1[i], s2[i], s3[i]], lo, hi);
                 o[i] = tap4(k, [s1[i], s2[i], s3[i], s4[i]], lo, hi);
@@ -143,12 +143,16 @@ impl Prediction {
         let (uw, uh) = (upper.0 as usize, upper.1 as usize);
         let [lh_, lv_, ld_] = &mut self.layers;
         for j in 0..bh {
-            let e = |d: usize| &ev[(j + d) * bw..(j + d + 1) * bw];
-            let o = |d: usize| &od[(j + d) * bw..(j + d + 1) * bw];
+            let e = |d: usize| &ev[(j + d) * bw..][..bw];
+            let o = |d: usize| &od[(j + d) * bw..][..bw];
             let (e0, e1, e2, e3, e4) = (e(0), e(1), e(2), e(3), e(4));
             let (o0, o1, o2, o3, o4) = (o(0), o(1), o(2), o(3), o(4));
-            let out = j * bw..(j + 1) * bw;
-            let (ph, pv, pd) = (&mut lh_[out.clone()], &mut lv_[out.clone()], &mut ld_[out]);
+            let out = j * bw;
+            let (ph, pv, pd) = (
+                &mut lh_[out..][..bw],
+                &mut lv_[out..][..bw],
+                &mut ld_[out..][..bw],
+            );
             for i in 0..bw {
                 let a = tap4(m, [e0[i], e1[i], e2[i], e3[i]], lo, hi);
                 let b = tap4(m, [o0[i], o1[i], o2[i], o3[i]], lo, hi);
@@ -205,25 +209,28 @@ pub fn reconstruct_blocks(
     let mut rows = [vec![0; 2 * bw], vec![0; 2 * bw]];
     for j in 0..blocks.height() as usize {
         let by = blocks.y0 as usize + j;
-        let lrow = &lower.data[by * lw + blocks.x0 as usize..by * lw + blocks.x1 as usize];
-        let n = j * bw..(j + 1) * bw;
+        // Every slice is cut to exactly `bw` so the loops below carry no bounds checks
+        // and vectorise.
+        let lrow = &lower.data[by * lw + blocks.x0 as usize..][..bw];
+        let n = j * bw;
         let (rh, rv, rd) = (
-            &residuals[0][n.clone()],
-            &residuals[1][n.clone()],
-            &residuals[2][n.clone()],
+            &residuals[0][n..][..bw],
+            &residuals[1][n..][..bw],
+            &residuals[2][n..][..bw],
         );
         let (ta, rest) = tmp.split_at_mut(bw);
         let (tb, rest) = rest.split_at_mut(bw);
         let (tc, td) = rest.split_at_mut(bw);
+        let td = &mut td[..bw];
         if pred.zero {
             for i in 0..bw {
                 [ta[i], tb[i], tc[i], td[i]] = transform::inverse([lrow[i], rh[i], rv[i], rd[i]]);
             }
         } else {
             let (ph, pv, pd) = (
-                &pred.layers[0][n.clone()],
-                &pred.layers[1][n.clone()],
-                &pred.layers[2][n],
+                &pred.layers[0][n..][..bw],
+                &pred.layers[1][n..][..bw],
+                &pred.layers[2][n..][..bw],
             );
             for i in 0..bw {
                 [ta[i], tb[i], tc[i], td[i]] =
@@ -244,10 +251,17 @@ pub fn reconstruct_blocks(
 
 /// `out = a0 b0 a1 b1 ...`, clamped to `[lo, hi]`.
 #[inline(always)]
-fn interleave(out: &mut [i32], a: &[i32], b: &[i32], lo: i32, hi: i32) {
-    for ((o, &a), &b) in out.chunks_exact_mut(2).zip(a).zip(b) {
-        o[0] = a.max(lo).min(hi);
-        o[1] = b.max(lo).min(hi);
+fn interleave(out: &mut [i32], a: &mut [i32], b: &mut [i32], lo: i32, hi: i32) {
+    // Clamping the contiguous halves first lets both loops vectorise.
+    for v in a.iter_mut() {
+        *v = (*v).max(lo).min(hi);
+    }
+    for v in b.iter_mut() {
+        *v = (*v).max(lo).min(hi);
+    }
+    for ((o, &a), &b) in out.chunks_exact_mut(2).zip(a.iter()).zip(b.iter()) {
+        o[0] = a;
+        o[1] = b;
     }
 }
 

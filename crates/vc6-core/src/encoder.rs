@@ -3,7 +3,9 @@
 use crate::bytes::ByteWriter;
 use crate::colour;
 use crate::echelon::{forward_level, med_residuals, Details, Level, Prediction};
-use crate::entropy::{BitWriter, EncTable, RansEncoder, NODE_ALPHABET, VALUE_ALPHABET};
+use crate::entropy::{
+    table_log_for, AnsEncTable, AnsEncoder, FreqTable, NODE_ALPHABET, VALUE_ALPHABET,
+};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
@@ -68,8 +70,7 @@ struct Pyramid {
 /// Symbols and raw bits of one tile, before the section's tables exist.
 struct TileModel {
     modes: u8,
-    syms: Vec<(u16, u8)>,
-    bits: Vec<u8>,
+    syms: AnsEncoder,
 }
 
 /// Table key: `(plane, layer, kind)` packed as `plane * 16 + layer * 4 + kind`.
@@ -229,38 +230,36 @@ fn encode_section(
     // Statistics of the whole section give one table per (plane, layer, kind).
     let mut counts: std::collections::BTreeMap<u16, Vec<u64>> = Default::default();
     for m in &models {
-        for &(k, s) in &m.syms {
+        for (k, s) in m.syms.symbols() {
             counts.entry(k).or_insert_with(|| vec![0; VALUE_ALPHABET])[s as usize] += 1;
         }
     }
-    let mut tables: Vec<Option<EncTable>> = vec![None; header.planes.len() * 16];
+    let mut tables: Vec<Option<AnsEncTable>> = vec![None; header.planes.len() * 16];
     let mut out = Vec::new();
+    // One precision for the whole section, sized to its busiest table.
+    let log = table_log_for(
+        counts
+            .values()
+            .map(|c| c.iter().sum::<u64>())
+            .max()
+            .unwrap_or(0),
+    );
     out.put_u8(loq);
+    out.put_u8(log as u8);
     out.put_varint(counts.len() as u32);
     for (&k, c) in &counts {
-        let table = EncTable::from_counts(&c[..alphabet(k as usize % KINDS)]);
+        let table = FreqTable::from_counts(&c[..alphabet(k as usize % KINDS)], log);
         out.put_u8((k / 16) as u8);
         out.put_u8(((k % 16) / KINDS as u16) as u8);
         out.put_u8((k as usize % KINDS) as u8);
         table.write(&mut out);
-        tables[k as usize] = Some(table);
+        tables[k as usize] = Some(AnsEncTable::new(&table));
     }
     let payloads: Vec<Vec<u8>> = parallel::map(cfg.threads, models, |m| {
-        let mut rans = RansEncoder::new();
-        for &(k, s) in &m.syms {
-            rans.put(
-                tables[k as usize]
-                    .as_ref()
-                    .expect("table built from these symbols"),
-                s as usize,
-            );
-        }
-        let stream = rans.finish();
-        let mut payload = Vec::with_capacity(stream.len() + m.bits.len() + 6);
+        let stream = m.syms.finish(&tables, log);
+        let mut payload = Vec::with_capacity(stream.len() + 1);
         payload.put_u8(m.modes);
-        payload.put_varint(stream.len() as u32);
         payload.extend_from_slice(&stream);
-        payload.extend_from_slice(&m.bits);
         payload
     });
     let sizes: Vec<u32> = payloads.iter().map(|p| p.len() as u32).collect();
@@ -327,8 +326,7 @@ fn model_tile(
         }
     }
     let mut modes = 0u8;
-    let mut syms = Vec::with_capacity(w * h * layers.len());
-    let mut bits = BitWriter::new();
+    let mut syms = AnsEncoder::new();
     for (l, vals) in layers.iter().enumerate() {
         let mode = stree::choose_mode(vals);
         modes |= mode << (2 * l);
@@ -338,15 +336,10 @@ fn model_tile(
             h,
             cfg.tile_log2,
             mode,
-            &mut |kind, s| syms.push((key(plane, l, kind), s as u8)),
-            &mut bits,
+            &mut |kind, s, nb, extra| syms.put(key(plane, l, kind), s, nb, extra),
         );
     }
-    TileModel {
-        modes,
-        syms,
-        bits: bits.finish(),
-    }
+    TileModel { modes, syms }
 }
 
 fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {

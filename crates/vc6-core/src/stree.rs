@@ -6,7 +6,7 @@
 //! whether that quadrant holds any non-zero coefficient. Traversal is depth-first
 //! pre-order; absent quadrants are zero; leaves are single non-zero coefficients.
 
-use crate::entropy::{split_value, unzigzag, zigzag, BitReader, BitWriter, DecTable, RansDecoder};
+use crate::entropy::{split_value, unzigzag, zigzag, AnsDecoder, DecTable};
 use crate::error::{Error, Result};
 
 /// Layer mode: every coefficient is zero; nothing is coded.
@@ -39,21 +39,19 @@ pub fn choose_mode(vals: &[i32]) -> u8 {
     }
 }
 
-/// Emits the symbols of one layer (`w x h` values, row-major) through `emit(kind, symbol)`
-/// and its extra bits into `bits`.
+/// Emits the symbols of one layer (`w x h` values, row-major) through
+/// `emit(kind, symbol, extra bit count, extra bits)`.
 pub fn model_layer(
     vals: &[i32],
     w: usize,
     h: usize,
     tile_log2: u8,
     mode: u8,
-    emit: &mut impl FnMut(usize, usize),
-    bits: &mut BitWriter,
+    emit: &mut impl FnMut(usize, u8, u8, u32),
 ) {
-    let mut value = |kind: usize, u: u32, emit: &mut dyn FnMut(usize, usize)| {
+    let value = |kind: usize, u: u32, emit: &mut dyn FnMut(usize, u8, u8, u32)| {
         let (t, nb, extra) = split_value(u);
-        emit(kind, t as usize);
-        bits.write(extra, nb);
+        emit(kind, t, nb as u8, extra);
     };
     match mode {
         MODE_ZERO => {}
@@ -106,14 +104,12 @@ pub fn model_layer(
                         flags |= 1 << i;
                     }
                 }
-                emit(
-                    if k == 1 {
-                        KIND_NODE_LOW
-                    } else {
-                        KIND_NODE_HIGH
-                    },
-                    flags,
-                );
+                let kind = if k == 1 {
+                    KIND_NODE_LOW
+                } else {
+                    KIND_NODE_HIGH
+                };
+                emit(kind, flags, 0, 0);
                 // Pre-order: push in reverse so the top-left child is visited first.
                 for (i, &(cx, cy)) in child.iter().enumerate().rev() {
                     if flags & (1 << i) != 0 {
@@ -148,8 +144,7 @@ fn table<'a>(t: &LayerTables<'a>, kind: usize) -> Result<&'a DecTable> {
 pub fn decode_layer(
     mode: u8,
     tables: &LayerTables<'_>,
-    rans: &mut RansDecoder<'_>,
-    bits: &mut BitReader<'_>,
+    ans: &mut AnsDecoder<'_>,
     out: &mut [i32],
     w: usize,
     h: usize,
@@ -160,7 +155,7 @@ pub fn decode_layer(
         MODE_ZERO => Ok(()),
         MODE_DENSE => {
             let out = &mut out[..w * h];
-            rans.values(table(tables, KIND_DENSE)?, bits, out.len(), |i, u| {
+            ans.values(table(tables, KIND_DENSE)?, out.len(), |i, u| {
                 out[i] = unzigzag(u)
             });
             Ok(())
@@ -182,22 +177,25 @@ pub fn decode_layer(
                 top -= 1;
                 let (x, y, k) = stack[top];
                 if k == 1 {
-                    let flags = rans.get(low);
-                    if flags == 0 {
-                        return Err(Error::format("s-tree node with no children"));
+                    let flags = ans.get(low);
+                    // Children outside the tile (on its right and bottom edges) must be empty.
+                    let valid = 1 | u32::from(x + 1 < w) << 1 | u32::from(y + 1 < h) << 2;
+                    let valid = valid | (valid & (valid >> 1) & (valid >> 2) & 1) << 3;
+                    if flags == 0 || flags & !valid != 0 {
+                        return Err(Error::format(
+                            "s-tree node with no children or children outside its tile",
+                        ));
                     }
-                    for i in 0..4 {
-                        if flags & (1 << i) != 0 {
-                            let (cx, cy) = (x + (i & 1), y + (i >> 1));
-                            if cx >= w || cy >= h {
-                                return Err(Error::format("s-tree marks data outside its tile"));
-                            }
-                            leaves.push((cy * w + cx) as u32);
-                        }
+                    let base = (y * w + x) as u32;
+                    let offsets = [0, 1, w as u32, w as u32 + 1];
+                    let mut f = flags;
+                    while f != 0 {
+                        leaves.push(base + offsets[f.trailing_zeros() as usize & 3]);
+                        f &= f - 1;
                     }
                     continue;
                 }
-                let flags = rans.get(high.expect("tile_log2 > 1"));
+                let flags = ans.get(high.expect("tile_log2 > 1"));
                 if flags == 0 {
                     return Err(Error::format("s-tree node with no children"));
                 }
@@ -213,7 +211,7 @@ pub fn decode_layer(
                     }
                 }
             }
-            rans.values(leaf, bits, leaves.len(), |i, u| {
+            ans.values(leaf, leaves.len(), |i, u| {
                 out[leaves[i] as usize] = unzigzag(u + 1)
             });
             Ok(())
@@ -225,33 +223,40 @@ pub fn decode_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::{EncTable, RansEncoder};
+    use crate::entropy::{AnsEncTable, AnsEncoder, FreqTable};
 
     fn round_trip(vals: &[i32], w: usize, h: usize, tile_log2: u8, mode: u8) {
         let mut syms = Vec::new();
-        let mut bits = BitWriter::new();
-        model_layer(
-            vals,
-            w,
-            h,
-            tile_log2,
-            mode,
-            &mut |k, s| syms.push((k, s)),
-            &mut bits,
-        );
+        model_layer(vals, w, h, tile_log2, mode, &mut |k, s, nb, x| {
+            syms.push((k, s, nb, x))
+        });
         let mut counts = vec![vec![0u64; 64]; KINDS];
-        syms.iter().for_each(|&(k, s)| counts[k][s] += 1);
-        let enc: Vec<Option<EncTable>> = counts
-            .iter()
-            .map(|c| c.iter().any(|&n| n > 0).then(|| EncTable::from_counts(c)))
-            .collect();
-        let mut rans = RansEncoder::new();
         syms.iter()
-            .for_each(|&(k, s)| rans.put(enc[k].as_ref().unwrap(), s));
-        let stream = rans.finish();
-        let bytes = bits.finish();
-        let dec: Vec<Option<DecTable>> =
-            enc.iter().map(|t| t.as_ref().map(DecTable::new)).collect();
+            .for_each(|&(k, s, _, _)| counts[k][s as usize] += 1);
+        let freq: Vec<Option<FreqTable>> = counts
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .any(|&n| n > 0)
+                    .then(|| FreqTable::from_counts(c, 11))
+            })
+            .collect();
+        let enc: Vec<Option<AnsEncTable>> = freq
+            .iter()
+            .map(|t| t.as_ref().map(AnsEncTable::new))
+            .collect();
+        let mut e = AnsEncoder::new();
+        syms.iter()
+            .for_each(|&(k, s, nb, x)| e.put(k as u16, s, nb, x));
+        let stream = e.finish(&enc, 11);
+        let dec: Vec<Option<DecTable>> = freq
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                t.as_ref()
+                    .map(|t| DecTable::new(t, k == KIND_DENSE || k == KIND_LEAF))
+            })
+            .collect();
         let tables: LayerTables = [
             dec[0].as_ref(),
             dec[1].as_ref(),
@@ -259,13 +264,11 @@ mod tests {
             dec[3].as_ref(),
         ];
         let mut out = vec![0; w * h];
-        let mut rd = RansDecoder::new(&stream);
-        let mut br = BitReader::new(&bytes);
+        let mut d = AnsDecoder::new(&stream, 11);
         decode_layer(
             mode,
             &tables,
-            &mut rd,
-            &mut br,
+            &mut d,
             &mut out,
             w,
             h,
@@ -274,8 +277,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, vals);
-        assert!(stream.is_empty() || rd.finished_cleanly());
-        assert!(br.finished_cleanly());
+        assert!(stream.is_empty() || d.finished_cleanly());
     }
 
     #[test]

@@ -110,6 +110,18 @@ impl<'a> BitReader<'a> {
         v
     }
 
+    /// Reads `n <= 56` bits.
+    #[inline(always)]
+    pub fn read_long(&mut self, n: u32) -> u64 {
+        if self.count < n {
+            self.refill();
+        }
+        let v = self.acc & ((1u64 << n) - 1);
+        self.acc >>= n;
+        self.count -= n;
+        v
+    }
+
     /// True when every read stayed inside the data and at most the final byte's
     /// padding is left unread.
     pub fn finished_cleanly(&self) -> bool {

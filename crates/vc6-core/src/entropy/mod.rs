@@ -1,13 +1,13 @@
-//! Entropy coding: static-model rANS over small alphabets, with values split into a
-//! token (entropy coded) and raw extra bits (docs/bitstream.md, "Entropy coding").
+//! Entropy coding: static-model table ANS over small alphabets, with values split into
+//! a token (entropy coded) and raw extra bits (docs/bitstream.md, section 7).
 
+mod ans;
 mod bits;
-mod rans;
 mod table;
 
+pub use ans::{AnsDecoder, AnsEncTable, AnsEncoder, DecTable};
 pub use bits::{BitReader, BitWriter};
-pub use rans::{RansDecoder, RansEncoder, RANS_LOW};
-pub use table::{DecTable, EncTable, PROB_BITS, PROB_SCALE};
+pub use table::{table_log_for, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
 
 /// Values below this are their own token; larger ones carry extra bits.
 pub const DIRECT_TOKENS: u32 = 16;

@@ -1,26 +1,29 @@
-//! Static frequency tables: normalisation, serialisation and decode lookup tables.
+//! Static frequency tables: normalisation and serialisation.
 
 use crate::bytes::{ByteReader, ByteWriter};
 use crate::error::{Error, Result};
 
-/// Precision of the probabilities, in bits.
-pub const PROB_BITS: u32 = 12;
-/// Sum of the frequencies of every table.
-pub const PROB_SCALE: u32 = 1 << PROB_BITS;
+/// Largest table precision, in bits (tables of 2048 states).
+pub const MAX_TABLE_LOG: u32 = 11;
+/// Smallest table precision, in bits (enough for every alphabet).
+pub const MIN_TABLE_LOG: u32 = 6;
 
-/// Frequencies (summing to [`PROB_SCALE`]) and cumulative starts, for the encoder.
+/// Frequencies summing to `1 << log`, with cumulative starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncTable {
+pub struct FreqTable {
     /// Frequency of each symbol.
     pub freq: Vec<u32>,
     /// Cumulative frequency before each symbol.
     pub cum: Vec<u32>,
+    /// log2 of the frequency sum (the number of ANS states).
+    pub log: u32,
 }
 
-impl EncTable {
-    /// Builds a table from symbol counts; every symbol with a non-zero count gets a
-    /// non-zero frequency. `counts` must have at least one non-zero entry.
-    pub fn from_counts(counts: &[u64]) -> EncTable {
+impl FreqTable {
+    /// Builds a table of precision `log` from symbol counts; every symbol with a non-zero
+    /// count gets a non-zero frequency. At most `1 << log` symbols may be used.
+    pub fn from_counts(counts: &[u64], log: u32) -> FreqTable {
+        let scale = 1i64 << log;
         let len = counts.iter().rposition(|&c| c > 0).map_or(1, |p| p + 1);
         let counts = &counts[..len];
         let total: u64 = counts.iter().sum();
@@ -30,63 +33,47 @@ impl EncTable {
                 if c == 0 {
                     0
                 } else {
-                    ((c * u64::from(PROB_SCALE) + total / 2) / total).max(1) as u32
+                    ((c * scale as u64 + total / 2) / total).max(1) as u32
                 }
             })
             .collect();
         if total == 0 {
-            freq[0] = PROB_SCALE;
+            freq[0] = scale as u32;
         }
         let mut sum: i64 = freq.iter().map(|&f| i64::from(f)).sum();
         // Fix the rounding: take from (or give to) the largest frequencies first.
-        while sum != i64::from(PROB_SCALE) {
+        while sum != scale {
             let mut order: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] > 0).collect();
             order.sort_by_key(|&i| std::cmp::Reverse(freq[i]));
             for i in order {
-                if sum > i64::from(PROB_SCALE) && freq[i] > 1 {
-                    let take = ((sum - i64::from(PROB_SCALE)) as u32)
-                        .min(freq[i] - 1)
-                        .min(freq[i] / 8 + 1);
+                if sum > scale && freq[i] > 1 {
+                    let take = ((sum - scale) as u32).min(freq[i] - 1).min(freq[i] / 8 + 1);
                     freq[i] -= take;
                     sum -= i64::from(take);
-                } else if sum < i64::from(PROB_SCALE) {
-                    freq[i] += (i64::from(PROB_SCALE) - sum) as u32;
-                    sum = i64::from(PROB_SCALE);
+                } else if sum < scale {
+                    freq[i] += (scale - sum) as u32;
+                    sum = scale;
                 }
-                if sum == i64::from(PROB_SCALE) {
+                if sum == scale {
                     break;
                 }
             }
         }
-        EncTable::from_freqs(freq)
+        FreqTable::from_freqs(freq, log)
     }
 
-    fn from_freqs(freq: Vec<u32>) -> EncTable {
+    fn from_freqs(freq: Vec<u32>, log: u32) -> FreqTable {
         let mut cum = Vec::with_capacity(freq.len());
         let mut acc = 0;
         for &f in &freq {
             cum.push(acc);
             acc += f;
         }
-        EncTable { freq, cum }
+        FreqTable { freq, cum, log }
     }
 
-    /// Number of symbols in the table (the last one has a non-zero frequency).
-    pub fn alphabet(&self) -> usize {
-        self.freq.len()
-    }
-
-    /// Estimated cost in bits of coding `counts` with this table.
-    pub fn cost_bits(&self, counts: &[u64]) -> f64 {
-        counts
-            .iter()
-            .zip(&self.freq)
-            .filter(|(&c, _)| c > 0)
-            .map(|(&c, &f)| c as f64 * (f64::from(PROB_BITS) - f64::from(f).log2()))
-            .sum()
-    }
-
-    /// Serialises: symbol count, then each frequency as a varint.
+    /// Serialises: symbol count, then each frequency as a varint (the precision is the
+    /// section's and is not repeated).
     pub fn write(&self, out: &mut Vec<u8>) {
         out.put_u8(self.freq.len() as u8);
         for &f in &self.freq {
@@ -94,8 +81,8 @@ impl EncTable {
         }
     }
 
-    /// Parses a serialised table, checking it against the alphabet size.
-    pub(crate) fn read(r: &mut ByteReader<'_>, alphabet: usize) -> Result<EncTable> {
+    /// Parses a serialised table of precision `log`, checking it against the alphabet.
+    pub(crate) fn read(r: &mut ByteReader<'_>, alphabet: usize, log: u32) -> Result<FreqTable> {
         let n = r.u8("frequency table")? as usize;
         if n == 0 || n > alphabet {
             return Err(Error::format(format!(
@@ -109,44 +96,21 @@ impl EncTable {
             sum += u64::from(f);
             freq.push(f);
         }
-        if sum != u64::from(PROB_SCALE) {
+        if sum != 1 << log {
             return Err(Error::format(format!(
-                "frequency table sums to {sum}, expected {PROB_SCALE}"
+                "frequency table sums to {sum}, expected {}",
+                1u32 << log
             )));
         }
-        Ok(EncTable::from_freqs(freq))
+        Ok(FreqTable::from_freqs(freq, log))
     }
 }
 
-/// Decode lookup table: one packed entry per probability slot.
-///
-/// Entry layout: bits 0..13 frequency, 13..25 `slot - cum`, 25..32 symbol.
-#[derive(Clone)]
-pub struct DecTable {
-    pub(crate) lut: Box<[u32; PROB_SCALE as usize]>,
-}
-
-impl std::fmt::Debug for DecTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DecTable")
-    }
-}
-
-impl DecTable {
-    /// Builds the lookup table of a (validated) frequency table.
-    pub fn new(t: &EncTable) -> DecTable {
-        // Built by appending, without zeroing first: tables are rebuilt per section.
-        let mut lut = Vec::with_capacity(PROB_SCALE as usize);
-        for (sym, &f) in t.freq.iter().enumerate() {
-            let base = f | (sym as u32) << 25;
-            lut.extend((0..f).map(|bias| base | bias << 13));
-        }
-        let lut = lut
-            .into_boxed_slice()
-            .try_into()
-            .expect("frequencies sum to PROB_SCALE");
-        DecTable { lut }
-    }
+/// The precision for a section whose busiest table codes `symbols` symbols: enough
+/// states to model it, no more (small sections get small tables that build quickly).
+pub fn table_log_for(symbols: u64) -> u32 {
+    let need = 64 - symbols.max(1).leading_zeros();
+    need.clamp(MIN_TABLE_LOG, MAX_TABLE_LOG)
 }
 
 #[cfg(test)]
@@ -159,21 +123,27 @@ mod tests {
             vec![1],
             vec![0, 0, 5],
             vec![1_000_000, 1, 1, 1, 1, 1, 1, 1],
-            (0..62).map(|i| 1 + (i * i) as u64).collect(),
+            (0..62).map(|i| 1 + (i * i * i) as u64).collect(),
             (0..62).map(|i| if i % 3 == 0 { 0 } else { 1 }).collect(),
         ];
-        for counts in cases {
-            let t = EncTable::from_counts(&counts);
-            assert_eq!(t.freq.iter().sum::<u32>(), PROB_SCALE);
-            for (i, &c) in counts.iter().enumerate() {
-                if c > 0 {
-                    assert!(t.freq[i] > 0);
+        for log in [MIN_TABLE_LOG, 8, MAX_TABLE_LOG] {
+            for counts in &cases {
+                let t = FreqTable::from_counts(counts, log);
+                assert_eq!(t.freq.iter().sum::<u32>(), 1 << log);
+                for (i, &c) in counts.iter().enumerate() {
+                    if c > 0 {
+                        assert!(t.freq[i] > 0);
+                    }
                 }
+                let mut buf = Vec::new();
+                t.write(&mut buf);
+                let back = FreqTable::read(&mut ByteReader::new(&buf), 62, log).unwrap();
+                assert_eq!(back, t);
+                assert!(FreqTable::read(&mut ByteReader::new(&buf), 62, log + 1).is_err());
             }
-            let mut buf = Vec::new();
-            t.write(&mut buf);
-            let back = EncTable::read(&mut ByteReader::new(&buf), 62).unwrap();
-            assert_eq!(back, t);
         }
+        assert_eq!(table_log_for(0), MIN_TABLE_LOG);
+        assert_eq!(table_log_for(300), 9);
+        assert_eq!(table_log_for(1 << 20), MAX_TABLE_LOG);
     }
 }

@@ -1,0 +1,361 @@
+//! Table ANS (tANS) with two interleaved states and `2^L` states per table, where `L`
+//! (6 to 11) is chosen per section.
+//!
+//! Each tile has one bit stream, read least-significant bit first: the two initial
+//! states (`L` bits each), then for every symbol the bits of its state transition
+//! followed by the extra bits of its value. Symbol `i` of a tile uses state `i mod 2`.
+//! The encoder codes symbols in reverse order and writes the bits forward.
+
+use super::bits::{BitReader, BitWriter};
+use super::table::{FreqTable, MAX_TABLE_LOG};
+use super::TOKEN_LUT;
+
+const STATES: usize = 2;
+/// Entries of the largest table; smaller tables use a prefix.
+const SIZE: usize = 1 << MAX_TABLE_LOG;
+
+/// Where each table slot's symbol sits: symbols are spread over the table with an odd
+/// step, so each symbol's slots are scattered evenly (docs/bitstream.md, 7.5).
+fn spread(freq: &[u32], log: u32) -> Vec<u8> {
+    let size = 1usize << log;
+    let mask = size - 1;
+    let step = (size >> 1) + (size >> 3) + 3;
+    let mut slots = vec![0u8; size];
+    let mut pos = 0;
+    for (sym, &f) in freq.iter().enumerate() {
+        for _ in 0..f {
+            slots[pos] = sym as u8;
+            pos = (pos + step) & mask;
+        }
+    }
+    slots
+}
+
+#[inline(always)]
+fn log2(x: u32) -> u32 {
+    31 - x.leading_zeros()
+}
+
+/// Decode table: one packed entry per state.
+///
+/// Entry layout: bits 0..11 next-state base, 11..15 state bits to read, 16..21 extra
+/// value bits, 21..28 symbol, 32..64 value base (the token's base value, or the symbol
+/// itself for node tables).
+#[derive(Clone)]
+pub struct DecTable {
+    entries: Box<[u64; SIZE]>,
+}
+
+impl std::fmt::Debug for DecTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecTable")
+    }
+}
+
+impl DecTable {
+    /// Builds the decode table of a validated frequency table. `values` says whether its
+    /// symbols are value tokens (with extra bits) or plain symbols.
+    pub fn new(t: &FreqTable, values: bool) -> DecTable {
+        let slots = spread(&t.freq, t.log);
+        let mut next: Vec<u32> = t.freq.clone();
+        // States never reach past `1 << t.log`; the rest of the array stays zero, which
+        // keeps every lookup in bounds without a check.
+        let mut entries: Box<[u64; SIZE]> = vec![0u64; SIZE]
+            .into_boxed_slice()
+            .try_into()
+            .expect("SIZE entries");
+        for (e, &sym) in entries.iter_mut().zip(&slots) {
+            let s = sym as usize;
+            let x = next[s];
+            next[s] += 1;
+            let nbits = t.log - log2(x);
+            let base = (x << nbits) - (1 << t.log);
+            let (nb, vbase) = if values {
+                TOKEN_LUT[s]
+            } else {
+                (0, u32::from(sym))
+            };
+            *e = u64::from(base)
+                | u64::from(nbits) << 11
+                | u64::from(nb) << 16
+                | u64::from(sym) << 21
+                | u64::from(vbase) << 32;
+        }
+        DecTable { entries }
+    }
+}
+
+/// Encode table: for symbol `s` and the decoder's counter `x` in `[f_s, 2 f_s)`, the
+/// state (plus `SIZE`) whose decode entry yields them.
+#[derive(Debug, Clone)]
+pub struct AnsEncTable {
+    freq: Vec<u32>,
+    cum: Vec<u32>,
+    next: Vec<u16>,
+    log: u32,
+}
+
+impl AnsEncTable {
+    /// Builds the encode table of a frequency table.
+    pub fn new(t: &FreqTable) -> AnsEncTable {
+        let size = 1usize << t.log;
+        let slots = spread(&t.freq, t.log);
+        let mut count: Vec<u32> = vec![0; t.freq.len()];
+        let mut next = vec![0u16; size];
+        for (i, &sym) in slots.iter().enumerate() {
+            let s = sym as usize;
+            next[(t.cum[s] + count[s]) as usize] = (i + size) as u16;
+            count[s] += 1;
+        }
+        AnsEncTable {
+            freq: t.freq.clone(),
+            cum: t.cum.clone(),
+            next,
+            log: t.log,
+        }
+    }
+}
+
+/// A queued symbol: table index, symbol, extra bits and their count.
+type Queued = (u16, u8, u8, u32);
+
+/// Collects a tile's symbols in decode order, then codes them all at once.
+#[derive(Debug, Default)]
+pub struct AnsEncoder {
+    syms: Vec<Queued>,
+}
+
+impl AnsEncoder {
+    /// An empty encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of symbols queued.
+    pub fn len(&self) -> usize {
+        self.syms.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.syms.is_empty()
+    }
+
+    /// The queued (table, symbol) pairs, for gathering statistics.
+    pub fn symbols(&self) -> impl Iterator<Item = (u16, u8)> + '_ {
+        self.syms.iter().map(|&(t, s, _, _)| (t, s))
+    }
+
+    /// Queues `sym` of table `table`, followed by `nb` extra bits `extra`.
+    #[inline]
+    pub fn put(&mut self, table: u16, sym: u8, nb: u8, extra: u32) {
+        self.syms.push((table, sym, nb, extra));
+    }
+
+    /// Codes the queued symbols with `tables` (indexed by the queued table numbers, all
+    /// of precision `log`); an empty queue gives an empty stream.
+    pub fn finish(self, tables: &[Option<AnsEncTable>], log: u32) -> Vec<u8> {
+        if self.syms.is_empty() {
+            return Vec::new();
+        }
+        let size = 1u32 << log;
+        let mut state = [size; STATES];
+        let mut chunks: Vec<(u32, u8)> = vec![(0, 0); self.syms.len()];
+        for (i, &(t, sym, _, _)) in self.syms.iter().enumerate().rev() {
+            let t = tables[t as usize]
+                .as_ref()
+                .expect("table for a queued symbol");
+            debug_assert_eq!(t.log, log);
+            let s = sym as usize;
+            let (f, x) = (t.freq[s], &mut state[i % STATES]);
+            debug_assert!(f > 0, "symbol {s} has zero frequency");
+            let hb = log2(f);
+            let k = log - hb - u32::from((*x >> (log - hb)) < f);
+            chunks[i] = (*x & ((1 << k) - 1), k as u8);
+            let c = *x >> k;
+            *x = u32::from(t.next[(t.cum[s] + c - f) as usize]);
+        }
+        let mut w = BitWriter::new();
+        for x in state {
+            w.write(x - size, log);
+        }
+        for (&(bits, k), &(_, _, nb, extra)) in chunks.iter().zip(&self.syms) {
+            w.write(bits, u32::from(k));
+            w.write(extra, u32::from(nb));
+        }
+        w.finish()
+    }
+}
+
+/// Decodes a tile's symbols; reading past the end of the stream yields zeros and is
+/// reported by [`AnsDecoder::finished_cleanly`].
+pub struct AnsDecoder<'a> {
+    bits: BitReader<'a>,
+    state: [u32; STATES],
+    lane: usize,
+}
+
+impl<'a> AnsDecoder<'a> {
+    /// Starts decoding `data` (which begins with the initial states) with tables of
+    /// precision `log`.
+    pub fn new(data: &'a [u8], log: u32) -> Self {
+        let mut bits = BitReader::new(data);
+        let state = [0; STATES].map(|_| bits.read(log));
+        AnsDecoder {
+            bits,
+            state,
+            lane: 0,
+        }
+    }
+
+    /// Decodes one symbol and returns its value: the token's value with its extra bits
+    /// for value tables, the symbol for others.
+    #[inline(always)]
+    pub fn get(&mut self, table: &DecTable) -> u32 {
+        let lane = self.lane;
+        self.lane = (lane + 1) % STATES;
+        let (value, state) = step(&table.entries, self.state[lane], &mut self.bits);
+        self.state[lane] = state;
+        value
+    }
+
+    /// Decodes `n` values with one table and hands each to `sink(index, value)`: the hot
+    /// loop of dense layers and s-tree leaves, with the states and bit reader in registers.
+    #[inline(always)]
+    pub fn values(&mut self, table: &DecTable, n: usize, mut sink: impl FnMut(usize, u32)) {
+        let entries = &table.entries;
+        let mut i = 0;
+        if self.lane != 0 && n > 0 {
+            sink(0, self.get(table));
+            i = 1;
+        }
+        let mut b = self.bits;
+        let [mut s0, mut s1] = self.state;
+        while i + STATES <= n {
+            let (v0, t0) = step(entries, s0, &mut b);
+            let (v1, t1) = step(entries, s1, &mut b);
+            (s0, s1) = (t0, t1);
+            sink(i, v0);
+            sink(i + 1, v1);
+            i += STATES;
+        }
+        self.bits = b;
+        self.state = [s0, s1];
+        if i < n {
+            sink(i, self.get(table));
+        }
+    }
+
+    /// True when both states are back at their start and the stream was used up to its
+    /// final padding bits: the tile decoded exactly as it was coded.
+    pub fn finished_cleanly(&self) -> bool {
+        self.state == [0; STATES] && self.bits.finished_cleanly()
+    }
+}
+
+/// One decode step: the value and the next state.
+#[inline(always)]
+fn step(entries: &[u64; SIZE], state: u32, bits: &mut BitReader<'_>) -> (u32, u32) {
+    let e = entries[state as usize & (SIZE - 1)];
+    let nbits = (e >> 11) as u32 & 15;
+    let nb = (e >> 16) as u32 & 31;
+    let v = bits.read_long(nbits + nb);
+    let next = (e as u32 & 0x7ff) + (v as u32 & ((1 << nbits) - 1));
+    ((e >> 32) as u32 | (v >> nbits) as u32, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ans_round_trip_with_mixed_tables() {
+        let counts: [&[u64]; 3] = [
+            &[100, 20, 5, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+            &[1; 16],
+            &[0, 7],
+        ];
+        let freq: Vec<FreqTable> = counts
+            .iter()
+            .map(|c| FreqTable::from_counts(c, 10))
+            .collect();
+        let enc: Vec<Option<AnsEncTable>> =
+            freq.iter().map(|t| Some(AnsEncTable::new(t))).collect();
+        let dec = [
+            DecTable::new(&freq[0], true),
+            DecTable::new(&freq[1], false),
+            DecTable::new(&freq[2], false),
+        ];
+        let mut seed = 12345u32;
+        let mut syms = Vec::new();
+        for i in 0..5000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let which = i % 3;
+            let s = match which {
+                0 => [0, 0, 0, 0, 1, 1, 2, 3, 5, 17][(seed % 10) as usize],
+                1 => (seed % 16) as usize,
+                _ => 1,
+            };
+            // Value tokens of 16 and above carry extra bits.
+            let nb = if which == 0 { TOKEN_LUT[s].0 } else { 0 };
+            let extra = (seed >> 7) & ((1 << nb) - 1);
+            let nb = nb as u8;
+            syms.push((which, s, nb, extra));
+        }
+        let mut e = AnsEncoder::new();
+        syms.iter()
+            .for_each(|&(w, s, nb, x)| e.put(w as u16, s as u8, nb, x));
+        let bytes = e.finish(&enc, 10);
+        let mut d = AnsDecoder::new(&bytes, 10);
+        for &(w, s, _, x) in &syms {
+            let v = d.get(&dec[w]);
+            if w == 0 {
+                let (nb, base) = TOKEN_LUT[s];
+                assert_eq!(v, base | x, "nb {nb}");
+            } else {
+                assert_eq!(v as usize, s);
+            }
+        }
+        assert!(d.finished_cleanly());
+        assert!(bytes.len() < 5000);
+    }
+
+    #[test]
+    fn values_loop_matches_single_steps_and_detects_damage() {
+        let freq = FreqTable::from_counts(
+            &[
+                50, 30, 10, 5, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            ],
+            MAX_TABLE_LOG,
+        );
+        let enc = [Some(AnsEncTable::new(&freq))];
+        let dec = DecTable::new(&freq, true);
+        let syms: Vec<u8> = (0..1001u32)
+            .map(|i| [0, 1, 0, 2, 0, 1, 3, 20, 4, 0, 16][(i * 7 % 11) as usize])
+            .collect();
+        let mut e = AnsEncoder::new();
+        for &s in &syms {
+            let (nb, _) = TOKEN_LUT[s as usize];
+            e.put(0, s, nb as u8, (1 << nb) - 1);
+        }
+        let mut bytes = e.finish(&enc, MAX_TABLE_LOG);
+        let mut out = vec![0u32; syms.len()];
+        let mut d = AnsDecoder::new(&bytes, MAX_TABLE_LOG);
+        d.get(&dec);
+        d.values(&dec, syms.len() - 1, |i, v| out[i + 1] = v);
+        assert!(d.finished_cleanly());
+        for (&s, &v) in syms.iter().zip(&out).skip(1) {
+            let (nb, base) = TOKEN_LUT[s as usize];
+            assert_eq!(v, base | ((1 << nb) - 1));
+        }
+        bytes[3] ^= 0x10;
+        let mut d = AnsDecoder::new(&bytes, MAX_TABLE_LOG);
+        d.values(&dec, syms.len(), |_, _| {});
+        assert!(!d.finished_cleanly());
+        let mut d = AnsDecoder::new(&bytes[..bytes.len() / 2], MAX_TABLE_LOG);
+        d.values(&dec, syms.len(), |_, _| {});
+        assert!(!d.finished_cleanly());
+    }
+}
