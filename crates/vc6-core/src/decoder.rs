@@ -58,8 +58,55 @@ impl Default for DecodeOptions {
 /// Decode tables of one plane in one section, indexed `[layer][kind]`.
 type PlaneTables = [[Option<DecTable>; KINDS]; 3];
 
+/// Echelon buffers kept between decodes, so that decoding a series of pictures neither
+/// zeroes nor faults in fresh memory each time. Holds at most [`DecodeBuffers::KEEP`]
+/// buffers (the largest pictures' echelons).
+#[derive(Debug, Default)]
+pub struct DecodeBuffers {
+    free: Vec<Vec<i32>>,
+}
+
+impl DecodeBuffers {
+    /// Most buffers kept.
+    pub const KEEP: usize = 8;
+
+    /// A buffer of `n` samples. Its contents are unspecified (a reused buffer keeps old
+    /// samples): the decoder writes every sample it later reads.
+    fn take(&mut self, n: usize) -> Vec<i32> {
+        let fit = (0..self.free.len())
+            .filter(|&i| self.free[i].capacity() >= n)
+            .min_by_key(|&i| self.free[i].capacity());
+        let mut v = fit.map(|i| self.free.swap_remove(i)).unwrap_or_default();
+        if v.len() > n {
+            v.truncate(n);
+        } else {
+            v.resize(n, 0);
+        }
+        v
+    }
+
+    fn give(&mut self, v: Vec<i32>) {
+        self.free.push(v);
+        if self.free.len() > Self::KEEP {
+            let smallest = (0..self.free.len())
+                .min_by_key(|&i| self.free[i].capacity())
+                .unwrap_or(0);
+            self.free.swap_remove(smallest);
+        }
+    }
+}
+
 /// Decodes `stream` (which may be a prefix holding the sections the LoQ needs).
 pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
+    decode_with(stream, opts, &mut DecodeBuffers::default())
+}
+
+/// Like [`decode`], reusing echelon buffers from (and returning them to) `buffers`.
+pub fn decode_with(
+    stream: &[u8],
+    opts: &DecodeOptions,
+    buffers: &mut DecodeBuffers,
+) -> Result<Picture> {
     let header = Header::parse(stream)?;
     check_limits(&header, opts)?;
     let loq = opts.loq;
@@ -126,6 +173,7 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
             &needs,
             &mut levels,
             opts,
+            buffers,
         )
         .map_err(|e| match e {
             Error::Truncated { .. } => Error::format(format!(
@@ -183,6 +231,7 @@ pub fn decode(stream: &[u8], opts: &DecodeOptions) -> Result<Picture> {
         }
         samples.push(out);
     }
+    levels.into_iter().for_each(|l| buffers.give(l.data));
     let planes = samples
         .into_iter()
         .enumerate()
@@ -263,6 +312,7 @@ fn decode_section(
     needs: &[Vec<Rect>],
     levels: &mut [Option<Level>],
     opts: &DecodeOptions,
+    buffers: &mut DecodeBuffers,
 ) -> Result<()> {
     let body = if header.checksums {
         if section.len() < 4 {
@@ -356,7 +406,7 @@ fn decode_section(
         let mut out = Level {
             width: w,
             height: h,
-            data: vec![0; (w * h) as usize],
+            data: buffers.take((w * h) as usize),
         };
         if loq + 1 == d.echelons {
             // Lowest echelon: MED residuals, tiles over samples.
@@ -413,6 +463,7 @@ fn decode_section(
                 let n = (side * side) as usize;
                 let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
                 let mut pred = Prediction::default();
+                let mut scratch = Vec::new();
                 for tx in cover.x0..cover.x1 {
                     let rect = grid.tile_rect(tx, ty);
                     let (tw, th) = (rect.width() as usize, rect.height() as usize);
@@ -436,11 +487,13 @@ fn decode_section(
                         range,
                         band,
                         rect.y0,
+                        &mut scratch,
                     );
                 }
                 Ok(())
             });
             results.into_iter().collect::<Result<()>>()?;
+            buffers.give(lower.data);
         }
         levels[p] = Some(out);
         first_tile += grid.count();

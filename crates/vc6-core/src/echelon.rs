@@ -198,6 +198,7 @@ pub fn reconstruct_blocks(
     range: (i32, i32),
     band: &mut [i32],
     band_y0: u32,
+    scratch: &mut Vec<i32>,
 ) {
     let (lo, hi) = range;
     let (uw, uh) = (upper.0 as usize, upper.1 as usize);
@@ -205,8 +206,12 @@ pub fn reconstruct_blocks(
     let lw = lower.width as usize;
     let x0 = 2 * blocks.x0 as usize;
     let cols = (2 * blocks.x1 as usize).min(uw) - x0;
-    let mut tmp = vec![0; 4 * bw];
-    let mut rows = [vec![0; 2 * bw], vec![0; 2 * bw]];
+    if scratch.len() < 8 * bw {
+        scratch.resize(8 * bw, 0);
+    }
+    let (tmp, rest) = scratch.split_at_mut(4 * bw);
+    let (r0, r1) = rest.split_at_mut(2 * bw);
+    let r1 = &mut r1[..2 * bw];
     for j in 0..blocks.height() as usize {
         let by = blocks.y0 as usize + j;
         // Every slice is cut to exactly `bw` so the loops below carry no bounds checks
@@ -237,7 +242,6 @@ pub fn reconstruct_blocks(
                     transform::inverse([lrow[i], ph[i] + rh[i], pv[i] + rv[i], pd[i] + rd[i]]);
             }
         }
-        let [r0, r1] = &mut rows;
         interleave(r0, ta, tb, lo, hi);
         interleave(r1, tc, td, lo, hi);
         let y = 2 * by;
@@ -357,6 +361,7 @@ mod tests {
                     (0, 255),
                     &mut out,
                     0,
+                    &mut Vec::new(),
                 );
                 assert_eq!(out, src.data, "{w}x{h} {up}");
             }

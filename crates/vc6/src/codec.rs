@@ -2,7 +2,10 @@
 
 use crate::format::{convert_picture, PixelFormat};
 use std::path::Path;
-use vc6_core::{DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result, Upsampler};
+use std::sync::Mutex;
+use vc6_core::{
+    DecodeBuffers, DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result, Upsampler,
+};
 
 /// Which implementation runs the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -293,15 +296,32 @@ pub struct DecoderSettings {
 /// assert_eq!(dec.decode_region(&stream, region)?.data[0], pixels[5 * 100 + 20]);
 /// # Ok::<(), vc6::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// A decoder keeps the echelon buffers of its last decode for the next one, so decoding a
+/// series of pictures does not zero or fault in fresh memory each time; it is `Sync`, and
+/// concurrent decodes on one decoder each get their own buffers.
+#[derive(Debug)]
 pub struct Decoder {
     settings: DecoderSettings,
+    buffers: Mutex<DecodeBuffers>,
+}
+
+impl Clone for Decoder {
+    fn clone(&self) -> Self {
+        Decoder {
+            settings: self.settings.clone(),
+            buffers: Mutex::default(),
+        }
+    }
 }
 
 impl Decoder {
     /// A decoder with these settings.
     pub fn new(settings: DecoderSettings) -> Result<Decoder> {
-        let mut d = Decoder { settings };
+        let mut d = Decoder {
+            settings,
+            buffers: Mutex::default(),
+        };
         d.reconfigure(
             d.settings.max_width,
             d.settings.max_height,
@@ -381,7 +401,11 @@ impl Decoder {
 
     /// Decodes to planes, for generic planar streams (no pixel format needed).
     pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
-        vc6_core::decode(stream, &self.options(region))
+        let lock = || self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buffers = std::mem::take(&mut *lock());
+        let result = vc6_core::decode_with(stream, &self.options(region), &mut buffers);
+        *lock() = buffers;
+        result
     }
 
     /// Reads a stream from `path` and decodes a region of it.

@@ -1,5 +1,16 @@
 //! Raw (not entropy coded) extra bits, least significant bit first.
 
+/// `MASKS[n]` has the low `n` bits set.
+static MASKS: [u64; 64] = {
+    let mut m = [0u64; 64];
+    let mut i = 1;
+    while i < 64 {
+        m[i] = (1u64 << i) - 1;
+        i += 1;
+    }
+    m
+};
+
 /// Writes bits LSB-first into bytes.
 #[derive(Debug, Default, Clone)]
 pub struct BitWriter {
@@ -116,7 +127,8 @@ impl<'a> BitReader<'a> {
         if self.count < n {
             self.refill();
         }
-        let v = self.acc & ((1u64 << n) - 1);
+        // A mask table: cheaper than building the mask with a variable shift.
+        let v = self.acc & MASKS[n as usize & 63];
         self.acc >>= n;
         self.count -= n;
         v
