@@ -269,3 +269,58 @@ fn threads_do_not_change_the_stream_or_pixels() {
     assert_eq!(d1, pic);
     assert_eq!(d2, pic);
 }
+
+#[test]
+fn reused_buffers_give_the_same_pixels_as_fresh_ones() {
+    use vc6_core::{decode_with, DecodeBuffers};
+    // Buffers left over from bigger, deeper and differently ranged pictures must not leak
+    // into any later decode, whole or partial.
+    let streams: Vec<Vec<u8>> = [
+        (rgb(97, 61, 16, 1), true, Upsampler::Cubic),
+        (rgb(64, 64, 8, 2), false, Upsampler::ModifiedCubic),
+        (rgb(33, 90, 10, 3), true, Upsampler::Linear),
+        (rgb(5, 3, 1, 4), false, Upsampler::Nearest),
+    ]
+    .into_iter()
+    .map(|(pic, colour_transform, upsampler)| {
+        let cfg = EncoderConfig {
+            colour_transform,
+            upsampler,
+            tile_log2: 3,
+            ..Default::default()
+        };
+        encode(&pic, &cfg).unwrap()
+    })
+    .collect();
+    let mut buffers = DecodeBuffers::default();
+    for round in 0..2 {
+        for s in &streams {
+            let info = vc6_core::probe(s).unwrap();
+            for l in &info.loqs {
+                let regions = [
+                    None,
+                    Some(Region {
+                        x: l.width / 3,
+                        y: l.height / 4,
+                        width: l.width.div_ceil(3),
+                        height: 1,
+                    }),
+                ];
+                for region in regions {
+                    let opts = DecodeOptions {
+                        loq: l.loq,
+                        region,
+                        ..Default::default()
+                    };
+                    let fresh = decode(s, &opts).unwrap();
+                    let reused = decode_with(s, &opts, &mut buffers).unwrap();
+                    assert_eq!(
+                        reused, fresh,
+                        "round {round} loq {} region {region:?}",
+                        l.loq
+                    );
+                }
+            }
+        }
+    }
+}
