@@ -107,6 +107,208 @@ pub fn decode_with(
     opts: &DecodeOptions,
     buffers: &mut DecodeBuffers,
 ) -> Result<Picture> {
+    let rec = reconstruct(stream, opts, buffers)?;
+    let picture = rec.to_picture();
+    rec.levels.into_iter().for_each(|l| buffers.give(l.data));
+    Ok(picture)
+}
+
+/// Decodes a stream of 8-bit (or shallower) planes of one size straight into interleaved
+/// bytes: plane `p` goes to byte `offsets[p]` of each pixel of `offsets.len()` bytes, rows
+/// without padding. Skips the intermediate [`Picture`]; returns the frame's width, height
+/// and bytes.
+pub fn decode_interleaved_u8(
+    stream: &[u8],
+    opts: &DecodeOptions,
+    buffers: &mut DecodeBuffers,
+    offsets: &[usize],
+) -> Result<(u32, u32, Vec<u8>)> {
+    let header = Header::parse(stream)?;
+    let stride = offsets.len();
+    if header.planes.len() != stride || stride > 4 || offsets.iter().any(|&o| o >= stride) {
+        return Err(Error::param(format!(
+            "{} byte offsets for a stream of {} planes",
+            stride,
+            header.planes.len()
+        )));
+    }
+    let p0 = header.planes[0];
+    if header
+        .planes
+        .iter()
+        .any(|p| p.bit_depth > 8 || (p.width, p.height) != (p0.width, p0.height))
+    {
+        return Err(Error::param(
+            "interleaved 8-bit output needs planes of one size and at most 8 bits",
+        ));
+    }
+    // Allocated only after `reconstruct` has checked the picture against the limits.
+    let rec = reconstruct(stream, opts, buffers)?;
+    let r = rec.rect(0);
+    let mut out = vec![0u8; r.width() as usize * r.height() as usize * stride];
+    rec.write_interleaved(offsets, &mut out);
+    rec.levels.into_iter().for_each(|l| buffers.give(l.data));
+    Ok((r.width(), r.height(), out))
+}
+
+/// Every plane reconstructed at the requested LoQ, with the rectangle to output.
+struct Reconstruction {
+    header: Header,
+    loq: u8,
+    needs: Vec<Vec<Rect>>,
+    levels: Vec<Level>,
+}
+
+impl Reconstruction {
+    fn rect(&self, p: usize) -> Rect {
+        self.needs[p][self.loq as usize]
+    }
+
+    /// Rows of plane `p`'s output rectangle.
+    fn rows(&self, p: usize) -> impl Iterator<Item = &[i32]> + '_ {
+        let (r, l) = (self.rect(p), &self.levels[p]);
+        let w = l.width as usize;
+        (r.y0 as usize..r.y1 as usize)
+            .map(move |y| &l.data[y * w + r.x0 as usize..y * w + r.x1 as usize])
+    }
+
+    fn max(&self, p: usize) -> i32 {
+        (1i32 << self.header.planes[p].bit_depth) - 1
+    }
+
+    /// Writes the output rectangle interleaved (see [`decode_interleaved_u8`]): each row is
+    /// converted into one contiguous byte row per channel, then interleaved with a fixed
+    /// pattern, so both loops vectorise.
+    fn write_interleaved(&self, offsets: &[usize], out: &mut [u8]) {
+        let stride = offsets.len();
+        let rw = self.rect(0).width() as usize;
+        let mut chan = vec![vec![0u8; rw]; stride];
+        let mut rows: Vec<_> = (0..stride).map(|p| self.rows(p)).collect();
+        // `order[k]`: the plane that goes to byte `k` of a pixel.
+        let mut order = [0; 4];
+        for (p, &o) in offsets.iter().enumerate() {
+            order[o] = p;
+        }
+        for dst in out.chunks_exact_mut(rw * stride) {
+            let src: Vec<&[i32]> = rows
+                .iter_mut()
+                .map(|r| r.next().expect("one row per output row"))
+                .collect();
+            let mut first = 0;
+            if self.header.colour_transform {
+                let max = self.max(0);
+                let [r, g, b, ..] = &mut chan[..] else {
+                    unreachable!("colour needs three planes")
+                };
+                let (y, co, cg) = (&src[0][..rw], &src[1][..rw], &src[2][..rw]);
+                let (r, g, b) = (&mut r[..rw], &mut g[..rw], &mut b[..rw]);
+                for i in 0..rw {
+                    let (rv, gv, bv) = colour::inverse(y[i], co[i], cg[i]);
+                    r[i] = rv.clamp(0, max) as u8;
+                    g[i] = gv.clamp(0, max) as u8;
+                    b[i] = bv.clamp(0, max) as u8;
+                }
+                first = 3;
+            }
+            for p in first..stride {
+                let max = self.max(p);
+                for (c, &v) in chan[p].iter_mut().zip(src[p]) {
+                    *c = v.clamp(0, max) as u8;
+                }
+            }
+            let c = |k: usize| &chan[order[k]][..];
+            match stride {
+                1 => dst.copy_from_slice(c(0)),
+                3 => {
+                    for (px, ((&a, &b), &d)) in
+                        dst.chunks_exact_mut(3).zip(c(0).iter().zip(c(1)).zip(c(2)))
+                    {
+                        px.copy_from_slice(&[a, b, d]);
+                    }
+                }
+                4 => {
+                    let src = c(0).iter().zip(c(1)).zip(c(2)).zip(c(3));
+                    for (px, (((&a, &b), &d), &e)) in dst.chunks_exact_mut(4).zip(src) {
+                        px.copy_from_slice(&[a, b, d, e]);
+                    }
+                }
+                _ => {
+                    for (i, px) in dst.chunks_exact_mut(stride).enumerate() {
+                        for (k, byte) in px.iter_mut().enumerate() {
+                            *byte = chan[order[k]][i];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The output rectangles as a picture, colour transform undone.
+    fn to_picture(&self) -> Picture {
+        let rect = |p: usize| self.rect(p);
+        let levels = &self.levels;
+        let header = &self.header;
+        let mut samples: Vec<Vec<u16>> = Vec::with_capacity(levels.len());
+        let mut first = 0;
+        if header.colour_transform {
+            let max = (1i32 << header.planes[0].bit_depth) - 1;
+            let r = rect(0);
+            let n = (r.width() * r.height()) as usize;
+            let (mut rp, mut gp, mut bp) = (vec![0u16; n], vec![0u16; n], vec![0u16; n]);
+            let w = levels[0].width as usize;
+            let rw = r.width() as usize;
+            for (row, y) in (r.y0 as usize..r.y1 as usize).enumerate() {
+                let span = y * w + r.x0 as usize..y * w + r.x1 as usize;
+                let out = row * rw..(row + 1) * rw;
+                let src = (
+                    &levels[0].data[span.clone()],
+                    &levels[1].data[span.clone()],
+                    &levels[2].data[span],
+                );
+                let dst = (&mut rp[out.clone()], &mut gp[out.clone()], &mut bp[out]);
+                for i in 0..rw {
+                    let (r, g, b) = colour::inverse(src.0[i], src.1[i], src.2[i]);
+                    dst.0[i] = r.clamp(0, max) as u16;
+                    dst.1[i] = g.clamp(0, max) as u16;
+                    dst.2[i] = b.clamp(0, max) as u16;
+                }
+            }
+            samples.extend([rp, gp, bp]);
+            first = 3;
+        }
+        for (p, l) in levels.iter().enumerate().skip(first) {
+            let max = (1i32 << header.planes[p].bit_depth) - 1;
+            let r = rect(p);
+            let rw = r.width() as usize;
+            let mut out = vec![0u16; rw * r.height() as usize];
+            for (dst, y) in out.chunks_exact_mut(rw).zip(r.y0..r.y1) {
+                let start = (y * l.width + r.x0) as usize;
+                for (d, &v) in dst.iter_mut().zip(&l.data[start..start + rw]) {
+                    *d = v.clamp(0, max) as u16;
+                }
+            }
+            samples.push(out);
+        }
+        let planes = samples
+            .into_iter()
+            .enumerate()
+            .map(|(p, samples)| Plane {
+                width: rect(p).width(),
+                height: rect(p).height(),
+                bit_depth: header.planes[p].bit_depth,
+                samples,
+            })
+            .collect();
+        Picture { planes }
+    }
+}
+
+/// Parses, checks and reconstructs every plane at the requested LoQ and region.
+fn reconstruct(
+    stream: &[u8],
+    opts: &DecodeOptions,
+    buffers: &mut DecodeBuffers,
+) -> Result<Reconstruction> {
     let header = Header::parse(stream)?;
     check_limits(&header, opts)?;
     let loq = opts.loq;
@@ -185,64 +387,16 @@ pub fn decode_with(
         offset += size;
     }
 
-    let levels: Vec<Level> = levels
+    let levels = levels
         .into_iter()
         .map(|l| l.expect("every plane reached the requested LoQ"))
         .collect();
-    let rect = |p: usize| needs[p][loq as usize];
-    let mut samples: Vec<Vec<u16>> = Vec::with_capacity(levels.len());
-    let mut first = 0;
-    if header.colour_transform {
-        let max = (1i32 << header.planes[0].bit_depth) - 1;
-        let r = rect(0);
-        let n = (r.width() * r.height()) as usize;
-        let (mut rp, mut gp, mut bp) = (vec![0u16; n], vec![0u16; n], vec![0u16; n]);
-        let w = levels[0].width as usize;
-        let rw = r.width() as usize;
-        for (row, y) in (r.y0 as usize..r.y1 as usize).enumerate() {
-            let span = y * w + r.x0 as usize..y * w + r.x1 as usize;
-            let out = row * rw..(row + 1) * rw;
-            let src = (
-                &levels[0].data[span.clone()],
-                &levels[1].data[span.clone()],
-                &levels[2].data[span],
-            );
-            let dst = (&mut rp[out.clone()], &mut gp[out.clone()], &mut bp[out]);
-            for i in 0..rw {
-                let (r, g, b) = colour::inverse(src.0[i], src.1[i], src.2[i]);
-                dst.0[i] = r.clamp(0, max) as u16;
-                dst.1[i] = g.clamp(0, max) as u16;
-                dst.2[i] = b.clamp(0, max) as u16;
-            }
-        }
-        samples.extend([rp, gp, bp]);
-        first = 3;
-    }
-    for (p, l) in levels.iter().enumerate().skip(first) {
-        let max = (1i32 << header.planes[p].bit_depth) - 1;
-        let r = rect(p);
-        let rw = r.width() as usize;
-        let mut out = vec![0u16; rw * r.height() as usize];
-        for (dst, y) in out.chunks_exact_mut(rw).zip(r.y0..r.y1) {
-            let start = (y * l.width + r.x0) as usize;
-            for (d, &v) in dst.iter_mut().zip(&l.data[start..start + rw]) {
-                *d = v.clamp(0, max) as u16;
-            }
-        }
-        samples.push(out);
-    }
-    levels.into_iter().for_each(|l| buffers.give(l.data));
-    let planes = samples
-        .into_iter()
-        .enumerate()
-        .map(|(p, samples)| Plane {
-            width: rect(p).width(),
-            height: rect(p).height(),
-            bit_depth: header.planes[p].bit_depth,
-            samples,
-        })
-        .collect();
-    Ok(Picture { planes })
+    Ok(Reconstruction {
+        header,
+        loq,
+        needs,
+        levels,
+    })
 }
 
 /// Maps the span `[start, start + len)` of a side of `full` samples (plane 0) onto a

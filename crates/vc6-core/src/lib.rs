@@ -27,7 +27,9 @@ pub mod tableau;
 pub mod transform;
 pub mod upsample;
 
-pub use decoder::{decode, decode_with, map_span, DecodeBuffers, DecodeOptions, Region};
+pub use decoder::{
+    decode, decode_interleaved_u8, decode_with, map_span, DecodeBuffers, DecodeOptions, Region,
+};
 pub use encoder::{encode, EncoderConfig};
 pub use error::{Error, Result};
 pub use header::{probe, required_size, Header, LoqInfo, PlaneInfo, StreamInfo};

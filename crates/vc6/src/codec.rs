@@ -373,6 +373,9 @@ impl Decoder {
     /// Decodes a region at a level of quality. `stream` may be a prefix of the whole
     /// stream holding at least [`required_size`] bytes for that LoQ.
     pub fn decode_region(&self, stream: &[u8], region: FrameRegion) -> Result<Frame> {
+        if let Some(frame) = self.decode_interleaved_u8(stream, region)? {
+            return Ok(frame);
+        }
         let (picture, format) = self.decode_converted(stream, region)?;
         let p0 = &picture.planes[0];
         let (width, height, bit_depth) = (p0.width, p0.height, p0.bit_depth);
@@ -399,13 +402,57 @@ impl Decoder {
         Ok((picture.planes[0].width, picture.planes[0].height, format))
     }
 
-    /// Decodes to planes, for generic planar streams (no pixel format needed).
-    pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
+    /// Runs `f` with the decoder's spare buffers, without holding the lock meanwhile (a
+    /// concurrent decode gets an empty set and allocates its own).
+    fn with_buffers<T>(&self, f: impl FnOnce(&mut DecodeBuffers) -> T) -> T {
         let lock = || self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let mut buffers = std::mem::take(&mut *lock());
-        let result = vc6_core::decode_with(stream, &self.options(region), &mut buffers);
+        let result = f(&mut buffers);
         *lock() = buffers;
         result
+    }
+
+    /// The fast path for 8-bit interleaved output in the stream's own format: the core
+    /// writes the pixels straight from its echelons. `None` when it does not apply.
+    fn decode_interleaved_u8(&self, stream: &[u8], region: FrameRegion) -> Result<Option<Frame>> {
+        let info = vc6_core::probe(stream)?;
+        let Some(own) = PixelFormat::from_tag(info.format_tag) else {
+            return Ok(None);
+        };
+        let offsets: &[usize] = match own {
+            PixelFormat::Gray8 => &[0],
+            PixelFormat::Rgb8 => &[0, 1, 2],
+            PixelFormat::Bgr8 => &[2, 1, 0],
+            PixelFormat::Rgba8 => &[0, 1, 2, 3],
+            PixelFormat::Bgra8 => &[2, 1, 0, 3],
+            _ => return Ok(None),
+        };
+        let depth = info.planes[0].bit_depth;
+        let same = info
+            .planes
+            .iter()
+            .all(|p| (p.width, p.height, p.bit_depth) == (info.width, info.height, depth));
+        if self.settings.format.is_some_and(|f| f != own)
+            || info.planes.len() != offsets.len()
+            || !same
+        {
+            return Ok(None);
+        }
+        let (width, height, data) = self.with_buffers(|b| {
+            vc6_core::decode_interleaved_u8(stream, &self.options(region), b, offsets)
+        })?;
+        Ok(Some(Frame {
+            width,
+            height,
+            format: own,
+            bit_depth: depth,
+            data,
+        }))
+    }
+
+    /// Decodes to planes, for generic planar streams (no pixel format needed).
+    pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
+        self.with_buffers(|b| vc6_core::decode_with(stream, &self.options(region), b))
     }
 
     /// Reads a stream from `path` and decodes a region of it.
