@@ -228,26 +228,33 @@ fn encode_section(
     });
 
     // Statistics of the whole section give one table per (plane, layer, kind).
-    let mut counts: std::collections::BTreeMap<u16, Vec<u64>> = Default::default();
+    // Indexed by table key; tables that no symbol uses stay absent from the stream.
+    let mut hist = vec![[0u64; VALUE_ALPHABET]; header.planes.len() * 16];
     for m in &models {
         for (k, s) in m.syms.symbols() {
-            counts.entry(k).or_insert_with(|| vec![0; VALUE_ALPHABET])[s as usize] += 1;
+            hist[k as usize][s as usize] += 1;
         }
     }
+    let counts: Vec<(u16, &[u64; VALUE_ALPHABET])> = hist
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.iter().any(|&n| n > 0))
+        .map(|(k, c)| (k as u16, c))
+        .collect();
     let mut tables: Vec<Option<AnsEncTable>> = vec![None; header.planes.len() * 16];
     let mut out = Vec::new();
     // One precision for the whole section, sized to its busiest table.
     let log = table_log_for(
         counts
-            .values()
-            .map(|c| c.iter().sum::<u64>())
+            .iter()
+            .map(|(_, c)| c.iter().sum::<u64>())
             .max()
             .unwrap_or(0),
     );
     out.put_u8(loq);
     out.put_u8(log as u8);
     out.put_varint(counts.len() as u32);
-    for (&k, c) in &counts {
+    for &(k, c) in &counts {
         let table = FreqTable::from_counts(&c[..alphabet(k as usize % KINDS)], log);
         out.put_u8((k / 16) as u8);
         out.put_u8(((k % 16) / KINDS as u16) as u8);

@@ -29,20 +29,22 @@ impl BitWriter {
     #[inline(always)]
     pub fn write(&mut self, v: u32, n: u32) {
         debug_assert!(n <= 32 && (n == 32 || v >> n == 0));
+        // `count < 32` on entry, so 64 bits hold it all; flush whole 32-bit words.
         self.acc |= u64::from(v) << self.count;
         self.count += n;
-        while self.count >= 8 {
-            self.bytes.push(self.acc as u8);
-            self.acc >>= 8;
-            self.count -= 8;
+        if self.count >= 32 {
+            self.bytes
+                .extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.count -= 32;
         }
     }
 
     /// Pads to a byte boundary with zeros and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.count > 0 {
-            self.bytes.push(self.acc as u8);
-        }
+        let tail = self.count.div_ceil(8) as usize;
+        self.bytes
+            .extend_from_slice(&self.acc.to_le_bytes()[..tail]);
         self.bytes
     }
 }
