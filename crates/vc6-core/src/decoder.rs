@@ -3,15 +3,13 @@
 use crate::bytes::ByteReader;
 use crate::colour;
 use crate::echelon::{med_reconstruct, reconstruct_blocks, Level, Prediction};
-use crate::entropy::{
-    AnsDecoder, DecTable, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG, NODE_ALPHABET, VALUE_ALPHABET,
-};
+use crate::entropy::{AnsDecoder, DecTable, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::limits::Limits;
 use crate::parallel;
 use crate::picture::{Picture, Plane};
-use crate::stree::{self, LayerTables, KINDS, KIND_DENSE, KIND_LEAF};
+use crate::stree::{self, LayerTables, KINDS};
 use crate::tableau::{read_tableau, Rect, TileGrid};
 use crate::upsample::Upsampler;
 
@@ -513,14 +511,9 @@ fn decode_section(
                 "table for plane {p} layer {layer} kind {kind} is not allowed here"
             )));
         }
-        let alphabet = if kind == KIND_DENSE || kind == KIND_LEAF {
-            VALUE_ALPHABET
-        } else {
-            NODE_ALPHABET
-        };
-        let t = FreqTable::read(&mut r, alphabet, log)?;
+        let t = FreqTable::read(&mut r, stree::alphabet(kind), log)?;
         if tables[p][layer][kind]
-            .replace(DecTable::new(&t, kind == KIND_DENSE || kind == KIND_LEAF))
+            .replace(DecTable::new(&t, stree::is_value_kind(kind)))
             .is_some()
         {
             return Err(Error::format("duplicate table in section"));

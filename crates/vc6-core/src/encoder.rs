@@ -3,14 +3,12 @@
 use crate::bytes::ByteWriter;
 use crate::colour;
 use crate::echelon::{forward_level, med_residuals, Details, Level, Prediction};
-use crate::entropy::{
-    table_log_for, AnsEncTable, AnsEncoder, FreqTable, NODE_ALPHABET, VALUE_ALPHABET,
-};
+use crate::entropy::{table_log_for, AnsEncTable, AnsEncoder, FreqTable, VALUE_ALPHABET};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
 use crate::picture::Picture;
-use crate::stree::{self, KINDS, KIND_DENSE, KIND_LEAF};
+use crate::stree::{self, KINDS};
 use crate::tableau::{write_tableau, Rect, TileGrid};
 use crate::upsample::Upsampler;
 
@@ -38,7 +36,7 @@ impl Default for EncoderConfig {
     fn default() -> Self {
         EncoderConfig {
             echelons: None,
-            upsampler: Upsampler::Linear,
+            upsampler: Upsampler::Cubic,
             colour_transform: false,
             tile_log2: 6,
             checksums: true,
@@ -67,7 +65,7 @@ struct Pyramid {
     range: (i32, i32),
 }
 
-/// Symbols and raw bits of one tile, before the section's tables exist.
+/// The symbols (with their extra bits) of one tile, before the section's tables exist.
 struct TileModel {
     modes: u8,
     syms: AnsEncoder,
@@ -76,14 +74,6 @@ struct TileModel {
 /// Table key: `(plane, layer, kind)` packed as `plane * 16 + layer * 4 + kind`.
 fn key(plane: usize, layer: usize, kind: usize) -> u16 {
     (plane * 16 + layer * KINDS + kind) as u16
-}
-
-fn alphabet(kind: usize) -> usize {
-    if kind == KIND_DENSE || kind == KIND_LEAF {
-        VALUE_ALPHABET
-    } else {
-        NODE_ALPHABET
-    }
 }
 
 /// Encodes a picture into a stream.
@@ -255,7 +245,7 @@ fn encode_section(
     out.put_u8(log as u8);
     out.put_varint(counts.len() as u32);
     for &(k, c) in &counts {
-        let table = FreqTable::from_counts(&c[..alphabet(k as usize % KINDS)], log);
+        let table = FreqTable::from_counts(&c[..stree::alphabet(k as usize % KINDS)], log);
         out.put_u8((k / 16) as u8);
         out.put_u8(((k % 16) / KINDS as u16) as u8);
         out.put_u8((k as usize % KINDS) as u8);

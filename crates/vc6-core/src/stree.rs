@@ -27,6 +27,20 @@ pub const KIND_NODE_HIGH: usize = 3;
 /// Number of table kinds per layer.
 pub const KINDS: usize = 4;
 
+/// True for the kinds whose symbols are value tokens (with extra bits).
+pub fn is_value_kind(kind: usize) -> bool {
+    kind == KIND_DENSE || kind == KIND_LEAF
+}
+
+/// Alphabet size of a table kind.
+pub fn alphabet(kind: usize) -> usize {
+    if is_value_kind(kind) {
+        crate::entropy::VALUE_ALPHABET
+    } else {
+        crate::entropy::NODE_ALPHABET
+    }
+}
+
 /// Picks a mode for a layer (an encoder heuristic; any mode decodes). S-trees pay off in
 /// size from about 60% zeros, but dense layers decode faster: measured on the corpus, a
 /// threshold of 75% zeros costs 1.5% in size and saves 14% of decode instructions.
@@ -254,10 +268,7 @@ mod tests {
         let dec: Vec<Option<DecTable>> = freq
             .iter()
             .enumerate()
-            .map(|(k, t)| {
-                t.as_ref()
-                    .map(|t| DecTable::new(t, k == KIND_DENSE || k == KIND_LEAF))
-            })
+            .map(|(k, t)| t.as_ref().map(|t| DecTable::new(t, is_value_kind(k))))
             .collect();
         let tables: LayerTables = [
             dec[0].as_ref(),
