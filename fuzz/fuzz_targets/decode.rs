@@ -2,11 +2,20 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vc6::{Decoder, DecoderSettings, FrameRegion};
+use vc6::{Decoder, DecoderSettings, FrameRegion, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let decoder =
-        Decoder::new(DecoderSettings::default()).expect("default decoder settings are valid");
+    // A tight memory limit keeps forged headers from tripping libFuzzer's RSS limit; the
+    // limit itself is what the decoder must honour.
+    let limits = Limits {
+        max_alloc_bytes: 256 << 20,
+        ..Limits::default()
+    };
+    let decoder = Decoder::new(DecoderSettings {
+        limits,
+        ..DecoderSettings::default()
+    })
+    .expect("decoder settings are valid");
     let _ = decoder.decode(data);
     let _ = decoder.decode_region(
         data,
