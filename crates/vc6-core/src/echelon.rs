@@ -242,13 +242,22 @@ pub fn reconstruct_blocks(
                     transform::inverse([lrow[i], ph[i] + rh[i], pv[i] + rv[i], pd[i] + rd[i]]);
             }
         }
-        interleave(r0, ta, tb, lo, hi);
-        interleave(r1, tc, td, lo, hi);
         let y = 2 * by;
         let start = (y - 2 * band_y0 as usize) * uw + x0;
-        band[start..start + cols].copy_from_slice(&r0[..cols]);
-        if y + 1 < uh {
-            band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
+        // Full-width rows go straight into the echelon; an odd right edge goes through the
+        // scratch rows and is cut.
+        if cols == 2 * bw {
+            interleave(&mut band[start..start + cols], ta, tb, lo, hi);
+            if y + 1 < uh {
+                interleave(&mut band[start + uw..start + uw + cols], tc, td, lo, hi);
+            }
+        } else {
+            interleave(r0, ta, tb, lo, hi);
+            band[start..start + cols].copy_from_slice(&r0[..cols]);
+            if y + 1 < uh {
+                interleave(r1, tc, td, lo, hi);
+                band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
+            }
         }
     }
 }
