@@ -536,116 +536,171 @@ fn decode_section(
     }
     let payloads = &body[payload_start..];
 
+    // Every plane of the section at once: the tile rows of all planes form one pool of
+    // parallel work (three times as much as plane after plane for colour pictures).
+    let side = 1u32 << header.tile_log2;
+    let mut work = Vec::with_capacity(grids.len());
+    let mut outs = Vec::with_capacity(grids.len());
     let mut first_tile = 0usize;
     for (p, grid) in grids {
         let d = header.planes[p];
-        let range = colour::plane_range(d.bit_depth, p, header.colour_transform);
         let (w, h) = d.size_at(loq);
-        let tiles = |tx: u32, ty: u32| -> &[u8] {
-            let i = first_tile + (ty * grid.tiles_x() + tx) as usize;
-            &payloads[offsets[i] as usize..offsets[i + 1] as usize]
+        let need = needs[p][loq as usize];
+        let base = loq + 1 == d.echelons;
+        let lower = match base {
+            true => None,
+            false => Some(
+                levels[p]
+                    .take()
+                    .ok_or_else(|| Error::format("residual section before its base"))?,
+            ),
         };
         let t = &tables[p];
-        let lt =
-            |layer: usize| -> LayerTables<'_> { std::array::from_fn(|k| t[layer][k].as_ref()) };
-        let need = needs[p][loq as usize];
-        let side = 1u32 << header.tile_log2;
-        let mut out = Level {
+        work.push(PlaneWork {
+            p,
+            grid,
+            first_tile,
+            range: colour::plane_range(d.bit_depth, p, header.colour_transform),
+            size: (w, h),
+            cover: grid.tiles_covering(if base { need } else { need.halved() }),
+            lower,
+            tables: std::array::from_fn(|layer| std::array::from_fn(|k| t[layer][k].as_ref())),
+        });
+        outs.push(Level {
             width: w,
             height: h,
             data: buffers.take((w * h) as usize),
-        };
-        if loq + 1 == d.echelons {
-            // Lowest echelon: MED residuals, tiles over samples.
-            let cover = grid.tiles_covering(need);
-            let bands: Vec<(u32, &mut [i32])> = out
-                .data
-                .chunks_mut((side * w) as usize)
-                .enumerate()
-                .map(|(i, b)| (i as u32, b))
-                .filter(|(ty, _)| (cover.y0..cover.y1).contains(ty))
-                .collect();
-            let tables0 = lt(0);
-            let results = parallel::map(opts.threads, bands, |(ty, band)| -> Result<()> {
-                let mut buf = vec![0i32; (side * side) as usize];
-                for tx in cover.x0..cover.x1 {
-                    let rect = grid.tile_rect(tx, ty);
-                    let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                    decode_payload(
-                        tiles(tx, ty),
-                        log,
-                        &[tables0],
-                        header.tile_log2,
-                        tw,
-                        th,
-                        &mut [&mut buf],
-                    )
-                    .map_err(|e| tile_error(e, loq, p, tx, ty))?;
-                    med_reconstruct(&mut buf, tw, th, range);
-                    for y in 0..th {
-                        let dst = y * w as usize + rect.x0 as usize;
-                        band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
-                    }
-                }
-                Ok(())
-            });
-            results.into_iter().collect::<Result<()>>()?;
-        } else {
-            let lower = levels[p]
-                .take()
-                .ok_or_else(|| Error::format("residual section before its base"))?;
-            let blocks = need.halved();
-            let cover = grid.tiles_covering(blocks);
-            let tables3 = [lt(0), lt(1), lt(2)];
-            let bands: Vec<(u32, &mut [i32])> = out
-                .data
-                .chunks_mut((2 * side * w) as usize)
-                .enumerate()
-                .map(|(i, b)| (i as u32, b))
-                .filter(|(ty, _)| (cover.y0..cover.y1).contains(ty))
-                .collect();
-            let upsampler = header.upsampler;
-            let lower_ref = &lower;
-            let results = parallel::map(opts.threads, bands, |(ty, band)| -> Result<()> {
-                let n = (side * side) as usize;
-                let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
-                let mut pred = Prediction::default();
-                let mut scratch = Vec::new();
-                for tx in cover.x0..cover.x1 {
-                    let rect = grid.tile_rect(tx, ty);
-                    let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                    decode_payload(
-                        tiles(tx, ty),
-                        log,
-                        &tables3,
-                        header.tile_log2,
-                        tw,
-                        th,
-                        &mut [&mut l0, &mut l1, &mut l2],
-                    )
-                    .map_err(|e| tile_error(e, loq, p, tx, ty))?;
-                    pred.compute(upsampler, lower_ref, (w, h), rect, range);
-                    reconstruct_blocks(
-                        lower_ref,
-                        (w, h),
-                        rect,
-                        &pred,
-                        &[&l0, &l1, &l2],
-                        range,
-                        band,
-                        rect.y0,
-                        &mut scratch,
-                    );
-                }
-                Ok(())
-            });
-            results.into_iter().collect::<Result<()>>()?;
-            buffers.give(lower.data);
-        }
-        levels[p] = Some(out);
+        });
         first_tile += grid.count();
     }
+    let mut jobs: Vec<(usize, u32, &mut [i32])> = Vec::new();
+    for (i, out) in outs.iter_mut().enumerate() {
+        let wk = &work[i];
+        let rows = if wk.lower.is_none() { side } else { 2 * side };
+        let bands = out.data.chunks_mut((rows * wk.size.0) as usize).enumerate();
+        jobs.extend(
+            bands
+                .map(|(ty, b)| (i, ty as u32, b))
+                .filter(|(_, ty, _)| (wk.cover.y0..wk.cover.y1).contains(ty)),
+        );
+    }
+    let section = SectionData {
+        payloads,
+        offsets: &offsets,
+        log,
+        loq,
+        tile_log2: header.tile_log2,
+        upsampler: header.upsampler,
+    };
+    let results = parallel::map(opts.threads, jobs, |(i, ty, band)| {
+        section.decode_band(&work[i], ty, band)
+    });
+    results.into_iter().collect::<Result<()>>()?;
+    for (wk, out) in work.into_iter().zip(outs) {
+        if let Some(lower) = wk.lower {
+            buffers.give(lower.data);
+        }
+        levels[wk.p] = Some(out);
+    }
     Ok(())
+}
+
+/// One plane's part of a section.
+struct PlaneWork<'a> {
+    p: usize,
+    grid: TileGrid,
+    /// Index of the plane's first tile in the section's tableau.
+    first_tile: usize,
+    range: (i32, i32),
+    /// Size of the echelon being decoded.
+    size: (u32, u32),
+    /// Tiles to decode (tile coordinates).
+    cover: Rect,
+    /// The echelon below; `None` when this is the plane's lowest echelon.
+    lower: Option<Level>,
+    tables: [LayerTables<'a>; 3],
+}
+
+/// What every tile of a section shares.
+struct SectionData<'a> {
+    payloads: &'a [u8],
+    offsets: &'a [u64],
+    log: u32,
+    loq: u8,
+    tile_log2: u8,
+    upsampler: Upsampler,
+}
+
+impl SectionData<'_> {
+    fn payload(&self, wk: &PlaneWork<'_>, tx: u32, ty: u32) -> &[u8] {
+        let i = wk.first_tile + (ty * wk.grid.tiles_x() + tx) as usize;
+        &self.payloads[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// Decodes the needed tiles of tile row `ty` into `band`, the rows of the echelon
+    /// that tile row covers.
+    fn decode_band(&self, wk: &PlaneWork<'_>, ty: u32, band: &mut [i32]) -> Result<()> {
+        let side = 1usize << self.tile_log2;
+        let (w, h) = wk.size;
+        let err = |e, tx| tile_error(e, self.loq, wk.p, tx, ty);
+        let Some(lower) = &wk.lower else {
+            // Lowest echelon: MED residuals, tiles over samples.
+            let mut buf = vec![0i32; side * side];
+            for tx in wk.cover.x0..wk.cover.x1 {
+                let rect = wk.grid.tile_rect(tx, ty);
+                let (tw, th) = (rect.width() as usize, rect.height() as usize);
+                decode_payload(
+                    self.payload(wk, tx, ty),
+                    self.log,
+                    &wk.tables[..1],
+                    self.tile_log2,
+                    tw,
+                    th,
+                    &mut [&mut buf],
+                )
+                .map_err(|e| err(e, tx))?;
+                med_reconstruct(&mut buf, tw, th, wk.range);
+                for y in 0..th {
+                    let dst = y * w as usize + rect.x0 as usize;
+                    band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+                }
+            }
+            return Ok(());
+        };
+        let n = side * side;
+        let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
+        let mut pred = Prediction::default();
+        let mut scratch = Vec::new();
+        for tx in wk.cover.x0..wk.cover.x1 {
+            let rect = wk.grid.tile_rect(tx, ty);
+            let (tw, th) = (rect.width() as usize, rect.height() as usize);
+            let layers = &mut [&mut l0, &mut l1, &mut l2];
+            decode_payload(
+                self.payload(wk, tx, ty),
+                self.log,
+                &wk.tables,
+                self.tile_log2,
+                tw,
+                th,
+                layers,
+            )
+            .map_err(|e| err(e, tx))?;
+            pred.compute(self.upsampler, lower, (w, h), rect, wk.range);
+            let residuals = [&l0[..], &l1[..], &l2[..]];
+            reconstruct_blocks(
+                lower,
+                (w, h),
+                rect,
+                &pred,
+                &residuals,
+                wk.range,
+                band,
+                rect.y0,
+                &mut scratch,
+            );
+        }
+        Ok(())
+    }
 }
 
 fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
