@@ -105,9 +105,9 @@ pub fn decode_with(
     opts: &DecodeOptions,
     buffers: &mut DecodeBuffers,
 ) -> Result<Picture> {
-    let rec = reconstruct(stream, opts, buffers)?;
+    let rec = reconstruct(Header::parse(stream)?, stream, opts, buffers)?;
     let picture = rec.to_picture();
-    rec.levels.into_iter().for_each(|l| buffers.give(l.data));
+    rec.recycle(buffers);
     Ok(picture)
 }
 
@@ -141,11 +141,11 @@ pub fn decode_interleaved_u8(
         ));
     }
     // Allocated only after `reconstruct` has checked the picture against the limits.
-    let rec = reconstruct(stream, opts, buffers)?;
+    let rec = reconstruct(header, stream, opts, buffers)?;
     let r = rec.rect(0);
     let mut out = vec![0u8; r.width() as usize * r.height() as usize * stride];
     rec.write_interleaved(offsets, &mut out);
-    rec.levels.into_iter().for_each(|l| buffers.give(l.data));
+    rec.recycle(buffers);
     Ok((r.width(), r.height(), out))
 }
 
@@ -243,47 +243,42 @@ impl Reconstruction {
 
     /// The output rectangles as a picture, colour transform undone.
     fn to_picture(&self) -> Picture {
-        let rect = |p: usize| self.rect(p);
-        let levels = &self.levels;
-        let header = &self.header;
-        let mut samples: Vec<Vec<u16>> = Vec::with_capacity(levels.len());
+        let n = |p: usize| (self.rect(p).width() * self.rect(p).height()) as usize;
+        let mut samples: Vec<Vec<u16>> = Vec::with_capacity(self.levels.len());
         let mut first = 0;
-        if header.colour_transform {
-            let max = (1i32 << header.planes[0].bit_depth) - 1;
-            let r = rect(0);
-            let n = (r.width() * r.height()) as usize;
-            let (mut rp, mut gp, mut bp) = (vec![0u16; n], vec![0u16; n], vec![0u16; n]);
-            let w = levels[0].width as usize;
-            let rw = r.width() as usize;
-            for (row, y) in (r.y0 as usize..r.y1 as usize).enumerate() {
-                let span = y * w + r.x0 as usize..y * w + r.x1 as usize;
-                let out = row * rw..(row + 1) * rw;
-                let src = (
-                    &levels[0].data[span.clone()],
-                    &levels[1].data[span.clone()],
-                    &levels[2].data[span],
+        if self.header.colour_transform {
+            let max = self.max(0);
+            let rw = self.rect(0).width() as usize;
+            let (mut rp, mut gp, mut bp) = (vec![0u16; n(0)], vec![0u16; n(0)], vec![0u16; n(0)]);
+            let dst = rp
+                .chunks_exact_mut(rw)
+                .zip(gp.chunks_exact_mut(rw))
+                .zip(bp.chunks_exact_mut(rw));
+            let src = self.rows(0).zip(self.rows(1)).zip(self.rows(2));
+            for (((rd, gd), bd), ((y, co), cg)) in dst.zip(src) {
+                // Exact-length slices keep the loop free of bounds checks, so it vectorises.
+                let (rd, gd, bd, co, cg) = (
+                    &mut rd[..rw],
+                    &mut gd[..rw],
+                    &mut bd[..rw],
+                    &co[..rw],
+                    &cg[..rw],
                 );
-                let dst = (&mut rp[out.clone()], &mut gp[out.clone()], &mut bp[out]);
-                for i in 0..rw {
-                    let (r, g, b) = colour::inverse(src.0[i], src.1[i], src.2[i]);
-                    dst.0[i] = r.clamp(0, max) as u16;
-                    dst.1[i] = g.clamp(0, max) as u16;
-                    dst.2[i] = b.clamp(0, max) as u16;
+                for (i, &y) in y[..rw].iter().enumerate() {
+                    let (r, g, b) = colour::inverse(y, co[i], cg[i]);
+                    rd[i] = r.clamp(0, max) as u16;
+                    gd[i] = g.clamp(0, max) as u16;
+                    bd[i] = b.clamp(0, max) as u16;
                 }
             }
             samples.extend([rp, gp, bp]);
             first = 3;
         }
-        for (p, l) in levels.iter().enumerate().skip(first) {
-            let max = (1i32 << header.planes[p].bit_depth) - 1;
-            let r = rect(p);
-            let rw = r.width() as usize;
-            let mut out = vec![0u16; rw * r.height() as usize];
-            for (dst, y) in out.chunks_exact_mut(rw).zip(r.y0..r.y1) {
-                let start = (y * l.width + r.x0) as usize;
-                for (d, &v) in dst.iter_mut().zip(&l.data[start..start + rw]) {
-                    *d = v.clamp(0, max) as u16;
-                }
+        for p in first..self.levels.len() {
+            let max = self.max(p);
+            let mut out = Vec::with_capacity(n(p));
+            for row in self.rows(p) {
+                out.extend(row.iter().map(|&v| v.clamp(0, max) as u16));
             }
             samples.push(out);
         }
@@ -291,23 +286,28 @@ impl Reconstruction {
             .into_iter()
             .enumerate()
             .map(|(p, samples)| Plane {
-                width: rect(p).width(),
-                height: rect(p).height(),
-                bit_depth: header.planes[p].bit_depth,
+                width: self.rect(p).width(),
+                height: self.rect(p).height(),
+                bit_depth: self.header.planes[p].bit_depth,
                 samples,
             })
             .collect();
         Picture { planes }
     }
+
+    /// Hands the echelon buffers back for the next decode.
+    fn recycle(self, buffers: &mut DecodeBuffers) {
+        self.levels.into_iter().for_each(|l| buffers.give(l.data));
+    }
 }
 
 /// Parses, checks and reconstructs every plane at the requested LoQ and region.
 fn reconstruct(
+    header: Header,
     stream: &[u8],
     opts: &DecodeOptions,
     buffers: &mut DecodeBuffers,
 ) -> Result<Reconstruction> {
-    let header = Header::parse(stream)?;
     check_limits(&header, opts)?;
     let loq = opts.loq;
     let needed = header.required_size(loq)?;
