@@ -4,7 +4,8 @@ use crate::format::{convert_picture, PixelFormat};
 use std::path::Path;
 use std::sync::Mutex;
 use vc6_core::{
-    DecodeBuffers, DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result, Upsampler,
+    DecodeBuffers, DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result,
+    StreamInfo, Upsampler,
 };
 
 /// Which implementation runs the work.
@@ -373,10 +374,11 @@ impl Decoder {
     /// Decodes a region at a level of quality. `stream` may be a prefix of the whole
     /// stream holding at least [`required_size`] bytes for that LoQ.
     pub fn decode_region(&self, stream: &[u8], region: FrameRegion) -> Result<Frame> {
-        if let Some(frame) = self.decode_interleaved_u8(stream, region)? {
+        let info = vc6_core::probe(stream)?;
+        if let Some(frame) = self.decode_interleaved_u8(stream, &info, region)? {
             return Ok(frame);
         }
-        let (picture, format) = self.decode_converted(stream, region)?;
+        let (picture, format) = self.decode_converted(stream, &info, region)?;
         let p0 = &picture.planes[0];
         let (width, height, bit_depth) = (p0.width, p0.height, p0.bit_depth);
         let data = format.from_picture(&picture)?;
@@ -397,7 +399,7 @@ impl Decoder {
         region: FrameRegion,
         out: &mut [u8],
     ) -> Result<(u32, u32, PixelFormat)> {
-        let (picture, format) = self.decode_converted(stream, region)?;
+        let (picture, format) = self.decode_converted(stream, &vc6_core::probe(stream)?, region)?;
         format.from_picture_into(&picture, out)?;
         Ok((picture.planes[0].width, picture.planes[0].height, format))
     }
@@ -414,8 +416,12 @@ impl Decoder {
 
     /// The fast path for 8-bit interleaved output in the stream's own format: the core
     /// writes the pixels straight from its echelons. `None` when it does not apply.
-    fn decode_interleaved_u8(&self, stream: &[u8], region: FrameRegion) -> Result<Option<Frame>> {
-        let info = vc6_core::probe(stream)?;
+    fn decode_interleaved_u8(
+        &self,
+        stream: &[u8],
+        info: &StreamInfo,
+        region: FrameRegion,
+    ) -> Result<Option<Frame>> {
         let Some(own) = PixelFormat::from_tag(info.format_tag) else {
             return Ok(None);
         };
@@ -470,9 +476,9 @@ impl Decoder {
     fn decode_converted(
         &self,
         stream: &[u8],
+        info: &StreamInfo,
         region: FrameRegion,
     ) -> Result<(Picture, PixelFormat)> {
-        let info = vc6_core::probe(stream)?;
         let Some(own) = PixelFormat::from_tag(info.format_tag) else {
             return Err(Error::Unsupported(format!(
                 "the stream holds {} generic planes with no pixel format; use decode_picture",
