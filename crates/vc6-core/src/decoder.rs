@@ -3,14 +3,15 @@
 use crate::bytes::ByteReader;
 use crate::colour;
 use crate::echelon::{med_reconstruct, reconstruct_blocks, Level, Prediction};
-use crate::entropy::{AnsDecoder, DecTable, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
+use crate::entropy::{AnsDecoder, DecTable};
 use crate::error::{Error, Result};
-use crate::header::Header;
 use crate::limits::Limits;
+use crate::output::{OutputLayout, SampleType};
 use crate::parallel;
 use crate::picture::{Picture, Plane};
-use crate::stree::{self, LayerTables, KINDS};
-use crate::tableau::{read_tableau, Rect, TileGrid};
+use crate::plan::{Plan, PlanePlan, SectionPlan};
+use crate::stree::{self, LayerTables};
+use crate::tableau::Rect;
 use crate::upsample::Upsampler;
 
 /// A rectangle in the pixel grid of plane 0 at the requested LoQ.
@@ -52,9 +53,6 @@ impl Default for DecodeOptions {
         }
     }
 }
-
-/// Decode tables of one plane in one section, indexed `[layer][kind]`.
-type PlaneTables = [[Option<DecTable>; KINDS]; 3];
 
 /// Echelon buffers kept between decodes, so that decoding a series of pictures neither
 /// zeroes nor faults in fresh memory each time. Holds at most [`DecodeBuffers::KEEP`]
@@ -105,7 +103,8 @@ pub fn decode_with(
     opts: &DecodeOptions,
     buffers: &mut DecodeBuffers,
 ) -> Result<Picture> {
-    let rec = reconstruct(Header::parse(stream)?, stream, opts, buffers)?;
+    let plan = Plan::new(stream, opts)?;
+    let rec = reconstruct(&plan, stream, opts.threads, buffers)?;
     let picture = rec.to_picture();
     rec.recycle(buffers);
     Ok(picture)
@@ -121,45 +120,45 @@ pub fn decode_interleaved_u8(
     buffers: &mut DecodeBuffers,
     offsets: &[usize],
 ) -> Result<(u32, u32, Vec<u8>)> {
-    let header = Header::parse(stream)?;
-    let stride = offsets.len();
-    if header.planes.len() != stride || stride > 4 || offsets.iter().any(|&o| o >= stride) {
-        return Err(Error::param(format!(
-            "{} byte offsets for a stream of {} planes",
-            stride,
-            header.planes.len()
-        )));
-    }
-    let p0 = header.planes[0];
-    if header
-        .planes
-        .iter()
-        .any(|p| p.bit_depth > 8 || (p.width, p.height) != (p0.width, p0.height))
-    {
-        return Err(Error::param(
-            "interleaved 8-bit output needs planes of one size and at most 8 bits",
-        ));
-    }
-    // Allocated only after `reconstruct` has checked the picture against the limits.
-    let rec = reconstruct(header, stream, opts, buffers)?;
-    let r = rec.rect(0);
-    let mut out = vec![0u8; r.width() as usize * r.height() as usize * stride];
-    rec.write_interleaved(offsets, &mut out);
-    rec.recycle(buffers);
-    Ok((r.width(), r.height(), out))
+    let plan = Plan::new(stream, opts)?;
+    let layout = OutputLayout::interleaved(&plan, SampleType::U8, offsets)?;
+    // Allocated only after the plan has checked the picture against the limits.
+    let mut out = vec![0u8; layout.len];
+    decode_planned(&plan, stream, opts.threads, buffers, &layout, &mut out)?;
+    let (w, h) = plan.output_size(0);
+    Ok((w, h, out))
 }
 
-/// Every plane reconstructed at the requested LoQ, with the rectangle to output.
-struct Reconstruction {
-    header: Header,
-    loq: u8,
-    needs: Vec<Vec<Rect>>,
+/// Runs a checked plan on the CPU and writes the result into `out` as `layout` says.
+/// This is the CPU backend's decode.
+pub fn decode_planned(
+    plan: &Plan,
+    stream: &[u8],
+    threads: usize,
+    buffers: &mut DecodeBuffers,
+    layout: &OutputLayout,
+    out: &mut [u8],
+) -> Result<()> {
+    layout.check(plan, out.len())?;
+    let rec = reconstruct(plan, stream, threads, buffers)?;
+    if let Some(offsets) = layout.tight_interleaved_u8(plan) {
+        rec.write_interleaved(&offsets, out);
+    } else {
+        rec.write_layout(layout, out);
+    }
+    rec.recycle(buffers);
+    Ok(())
+}
+
+/// Every plane reconstructed at the plan's LoQ.
+struct Reconstruction<'p> {
+    plan: &'p Plan,
     levels: Vec<Level>,
 }
 
-impl Reconstruction {
+impl Reconstruction<'_> {
     fn rect(&self, p: usize) -> Rect {
-        self.needs[p][self.loq as usize]
+        self.plan.output_rect(p)
     }
 
     /// Rows of plane `p`'s output rectangle.
@@ -171,7 +170,42 @@ impl Reconstruction {
     }
 
     fn max(&self, p: usize) -> i32 {
-        (1i32 << self.header.planes[p].bit_depth) - 1
+        self.plan.output_max(p)
+    }
+
+    /// Writes every plane where `layout` says, one output row at a time (colour
+    /// transform undone, samples clamped). The general twin of the GPU pack kernels.
+    fn write_layout(&self, layout: &OutputLayout, out: &mut [u8]) {
+        let planes = self.levels.len();
+        let mut first = 0;
+        if self.plan.header.colour_transform {
+            let (w, _) = self.plan.output_size(0);
+            let max = self.max(0);
+            let mut rgb = [
+                vec![0i32; w as usize],
+                vec![0; w as usize],
+                vec![0; w as usize],
+            ];
+            let src = self.rows(0).zip(self.rows(1)).zip(self.rows(2));
+            for (y, ((yr, co), cg)) in src.enumerate() {
+                for i in 0..w as usize {
+                    let (r, g, b) = colour::inverse(yr[i], co[i], cg[i]);
+                    rgb[0][i] = r;
+                    rgb[1][i] = g;
+                    rgb[2][i] = b;
+                }
+                for (p, row) in rgb.iter().enumerate() {
+                    layout.write_row(p, y, row, max, out);
+                }
+            }
+            first = 3;
+        }
+        for p in first..planes {
+            let max = self.max(p);
+            for (y, row) in self.rows(p).enumerate() {
+                layout.write_row(p, y, row, max, out);
+            }
+        }
     }
 
     /// Writes the output rectangle interleaved (see [`decode_interleaved_u8`]): each row is
@@ -193,7 +227,7 @@ impl Reconstruction {
                 .map(|r| r.next().expect("one row per output row"))
                 .collect();
             let mut first = 0;
-            if self.header.colour_transform {
+            if self.plan.header.colour_transform {
                 let max = self.max(0);
                 let [r, g, b, ..] = &mut chan[..] else {
                     unreachable!("colour needs three planes")
@@ -246,7 +280,7 @@ impl Reconstruction {
         let n = |p: usize| (self.rect(p).width() * self.rect(p).height()) as usize;
         let mut samples: Vec<Vec<u16>> = Vec::with_capacity(self.levels.len());
         let mut first = 0;
-        if self.header.colour_transform {
+        if self.plan.header.colour_transform {
             let max = self.max(0);
             let rw = self.rect(0).width() as usize;
             let (mut rp, mut gp, mut bp) = (vec![0u16; n(0)], vec![0u16; n(0)], vec![0u16; n(0)]);
@@ -288,7 +322,7 @@ impl Reconstruction {
             .map(|(p, samples)| Plane {
                 width: self.rect(p).width(),
                 height: self.rect(p).height(),
-                bit_depth: self.header.planes[p].bit_depth,
+                bit_depth: self.plan.header.planes[p].bit_depth,
                 samples,
             })
             .collect();
@@ -301,321 +335,103 @@ impl Reconstruction {
     }
 }
 
-/// Parses, checks and reconstructs every plane at the requested LoQ and region.
-fn reconstruct(
-    header: Header,
+/// Reconstructs every plane of `plan` at its LoQ.
+fn reconstruct<'p>(
+    plan: &'p Plan,
     stream: &[u8],
-    opts: &DecodeOptions,
+    threads: usize,
     buffers: &mut DecodeBuffers,
-) -> Result<Reconstruction> {
-    check_limits(&header, opts)?;
-    let loq = opts.loq;
-    let needed = header.required_size(loq)?;
-    if (stream.len() as u64) < needed {
-        return Err(Error::truncated(
-            format!("decoding at LoQ {loq}"),
-            needed,
-            stream.len() as u64,
-        ));
+) -> Result<Reconstruction<'p>> {
+    let mut levels: Vec<Option<Level>> = vec![None; plan.header.planes.len()];
+    for section in &plan.sections {
+        decode_section(plan, section, stream, &mut levels, threads, buffers)?;
     }
-    let p0 = header.planes[0];
-    let (w0, h0) = p0.size_at(loq);
-    let region = opts.region.unwrap_or(Region {
-        x: 0,
-        y: 0,
-        width: w0,
-        height: h0,
-    });
-    if region.width == 0
-        || region.height == 0
-        || u64::from(region.x) + u64::from(region.width) > u64::from(w0)
-        || u64::from(region.y) + u64::from(region.height) > u64::from(h0)
-    {
-        return Err(Error::param(format!(
-            "region {}x{} at ({},{}) is outside the {w0}x{h0} picture at LoQ {loq}",
-            region.width, region.height, region.x, region.y
-        )));
-    }
-    let margin = if header.upsampler == Upsampler::Nearest {
-        0
-    } else {
-        2
-    };
-    // needs[p][j]: samples of echelon j (LoQ j) plane p must reconstruct.
-    let needs: Vec<Vec<Rect>> = header
-        .planes
-        .iter()
-        .map(|d| {
-            let (wk, hk) = d.size_at(loq);
-            let (x0, x1) = map_span(region.x, region.width, w0, wk);
-            let (y0, y1) = map_span(region.y, region.height, h0, hk);
-            let mut r = Rect { x0, y0, x1, y1 };
-            let mut v = vec![Rect::default(); d.echelons as usize];
-            v[loq as usize] = r;
-            for (j, need) in v.iter_mut().enumerate().skip(loq as usize + 1) {
-                let (lw, lh) = d.size_at(j as u8);
-                r = r.halved().grown(margin, lw, lh);
-                *need = r;
-            }
-            v
-        })
-        .collect();
-
-    let mut levels: Vec<Option<Level>> = vec![None; header.planes.len()];
-    let mut offset = header.encoded_len();
-    for s in 0..header.section_count() - loq as usize {
-        let size = header.section_sizes[s] as usize;
-        let section = &stream[offset..offset + size];
-        decode_section(
-            &header,
-            section,
-            header.section_loq(s),
-            &needs,
-            &mut levels,
-            opts,
-            buffers,
-        )
-        .map_err(|e| match e {
-            Error::Truncated { .. } => Error::format(format!(
-                "section for LoQ {} is shorter than its contents: {e}",
-                header.section_loq(s)
-            )),
-            e => e,
-        })?;
-        offset += size;
-    }
-
     let levels = levels
         .into_iter()
         .map(|l| l.expect("every plane reached the requested LoQ"))
         .collect();
-    Ok(Reconstruction {
-        header,
-        loq,
-        needs,
-        levels,
-    })
-}
-
-/// Maps the span `[start, start + len)` of a side of `full` samples (plane 0) onto a
-/// side of `size` samples. A side that is `full` halved `s` times (rounding up, as for
-/// chroma planes) maps exactly, `[start >> s, ceil((start + len) / 2^s))`; any other
-/// size maps proportionally, rounding outwards. The result holds at least one sample.
-pub fn map_span(start: u32, len: u32, full: u32, size: u32) -> (u32, u32) {
-    let end = u64::from(start) + u64::from(len);
-    if let Some(s) = (0..17u8).find(|&s| crate::header::echelon_len(full, s) == size) {
-        let lo = start >> s;
-        let hi = (end.div_ceil(1 << s) as u32).clamp(lo + 1, size);
-        return (lo.min(size - 1), hi);
-    }
-    let lo = (u64::from(start) * u64::from(size) / u64::from(full)) as u32;
-    let hi = (end * u64::from(size)).div_ceil(u64::from(full)) as u32;
-    (lo.min(size - 1), hi.clamp(lo + 1, size))
-}
-
-fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
-    let lim = &opts.limits;
-    if h.planes.len() > lim.max_planes {
-        return Err(Error::LimitsExceeded(format!(
-            "{} planes, limit {}",
-            h.planes.len(),
-            lim.max_planes
-        )));
-    }
-    let mut samples = 0u64;
-    let mut bytes = 0u64;
-    for p in &h.planes {
-        if p.width > lim.max_width || p.height > lim.max_height {
-            return Err(Error::LimitsExceeded(format!(
-                "plane of {}x{}, limit {}x{}",
-                p.width, p.height, lim.max_width, lim.max_height
-            )));
-        }
-        samples += u64::from(p.width) * u64::from(p.height);
-        let (w, h) = p.size_at(opts.loq.min(p.echelons - 1));
-        let n = u64::from(w) * u64::from(h);
-        // Current and next echelon (i32) plus the output plane (u16).
-        bytes += n * 4 + n.div_ceil(4) * 4 + n * 2;
-    }
-    if samples > lim.max_samples {
-        return Err(Error::LimitsExceeded(format!(
-            "{samples} samples, limit {}",
-            lim.max_samples
-        )));
-    }
-    lim.check_alloc(bytes, "the picture")
-}
-
-fn plane_grid(h: &Header, p: usize, loq: u8) -> TileGrid {
-    let d = h.planes[p];
-    let grid_loq = if loq + 1 == d.echelons { loq } else { loq + 1 };
-    let (width, height) = d.size_at(grid_loq);
-    TileGrid {
-        width,
-        height,
-        tile_log2: h.tile_log2,
-    }
+    Ok(Reconstruction { plan, levels })
 }
 
 fn decode_section(
-    header: &Header,
-    section: &[u8],
-    loq: u8,
-    needs: &[Vec<Rect>],
+    plan: &Plan,
+    section: &SectionPlan,
+    stream: &[u8],
     levels: &mut [Option<Level>],
-    opts: &DecodeOptions,
+    threads: usize,
     buffers: &mut DecodeBuffers,
 ) -> Result<()> {
-    let body = if header.checksums {
-        if section.len() < 4 {
-            return Err(Error::format(format!(
-                "section for LoQ {loq} is too short for its checksum"
-            )));
-        }
-        let (body, crc) = section.split_at(section.len() - 4);
-        if opts.verify_checksums && crc32fast::hash(body).to_le_bytes() != crc {
-            return Err(Error::format(format!(
-                "checksum mismatch in the section for LoQ {loq} (corrupted data)"
-            )));
-        }
-        body
-    } else {
-        section
-    };
-    let mut r = ByteReader::new(body);
-    let got = r.u8("section LoQ")?;
-    if got != loq {
-        return Err(Error::format(format!(
-            "section says LoQ {got}, expected {loq}"
-        )));
-    }
-    let present: Vec<usize> = (0..header.planes.len())
-        .filter(|&p| loq < header.planes[p].echelons)
-        .collect();
-    let mut tables: Vec<PlaneTables> = (0..header.planes.len())
-        .map(|_| Default::default())
-        .collect();
-    let log = u32::from(r.u8("section table precision")?);
-    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&log) {
-        return Err(Error::format(format!(
-            "section table precision {log} outside {MIN_TABLE_LOG}..={MAX_TABLE_LOG}"
-        )));
-    }
-    let table_count = r.varint("table count")? as usize;
-    for _ in 0..table_count {
-        let p = r.u8("table plane")? as usize;
-        let layer = r.u8("table layer")? as usize;
-        let kind = r.u8("table kind")? as usize;
-        if !present.contains(&p) || layer >= 3 || kind >= KINDS {
-            return Err(Error::format(format!(
-                "table for plane {p} layer {layer} kind {kind} is not allowed here"
-            )));
-        }
-        let t = FreqTable::read(&mut r, stree::alphabet(kind), log)?;
-        if tables[p][layer][kind]
-            .replace(DecTable::new(&t, stree::is_value_kind(kind)))
-            .is_some()
-        {
-            return Err(Error::format("duplicate table in section"));
-        }
-    }
-    let grids: Vec<(usize, TileGrid)> = present
+    let tables: Vec<DecTable> = section
+        .tables
         .iter()
-        .map(|&p| (p, plane_grid(header, p, loq)))
+        .map(|t| DecTable::new(&t.freq, stree::is_value_kind(t.kind)))
         .collect();
-    let tile_count: usize = grids.iter().map(|(_, g)| g.count()).sum();
-    let tableau_start = r.pos();
-    let offsets = read_tableau(&mut r, tile_count, body.len() as u64)?;
-    let payload_start = r.pos();
-    if payload_start as u64 + offsets[tile_count] != body.len() as u64 {
-        return Err(Error::format(format!(
-            "section for LoQ {loq}: tiles take {} bytes but {} remain after the tableau (at byte {tableau_start})",
-            offsets[tile_count],
-            body.len() - payload_start
-        )));
-    }
-    let payloads = &body[payload_start..];
-
     // Every plane of the section at once: the tile rows of all planes form one pool of
     // parallel work (three times as much as plane after plane for colour pictures).
-    let side = 1u32 << header.tile_log2;
-    let mut work = Vec::with_capacity(grids.len());
-    let mut outs = Vec::with_capacity(grids.len());
-    let mut first_tile = 0usize;
-    for (p, grid) in grids {
-        let d = header.planes[p];
-        let (w, h) = d.size_at(loq);
-        let need = needs[p][loq as usize];
-        let base = loq + 1 == d.echelons;
-        let lower = match base {
+    let side = 1u32 << plan.header.tile_log2;
+    let mut work = Vec::with_capacity(section.planes.len());
+    let mut outs = Vec::with_capacity(section.planes.len());
+    for pp in &section.planes {
+        let (w, h) = pp.size;
+        let lower = match pp.base {
             true => None,
             false => Some(
-                levels[p]
+                levels[pp.plane]
                     .take()
                     .ok_or_else(|| Error::format("residual section before its base"))?,
             ),
         };
-        let t = &tables[p];
+        let t = &pp.tables;
         work.push(PlaneWork {
-            p,
-            grid,
-            first_tile,
-            range: colour::plane_range(d.bit_depth, p, header.colour_transform),
-            size: (w, h),
-            cover: grid.tiles_covering(if base { need } else { need.halved() }),
+            pp,
             lower,
-            tables: std::array::from_fn(|layer| std::array::from_fn(|k| t[layer][k].as_ref())),
+            tables: std::array::from_fn(|layer| {
+                std::array::from_fn(|k| t[layer][k].map(|i| &tables[i]))
+            }),
         });
         outs.push(Level {
             width: w,
             height: h,
             data: buffers.take((w * h) as usize),
         });
-        first_tile += grid.count();
     }
     let mut jobs: Vec<(usize, u32, &mut [i32])> = Vec::new();
     for (i, out) in outs.iter_mut().enumerate() {
         let wk = &work[i];
         let rows = if wk.lower.is_none() { side } else { 2 * side };
-        let bands = out.data.chunks_mut((rows * wk.size.0) as usize).enumerate();
+        let bands = out
+            .data
+            .chunks_mut((rows * wk.pp.size.0) as usize)
+            .enumerate();
+        let cover = wk.pp.cover;
         jobs.extend(
             bands
                 .map(|(ty, b)| (i, ty as u32, b))
-                .filter(|(_, ty, _)| (wk.cover.y0..wk.cover.y1).contains(ty)),
+                .filter(|(_, ty, _)| (cover.y0..cover.y1).contains(ty)),
         );
     }
-    let section = SectionData {
-        payloads,
-        offsets: &offsets,
-        log,
-        loq,
-        tile_log2: header.tile_log2,
-        upsampler: header.upsampler,
+    let data = SectionData {
+        stream,
+        section,
+        tile_log2: plan.header.tile_log2,
+        upsampler: plan.header.upsampler,
     };
-    let results = parallel::map(opts.threads, jobs, |(i, ty, band)| {
-        section.decode_band(&work[i], ty, band)
+    let results = parallel::map(threads, jobs, |(i, ty, band)| {
+        data.decode_band(&work[i], ty, band)
     });
     results.into_iter().collect::<Result<()>>()?;
     for (wk, out) in work.into_iter().zip(outs) {
         if let Some(lower) = wk.lower {
             buffers.give(lower.data);
         }
-        levels[wk.p] = Some(out);
+        levels[wk.pp.plane] = Some(out);
     }
     Ok(())
 }
 
-/// One plane's part of a section.
+/// One plane's part of a section, with its decode tables.
 struct PlaneWork<'a> {
-    p: usize,
-    grid: TileGrid,
-    /// Index of the plane's first tile in the section's tableau.
-    first_tile: usize,
-    range: (i32, i32),
-    /// Size of the echelon being decoded.
-    size: (u32, u32),
-    /// Tiles to decode (tile coordinates).
-    cover: Rect,
+    pp: &'a PlanePlan,
     /// The echelon below; `None` when this is the plane's lowest echelon.
     lower: Option<Level>,
     tables: [LayerTables<'a>; 3],
@@ -623,35 +439,34 @@ struct PlaneWork<'a> {
 
 /// What every tile of a section shares.
 struct SectionData<'a> {
-    payloads: &'a [u8],
-    offsets: &'a [u64],
-    log: u32,
-    loq: u8,
+    stream: &'a [u8],
+    section: &'a SectionPlan,
     tile_log2: u8,
     upsampler: Upsampler,
 }
 
 impl SectionData<'_> {
     fn payload(&self, wk: &PlaneWork<'_>, tx: u32, ty: u32) -> &[u8] {
-        let i = wk.first_tile + (ty * wk.grid.tiles_x() + tx) as usize;
-        &self.payloads[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+        &self.stream[self.section.payload(wk.pp.tile_index(tx, ty))]
     }
 
     /// Decodes the needed tiles of tile row `ty` into `band`, the rows of the echelon
     /// that tile row covers.
     fn decode_band(&self, wk: &PlaneWork<'_>, ty: u32, band: &mut [i32]) -> Result<()> {
         let side = 1usize << self.tile_log2;
-        let (w, h) = wk.size;
-        let err = |e, tx| tile_error(e, self.loq, wk.p, tx, ty);
+        let pp = wk.pp;
+        let (w, h) = pp.size;
+        let log = self.section.log;
+        let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
         let Some(lower) = &wk.lower else {
             // Lowest echelon: MED residuals, tiles over samples.
             let mut buf = vec![0i32; side * side];
-            for tx in wk.cover.x0..wk.cover.x1 {
-                let rect = wk.grid.tile_rect(tx, ty);
+            for tx in pp.cover.x0..pp.cover.x1 {
+                let rect = pp.grid.tile_rect(tx, ty);
                 let (tw, th) = (rect.width() as usize, rect.height() as usize);
                 decode_payload(
                     self.payload(wk, tx, ty),
-                    self.log,
+                    log,
                     &wk.tables[..1],
                     self.tile_log2,
                     tw,
@@ -659,7 +474,7 @@ impl SectionData<'_> {
                     &mut [&mut buf],
                 )
                 .map_err(|e| err(e, tx))?;
-                med_reconstruct(&mut buf, tw, th, wk.range);
+                med_reconstruct(&mut buf, tw, th, pp.range);
                 for y in 0..th {
                     let dst = y * w as usize + rect.x0 as usize;
                     band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
@@ -671,13 +486,13 @@ impl SectionData<'_> {
         let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
         let mut pred = Prediction::default();
         let mut scratch = Vec::new();
-        for tx in wk.cover.x0..wk.cover.x1 {
-            let rect = wk.grid.tile_rect(tx, ty);
+        for tx in pp.cover.x0..pp.cover.x1 {
+            let rect = pp.grid.tile_rect(tx, ty);
             let (tw, th) = (rect.width() as usize, rect.height() as usize);
             let layers = &mut [&mut l0, &mut l1, &mut l2];
             decode_payload(
                 self.payload(wk, tx, ty),
-                self.log,
+                log,
                 &wk.tables,
                 self.tile_log2,
                 tw,
@@ -685,7 +500,7 @@ impl SectionData<'_> {
                 layers,
             )
             .map_err(|e| err(e, tx))?;
-            pred.compute(self.upsampler, lower, (w, h), rect, wk.range);
+            pred.compute(self.upsampler, lower, (w, h), rect, pp.range);
             let residuals = [&l0[..], &l1[..], &l2[..]];
             reconstruct_blocks(
                 lower,
@@ -693,7 +508,7 @@ impl SectionData<'_> {
                 rect,
                 &pred,
                 &residuals,
-                wk.range,
+                pp.range,
                 band,
                 rect.y0,
                 &mut scratch,
@@ -708,6 +523,10 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
         Error::Format(m) => {
             Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}"))
         }
+        // The tableau gave the tile its length, so a short payload is corrupt, not cut.
+        Error::Truncated { .. } => Error::format(format!(
+            "tile ({tx},{ty}) of plane {p} at LoQ {loq}: empty tile payload"
+        )),
         e => e,
     }
 }

@@ -40,6 +40,10 @@ pub enum Error {
     /// Decoding would exceed the configured [`crate::Limits`].
     #[error("limits exceeded: {0}")]
     LimitsExceeded(String),
+    /// A GPU backend's device, driver or runtime failed (no platform, a build or launch
+    /// error, out of device memory); the text names the call and the driver's code.
+    #[error("device error: {0}")]
+    Device(String),
 }
 
 impl Error {

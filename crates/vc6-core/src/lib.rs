@@ -11,6 +11,7 @@
 //! Features: `rayon` (default) decodes and encodes tiles on every core.
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod bytes;
 pub mod colour;
 pub mod decoder;
@@ -20,19 +21,25 @@ pub mod entropy;
 mod error;
 pub mod header;
 mod limits;
+pub mod output;
 mod parallel;
 pub mod picture;
+pub mod plan;
 pub mod stree;
 pub mod tableau;
 pub mod transform;
 pub mod upsample;
 
+pub use backend::{Backend, CpuBackend, DecodeJob};
 pub use decoder::{
-    decode, decode_interleaved_u8, decode_with, map_span, DecodeBuffers, DecodeOptions, Region,
+    decode, decode_interleaved_u8, decode_planned, decode_with, DecodeBuffers, DecodeOptions,
+    Region,
 };
 pub use encoder::{encode, EncoderConfig};
 pub use error::{Error, Result};
 pub use header::{probe, required_size, Header, LoqInfo, PlaneInfo, StreamInfo};
 pub use limits::Limits;
+pub use output::{OutputLayout, PlaneLayout, SampleType};
 pub use picture::{Picture, Plane};
+pub use plan::{map_span, Plan};
 pub use upsample::Upsampler;

@@ -1,60 +1,13 @@
 //! Encoder and decoder objects: the SDK-style surface over `vc6-core`.
 
+use crate::backends::Backend;
 use crate::format::{convert_picture, PixelFormat};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 use vc6_core::{
-    DecodeBuffers, DecodeOptions, EncoderConfig, Error, Limits, Picture, Region, Result,
-    StreamInfo, Upsampler,
+    DecodeJob, DecodeOptions, EncoderConfig, Error, Limits, OutputLayout, Picture, Plan, Plane,
+    Region, Result, SampleType, Upsampler,
 };
-
-/// Which implementation runs the work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Backend {
-    /// The best compiled-in backend that works on this machine (a GPU when one is
-    /// compiled in and present, else the CPU).
-    #[default]
-    Auto,
-    /// The CPU reference, always available.
-    Cpu,
-}
-
-impl Backend {
-    /// Backends compiled into this build that can run on this machine.
-    pub fn available() -> Vec<Backend> {
-        vec![Backend::Cpu]
-    }
-
-    /// The backend `Auto` resolves to here.
-    pub fn resolve(self) -> Backend {
-        match self {
-            Backend::Auto => Backend::Cpu,
-            b => b,
-        }
-    }
-
-    /// Lower-case name, as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Auto => "auto",
-            Backend::Cpu => "cpu",
-        }
-    }
-}
-
-impl std::str::FromStr for Backend {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Backend::Auto),
-            "cpu" => Ok(Backend::Cpu),
-            other => Err(Error::Unsupported(format!(
-                "backend '{other}' is not compiled into this build (available: auto, cpu)"
-            ))),
-        }
-    }
-}
 
 /// Encoding presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -298,31 +251,28 @@ pub struct DecoderSettings {
 /// # Ok::<(), vc6::Error>(())
 /// ```
 ///
-/// A decoder keeps the echelon buffers of its last decode for the next one, so decoding a
-/// series of pictures does not zero or fault in fresh memory each time; it is `Sync`, and
-/// concurrent decodes on one decoder each get their own buffers.
-#[derive(Debug)]
+/// The decoder runs on the backend its settings pick ([`Backend::Auto`]: a GPU when one
+/// is compiled in and present, else the CPU); every backend gives the same bytes. A CPU
+/// decoder keeps the echelon buffers of its last decode for the next one. A decoder is
+/// `Sync`: concurrent decodes on one decoder are fine.
+#[derive(Debug, Clone)]
 pub struct Decoder {
     settings: DecoderSettings,
-    buffers: Mutex<DecodeBuffers>,
+    backend: Arc<dyn vc6_core::Backend>,
 }
 
-impl Clone for Decoder {
-    fn clone(&self) -> Self {
-        Decoder {
-            settings: self.settings.clone(),
-            buffers: Mutex::default(),
-        }
-    }
+/// One decode prepared on the host: the checked plan and where the pixels go.
+struct Prepared {
+    plan: Plan,
+    format: PixelFormat,
+    layout: OutputLayout,
 }
 
 impl Decoder {
-    /// A decoder with these settings.
+    /// A decoder with these settings; fails when the chosen backend cannot run here.
     pub fn new(settings: DecoderSettings) -> Result<Decoder> {
-        let mut d = Decoder {
-            settings,
-            buffers: Mutex::default(),
-        };
+        let backend = settings.backend.instantiate(settings.threads)?;
+        let mut d = Decoder { settings, backend };
         d.reconfigure(
             d.settings.max_width,
             d.settings.max_height,
@@ -349,7 +299,17 @@ impl Decoder {
         &self.settings
     }
 
-    fn options(&self, region: FrameRegion) -> DecodeOptions {
+    /// The backend that runs the decodes (`cpu`, `opencl`, ...).
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The device the backend runs on, for people.
+    pub fn device(&self) -> String {
+        self.backend.device()
+    }
+
+    pub(crate) fn options(&self, region: FrameRegion) -> DecodeOptions {
         let mut limits = self.settings.limits;
         if self.settings.max_width != 0 {
             limits.max_width = limits.max_width.min(self.settings.max_width);
@@ -374,21 +334,67 @@ impl Decoder {
     /// Decodes a region at a level of quality. `stream` may be a prefix of the whole
     /// stream holding at least [`required_size`] bytes for that LoQ.
     pub fn decode_region(&self, stream: &[u8], region: FrameRegion) -> Result<Frame> {
-        let info = vc6_core::probe(stream)?;
-        if let Some(frame) = self.decode_interleaved_u8(stream, &info, region)? {
-            return Ok(frame);
+        match self.prepare(stream, region)? {
+            Some(p) => {
+                let mut data = vec![0u8; p.layout.len];
+                self.backend.decode(DecodeJob {
+                    plan: &p.plan,
+                    stream,
+                    layout: &p.layout,
+                    out: &mut data,
+                })?;
+                Ok(p.frame(data))
+            }
+            None => self.decode_converted(stream, region),
         }
-        let (picture, format) = self.decode_converted(stream, &info, region)?;
-        let p0 = &picture.planes[0];
-        let (width, height, bit_depth) = (p0.width, p0.height, p0.bit_depth);
-        let data = format.from_picture(&picture)?;
-        Ok(Frame {
-            width,
-            height,
-            format,
-            bit_depth,
-            data,
-        })
+    }
+
+    /// Decodes many streams, each with its region, in one call: a GPU backend submits
+    /// them together and waits once, which is its fast path. Results are in input order;
+    /// one bad stream fails only its own entry.
+    ///
+    /// ```
+    /// use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+    /// let enc = Encoder::new(40, 30, PixelFormat::Gray8, EncoderSettings::default())?;
+    /// let a = enc.encode(&[7u8; 1200])?;
+    /// let b = enc.encode(&[9u8; 1200])?;
+    /// let dec = Decoder::new(DecoderSettings::default())?;
+    /// let frames = dec.decode_batch(&[(&a[..], FrameRegion::default()), (&b[..], FrameRegion::full(1))]);
+    /// assert_eq!(frames[0].as_ref().unwrap().data, vec![7u8; 1200]);
+    /// assert_eq!(frames[1].as_ref().unwrap().width, 20);
+    /// # Ok::<(), vc6::Error>(())
+    /// ```
+    pub fn decode_batch(&self, items: &[(&[u8], FrameRegion)]) -> Vec<Result<Frame>> {
+        let mut results: Vec<Option<Result<Frame>>> = Vec::with_capacity(items.len());
+        let mut ready = Vec::new();
+        for (i, &(stream, region)) in items.iter().enumerate() {
+            match self.prepare(stream, region) {
+                Ok(Some(p)) => {
+                    let data = vec![0u8; p.layout.len];
+                    ready.push((i, p, data));
+                    results.push(None);
+                }
+                Ok(None) => results.push(Some(self.decode_converted(stream, region))),
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let jobs = ready
+            .iter_mut()
+            .map(|(i, p, data)| DecodeJob {
+                plan: &p.plan,
+                stream: items[*i].0,
+                layout: &p.layout,
+                out: data,
+            })
+            .collect();
+        let outcomes = self.backend.decode_batch(jobs);
+        for ((i, p, data), outcome) in ready.into_iter().zip(outcomes) {
+            results[i] = Some(outcome.map(|()| p.frame(data)));
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every item has a result"))
+            .collect()
     }
 
     /// Like [`Decoder::decode_region`], into a caller buffer of exactly the frame's
@@ -399,66 +405,83 @@ impl Decoder {
         region: FrameRegion,
         out: &mut [u8],
     ) -> Result<(u32, u32, PixelFormat)> {
-        let (picture, format) = self.decode_converted(stream, &vc6_core::probe(stream)?, region)?;
+        if let Some(p) = self.prepare(stream, region)? {
+            if out.len() != p.layout.len {
+                let (w, h) = p.plan.output_size(0);
+                return Err(Error::Parameter(format!(
+                    "a {w}x{h} {} frame is {} bytes, the output buffer has {}",
+                    p.format,
+                    p.layout.len,
+                    out.len()
+                )));
+            }
+            self.backend.decode(DecodeJob {
+                plan: &p.plan,
+                stream,
+                layout: &p.layout,
+                out,
+            })?;
+            let (w, h) = p.plan.output_size(0);
+            return Ok((w, h, p.format));
+        }
+        let (picture, format) = self.decode_picture_as(stream, region)?;
         format.from_picture_into(&picture, out)?;
         Ok((picture.planes[0].width, picture.planes[0].height, format))
     }
 
-    /// Runs `f` with the decoder's spare buffers, without holding the lock meanwhile (a
-    /// concurrent decode gets an empty set and allocates its own).
-    fn with_buffers<T>(&self, f: impl FnOnce(&mut DecodeBuffers) -> T) -> T {
-        let lock = || self.buffers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut buffers = std::mem::take(&mut *lock());
-        let result = f(&mut buffers);
-        *lock() = buffers;
-        result
-    }
-
-    /// The fast path for 8-bit interleaved output in the stream's own format: the core
-    /// writes the pixels straight from its echelons. `None` when it does not apply.
-    fn decode_interleaved_u8(
-        &self,
-        stream: &[u8],
-        info: &StreamInfo,
-        region: FrameRegion,
-    ) -> Result<Option<Frame>> {
-        let Some(own) = PixelFormat::from_tag(info.format_tag) else {
+    /// Plans a decode straight into the output format: `None` when the output needs a
+    /// format conversion (or the stream has no pixel format), which goes through a
+    /// [`Picture`].
+    fn prepare(&self, stream: &[u8], region: FrameRegion) -> Result<Option<Prepared>> {
+        let header = vc6_core::Header::parse(stream)?;
+        let Some(own) = PixelFormat::from_tag(header.format_tag) else {
             return Ok(None);
         };
-        let offsets: &[usize] = match own {
-            PixelFormat::Gray8 => &[0],
-            PixelFormat::Rgb8 => &[0, 1, 2],
-            PixelFormat::Bgr8 => &[2, 1, 0],
-            PixelFormat::Rgba8 => &[0, 1, 2, 3],
-            PixelFormat::Bgra8 => &[2, 1, 0, 3],
-            _ => return Ok(None),
-        };
-        let depth = info.planes[0].bit_depth;
-        let same = info
-            .planes
-            .iter()
-            .all(|p| (p.width, p.height, p.bit_depth) == (info.width, info.height, depth));
         if self.settings.format.is_some_and(|f| f != own)
-            || info.planes.len() != offsets.len()
-            || !same
+            || own.plane_count() != header.planes.len()
         {
             return Ok(None);
         }
-        let (width, height, data) = self.with_buffers(|b| {
-            vc6_core::decode_interleaved_u8(stream, &self.options(region), b, offsets)
-        })?;
-        Ok(Some(Frame {
-            width,
-            height,
+        check_region_parity(own, region)?;
+        let plan = Plan::with_header(header, stream, &self.options(region))?;
+        let Some(layout) = own.layout(&plan) else {
+            return Ok(None);
+        };
+        Ok(Some(Prepared {
+            plan,
             format: own,
-            bit_depth: depth,
-            data,
+            layout,
         }))
     }
 
     /// Decodes to planes, for generic planar streams (no pixel format needed).
     pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
-        self.with_buffers(|b| vc6_core::decode_with(stream, &self.options(region), b))
+        let plan = Plan::new(stream, &self.options(region))?;
+        let layout = OutputLayout::planar(&plan, SampleType::U16);
+        let mut bytes = vec![0u8; layout.len];
+        self.backend.decode(DecodeJob {
+            plan: &plan,
+            stream,
+            layout: &layout,
+            out: &mut bytes,
+        })?;
+        let planes = (0..plan.header.planes.len())
+            .map(|p| {
+                let (width, height) = plan.output_size(p);
+                let at = layout.planes[p].offset;
+                let n = width as usize * height as usize;
+                Plane {
+                    width,
+                    height,
+                    bit_depth: plan.header.planes[p].bit_depth,
+                    samples: bytes[at..at + 2 * n]
+                        .chunks_exact(2)
+                        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(Picture { planes })
     }
 
     /// Reads a stream from `path` and decodes a region of it.
@@ -473,36 +496,35 @@ impl Decoder {
         Ok(frame)
     }
 
-    fn decode_converted(
+    /// The slow path: planes, then a format conversion on the host.
+    fn decode_converted(&self, stream: &[u8], region: FrameRegion) -> Result<Frame> {
+        let (picture, format) = self.decode_picture_as(stream, region)?;
+        let p0 = &picture.planes[0];
+        let (width, height, bit_depth) = (p0.width, p0.height, p0.bit_depth);
+        let data = format.from_picture(&picture)?;
+        Ok(Frame {
+            width,
+            height,
+            format,
+            bit_depth,
+            data,
+        })
+    }
+
+    fn decode_picture_as(
         &self,
         stream: &[u8],
-        info: &StreamInfo,
         region: FrameRegion,
     ) -> Result<(Picture, PixelFormat)> {
+        let info = vc6_core::probe(stream)?;
         let Some(own) = PixelFormat::from_tag(info.format_tag) else {
             return Err(Error::Unsupported(format!(
                 "the stream holds {} generic planes with no pixel format; use decode_picture",
                 info.planes.len()
             )));
         };
-        let out = match self.settings.format {
-            Some(to) => to,
-            None => own,
-        };
-        // Subsampled chroma can only be cut at even luma positions and keep its layout.
-        let (cw, ch) = out.plane_size(1.min(out.plane_count() - 1), 2, 2);
-        if out.is_planar() && ((cw == 1 && region.x % 2 == 1) || (ch == 1 && region.y % 2 == 1)) {
-            return Err(Error::Parameter(format!(
-                "a {out} region must start at an even {} (got {},{})",
-                if cw == 1 && region.x % 2 == 1 {
-                    "x"
-                } else {
-                    "y"
-                },
-                region.x,
-                region.y
-            )));
-        }
+        let out = self.settings.format.unwrap_or(own);
+        check_region_parity(out, region)?;
         let picture = self.decode_picture(stream, region)?;
         if out == own {
             Ok((picture, own))
@@ -510,6 +532,37 @@ impl Decoder {
             Ok((convert_picture(picture, own, out)?, out))
         }
     }
+}
+
+impl Prepared {
+    fn frame(self, data: Vec<u8>) -> Frame {
+        let (width, height) = self.plan.output_size(0);
+        Frame {
+            width,
+            height,
+            format: self.format,
+            bit_depth: self.plan.header.planes[0].bit_depth,
+            data,
+        }
+    }
+}
+
+/// Subsampled chroma can only be cut at even luma positions and keep its layout.
+fn check_region_parity(out: PixelFormat, region: FrameRegion) -> Result<()> {
+    let (cw, ch) = out.plane_size(1.min(out.plane_count() - 1), 2, 2);
+    if out.is_planar() && ((cw == 1 && region.x % 2 == 1) || (ch == 1 && region.y % 2 == 1)) {
+        return Err(Error::Parameter(format!(
+            "a {out} region must start at an even {} (got {},{})",
+            if cw == 1 && region.x % 2 == 1 {
+                "x"
+            } else {
+                "y"
+            },
+            region.x,
+            region.y
+        )));
+    }
+    Ok(())
 }
 
 /// Reads size, format, planes and echelons from the first bytes of a stream

@@ -28,7 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use vc6_core::picture::MAX_DIMENSION;
-use vc6_core::{Error, Picture, Plane, Result};
+use vc6_core::{Error, OutputLayout, Picture, Plan, Plane, Result, SampleType};
 
 /// A raw frame layout: channel order, container size and chroma subsampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,6 +325,36 @@ impl PixelFormat {
             }
         }
         Ok(Picture { planes })
+    }
+
+    /// Where a backend writes each plane of `plan` to produce this format directly, or
+    /// `None` when the plan's planes do not fit the format (sizes, depths or count); the
+    /// caller then takes the checked [`Picture`] path, which names what is wrong.
+    pub fn layout(self, plan: &Plan) -> Option<OutputLayout> {
+        let (w, h) = plan.output_size(0);
+        let n = plan.header.planes.len();
+        let fits = n == self.plane_count()
+            && (0..n).all(|p| {
+                plan.output_size(p) == self.plane_size(p, w, h)
+                    && plan.header.planes[p].bit_depth <= self.container_bits()
+            });
+        if !fits {
+            return None;
+        }
+        let sample = match self.container_bits() {
+            16 => SampleType::U16,
+            _ => SampleType::U8,
+        };
+        let layout = match self.family() {
+            Family::Gray | Family::Yuv(_) => OutputLayout::planar(plan, sample),
+            Family::Rgb { .. } => {
+                let channels: Vec<usize> = (0..n)
+                    .map(|p| if self.is_bgr() && p < 3 { 2 - p } else { p })
+                    .collect();
+                OutputLayout::interleaved(plan, sample, &channels).ok()?
+            }
+        };
+        (self.frame_len(w, h).ok() == Some(layout.len)).then_some(layout)
     }
 
     /// Packs a [`Picture`] into a new frame buffer; the inverse of

@@ -37,12 +37,27 @@
 //! lists what this build can run. The CPU backend is always there.
 #![forbid(unsafe_code)]
 
+mod backends;
 mod codec;
 pub mod format;
 
+/// The backend trait and the types an implementation sees ([`Backend`] is the choice
+/// among the compiled ones).
+pub mod backend {
+    pub use vc6_core::backend::{Backend, CpuBackend, DecodeJob};
+    pub use vc6_core::plan::{Plan, PlanePlan, SectionPlan, TableSpec};
+    pub use vc6_core::{OutputLayout, PlaneLayout, SampleType};
+}
+
+/// The OpenCL backend (feature `opencl`): device selection, the kernel binary cache and
+/// decoded frames kept in device memory.
+#[cfg(feature = "opencl")]
+pub use vc6_opencl as opencl;
+
+pub use backends::{Backend, BackendStatus};
 pub use codec::{
-    probe, required_size, Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, Frame,
-    FrameRegion, Preset,
+    probe, required_size, Decoder, DecoderSettings, Encoder, EncoderSettings, Frame, FrameRegion,
+    Preset,
 };
 pub use format::{convert_picture, PixelFormat};
 pub use vc6_core::{

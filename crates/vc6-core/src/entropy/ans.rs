@@ -54,6 +54,14 @@ impl std::fmt::Debug for DecTable {
 }
 
 impl DecTable {
+    /// The packed decode entries, indexed by state (only the first `2^L` are used):
+    /// bits 0-10 next-state base, 11-21 state-bit mask, 22-25 state bits, 26-31 state
+    /// plus extra bits, 32-63 the value's base (symbol, or token base for value tables).
+    /// GPU backends upload these as they are.
+    pub fn entries(&self) -> &[u64] {
+        &self.entries[..]
+    }
+
     /// Builds the decode table of a validated frequency table. `values` says whether its
     /// symbols are value tokens (with extra bits) or plain symbols.
     pub fn new(t: &FreqTable, values: bool) -> DecTable {

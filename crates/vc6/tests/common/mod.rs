@@ -4,7 +4,7 @@
 //! packing code, so a round trip checks the library against the documentation).
 #![allow(dead_code)]
 
-use vc6::{Picture, PixelFormat, Plane};
+use vc6::{Backend, Decoder, DecoderSettings, Picture, PixelFormat, Plane};
 
 /// xorshift64: deterministic, seedable, no `rand` crate.
 #[derive(Debug, Clone)]
@@ -222,4 +222,58 @@ pub fn regions(w: u32, h: u32, seed: u64) -> Vec<(u32, u32, u32, u32)> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+/// Backends the shared suite must run on, from `VC6_REQUIRE_BACKENDS` (comma-separated
+/// names, e.g. `opencl`; what `cargo xtask test` sets for every backend it builds).
+pub fn required_backends() -> Vec<Backend> {
+    std::env::var("VC6_REQUIRE_BACKENDS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|e| panic!("VC6_REQUIRE_BACKENDS: {e}"))
+        })
+        .collect()
+}
+
+/// A decoder for every backend compiled into this build that runs here, CPU first.
+/// A required backend (see [`required_backends`]) that cannot run fails the test; one
+/// that is merely compiled in and cannot run here is reported and left out.
+pub fn test_decoders() -> Vec<(Backend, Decoder)> {
+    let required = required_backends();
+    let mut out = Vec::new();
+    for status in Backend::status() {
+        let b = status.backend;
+        if !status.compiled {
+            assert!(
+                !required.contains(&b),
+                "VC6_REQUIRE_BACKENDS names {b}, which is not compiled into this build"
+            );
+            continue;
+        }
+        match status.device {
+            Ok(_) => {
+                let settings = DecoderSettings {
+                    backend: b,
+                    ..DecoderSettings::default()
+                };
+                out.push((
+                    b,
+                    Decoder::new(settings).expect("an available backend opens"),
+                ));
+            }
+            Err(e) => {
+                assert!(
+                    !required.contains(&b),
+                    "backend {b} is required (VC6_REQUIRE_BACKENDS) but cannot run here: {e}"
+                );
+                eprintln!("note: backend {b} is compiled in but cannot run here: {e}");
+            }
+        }
+    }
+    assert_eq!(out[0].0, Backend::Cpu, "the CPU backend always runs");
+    out
 }

@@ -1,0 +1,189 @@
+//! Host-side preparation of a decode for the kernels: the flat tile-job table, the
+//! decode tables, the per-section launches and coefficient offsets. Plain Rust, no
+//! OpenCL calls, so it is unit-tested without a device.
+
+use vc6_core::entropy::DecTable;
+use vc6_core::plan::Plan;
+use vc6_core::stree::{self, KINDS};
+use vc6_core::tableau::Rect;
+use vc6_core::{Error, Result};
+
+/// Words per tile job; the layout is documented in shaders/opencl/decode.cl.
+pub(crate) const TILE_WORDS: usize = 24;
+const NO_TABLE: u32 = u32::MAX;
+
+/// A decode laid out for the kernels.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// Every section's decode tables, packed entries back to back (little-endian u64).
+    pub tables: Vec<u8>,
+    /// Tile jobs, `TILE_WORDS` little-endian u32 each.
+    pub jobs: Vec<u8>,
+    /// `(loq, plane, tx, ty)` of each job, to name a failing tile.
+    pub origin: Vec<(u8, usize, u32, u32)>,
+    pub sections: Vec<SectionRun>,
+    /// Largest coefficient count of a section (i32 elements).
+    pub max_coeffs: usize,
+    /// Largest tile-job count of a section.
+    pub max_section_jobs: usize,
+    /// Largest echelon a plane reconstructs (i32 elements), per plane.
+    pub echelon_len: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SectionRun {
+    pub first_job: u32,
+    pub job_count: u32,
+    pub planes: Vec<PlaneRun>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PlaneRun {
+    pub plane: usize,
+    pub base: bool,
+    /// First coefficient of the plane in the section's coefficient buffer.
+    pub cbase: u32,
+    pub first_job: u32,
+    pub job_count: u32,
+    /// Size of the echelon the section reconstructs.
+    pub size: (u32, u32),
+    /// Size of the echelon below (residual sections).
+    pub lower: (u32, u32),
+    /// Blocks (residual sections) to reconstruct, in the lower echelon's grid.
+    pub blocks: Rect,
+    pub range: (i32, i32),
+}
+
+fn to_u32(v: usize, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| {
+        Error::Unsupported(format!(
+            "{what} ({v}) is beyond the OpenCL backend's 32-bit offsets; decode a region or use the CPU backend"
+        ))
+    })
+}
+
+impl Layout {
+    pub(crate) fn new(plan: &Plan) -> Result<Layout> {
+        let tile_log2 = u32::from(plan.header.tile_log2);
+        let mut tables = Vec::new();
+        let mut jobs = Vec::new();
+        let mut origin = Vec::new();
+        let mut sections = Vec::with_capacity(plan.sections.len());
+        let mut max_coeffs = 0usize;
+        let mut max_section_jobs = 0usize;
+        let mut entry_count = 0usize;
+        for s in &plan.sections {
+            let size = 1usize << s.log;
+            let mut table_at = Vec::with_capacity(s.tables.len());
+            for t in &s.tables {
+                let dec = DecTable::new(&t.freq, stree::is_value_kind(t.kind));
+                table_at.push(to_u32(entry_count, "table offset")?);
+                for e in &dec.entries()[..size] {
+                    tables.extend_from_slice(&e.to_le_bytes());
+                }
+                entry_count += size;
+            }
+            let section_first = origin.len();
+            let mut coeffs = 0usize;
+            let mut planes = Vec::with_capacity(s.planes.len());
+            for pp in &s.planes {
+                let (gw, gh) = (pp.grid.width as usize, pp.grid.height as usize);
+                let cbase = to_u32(coeffs, "coefficient offset")?;
+                let layer = gw * gh;
+                coeffs += layer * pp.layers();
+                let first_job = origin.len();
+                for ty in pp.cover.y0..pp.cover.y1 {
+                    for tx in pp.cover.x0..pp.cover.x1 {
+                        let r = pp.grid.tile_rect(tx, ty);
+                        let payload = s.payload(pp.tile_index(tx, ty));
+                        let mut words = [0u32; TILE_WORDS];
+                        words[0] = to_u32(payload.start, "stream offset")?;
+                        words[1] = to_u32(payload.end, "stream offset")?;
+                        words[2] = cbase;
+                        words[3] = gw as u32;
+                        words[4] = to_u32(layer, "layer size")?;
+                        words[5] = r.x0;
+                        words[6] = r.y0;
+                        words[7] = r.width();
+                        words[8] = r.height();
+                        words[9] = pp.layers() as u32;
+                        words[10] = s.log | tile_log2 << 8;
+                        for l in 0..3 {
+                            for k in 0..KINDS {
+                                words[11 + 4 * l + k] =
+                                    pp.tables[l][k].map_or(NO_TABLE, |i| table_at[i]);
+                            }
+                        }
+                        words
+                            .iter()
+                            .for_each(|w| jobs.extend_from_slice(&w.to_le_bytes()));
+                        origin.push((s.loq, pp.plane, tx, ty));
+                    }
+                }
+                let lower = if pp.base {
+                    (0, 0)
+                } else {
+                    plan.header.planes[pp.plane].size_at(s.loq + 1)
+                };
+                planes.push(PlaneRun {
+                    plane: pp.plane,
+                    base: pp.base,
+                    cbase,
+                    first_job: to_u32(first_job, "tile count")?,
+                    job_count: to_u32(origin.len() - first_job, "tile count")?,
+                    size: pp.size,
+                    lower,
+                    blocks: plan.needs[pp.plane][s.loq as usize].halved(),
+                    range: pp.range,
+                });
+            }
+            to_u32(coeffs, "coefficient count")?;
+            max_coeffs = max_coeffs.max(coeffs);
+            max_section_jobs = max_section_jobs.max(origin.len() - section_first);
+            sections.push(SectionRun {
+                first_job: to_u32(section_first, "tile count")?,
+                job_count: to_u32(origin.len() - section_first, "tile count")?,
+                planes,
+            });
+        }
+        let echelon_len = plan
+            .header
+            .planes
+            .iter()
+            .map(|d| {
+                let (w, h) = d.size_at(plan.loq);
+                w as usize * h as usize
+            })
+            .collect();
+        Ok(Layout {
+            tables,
+            jobs,
+            origin,
+            sections,
+            max_coeffs,
+            max_section_jobs,
+            echelon_len,
+        })
+    }
+
+    /// The first failing tile's error, from the kernels' per-job error codes.
+    pub(crate) fn check_errors(&self, codes: &[u8]) -> Result<()> {
+        let Some((i, &code)) = codes.iter().enumerate().find(|(_, &c)| c != 0) else {
+            return Ok(());
+        };
+        let (loq, p, tx, ty) = self.origin[i];
+        let what = match code {
+            1 => "entropy-coded data does not match its length (corrupted tile)",
+            2 => "mode byte sets unused layers",
+            3 => "tile uses a table kind that its section does not define",
+            4 => "s-tree node with no children or children outside its tile",
+            5 => "reserved layer mode",
+            6 => "s-tree marks data outside its tile",
+            7 => "empty tile payload",
+            _ => "unknown tile error",
+        };
+        Err(Error::Format(format!(
+            "tile ({tx},{ty}) of plane {p} at LoQ {loq}: {what}"
+        )))
+    }
+}

@@ -1,0 +1,367 @@
+// vc6-rs decode kernels, OpenCL C 1.2.
+//
+// Each kernel is the twin of a CPU function in crates/vc6-core and must give the same
+// integers (docs/bitstream.md is the contract):
+//   decode_tiles -> decoder::decode_payload + stree::decode_layer + entropy::ans
+//   med_tiles    -> echelon::med_reconstruct
+//   reconstruct  -> echelon::Prediction::compute + echelon::reconstruct_blocks
+//   pack_plane / pack_ycocg -> decoder::Reconstruction::write_layout (colour::inverse)
+
+// Words per tile job (see crates/vc6-opencl/src/job.rs, which writes them).
+#define TILE_WORDS 24
+#define J_START 0      // first payload byte in the stream
+#define J_END 1        // one past the last payload byte
+#define J_COEFF 2      // the plane's first coefficient in `coeffs`
+#define J_GRID_W 3     // coefficient row stride (grid width)
+#define J_LAYER 4      // coefficients per layer (grid width x height)
+#define J_X0 5         // tile's top-left coefficient
+#define J_Y0 6
+#define J_W 7          // tile size in coefficients
+#define J_H 8
+#define J_LAYERS 9     // 1 (lowest echelon) or 3
+#define J_LOG 10       // table precision | tile_log2 << 8
+#define J_TABLES 11    // 12 table offsets [layer][kind] in `tables` (entries), NO_TABLE if absent
+
+#define NO_TABLE 0xffffffffu
+
+// Error codes written to err[job]; crates/vc6-opencl/src/job.rs turns them into messages.
+#define E_CORRUPT 1    // entropy-coded data does not match its length
+#define E_MODES 2      // mode byte sets unused layers
+#define E_TABLE 3      // a table the section does not define
+#define E_NODE 4       // s-tree node with no children or children outside its tile
+#define E_RESERVED 5   // reserved layer mode
+#define E_OUTSIDE 6    // s-tree marks data outside its tile
+#define E_EMPTY 7      // empty tile payload
+
+// LSB-first bit reader over stream[pos..end); bytes past `end` read as zero.
+typedef struct {
+    ulong acc;
+    uint count;
+    uint pos;
+    uint end;
+} Bits;
+
+inline ulong bits_read(Bits *b, global const uchar *s, uint n) {
+    if (b->count < n) {
+        while (b->count <= 56) {
+            uchar byte = b->pos < b->end ? s[b->pos] : (uchar)0;
+            b->acc |= (ulong)byte << b->count;
+            b->pos++;
+            b->count += 8;
+        }
+    }
+    ulong v = n == 0 ? 0 : (b->acc & (((ulong)1 << n) - 1));
+    b->acc = n == 0 ? b->acc : (b->acc >> n);
+    b->count -= n;
+    return v;
+}
+
+// Two interleaved tANS states; symbol i of the tile uses state i mod 2.
+typedef struct {
+    Bits bits;
+    uint st[2];
+    uint lane;
+} Ans;
+
+// One tANS step with a packed entry (entropy::ans::DecTable::entries): returns the
+// value (symbol, or token base | extra bits).
+inline uint ans_get(Ans *a, global const ulong *table, global const uchar *s) {
+    uint lane = a->lane;
+    a->lane ^= 1;
+    ulong e = table[a->st[lane]];
+    ulong v = bits_read(&a->bits, s, (uint)(e >> 26) & 63);
+    a->st[lane] = ((uint)e & 0x7ff) + ((uint)v & (uint)(e >> 11) & 0x7ff);
+    return (uint)(e >> 32) | (uint)(v >> ((e >> 22) & 15));
+}
+
+inline int unzigzag(uint u) {
+    return (int)(u >> 1) ^ -(int)(u & 1);
+}
+
+// Entropy-decodes one tile per work item into the section's coefficient grids.
+kernel void decode_tiles(global const uchar *stream,
+                         global const ulong *tables,
+                         global const uint *jobs,
+                         uint first_job,
+                         uint job_count,
+                         global int *coeffs,
+                         global ushort *scratch,
+                         global uchar *err) {
+    uint gid = get_global_id(0);
+    if (gid >= job_count) return;
+    uint job = first_job + gid;
+    global const uint *j = jobs + (size_t)job * TILE_WORDS;
+    uint start = j[J_START], end = j[J_END];
+    uint gw = j[J_GRID_W];
+    uint w = j[J_W], h = j[J_H];
+    uint layers = j[J_LAYERS];
+    uint log = j[J_LOG] & 0xff;
+    uint tlog = j[J_LOG] >> 8;
+    uint side = 1u << tlog;
+    global ushort *leaves = scratch + (size_t)gid * side * side;
+    err[job] = 0;
+    if (start >= end) {
+        err[job] = E_EMPTY;
+        return;
+    }
+    uint modes = stream[start];
+    if ((modes >> (2 * layers)) != 0) {
+        err[job] = E_MODES;
+        return;
+    }
+    Ans a;
+    a.bits.acc = 0;
+    a.bits.count = 0;
+    a.bits.pos = start + 1;
+    a.bits.end = end;
+    a.lane = 0;
+    a.st[0] = (uint)bits_read(&a.bits, stream, log);
+    a.st[1] = (uint)bits_read(&a.bits, stream, log);
+    for (uint l = 0; l < layers; l++) {
+        uint mode = (modes >> (2 * l)) & 3;
+        global int *out = coeffs + j[J_COEFF] + (size_t)l * j[J_LAYER] + (size_t)j[J_Y0] * gw + j[J_X0];
+        global const uint *tab = j + J_TABLES + 4 * l;
+        if (mode != 1) {
+            for (uint y = 0; y < h; y++)
+                for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = 0;
+        }
+        if (mode == 0) continue;
+        if (mode == 1) {
+            if (tab[0] == NO_TABLE) {
+                err[job] = E_TABLE;
+                return;
+            }
+            global const ulong *t = tables + tab[0];
+            for (uint y = 0; y < h; y++)
+                for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = unzigzag(ans_get(&a, t, stream));
+            continue;
+        }
+        if (mode != 2) {
+            err[job] = E_RESERVED;
+            return;
+        }
+        if (tab[1] == NO_TABLE || tab[2] == NO_TABLE || (tlog > 1 && tab[3] == NO_TABLE)) {
+            err[job] = E_TABLE;
+            return;
+        }
+        global const ulong *leaf = tables + tab[1];
+        global const ulong *low = tables + tab[2];
+        global const ulong *high = tables + tab[3];
+        // Depth-first, pre-order, quadrants in Z order; each pop pushes at most four.
+        uint sx[40], sy[40], sk[40];
+        uint top = 1, n = 0;
+        sx[0] = 0;
+        sy[0] = 0;
+        sk[0] = tlog;
+        while (top > 0) {
+            top--;
+            uint x = sx[top], y = sy[top], k = sk[top];
+            if (k == 1) {
+                uint flags = ans_get(&a, low, stream);
+                uint valid = 1u | (uint)(x + 1 < w) << 1 | (uint)(y + 1 < h) << 2;
+                valid |= (valid & (valid >> 1) & (valid >> 2) & 1u) << 3;
+                if (flags == 0 || (flags & ~valid) != 0) {
+                    err[job] = E_NODE;
+                    return;
+                }
+                for (uint i = 0; i < 4; i++)
+                    if (flags & (1u << i)) leaves[n++] = (ushort)((y + (i >> 1)) * w + x + (i & 1));
+                continue;
+            }
+            uint flags = ans_get(&a, high, stream);
+            if (flags == 0) {
+                err[job] = E_NODE;
+                return;
+            }
+            uint hs = 1u << (k - 1);
+            for (int i = 3; i >= 0; i--) {
+                if (flags & (1u << i)) {
+                    uint cx = x + (i & 1) * hs, cy = y + (i >> 1) * hs;
+                    if (cx >= w || cy >= h) {
+                        err[job] = E_OUTSIDE;
+                        return;
+                    }
+                    sx[top] = cx;
+                    sy[top] = cy;
+                    sk[top] = k - 1;
+                    top++;
+                }
+            }
+        }
+        for (uint i = 0; i < n; i++) {
+            uint at = leaves[i];
+            out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, stream) + 1);
+        }
+    }
+    uint total = (end - start - 1) * 8;
+    ulong consumed = (ulong)(a.bits.pos - start - 1) * 8 - a.bits.count;
+    bool ok = modes == 0 ? end - start == 1
+                         : (a.st[0] == 0 && a.st[1] == 0 && consumed <= total && consumed + 8 > total);
+    if (!ok) err[job] = E_CORRUPT;
+}
+
+// MED (LOCO-I) prediction inside each tile of a lowest echelon, one tile per work item:
+// residuals from `coeffs`, samples to `out` (the echelon, `width` samples a row).
+kernel void med_tiles(global const uint *jobs,
+                      uint first_job,
+                      uint job_count,
+                      global const int *coeffs,
+                      global int *out,
+                      uint width,
+                      int lo,
+                      int hi) {
+    uint gid = get_global_id(0);
+    if (gid >= job_count) return;
+    global const uint *j = jobs + (size_t)(first_job + gid) * TILE_WORDS;
+    uint x0 = j[J_X0], y0 = j[J_Y0], w = j[J_W], h = j[J_H];
+    global const int *res = coeffs + j[J_COEFF] + (size_t)y0 * width + x0;
+    global int *tile = out + (size_t)y0 * width + x0;
+    int mid = (lo + hi + 1) >> 1;
+    for (uint y = 0; y < h; y++) {
+        for (uint x = 0; x < w; x++) {
+            int p;
+            if (x == 0 && y == 0) {
+                p = mid;
+            } else if (y == 0) {
+                p = tile[x - 1];
+            } else if (x == 0) {
+                p = tile[(size_t)(y - 1) * width];
+            } else {
+                int a = tile[(size_t)y * width + x - 1];
+                int b = tile[(size_t)(y - 1) * width + x];
+                int c = tile[(size_t)(y - 1) * width + x - 1];
+                int mx = max(a, b), mn = min(a, b);
+                p = c >= mx ? mn : (c <= mn ? mx : a + b - c);
+            }
+            tile[(size_t)y * width + x] = clamp(p + res[(size_t)y * width + x], lo, hi);
+        }
+    }
+}
+
+inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
+    int acc = k.x * s0 + k.y * s1 + k.z * s2 + k.w * s3;
+    return clamp((acc + 8192) >> 14, lo, hi);
+}
+
+// Upsample-and-add: one 2x2 block of the upper echelon per work item, for the blocks
+// (bx0 + gx, by0 + gy). `lower` is the echelon below (lw x lh); the residual layers
+// H, V, D are at coeffs[cbase + l * lw * lh], row stride lw.
+kernel void reconstruct(global const int *coeffs,
+                        uint cbase,
+                        global const int *lower,
+                        uint lw,
+                        uint lh,
+                        global int *upper,
+                        uint uw,
+                        uint uh,
+                        uint bx0,
+                        uint by0,
+                        uint bw,
+                        uint bh,
+                        int lo,
+                        int hi,
+                        int4 k,
+                        uint nearest) {
+    uint gx = get_global_id(0), gy = get_global_id(1);
+    if (gx >= bw || gy >= bh) return;
+    int bx = (int)(bx0 + gx), by = (int)(by0 + gy);
+    int ph = 0, pv = 0, pd = 0;
+    if (!nearest) {
+        int4 m = k.wzyx;
+        int e[5], o[5];
+        int xs[5];
+        for (int i = 0; i < 5; i++) xs[i] = clamp(bx + i - 2, 0, (int)lw - 1);
+        for (int r = 0; r < 5; r++) {
+            int ly = clamp(by + r - 2, 0, (int)lh - 1);
+            global const int *row = lower + (size_t)ly * lw;
+            int s0 = row[xs[0]], s1 = row[xs[1]], s2 = row[xs[2]], s3 = row[xs[3]], s4 = row[xs[4]];
+            e[r] = tap4(m, s0, s1, s2, s3, lo, hi);
+            o[r] = tap4(k, s1, s2, s3, s4, lo, hi);
+        }
+        int a = tap4(m, e[0], e[1], e[2], e[3], lo, hi);
+        int b = tap4(m, o[0], o[1], o[2], o[3], lo, hi);
+        int c = tap4(k, e[1], e[2], e[3], e[4], lo, hi);
+        int d = tap4(k, o[1], o[2], o[3], o[4], lo, hi);
+        // Forward transform of the predicted block (transform::forward).
+        int h1 = a - b, l1 = b + (h1 >> 1), h2 = c - d, l2 = d + (h2 >> 1);
+        pv = l1 - l2;
+        pd = h1 - h2;
+        ph = h2 + (pd >> 1);
+        if (2 * by + 1 >= (int)uh) {
+            pv = 0;
+            pd = 0;
+        }
+        if (2 * bx + 1 >= (int)uw) {
+            ph = 0;
+            pd = 0;
+        }
+    }
+    size_t at = (size_t)by * lw + bx;
+    size_t layer = (size_t)lw * lh;
+    int A = lower[at];
+    int H = ph + coeffs[cbase + at];
+    int V = pv + coeffs[cbase + layer + at];
+    int D = pd + coeffs[cbase + 2 * layer + at];
+    // Inverse transform (transform::inverse).
+    int l2 = A - (V >> 1), l1 = V + l2, h2 = H - (D >> 1), h1 = D + h2;
+    int b = l1 - (h1 >> 1), a = h1 + b, d = l2 - (h2 >> 1), c = h2 + d;
+    size_t x = 2 * (size_t)bx, y = 2 * (size_t)by;
+    upper[y * uw + x] = clamp(a, lo, hi);
+    bool right = x + 1 < uw, down = y + 1 < uh;
+    if (right) upper[y * uw + x + 1] = clamp(b, lo, hi);
+    if (down) upper[(y + 1) * uw + x] = clamp(c, lo, hi);
+    if (right && down) upper[(y + 1) * uw + x + 1] = clamp(d, lo, hi);
+}
+
+inline void store(global uchar *out, size_t at, int v, uint bytes) {
+    out[at] = (uchar)v;
+    if (bytes == 2) out[at + 1] = (uchar)(v >> 8);
+}
+
+// Packs the w x h window at (x0, y0) of an echelon (`src_w` samples a row) into the
+// output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
+kernel void pack_plane(global const int *src,
+                       uint src_w,
+                       uint x0,
+                       uint y0,
+                       uint w,
+                       uint h,
+                       int max_v,
+                       global uchar *out,
+                       uint offset,
+                       uint pixel_stride,
+                       uint row_stride,
+                       uint bytes) {
+    uint x = get_global_id(0), y = get_global_id(1);
+    if (x >= w || y >= h) return;
+    int v = clamp(src[(size_t)(y0 + y) * src_w + x0 + x], 0, max_v);
+    store(out, offset + (size_t)y * row_stride + (size_t)x * pixel_stride, v, bytes);
+}
+
+// The same for planes 0-2 of a colour-transformed picture: YCoCg-R back to R, G, B.
+kernel void pack_ycocg(global const int *py,
+                       global const int *pco,
+                       global const int *pcg,
+                       uint src_w,
+                       uint x0,
+                       uint y0,
+                       uint w,
+                       uint h,
+                       int max_v,
+                       global uchar *out,
+                       uint4 offsets,
+                       uint4 pixel_strides,
+                       uint4 row_strides,
+                       uint bytes) {
+    uint x = get_global_id(0), y = get_global_id(1);
+    if (x >= w || y >= h) return;
+    size_t at = (size_t)(y0 + y) * src_w + x0 + x;
+    int cg = pcg[at], co = pco[at];
+    int t = py[at] - (cg >> 1);
+    int g = cg + t;
+    int b = t - (co >> 1);
+    int r = b + co;
+    store(out, offsets.x + (size_t)y * row_strides.x + (size_t)x * pixel_strides.x, clamp(r, 0, max_v), bytes);
+    store(out, offsets.y + (size_t)y * row_strides.y + (size_t)x * pixel_strides.y, clamp(g, 0, max_v), bytes);
+    store(out, offsets.z + (size_t)y * row_strides.z + (size_t)x * pixel_strides.z, clamp(b, 0, max_v), bytes);
+}
