@@ -534,6 +534,27 @@ impl Decoder {
     }
 }
 
+#[cfg(feature = "opencl")]
+impl Decoder {
+    /// Decodes into OpenCL device memory and leaves the frame there, packed in the
+    /// stream's own pixel format, for the caller's own kernels on
+    /// [`OpenClBackend::context`](crate::opencl::OpenClBackend::context). Uses the
+    /// shared OpenCL backend whatever this decoder's backend is; output format
+    /// conversions are not supported on this path.
+    pub fn decode_to_opencl(
+        &self,
+        stream: &[u8],
+        region: FrameRegion,
+    ) -> Result<crate::opencl::DeviceFrame> {
+        let Some(p) = self.prepare(stream, region)? else {
+            return Err(Error::Unsupported(
+                "device output needs the stream's own pixel format (no conversion)".into(),
+            ));
+        };
+        crate::opencl::OpenClBackend::shared()?.decode_to_device(&p.plan, stream, &p.layout)
+    }
+}
+
 impl Prepared {
     fn frame(self, data: Vec<u8>) -> Frame {
         let (width, height) = self.plan.output_size(0);
