@@ -246,6 +246,10 @@ pub(crate) fn clone_err(e: &Error) -> Error {
 }
 
 fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
+    // Some ICDs (PoCL) race when two threads enumerate devices for the first time: one
+    // sees none. Enumeration is rare and cheap, so it is serialised.
+    static ENUMERATE: Mutex<()> = Mutex::new(());
+    let _guard = ENUMERATE.lock().unwrap_or_else(|e| e.into_inner());
     let platforms = get_platforms().map_err(|e| {
         Error::Device(format!(
             "no OpenCL platform found ({e}): install an OpenCL driver and its ICD loader \
@@ -253,9 +257,17 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
         ))
     })?;
     let mut all = Vec::new();
+    let mut errors = Vec::new();
     for p in &platforms {
         let pname = p.name().unwrap_or_default();
-        for id in p.get_devices(CL_DEVICE_TYPE_ALL).unwrap_or_default() {
+        let ids = match p.get_devices(CL_DEVICE_TYPE_ALL) {
+            Ok(ids) => ids,
+            Err(e) => {
+                errors.push(format!("platform '{}': {e}", pname.trim()));
+                continue;
+            }
+        };
+        for id in ids {
             let d = Device::new(id);
             let info = DeviceInfo {
                 name: d.name().unwrap_or_default().trim().to_string(),
@@ -269,9 +281,15 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
         }
     }
     if all.is_empty() {
-        return Err(Error::Device(
-            "no OpenCL device found: the OpenCL platforms list no devices".into(),
-        ));
+        return Err(Error::Device(format!(
+            "no OpenCL device found: {} platform(s) list no devices{}",
+            platforms.len(),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", errors.join("; "))
+            }
+        )));
     }
     let pick = match wanted {
         Some(w) => {
