@@ -150,6 +150,12 @@ impl OpenClBackend {
             .map_err(Error::Device)
     }
 
+    /// The device [`OpenClBackend::new`] would open with `config`, without creating a
+    /// context or building kernels (cheap: for choosing a backend).
+    pub fn probe(config: &OpenClConfig) -> Result<DeviceInfo> {
+        pick_device(config.device.as_deref()).map(|(_, info)| info)
+    }
+
     /// The chosen device.
     pub fn info(&self) -> &DeviceInfo {
         &self.info

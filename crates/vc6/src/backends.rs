@@ -68,8 +68,11 @@ impl Backend {
     pub fn resolve(self) -> Backend {
         match self {
             Backend::Auto => {
+                // Only the device type is probed here: the kernels are built on first use.
                 #[cfg(feature = "opencl")]
-                if vc6_opencl::OpenClBackend::shared().is_ok_and(|b| b.is_gpu()) {
+                if vc6_opencl::OpenClBackend::probe(&vc6_opencl::OpenClConfig::from_env())
+                    .is_ok_and(|d| d.is_gpu)
+                {
                     return Backend::OpenCl;
                 }
                 Backend::Cpu
