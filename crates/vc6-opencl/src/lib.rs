@@ -204,11 +204,24 @@ impl OpenClBackend {
         stream: &[u8],
         layout: &OutputLayout,
     ) -> Result<DeviceFrame> {
-        layout.check(plan, layout.len)?;
-        let mut w = self.worker()?;
-        let result = w.decode_to_device(&self.context, &self.info, plan, stream, layout);
+        self.decode_batch_to_device(&[(plan, stream, layout)])
+            .pop()
+            .expect("one result per job")
+    }
+
+    /// Decodes many streams into device buffers, submitting all of them before waiting
+    /// once (the fast path for feeding a GPU pipeline). Results are in job order.
+    pub fn decode_batch_to_device(
+        &self,
+        jobs: &[(&Plan, &[u8], &OutputLayout)],
+    ) -> Vec<Result<DeviceFrame>> {
+        let mut w = match self.worker() {
+            Ok(w) => w,
+            Err(e) => return jobs.iter().map(|_| Err(clone_err(&e))).collect(),
+        };
+        let results = w.decode_batch_to_device(&self.context, &self.info, jobs);
         self.put_worker(w);
-        result
+        results
     }
 }
 

@@ -12,6 +12,7 @@ use opencl3::memory::{Buffer, CL_MEM_READ_WRITE};
 use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
+use std::sync::Arc;
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode.
@@ -51,7 +52,7 @@ pub struct DeviceFrame {
     pub height: u32,
     /// Where each plane is in the buffer; `layout.planes[0].row_stride` is the row pitch.
     pub layout: OutputLayout,
-    queue: CommandQueue,
+    queue: Arc<CommandQueue>,
 }
 
 impl std::fmt::Debug for DeviceFrame {
@@ -454,32 +455,48 @@ impl Worker {
             .collect()
     }
 
-    pub(crate) fn decode_to_device(
+    /// Decodes every job into a device buffer of its own, submitting all before waiting
+    /// once; the frames share one command queue for later reads.
+    pub(crate) fn decode_batch_to_device(
         &mut self,
         context: &Context,
         info: &DeviceInfo,
-        plan: &Plan,
-        stream: &[u8],
-        layout: &OutputLayout,
-    ) -> Result<DeviceFrame> {
-        let mut f = self.enqueue(context, info, plan, stream, layout)?;
-        self.finish()?;
-        let checked = f.layout.check_errors(&f.codes);
-        let out = f.out.take().expect("output buffer");
-        self.give_flight(f);
-        checked?;
-        let (width, height) = plan.output_size(0);
-        // A queue of its own for the frame's reads, so the frame outlives this worker.
+        jobs: &[(&Plan, &[u8], &OutputLayout)],
+    ) -> Vec<Result<DeviceFrame>> {
+        let mut flights = Vec::with_capacity(jobs.len());
+        for &(plan, stream, layout) in jobs {
+            flights.push(
+                layout
+                    .check(plan, layout.len)
+                    .and_then(|()| self.enqueue(context, info, plan, stream, layout)),
+            );
+        }
+        let finished = self.finish();
         #[allow(deprecated)]
         let queue = CommandQueue::create_default(context, 0)
-            .map_err(|e| cl_err("command queue creation", e))?;
-        Ok(DeviceFrame {
-            buffer: out.buf,
-            width,
-            height,
-            layout: layout.clone(),
-            queue,
-        })
+            .map(Arc::new)
+            .map_err(|e| cl_err("command queue creation", e));
+        flights
+            .into_iter()
+            .zip(jobs)
+            .map(|(f, &(plan, _, layout))| {
+                let mut f = f?;
+                finished.as_ref().map_err(clone_err)?;
+                let queue = queue.as_ref().map_err(clone_err)?.clone();
+                let checked = f.layout.check_errors(&f.codes);
+                let out = f.out.take().expect("output buffer");
+                self.give_flight(f);
+                checked?;
+                let (width, height) = plan.output_size(0);
+                Ok(DeviceFrame {
+                    buffer: out.buf,
+                    width,
+                    height,
+                    layout: layout.clone(),
+                    queue,
+                })
+            })
+            .collect()
     }
 }
 

@@ -553,6 +553,47 @@ impl Decoder {
         };
         crate::opencl::OpenClBackend::shared()?.decode_to_device(&p.plan, stream, &p.layout)
     }
+
+    /// Like [`Decoder::decode_to_opencl`] for many streams, submitted together and
+    /// waited for once: frames for a GPU pipeline without a trip through host memory.
+    pub fn decode_batch_to_opencl(
+        &self,
+        items: &[(&[u8], FrameRegion)],
+    ) -> Vec<Result<crate::opencl::DeviceFrame>> {
+        let prepared: Vec<Result<Prepared>> = items
+            .iter()
+            .map(|&(stream, region)| {
+                self.prepare(stream, region)?.ok_or_else(|| {
+                    Error::Unsupported(
+                        "device output needs the stream's own pixel format (no conversion)".into(),
+                    )
+                })
+            })
+            .collect();
+        let backend = match crate::opencl::OpenClBackend::shared() {
+            Ok(b) => b,
+            Err(e) => {
+                let msg = e.to_string();
+                return items
+                    .iter()
+                    .map(|_| Err(Error::Device(msg.clone())))
+                    .collect();
+            }
+        };
+        let jobs: Vec<_> = prepared
+            .iter()
+            .zip(items)
+            .filter_map(|(p, &(stream, _))| p.as_ref().ok().map(|p| (&p.plan, stream, &p.layout)))
+            .collect();
+        let mut frames = backend.decode_batch_to_device(&jobs).into_iter();
+        prepared
+            .into_iter()
+            .map(|p| match p {
+                Ok(_) => frames.next().expect("one frame per prepared job"),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
 }
 
 impl Prepared {
