@@ -140,6 +140,7 @@ pub fn decode_planned(
     out: &mut [u8],
 ) -> Result<()> {
     layout.check(plan, out.len())?;
+    plan.check_stream(stream)?;
     let rec = reconstruct(plan, stream, threads, buffers)?;
     if let Some(offsets) = layout.tight_interleaved_u8(plan) {
         rec.write_interleaved(&offsets, out);

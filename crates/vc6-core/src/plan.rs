@@ -149,6 +149,19 @@ impl Plan {
         })
     }
 
+    /// Checks that `stream` is long enough for this plan (a backend reads the plan's
+    /// tile payloads from it).
+    pub fn check_stream(&self, stream: &[u8]) -> Result<()> {
+        let needed = self.header.required_size(self.loq)?;
+        if (stream.len() as u64) < needed {
+            return Err(Error::param(format!(
+                "the stream given with the plan has {} bytes, the plan needs {needed}",
+                stream.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// The output rectangle of plane `p` (in its echelon at the plan's LoQ).
     pub fn output_rect(&self, p: usize) -> Rect {
         self.needs[p][self.loq as usize]

@@ -192,9 +192,11 @@ impl Worker {
         stream: &'a [u8],
         layout: &OutputLayout,
     ) -> Result<InFlight<'a>> {
+        plan.check_stream(stream)?;
         let lay = Layout::new(plan)?;
         let needed = plan.header.required_size(plan.loq)? as usize;
-        let stream = &stream[..needed.min(stream.len())];
+        // Tile payloads end within `needed` (the plan checked every offset).
+        let stream = &stream[..needed];
         let side = 1usize << plan.header.tile_log2;
         let mut f = InFlight {
             stream: self.take(context, info, stream.len())?,
