@@ -40,6 +40,7 @@
 mod backends;
 mod codec;
 pub mod format;
+mod pipeline;
 
 /// The backend trait and the types an implementation sees ([`Backend`] is the choice
 /// among the compiled ones).
@@ -60,6 +61,7 @@ pub use codec::{
     Preset,
 };
 pub use format::{convert_picture, PixelFormat};
+pub use pipeline::{AsyncDecoder, Pending};
 pub use vc6_core::{
     Error, Limits, LoqInfo, Picture, Plane, PlaneInfo, Result, StreamInfo, Upsampler,
 };
