@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::path::Path;
-use vc6::{PixelFormat, StreamInfo};
+use vc6::{BackendStatus, PixelFormat, StreamInfo};
 
 /// Bytes read from the start of the file; the header is far smaller.
 const PROBE_BYTES: u64 = 64 * 1024;
@@ -31,6 +31,41 @@ struct LoqJson {
     decodable: bool,
 }
 
+/// One backend, as `info --backends --json` prints it.
+#[derive(Debug, Serialize)]
+struct BackendJson {
+    /// `cpu`, `opencl`, ...: the `--backend` spelling.
+    name: String,
+    /// This build has it.
+    compiled: bool,
+    /// It can run on this machine.
+    available: bool,
+    /// The device it runs on (when available).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    /// Why it cannot run here (when not available).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl BackendJson {
+    fn new(s: &BackendStatus) -> BackendJson {
+        BackendJson {
+            name: s.backend.name().to_string(),
+            compiled: s.compiled,
+            available: s.device.is_ok(),
+            device: s.device.as_ref().ok().map(|d| one_line(d)),
+            error: s.device.as_ref().err().map(|e| one_line(e)),
+        }
+    }
+}
+
+/// `info --backends --json` without a stream.
+#[derive(Debug, Serialize)]
+struct BackendsJson {
+    backends: Vec<BackendJson>,
+}
+
 /// The whole `info --json` object.
 #[derive(Debug, Serialize)]
 struct InfoJson {
@@ -49,6 +84,9 @@ struct InfoJson {
     file_bytes: u64,
     truncated: bool,
     decodable_loqs: Vec<u8>,
+    /// With `--backends`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backends: Option<Vec<BackendJson>>,
 }
 
 /// Name of the pixel format a header tag stands for ("planar" for 0 or an unknown tag).
@@ -122,14 +160,22 @@ fn build_json(path: &Path, info: &StreamInfo, file_bytes: u64) -> InfoJson {
         total_bytes: info.total_bytes,
         file_bytes,
         truncated: file_bytes < info.total_bytes,
+        backends: None,
     }
 }
 
-/// Runs `vc6 info`.
-pub fn run(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+/// Runs `vc6 info` on a stream; with `backends` (from `--backends`) lists them too:
+/// after the stream's lines, or as the `backends` field of the JSON object.
+pub fn run(
+    path: &Path,
+    json: bool,
+    backends: Option<&[BackendStatus]>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let (info, file_bytes) = probe_file(path)?;
-    let j = build_json(path, &info, file_bytes);
+    let mut j = build_json(path, &info, file_bytes);
     if json {
+        j.backends = backends.map(|b| b.iter().map(BackendJson::new).collect());
         serde_json::to_writer(&mut *out, &j).context("writing JSON")?;
         writeln!(out)?;
         return Ok(());
@@ -198,13 +244,53 @@ pub fn run(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
             j.file_bytes - j.total_bytes
         )?;
     }
+    if let Some(backends) = backends {
+        writeln!(out, "backends:")?;
+        for s in backends {
+            writeln!(out, "  {}", backend_line(s))?;
+        }
+    }
     Ok(())
 }
 
-/// Runs `vc6 info --backends`.
-pub fn backends(out: &mut dyn Write) -> Result<()> {
-    for backend in vc6::Backend::available() {
-        writeln!(out, "{} (available)", backend.name())?;
+/// `text` with line breaks turned into spaces (driver messages can span lines).
+fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One backend on one line: `NAME  compiled|not compiled  device: ...|cannot run here: ...`.
+fn backend_line(s: &BackendStatus) -> String {
+    let compiled = if s.compiled {
+        "compiled in"
+    } else {
+        "not compiled in"
+    };
+    let device = match &s.device {
+        Ok(d) => format!("runs on {}", one_line(d)),
+        Err(e) => format!("cannot run here: {}", one_line(e)),
+    };
+    format!("{:<7} {compiled:<15}  {device}", s.backend.name())
+}
+
+/// Runs `vc6 info --backends`: one line per backend.
+pub fn backends(backends: &[BackendStatus], out: &mut dyn Write) -> Result<()> {
+    for s in backends {
+        writeln!(out, "{}", backend_line(s))?;
     }
+    Ok(())
+}
+
+/// Runs `vc6 info --backends --json`: `{"backends": [{"name", "compiled", "available",
+/// "device" or "error"}, ...]}`.
+pub fn backends_json(backends: &[BackendStatus], out: &mut dyn Write) -> Result<()> {
+    let j = BackendsJson {
+        backends: backends.iter().map(BackendJson::new).collect(),
+    };
+    serde_json::to_writer(&mut *out, &j).context("writing JSON")?;
+    writeln!(out)?;
     Ok(())
 }

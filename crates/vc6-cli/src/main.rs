@@ -2,7 +2,12 @@
 //! or a region of one) and inspect them.
 //!
 //! Every failure ends in one line on stderr, `vc6: error: ...`, and exit status 1
-//! (2 for usage errors).
+//! (2 for usage errors; a bad option value is one line too).
+//!
+//! Cargo features: `opencl` (default) compiles in the OpenCL backend (`--backend
+//! opencl`; the driver is loaded at run time, so the binary still runs where OpenCL is
+//! not installed). `vc6 info --backends` says which backends this build has and where
+//! each can run.
 
 mod imageio;
 mod info;
@@ -68,7 +73,8 @@ struct EncodeArgs {
     /// Worker threads (0 = every core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
-    /// Backend that does the work: auto or cpu (see `vc6 info --backends`).
+    /// Backend: auto, cpu or opencl (encoding runs on the CPU with every backend today;
+    /// see `vc6 info --backends`).
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,
 }
@@ -93,7 +99,9 @@ struct DecodeArgs {
     /// Worker threads (0 = every core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
-    /// Backend that does the work: auto or cpu (see `vc6 info --backends`).
+    /// Backend that decodes: auto (a GPU when one is compiled in and present, else the
+    /// CPU), cpu or opencl (device chosen by OCL_DEVICE); every backend gives the same
+    /// bytes. `vc6 info --backends` lists what runs here.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,
 }
@@ -106,7 +114,8 @@ struct InfoArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-    /// List the backends available on this machine.
+    /// List every backend: whether this build has it, and the device it runs on here
+    /// or why it cannot run (with --json, as a "backends" array).
     #[arg(long)]
     backends: bool,
 }
@@ -183,9 +192,30 @@ fn install_panic_hook() {
     }));
 }
 
+/// Ends the process for a command-line error (exit status 2). A bad option value (an
+/// unknown backend, pixel format, upsampler, malformed size or region) is reported on one
+/// `vc6: error: ...` line; help, version and other usage errors are printed by clap.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("vc6: error: {msg} (see --help)");
+    std::process::exit(2)
+}
+
 fn main() -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = match cli.command {
@@ -206,13 +236,12 @@ fn main() -> ExitCode {
 }
 
 fn run_info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
-    if args.backends {
-        info::backends(out)?;
+    let backends = args.backends.then(vc6::Backend::status);
+    match (&args.input, args.json) {
+        (Some(input), json) => info::run(input, json, backends.as_deref(), out),
+        (None, true) => info::backends_json(backends.as_deref().unwrap_or_default(), out),
+        (None, false) => info::backends(backends.as_deref().unwrap_or_default(), out),
     }
-    if let Some(input) = &args.input {
-        info::run(input, args.json, out)?;
-    }
-    Ok(())
 }
 
 /// `IN`'s file stem, for naming outputs.

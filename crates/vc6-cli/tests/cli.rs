@@ -232,7 +232,6 @@ fn info_json_has_the_fields() {
     for word in ["37x23", "rgb8", "lossless", "upsampler", "LoQ 1: 19x12"] {
         assert!(text.contains(word), "'{word}' missing from: {text}");
     }
-    assert_eq!(ok(&[&"info", &"--backends"]).trim(), "cpu (available)");
 }
 
 #[test]
@@ -432,4 +431,244 @@ fn missing_input_and_usage_errors() {
         &"sinc",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// What `vc6 info --backends --json` says about `name`: (compiled, device or why not).
+fn backend_status(name: &str) -> (bool, Result<String, String>) {
+    let text = ok(&[&"info", &"--backends", &"--json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("info --backends --json");
+    let b = v["backends"]
+        .as_array()
+        .expect("a backends array")
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {text}"));
+    let compiled = b["compiled"].as_bool().expect("compiled is a bool");
+    let device = if b["available"] == true {
+        Ok(b["device"].as_str().expect("device").to_string())
+    } else {
+        Err(b["error"].as_str().expect("error").to_string())
+    };
+    (compiled, device)
+}
+
+/// Whether `VC6_REQUIRE_BACKENDS` (comma-separated, as `cargo xtask test` sets it) names
+/// `name`.
+fn required(name: &str) -> bool {
+    std::env::var("VC6_REQUIRE_BACKENDS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|b| b.trim().eq_ignore_ascii_case(name))
+}
+
+/// True when the OpenCL backend runs here. When it cannot, prints a note and returns
+/// false, unless `VC6_REQUIRE_BACKENDS` names it: then the test fails.
+fn opencl_runs(test: &str) -> bool {
+    let (compiled, device) = backend_status("opencl");
+    match device {
+        Ok(device) => {
+            eprintln!("{test}: OpenCL device: {device}");
+            true
+        }
+        Err(why) => {
+            assert!(
+                !required("opencl"),
+                "{test}: OpenCL is required (VC6_REQUIRE_BACKENDS) but cannot run here \
+                 (compiled in: {compiled}): {why}"
+            );
+            eprintln!("note: {test} skipped: the OpenCL backend cannot run here: {why}");
+            false
+        }
+    }
+}
+
+/// A `w x h` RGB picture with edges, gradients and noise, so that every layer has
+/// non-zero residuals and several tiles are coded.
+fn busy_image(w: u32, h: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let hash = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)).rotate_right(11);
+        let ring = ((x as i32 - 90).pow(2) + (y as i32 - 60).pow(2)) / 97;
+        image::Rgb([
+            (x * 7 + (hash & 15)) as u8,
+            (ring as u32 * 13 + y) as u8,
+            ((hash >> 8) % 256) as u8 / if (x / 16 + y / 16) % 2 == 0 { 1 } else { 8 },
+        ])
+    })
+}
+
+/// Decodes `stream` with `extra` options on the CPU and on OpenCL into files named
+/// `cpu.EXT` and `opencl.EXT`; insists the two files are the same bytes.
+fn same_file_from_both(dir: &TempDir, stream: &Path, ext: &str, extra: &[&str]) {
+    let mut files = Vec::new();
+    for backend in ["cpu", "opencl"] {
+        let out = dir.path(&format!("{backend}-{}.{ext}", extra.join("_")));
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"decode", &stream, &"-o", &out, &"--backend", &backend];
+        for e in extra {
+            args.push(e);
+        }
+        ok(&args);
+        files.push(std::fs::read(&out).unwrap());
+    }
+    assert!(!files[0].is_empty());
+    assert!(
+        files[0] == files[1],
+        "--backend opencl wrote a different .{ext} file than --backend cpu (options {extra:?}): \
+         {} and {} bytes, first difference at byte {:?}",
+        files[0].len(),
+        files[1].len(),
+        files[0].iter().zip(&files[1]).position(|(a, b)| a != b)
+    );
+}
+
+#[test]
+fn opencl_decodes_the_same_files_as_cpu() {
+    if !opencl_runs("opencl_decodes_the_same_files_as_cpu") {
+        return;
+    }
+    let dir = TempDir::new("opencl");
+
+    // RGB8, whole picture, as PNG and PPM; the CPU file is the original picture.
+    let img = busy_image(301, 197);
+    let png = dir.path("rgb.png");
+    img.save(&png).unwrap();
+    let stream = dir.path("rgb.vc6");
+    ok(&[&"encode", &png, &"-o", &stream]);
+    same_file_from_both(&dir, &stream, "png", &[]);
+    same_file_from_both(&dir, &stream, "ppm", &[]);
+    assert_eq!(read_rgb(&dir.path("opencl-.png")), img);
+
+    // A region of LoQ 1 and LoQ 2, and a whole LoQ 2.
+    same_file_from_both(
+        &dir,
+        &stream,
+        "png",
+        &["--loq", "1", "--region", "37,21,90,61"],
+    );
+    same_file_from_both(
+        &dir,
+        &stream,
+        "ppm",
+        &["--loq", "2", "--region", "3,5,70,40"],
+    );
+    same_file_from_both(&dir, &stream, "png", &["--loq", "2"]);
+
+    // Gray 16-bit PGM (maxval 65535: every bit used), whole and a region.
+    let (w, h) = (133u32, 71u32);
+    let mut pgm = format!("P5\n{w} {h}\n65535\n").into_bytes();
+    for y in 0..h {
+        for x in 0..w {
+            let hash = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)) >> 9;
+            let v = (x * 400 + y * 300) as u16 ^ (hash as u16 & 0x3ff);
+            pgm.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+    let pgm_in = dir.path("gray16.pgm");
+    std::fs::write(&pgm_in, &pgm).unwrap();
+    let stream16 = dir.path("gray16.vc6");
+    let summary = ok(&[&"encode", &pgm_in, &"-o", &stream16]);
+    assert!(summary.contains("gray16"), "{summary}");
+    same_file_from_both(&dir, &stream16, "pgm", &[]);
+    assert_eq!(std::fs::read(dir.path("opencl-.pgm")).unwrap(), pgm);
+    same_file_from_both(
+        &dir,
+        &stream16,
+        "pgm",
+        &["--loq", "1", "--region", "5,7,40,20"],
+    );
+}
+
+#[test]
+fn info_backends_lists_cpu_and_opencl() {
+    let text = ok(&[&"info", &"--backends"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per backend: {text}");
+    assert!(lines[0].starts_with("cpu "), "{text}");
+    assert!(
+        lines[0].contains("compiled in") && lines[0].contains("runs on"),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("opencl "), "{text}");
+    assert!(
+        lines[1].contains("runs on") || lines[1].contains("cannot run here: "),
+        "{text}"
+    );
+
+    let (compiled, device) = backend_status("cpu");
+    assert!(compiled);
+    assert!(device.is_ok(), "{device:?}");
+    let (compiled, device) = backend_status("opencl");
+    assert_eq!(compiled, cfg!(feature = "opencl"), "{device:?}");
+    assert_eq!(lines[1].contains("not compiled in"), !compiled, "{text}");
+    if required("opencl") {
+        assert!(device.is_ok(), "OpenCL is required but: {device:?}");
+    }
+
+    // With a stream, the JSON object gains a "backends" field; without --backends it has none.
+    let dir = TempDir::new("info-backends");
+    let (_, stream) = encoded(&dir);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&[&"info", &stream, &"--json", &"--backends"])).unwrap();
+    assert_eq!(v["width"], 37);
+    assert_eq!(v["backends"][0]["name"], "cpu");
+    assert_eq!(v["backends"][1]["name"], "opencl");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[&"info", &stream, &"--json"])).unwrap();
+    assert!(v.get("backends").is_none());
+    let text = ok(&[&"info", &stream, &"--backends"]);
+    assert!(
+        text.contains("37x23") && text.contains("\n  cpu "),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_backend_is_one_clear_line() {
+    let dir = TempDir::new("nonsense");
+    let (png, stream) = encoded(&dir);
+    let out = dir.path("x.png");
+    let dec: [&dyn AsRef<std::ffi::OsStr>; 6] =
+        [&"decode", &stream, &"-o", &out, &"--backend", &"nonsense"];
+    let enc: [&dyn AsRef<std::ffi::OsStr>; 6] =
+        [&"encode", &png, &"-o", &stream, &"--backend", &"nonsense"];
+    for args in [&dec[..], &enc[..]] {
+        let run = vc6(args);
+        let stderr = String::from_utf8(run.stderr).unwrap();
+        assert_eq!(run.status.code(), Some(2), "usage error: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+        assert!(stderr.starts_with("vc6: error: "), "{stderr}");
+        for word in ["--backend", "'nonsense'", "auto, cpu, opencl"] {
+            assert!(stderr.contains(word), "'{word}' missing from: {stderr}");
+        }
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn backend_that_cannot_run_is_one_clear_line() {
+    // OCL_DEVICE naming no device makes OpenCL unavailable whether or not it is installed.
+    let dir = TempDir::new("nodevice");
+    let (_, stream) = encoded(&dir);
+    let run = Command::new(env!("CARGO_BIN_EXE_vc6"))
+        .args(["decode", "--backend", "opencl", "-o"])
+        .arg(dir.path("x.png"))
+        .arg(&stream)
+        .env("OCL_DEVICE", "no-such-device-anywhere")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.starts_with("vc6: error: "), "{stderr}");
+    // Which reason depends on the machine: not compiled in, no OpenCL installed, or no
+    // device of that name; each names OpenCL.
+    assert!(stderr.to_lowercase().contains("opencl"), "{stderr}");
+    // The CPU still decodes.
+    ok(&[
+        &"decode",
+        &stream,
+        &"-o",
+        &dir.path("y.png"),
+        &"--backend",
+        &"cpu",
+    ]);
 }
