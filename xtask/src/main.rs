@@ -2,7 +2,9 @@
 //!
 //! Run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
 //!
-//! * `test` — the whole test suite, then the conformance check (what CI runs).
+//! * `test` — the whole test suite with every finished backend compiled in and required
+//!   to run (installing PoCL for OpenCL when no OpenCL platform is present), then the
+//!   conformance check on every backend (what CI runs).
 //! * `conformance [--bless]` — the conformance test against `fixtures/conformance.txt`.
 //! * `bench [--quick] [--corpus DIR] [--loq K]` — the comparison report against
 //!   png and qoi, then (unless `--quick`) the criterion benches.
@@ -18,8 +20,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  test                         cargo test --workspace, then the conformance check
-  conformance [--bless]        run the conformance test (--bless rewrites fixtures/conformance.txt)
+  test                         cargo test --workspace with the OpenCL backend compiled in and
+                               required (installs PoCL via apt-get when no OpenCL platform is
+                               present), then the conformance check
+  conformance [--bless]        run the conformance test on every compiled backend
+                               (--bless rewrites fixtures/conformance.txt)
   bench [--quick] [--corpus DIR] [--loq K]
                                comparison report vs png and qoi on DIR
                                (default: ../shared/corpus/rgb8 beside the workspace),
@@ -56,7 +61,7 @@ fn run(args: &[String]) -> Result<()> {
                     other => bail!("conformance: unknown option {other:?}\n{USAGE}"),
                 }
             }
-            conformance(bless)
+            conformance(bless, &[])
         }
         "bench" => bench(rest),
         "fixtures" => {
@@ -85,29 +90,185 @@ fn no_more_args(rest: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Features of the `vc6` facade that compile in the finished GPU backends.
+const BACKEND_FEATURES: &str = "vc6/opencl";
+
+/// The backends `cargo xtask test` compiles in and insists on: their names for
+/// `VC6_REQUIRE_BACKENDS`, which makes the shared backend suite (and the CLI tests) fail
+/// when one of them cannot run.
+const REQUIRED_BACKENDS: &str = "opencl";
+
 /// `cargo xtask test`: everything CI checks.
 fn test() -> Result<()> {
-    // Later: backends that need system packages (OpenCL via PoCL, wgpu via lavapipe)
-    // call `ensure_apt_packages(&[...])` here before the tests run.
-    step("cargo test --workspace");
-    cargo(&["test", "--workspace"], &[])?;
-    conformance(false)?;
-    step("all checks passed");
+    // A backend that is compiled in must be tested, so its runtime must be here.
+    ensure_opencl()?;
+    let require = [("VC6_REQUIRE_BACKENDS", REQUIRED_BACKENDS)];
+    step(&format!(
+        "cargo test --workspace --features {BACKEND_FEATURES} \
+         (VC6_REQUIRE_BACKENDS={REQUIRED_BACKENDS}: those backends must run)"
+    ));
+    cargo(
+        &["test", "--workspace", "--features", BACKEND_FEATURES],
+        &require,
+    )?;
+    conformance(false, &require)?;
+    step(&format!(
+        "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"
+    ));
     Ok(())
 }
 
-/// `cargo xtask conformance [--bless]`.
-fn conformance(bless: bool) -> Result<()> {
-    let envs: &[(&str, &str)] = if bless { &[("VC6_BLESS", "1")] } else { &[] };
+/// `cargo xtask conformance [--bless]`: on every backend compiled in (CPU and OpenCL);
+/// `envs` adds e.g. `VC6_REQUIRE_BACKENDS`.
+fn conformance(bless: bool, envs: &[(&str, &str)]) -> Result<()> {
+    let mut envs = envs.to_vec();
+    if bless {
+        envs.push(("VC6_BLESS", "1"));
+    }
     step(&format!(
-        "conformance check: cargo test -p vc6 --test conformance{}",
+        "conformance check: cargo test -p vc6 --features opencl --test conformance{}",
         if bless {
             " (VC6_BLESS=1: rewriting fixtures/conformance.txt)"
         } else {
             ""
         }
     ));
-    cargo(&["test", "-p", "vc6", "--test", "conformance"], envs)
+    cargo(
+        &[
+            "test",
+            "-p",
+            "vc6",
+            "--features",
+            "opencl",
+            "--test",
+            "conformance",
+        ],
+        &envs,
+    )
+}
+
+/// Debian packages that provide an OpenCL platform on any machine: PoCL's CPU driver
+/// and the ICD loader (`libOpenCL.so.1`) that the OpenCL backend opens at run time.
+const OPENCL_PACKAGES: [&str; 2] = ["pocl-opencl-icd", "ocl-icd-libopencl1"];
+
+/// Makes sure an OpenCL platform is usable, installing PoCL when none is (CI machines
+/// have no GPU and no OpenCL); fails when that is not possible, so that the OpenCL
+/// backend is never left untested.
+fn ensure_opencl() -> Result<()> {
+    step("checking for an OpenCL platform (the OpenCL backend is tested too)");
+    if !cfg!(target_os = "linux") {
+        println!(
+            "xtask: not Linux: using the system's OpenCL as it is; the tests fail if it cannot run"
+        );
+        return Ok(());
+    }
+    let why = match opencl_missing() {
+        None => return Ok(()),
+        Some(why) => why,
+    };
+    println!("xtask: OpenCL is not usable here: {why}");
+    println!(
+        "xtask: installing PoCL, a CPU OpenCL driver, and the ICD loader ({}) \
+         so that the OpenCL backend can be tested",
+        OPENCL_PACKAGES.join(" ")
+    );
+    let help = format!(
+        "install an OpenCL driver and the ICD loader (on Debian/Ubuntu: apt-get install {}), \
+         or a GPU vendor's OpenCL driver, then rerun `cargo xtask test`. \
+         (`cargo test --workspace` runs the tests without requiring OpenCL.)",
+        OPENCL_PACKAGES.join(" ")
+    );
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        bail!("OpenCL is not usable here ({why}) and there is no apt-get to install it: {help}");
+    }
+    ensure_apt_packages(&OPENCL_PACKAGES).with_context(|| {
+        format!("OpenCL is not usable here ({why}) and installing PoCL failed: {help}")
+    })?;
+    if let Some(still) = opencl_missing() {
+        bail!("OpenCL is still not usable after installing PoCL: {still}: {help}");
+    }
+    Ok(())
+}
+
+/// Where Linux distributions and GPU drivers put the OpenCL ICD loader.
+const OPENCL_LOADERS: [&str; 7] = [
+    "/usr/lib/x86_64-linux-gnu/libOpenCL.so.1",
+    "/usr/lib/aarch64-linux-gnu/libOpenCL.so.1",
+    "/usr/lib64/libOpenCL.so.1",
+    "/usr/lib/libOpenCL.so.1",
+    "/usr/local/lib/libOpenCL.so.1",
+    "/usr/local/cuda/lib64/libOpenCL.so.1",
+    "/opt/rocm/lib/libOpenCL.so.1",
+];
+
+/// None when an OpenCL platform with a device is present, else why not. Asks `clinfo -l`
+/// when it is installed; otherwise looks for the ICD loader and a driver's `.icd` file.
+fn opencl_missing() -> Option<String> {
+    if let Ok(out) = Command::new("clinfo").arg("-l").output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.contains("Device") {
+            println!("xtask: clinfo -l:\n{}", text.trim_end());
+            return None;
+        }
+        let mut why = String::from("`clinfo -l` lists no OpenCL device");
+        if !out.status.success() {
+            why.push_str(&format!(" (it failed: {})", out.status));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !err.trim().is_empty() {
+            why.push_str(&format!(": {}", err.trim().replace('\n', " ")));
+        }
+        return Some(why);
+    }
+    let loader = OPENCL_LOADERS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .or_else(|| {
+            let out = Command::new("ldconfig").arg("-p").output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| l.trim_start().starts_with("libOpenCL.so.1 "))
+                .and_then(|l| l.rsplit_once("=> "))
+                .map(|(_, p)| PathBuf::from(p.trim()))
+        });
+    let Some(loader) = loader else {
+        return Some("no OpenCL ICD loader (libOpenCL.so.1) is installed".into());
+    };
+    // The loader reads drivers from OCL_ICD_VENDORS (a folder or one .icd file) or
+    // /etc/OpenCL/vendors.
+    let vendors = std::env::var_os("OCL_ICD_VENDORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/OpenCL/vendors"));
+    let icds: Vec<String> = if vendors.is_file() {
+        vec![vendors
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()]
+    } else {
+        std::fs::read_dir(&vendors)
+            .map(|dir| {
+                dir.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".icd"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if icds.is_empty() {
+        return Some(format!(
+            "{} is installed but no OpenCL driver is registered in {} (no .icd file)",
+            loader.display(),
+            vendors.display()
+        ));
+    }
+    println!(
+        "xtask: OpenCL loader {} with driver(s) {} in {} (clinfo is not installed)",
+        loader.display(),
+        icds.join(", "),
+        vendors.display()
+    );
+    None
 }
 
 /// `cargo xtask bench [--quick] [--corpus DIR] [--loq K]`.
@@ -214,7 +375,6 @@ fn run_cmd(cmd: &mut Command) -> Result<()> {
 /// Makes sure the Debian packages `pkgs` are installed: checks each with `dpkg -s`
 /// and, when any is missing, runs `apt-get update` and `apt-get install -y` for them.
 /// For backends that need system libraries (OpenCL via PoCL, wgpu via lavapipe).
-#[allow(dead_code)]
 fn ensure_apt_packages(pkgs: &[&str]) -> Result<()> {
     let missing: Vec<&str> = pkgs
         .iter()
@@ -243,15 +403,23 @@ fn ensure_apt_packages(pkgs: &[&str]) -> Result<()> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
+    if !is_root && Command::new("sudo").arg("--version").output().is_err() {
+        bail!(
+            "installing {} needs root, and this user is not root and has no sudo",
+            missing.join(" ")
+        );
+    }
+    // sudo clears the environment, so DEBIAN_FRONTEND goes through `env`.
     let apt = |args: &[&str]| -> Command {
         let mut c = if is_root {
-            Command::new("apt-get")
+            Command::new("env")
         } else {
             let mut c = Command::new("sudo");
-            c.arg("apt-get");
+            c.arg("env");
             c
         };
-        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+            .args(args);
         c
     };
     run_cmd(&mut apt(&["update"]))?;
