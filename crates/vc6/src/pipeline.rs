@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use vc6_core::{Error, Result};
 
-/// A unit of work for a worker: runs the decode and delivers its result (never panics).
+/// A unit of work for a worker: runs the decode, frees its slot and delivers its result
+/// (never panics).
 type Task = Box<dyn FnOnce() + Send>;
 
 /// Decodes on background threads, at most `in_flight` frames at a time.
@@ -97,10 +98,10 @@ impl AsyncDecoder {
             workers: Vec::with_capacity(in_flight),
         };
         for i in 0..in_flight {
-            let (tasks, slots) = (Arc::clone(&tasks), Arc::clone(&pool.slots));
+            let tasks = Arc::clone(&tasks);
             let worker = std::thread::Builder::new()
                 .name(format!("vc6-decode-{i}"))
-                .spawn(move || work(&tasks, &slots))?;
+                .spawn(move || work(&tasks))?;
             // On an error here, dropping `pool` joins the workers already started.
             pool.workers.push(worker);
         }
@@ -156,9 +157,12 @@ impl AsyncDecoder {
     ) -> Pending<T> {
         // Capacity 1: the worker's send never blocks, even when nobody waits.
         let (result, receiver) = mpsc::sync_channel(1);
+        let slots = Arc::clone(&self.slots);
         let task: Task = Box::new(move || {
             let outcome =
                 catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|p| Err(panicked(&*p)));
+            // Free the slot first, so that a caller who has the result sees it free.
+            slots.release();
             // The Pending may be gone: then the result is simply dropped.
             let _ = result.send(outcome);
         });
@@ -190,14 +194,13 @@ impl Drop for AsyncDecoder {
     }
 }
 
-/// A worker's loop: take the next task, run it, free its slot; stop when the queue closes.
-fn work(tasks: &Mutex<Receiver<Task>>, slots: &Slots) {
+/// A worker's loop: take the next task and run it; stop when the queue closes.
+fn work(tasks: &Mutex<Receiver<Task>>) {
     loop {
         // The lock is held only while waiting for a task, not while running it.
         let next = tasks.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok(task) = next else { return };
         task();
-        slots.release();
     }
 }
 

@@ -277,3 +277,4 @@ pub fn test_decoders() -> Vec<(Backend, Decoder)> {
     assert_eq!(out[0].0, Backend::Cpu, "the CPU backend always runs");
     out
 }
+pub mod surgery;

@@ -1,0 +1,166 @@
+//! Stream surgery: a stream taken apart with the core's own parser into its header and,
+//! per section, its tables and tile payloads; edited; and put back together along the
+//! documented layout (docs/bitstream.md §3, §7.2) with consistent lengths and checksums.
+//! Used to corrupt tile payloads behind valid section heads, and to build pictures whose
+//! planes have different echelon counts (which the encoder never writes).
+
+use vc6_core::entropy::FreqTable;
+use vc6_core::{DecodeOptions, Header, Plan};
+
+/// One frequency table of a section.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Plane index.
+    pub plane: u8,
+    /// Layer (0..=2).
+    pub layer: u8,
+    /// Table kind (0..=3).
+    pub kind: u8,
+    /// The frequencies.
+    pub freq: FreqTable,
+}
+
+/// One section: its LoQ, table precision, tables and tile payloads in tableau order.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// The section's LoQ.
+    pub loq: u8,
+    /// Precision of every table.
+    pub log: u8,
+    /// The tables, in stream order.
+    pub tables: Vec<Table>,
+    /// Tile payloads (modes byte and bit stream), every plane's tiles in tableau order.
+    pub tiles: Vec<Vec<u8>>,
+}
+
+/// A stream taken apart.
+#[derive(Debug, Clone)]
+pub struct Dissected {
+    /// The header (`section_sizes` is recomputed by [`Dissected::build`]).
+    pub header: Header,
+    /// The sections, coarsest LoQ first.
+    pub sections: Vec<Section>,
+}
+
+impl Dissected {
+    /// Takes a valid stream apart (panics on an invalid one).
+    pub fn of(stream: &[u8]) -> Dissected {
+        let plan = Plan::new(stream, &DecodeOptions::default()).expect("a valid stream");
+        let sections = plan
+            .sections
+            .iter()
+            .map(|s| {
+                let tile_count = s.offsets.len() - 1;
+                Section {
+                    loq: s.loq,
+                    log: s.log as u8,
+                    tables: s
+                        .tables
+                        .iter()
+                        .map(|t| Table {
+                            plane: t.plane as u8,
+                            layer: t.layer as u8,
+                            kind: t.kind as u8,
+                            freq: t.freq.clone(),
+                        })
+                        .collect(),
+                    tiles: (0..tile_count)
+                        .map(|i| stream[s.payload(i)].to_vec())
+                        .collect(),
+                }
+            })
+            .collect();
+        Dissected {
+            header: plan.header,
+            sections,
+        }
+    }
+
+    /// Serialises with fresh section sizes, header CRC and (when the header's flag says
+    /// so) section CRCs.
+    pub fn build(&self) -> Vec<u8> {
+        let bodies: Vec<Vec<u8>> = self
+            .sections
+            .iter()
+            .map(|s| s.body(self.header.checksums))
+            .collect();
+        let mut header = self.header.clone();
+        header.section_sizes = bodies.iter().map(|b| b.len() as u32).collect();
+        let mut out = Vec::new();
+        header.write(&mut out);
+        bodies.iter().for_each(|b| out.extend_from_slice(b));
+        out
+    }
+
+    /// One picture from single-plane streams, each plane keeping its own size, depth and
+    /// echelon count: the section of LoQ `k` holds the planes with more than `k` echelons
+    /// (their tables renumbered, their tiles in plane order). Every stream must use the
+    /// same upsampler and tile size, and sections of the same LoQ the same precision.
+    pub fn merge(parts: &[Dissected]) -> Dissected {
+        let first = &parts[0].header;
+        let mut header = first.clone();
+        header.planes = parts.iter().map(|d| d.header.planes[0]).collect();
+        header.checksums = true;
+        let count = header.planes.iter().map(|p| p.echelons).max().unwrap();
+        let sections = (0..count)
+            .rev()
+            .map(|loq| {
+                let mut merged: Option<Section> = None;
+                for (p, d) in parts.iter().enumerate() {
+                    assert_eq!(d.header.planes.len(), 1, "single-plane streams only");
+                    assert_eq!(
+                        (d.header.upsampler, d.header.tile_log2),
+                        (first.upsampler, first.tile_log2)
+                    );
+                    let Some(s) = d.sections.iter().find(|s| s.loq == loq) else {
+                        continue;
+                    };
+                    let m = merged.get_or_insert_with(|| Section {
+                        loq,
+                        log: s.log,
+                        tables: Vec::new(),
+                        tiles: Vec::new(),
+                    });
+                    assert_eq!(m.log, s.log, "LoQ {loq}: planes coded at other precisions");
+                    m.tables.extend(s.tables.iter().map(|t| Table {
+                        plane: p as u8,
+                        ..t.clone()
+                    }));
+                    m.tiles.extend(s.tiles.iter().cloned());
+                }
+                merged.expect("some plane has this LoQ")
+            })
+            .collect();
+        Dissected { header, sections }
+    }
+}
+
+impl Section {
+    /// The section's bytes (docs/bitstream.md §7.2).
+    pub fn body(&self, checksum: bool) -> Vec<u8> {
+        let mut out = vec![self.loq, self.log];
+        put_varint(&mut out, self.tables.len() as u32);
+        for t in &self.tables {
+            out.extend_from_slice(&[t.plane, t.layer, t.kind]);
+            t.freq.write(&mut out);
+        }
+        for tile in &self.tiles {
+            put_varint(&mut out, tile.len() as u32);
+        }
+        self.tiles.iter().for_each(|t| out.extend_from_slice(t));
+        if checksum {
+            let crc = crc32fast::hash(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// LEB128, as the stream's varints.
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
