@@ -4,6 +4,8 @@
 //! packing code, so a round trip checks the library against the documentation).
 #![allow(dead_code)]
 
+pub mod surgery;
+
 use vc6::{Backend, Decoder, DecoderSettings, Picture, PixelFormat, Plane};
 
 /// xorshift64: deterministic, seedable, no `rand` crate.
@@ -277,4 +279,3 @@ pub fn test_decoders() -> Vec<(Backend, Decoder)> {
     assert_eq!(out[0].0, Backend::Cpu, "the CPU backend always runs");
     out
 }
-pub mod surgery;
