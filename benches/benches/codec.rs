@@ -1,5 +1,7 @@
 //! Criterion benches on the two 500x500 corpus photographs: vc6 decode (1 thread, all
-//! cores, LoQ 2), vc6 encode, png decode, qoi decode. Throughput is in pixels.
+//! cores, LoQ 2), vc6 encode, png decode, qoi decode; then each backend that runs here
+//! (OpenCL when compiled in and present) decoding one frame and a batch of 32 frames
+//! (`decode_batch`, which returns when the device has finished). Throughput is in pixels.
 //!
 //! `cargo bench -p vc6-benches` (or `cargo xtask bench`). The corpus folder is
 //! `../shared/corpus/rgb8` beside the workspace, or `VC6_CORPUS`; when it is missing
@@ -7,10 +9,13 @@
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+use vc6::{Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
 use vc6_benches::{
     default_corpus_dir, load_rgb8_dir_filtered, png_decode, png_encode_rgb8, CorpusImage,
 };
+
+/// Batch size of the `decode_batch` benches.
+const BATCH: usize = 32;
 
 fn benches(c: &mut Criterion, images: &[CorpusImage]) {
     let dec_1 = Decoder::new(DecoderSettings {
@@ -23,6 +28,22 @@ fn benches(c: &mut Criterion, images: &[CorpusImage]) {
         ..Default::default()
     })
     .expect("vc6 decoder");
+    // Every backend that runs here, CPU first; the others are named in a note.
+    let mut backends = Vec::new();
+    for s in Backend::status() {
+        match s.device {
+            Ok(device) => {
+                let dec = Decoder::new(DecoderSettings {
+                    backend: s.backend,
+                    ..Default::default()
+                })
+                .expect("an available backend opens");
+                eprintln!("vc6 benches: backend {}: {device}", s.backend);
+                backends.push((s.backend, dec));
+            }
+            Err(e) => eprintln!("vc6 benches: backend {} not measured: {e}", s.backend),
+        }
+    }
     let mut g = c.benchmark_group("codec");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(3))
@@ -65,6 +86,34 @@ fn benches(c: &mut Criterion, images: &[CorpusImage]) {
         g.bench_function(BenchmarkId::new("qoi_decode", id), |b| {
             b.iter(|| qoi::decode_to_vec(black_box(&qoi_data)).unwrap())
         });
+
+        let batch = vec![(&stream[..], FrameRegion::default()); BATCH];
+        for (backend, dec) in &backends {
+            for frame in dec.decode_batch(&batch[..2]) {
+                assert_eq!(
+                    frame.expect("vc6 decode").data,
+                    img.pixels,
+                    "{backend} not lossless on {id}"
+                );
+            }
+            if *backend != Backend::Cpu {
+                g.throughput(Throughput::Elements(img.pixel_count()));
+                g.bench_function(BenchmarkId::new(format!("vc6_decode_{backend}"), id), |b| {
+                    b.iter(|| dec.decode(black_box(&stream)).unwrap())
+                });
+            }
+            g.throughput(Throughput::Elements(img.pixel_count() * BATCH as u64));
+            g.bench_function(
+                BenchmarkId::new(format!("vc6_decode_batch{BATCH}_{backend}"), id),
+                |b| {
+                    b.iter(|| {
+                        for f in dec.decode_batch(black_box(&batch)) {
+                            f.unwrap();
+                        }
+                    })
+                },
+            );
+        }
     }
     g.finish();
 }

@@ -7,7 +7,8 @@
 //!   conformance check on every backend (what CI runs).
 //! * `conformance [--bless]` — the conformance test against `fixtures/conformance.txt`.
 //! * `bench [--quick] [--corpus DIR] [--loq K]` — the comparison report against
-//!   png and qoi, then (unless `--quick`) the criterion benches.
+//!   png and qoi, the decode speed of every backend that runs here (CPU, OpenCL), then
+//!   (unless `--quick`) the criterion benches.
 //! * `fixtures` — regenerate `fixtures/sample.png`.
 
 mod fixtures;
@@ -28,7 +29,9 @@ commands:
   bench [--quick] [--corpus DIR] [--loq K]
                                comparison report vs png and qoi on DIR
                                (default: ../shared/corpus/rgb8 beside the workspace),
-                               then criterion benches unless --quick
+                               decode speed of each backend that runs here (single
+                               images, batches of 32, 4K from DIR/../uhd), then
+                               criterion benches unless --quick (fewer runs)
   fixtures                     regenerate fixtures/sample.png
 ";
 
@@ -317,6 +320,39 @@ fn bench(rest: &[String]) -> Result<()> {
     }
     step(&format!("comparison report on {}", corpus.display()));
     cargo(&report_args, &[])?;
+
+    // Every backend that runs here, on the same streams (the binary also runs on its
+    // own: `target/release/backends DIR`, e.g. copied to a GPU machine).
+    let shown = std::iter::once("cargo xtask bench".to_string())
+        .chain(rest.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut backend_args = vec![
+        "run",
+        "--release",
+        "-p",
+        "vc6-benches",
+        "--bin",
+        "backends",
+        "--",
+        "--corpus",
+        &corpus_str,
+        "--command",
+        &shown,
+    ];
+    if quick {
+        backend_args.push("--quick");
+    }
+    step(&format!(
+        "decode speed by backend (CPU, OpenCL) on {}{}",
+        corpus.display(),
+        if quick {
+            " (--quick: one timed run each)"
+        } else {
+            ""
+        }
+    ));
+    cargo(&backend_args, &[])?;
     if quick {
         step("--quick: skipping criterion benches");
         return Ok(());

@@ -10,10 +10,11 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
 use vc6_benches::{
-    default_corpus_dir, load_rgb8_dir_filtered, png_decode, png_encode_rgb8, CorpusImage,
+    cpu_model, default_corpus_dir, hardware_threads, load_rgb8_dir_filtered, png_decode,
+    png_encode_rgb8, today_utc, CorpusImage,
 };
 
 const USAGE: &str = "usage: report [--corpus DIR] [--loq K] [--runs N] [--filter TEXT]";
@@ -223,9 +224,7 @@ fn run() -> Result<()> {
     }
 
     // ---- the report (markdown on stdout) ----
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = hardware_threads();
     println!("# vc6 vs png vs qoi (lossless RGB8)\n");
     println!("- date: {}", today_utc());
     println!("- machine: {} ({} hardware threads)", cpu_model(), cores);
@@ -328,35 +327,4 @@ fn run() -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-/// Today's date (UTC) as YYYY-MM-DD, without a date crate.
-fn today_utc() -> String {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -1,0 +1,471 @@
+//! Decode speed of every vc6 backend that runs here (the CPU and, when compiled in and
+//! present, OpenCL), on the same streams, in one process. `cargo xtask bench` runs it
+//! after the codec report; it is a plain program, so it can also be copied, with a folder
+//! of PNG files, to a machine without Rust (a GPU server, say) and run there:
+//!
+//! ```text
+//! cargo build --release -p vc6-benches --bin backends      # OpenCL is in by default
+//! target/release/backends /path/to/corpus/rgb8 [--quick]
+//! ```
+//!
+//! Workloads, each decoded by every backend from the same lossless streams (default
+//! encoder settings):
+//!
+//! * the corpus one image at a time (`Decoder::decode_region`, full size);
+//! * the corpus as batches of 32 (`Decoder::decode_batch`, cycling through the corpus);
+//! * the 4K picture (the `uhd` folder beside the corpus, or `--uhd`) as a batch of 32 at
+//!   LoQ 0 and at LoQ 2.
+//!
+//! Throughput is output megapixels per second: the pixels handed back (a quarter-size
+//! frame at LoQ 1, a sixteenth at LoQ 2) over the best of N timed runs. Before timing,
+//! one warm-up run's output is checked byte for byte against the CPU reference. A batch
+//! returns only when the device has finished, so the timed region holds all the work.
+
+use anyhow::{bail, ensure, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use vc6::{Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+use vc6_benches::{
+    cpu_model, default_corpus_dir, hardware_threads, load_rgb8_dir, today_utc, CorpusImage,
+};
+
+const USAGE: &str = "\
+usage: backends [--corpus] DIR [--uhd DIR|FILE] [--quick] [--runs N] [--batch N]
+                [--backends LIST] [--command TEXT]
+
+  DIR              folder of PNG files (the rgb8 corpus)
+  --uhd DIR|FILE   the 4K picture(s) for the LoQ 0 / LoQ 2 batches
+                   (default: the folder `uhd` beside DIR, when it exists; `none`: skip)
+  --quick          one timed run per figure (default: best of 3, of 2 for 4K LoQ 0)
+  --runs N         timed runs per figure
+  --batch N        frames per decode_batch call (default 32)
+  --backends LIST  comma-separated backends to measure (default: every one that runs
+                   here); one named here that cannot run is an error
+  --command TEXT   the command line to print above the table (default: this one's)
+
+The OpenCL device is the one OCL_DEVICE names (a substring of its name, vendor or
+platform), else the first GPU, else the first device.";
+
+struct Args {
+    corpus: PathBuf,
+    uhd: Option<PathBuf>,
+    runs: Option<usize>,
+    quick: bool,
+    batch: usize,
+    backends: Option<Vec<Backend>>,
+    command: Option<String>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut corpus = None;
+    let mut uhd: Option<Option<PathBuf>> = None;
+    let mut args = Args {
+        corpus: PathBuf::new(),
+        uhd: None,
+        runs: None,
+        quick: false,
+        batch: 32,
+        backends: None,
+        command: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = |what: &str| {
+            it.next()
+                .with_context(|| format!("{a} needs {what}\n{USAGE}"))
+        };
+        match a.as_str() {
+            "--corpus" => corpus = Some(PathBuf::from(val("a folder")?)),
+            "--uhd" => {
+                let v = val("a folder or file")?;
+                uhd = Some((v != "none").then(|| PathBuf::from(v)));
+            }
+            "--quick" => args.quick = true,
+            "--runs" => {
+                let n: usize = val("a number")?.parse().context("--runs: not a number")?;
+                ensure!(n >= 1, "--runs must be at least 1");
+                args.runs = Some(n);
+            }
+            "--batch" => {
+                let n: usize = val("a number")?.parse().context("--batch: not a number")?;
+                ensure!(n >= 1, "--batch must be at least 1");
+                args.batch = n;
+            }
+            "--backends" => {
+                let list = val("a list such as cpu,opencl")?;
+                let parsed = list
+                    .split(',')
+                    .map(|s| s.trim().parse::<Backend>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("--backends {list}"))?;
+                ensure!(
+                    !parsed.contains(&Backend::Auto),
+                    "--backends: name the backends (cpu, opencl), not auto"
+                );
+                args.backends = Some(parsed);
+            }
+            "--command" => args.command = Some(val("a text")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other if !other.starts_with('-') && corpus.is_none() => {
+                corpus = Some(PathBuf::from(other))
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    args.corpus = corpus.unwrap_or_else(default_corpus_dir);
+    args.uhd = match uhd {
+        Some(explicit) => explicit,
+        None => args
+            .corpus
+            .parent()
+            .map(|p| p.join("uhd"))
+            .filter(|p| p.is_dir()),
+    };
+    Ok(args)
+}
+
+/// A PNG file or every PNG in a folder.
+fn load_images(path: &Path) -> Result<Vec<CorpusImage>> {
+    if path.is_file() {
+        Ok(vec![vc6_benches::load_png_rgb8(path)?])
+    } else {
+        load_rgb8_dir(path)
+    }
+}
+
+/// One picture, encoded, with the CPU's decodes as the reference.
+struct Stream {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+/// One row of the table: which frames each backend decodes, and how.
+struct Workload {
+    label: String,
+    /// (stream index, region) per frame.
+    items: Vec<(usize, FrameRegion)>,
+    /// `decode_batch` of all items in one call, else `decode_region` one at a time.
+    batch: bool,
+    runs: usize,
+}
+
+/// One measured figure.
+struct Figure {
+    output_px: u64,
+    best: Duration,
+}
+
+fn mps(px: u64, d: Duration) -> f64 {
+    px as f64 / 1e6 / d.as_secs_f64().max(1e-12)
+}
+
+/// Decodes the workload once; returns the frames' bytes and the output pixel count.
+fn decode_once(dec: &Decoder, streams: &[Stream], w: &Workload) -> Result<(Vec<Vec<u8>>, u64)> {
+    let mut out = Vec::with_capacity(w.items.len());
+    let mut px = 0u64;
+    let mut take = |i: usize, r: vc6::Result<vc6::Frame>| -> Result<()> {
+        let (s, region) = w.items[i];
+        let f = r.with_context(|| {
+            format!(
+                "{} ({}): decoding {} at LoQ {}",
+                w.label,
+                dec.backend_name(),
+                streams[s].name,
+                region.loq
+            )
+        })?;
+        px += u64::from(f.width) * u64::from(f.height);
+        out.push(f.data);
+        Ok(())
+    };
+    if w.batch {
+        let items: Vec<(&[u8], FrameRegion)> = w
+            .items
+            .iter()
+            .map(|&(s, r)| (&streams[s].bytes[..], r))
+            .collect();
+        for (i, r) in dec.decode_batch(&items).into_iter().enumerate() {
+            take(i, r)?;
+        }
+    } else {
+        for (i, &(s, r)) in w.items.iter().enumerate() {
+            take(i, dec.decode_region(&streams[s].bytes, r))?;
+        }
+    }
+    Ok((out, px))
+}
+
+/// A warm-up run checked against `reference` (one frame per item), then the best of the
+/// timed runs.
+fn measure(dec: &Decoder, streams: &[Stream], w: &Workload, reference: &[&[u8]]) -> Result<Figure> {
+    let (frames, output_px) = decode_once(dec, streams, w)?;
+    ensure!(frames.len() == reference.len(), "one frame per item");
+    for (i, (got, &want)) in frames.iter().zip(reference).enumerate() {
+        if got != want {
+            let (s, region) = w.items[i];
+            bail!(
+                "{}: the {} backend decoded {} at LoQ {} differently from the CPU: \
+                     {} bytes against {}, first difference at byte {:?}",
+                w.label,
+                dec.backend_name(),
+                streams[s].name,
+                region.loq,
+                got.len(),
+                want.len(),
+                got.iter().zip(want).position(|(a, b)| a != b)
+            );
+        }
+    }
+    drop(frames);
+    let mut best = Duration::MAX;
+    for _ in 0..w.runs {
+        let t = Instant::now();
+        let (frames, _) = decode_once(dec, streams, w)?;
+        best = best.min(t.elapsed());
+        drop(frames);
+    }
+    Ok(Figure { output_px, best })
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("backends: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    let runs = |default: usize| match (args.runs, args.quick) {
+        (Some(n), _) => n,
+        (None, true) => 1,
+        (None, false) => default,
+    };
+
+    // Which backends: every one that runs here, or those asked for (which must run).
+    let status = Backend::status();
+    let mut notes = Vec::new();
+    let mut decoders: Vec<Decoder> = Vec::new();
+    for s in &status {
+        let wanted = args
+            .backends
+            .as_ref()
+            .is_none_or(|list| list.contains(&s.backend));
+        if !wanted {
+            continue;
+        }
+        match &s.device {
+            Ok(_) => {
+                let dec = Decoder::new(DecoderSettings {
+                    backend: s.backend,
+                    threads: 0,
+                    ..Default::default()
+                })
+                .with_context(|| format!("opening the {} backend", s.backend))?;
+                decoders.push(dec);
+            }
+            Err(why) => {
+                ensure!(
+                    args.backends.is_none(),
+                    "backend {} cannot run here: {why}",
+                    s.backend
+                );
+                notes.push(format!(
+                    "{} {}: {}",
+                    s.backend,
+                    if s.compiled {
+                        "cannot run here"
+                    } else {
+                        "is not compiled in"
+                    },
+                    why.replace('\n', " ")
+                ));
+            }
+        }
+    }
+    ensure!(!decoders.is_empty(), "no backend to measure");
+    let cpu_ref = Decoder::new(DecoderSettings {
+        backend: Backend::Cpu,
+        threads: 0,
+        ..Default::default()
+    })?;
+
+    // The streams: the corpus, then the 4K picture(s).
+    let corpus = load_images(&args.corpus)?;
+    let uhd = match &args.uhd {
+        Some(p) => load_images(p).with_context(|| format!("--uhd {}", p.display()))?,
+        None => Vec::new(),
+    };
+    let corpus_px: u64 = corpus.iter().map(CorpusImage::pixel_count).sum();
+    eprintln!(
+        "backends: encoding {} images ({:.1} MP) from {}{}",
+        corpus.len(),
+        corpus_px as f64 / 1e6,
+        args.corpus.display(),
+        if uhd.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} 4K picture(s)", uhd.len())
+        }
+    );
+    let mut streams = Vec::new();
+    let mut originals = Vec::new();
+    for img in corpus.iter().chain(&uhd) {
+        let enc = Encoder::new(
+            img.width,
+            img.height,
+            PixelFormat::Rgb8,
+            EncoderSettings::default(),
+        )?;
+        streams.push(Stream {
+            name: img.name.clone(),
+            bytes: enc
+                .encode(&img.pixels)
+                .with_context(|| format!("encoding {}", img.name))?,
+        });
+        originals.push(&img.pixels);
+    }
+    let n = corpus.len();
+    let full = FrameRegion::full(0);
+    let mut workloads = vec![
+        Workload {
+            label: "corpus, one image at a time (`decode_region`)".into(),
+            items: (0..n).map(|i| (i, full)).collect(),
+            batch: false,
+            runs: runs(3),
+        },
+        Workload {
+            label: format!(
+                "corpus, batch of {} (`decode_batch`, cycling through the corpus)",
+                args.batch
+            ),
+            items: (0..args.batch).map(|i| (i % n, full)).collect(),
+            batch: true,
+            runs: runs(3),
+        },
+    ];
+    for (j, img) in uhd.iter().enumerate() {
+        for (loq, default_runs) in [(0u8, 2usize), (2, 3)] {
+            workloads.push(Workload {
+                label: format!(
+                    "{} ({}x{}), batch of {} at LoQ {loq}",
+                    img.name, img.width, img.height, args.batch
+                ),
+                items: vec![(n + j, FrameRegion::full(loq)); args.batch],
+                batch: true,
+                runs: runs(default_runs),
+            });
+        }
+    }
+
+    // Measure: every workload on every backend; the CPU reference checks each output.
+    let mut table: Vec<Vec<Figure>> = Vec::new();
+    for w in &workloads {
+        // Full size: the original pixels (lossless); else the CPU's decode of each distinct
+        // (stream, region) once.
+        let mut decoded: Vec<((usize, FrameRegion), Vec<u8>)> = Vec::new();
+        for &(s, r) in &w.items {
+            if r != full && !decoded.iter().any(|(k, _)| *k == (s, r)) {
+                let f = cpu_ref
+                    .decode_region(&streams[s].bytes, r)
+                    .with_context(|| format!("CPU reference decode of {}", streams[s].name))?;
+                decoded.push(((s, r), f.data));
+            }
+        }
+        let reference: Vec<&[u8]> = w
+            .items
+            .iter()
+            .map(|&(s, r)| match decoded.iter().find(|(k, _)| *k == (s, r)) {
+                Some((_, data)) => data.as_slice(),
+                None => originals[s].as_slice(),
+            })
+            .collect();
+        let mut row = Vec::new();
+        for dec in &decoders {
+            eprintln!(
+                "backends: {} on {}, best of {}",
+                w.label,
+                dec.backend_name(),
+                w.runs
+            );
+            let fig = measure(dec, &streams, w, &reference)?;
+            eprintln!(
+                "backends:   {:.1} MP/s ({:.2} MP in {:.1} ms)",
+                mps(fig.output_px, fig.best),
+                fig.output_px as f64 / 1e6,
+                fig.best.as_secs_f64() * 1e3
+            );
+            row.push(fig);
+        }
+        table.push(row);
+    }
+
+    // ---- the report (markdown on stdout) ----
+    let command = args.command.clone().unwrap_or_else(|| {
+        std::env::args()
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    println!("# vc6 decode speed by backend\n");
+    println!("- command: `{command}`");
+    println!("- date: {}", today_utc());
+    println!(
+        "- machine: {} ({} hardware threads)",
+        cpu_model(),
+        hardware_threads()
+    );
+    println!(
+        "- corpus: {} — {} images, {:.2} MP; streams from the default (lossless) encoder",
+        args.corpus.display(),
+        corpus.len(),
+        corpus.iter().map(CorpusImage::pixel_count).sum::<u64>() as f64 / 1e6
+    );
+    if let Some(p) = &args.uhd {
+        println!("- 4K: {}", p.display());
+    }
+    for dec in &decoders {
+        println!("- {}: {}", dec.backend_name(), dec.device());
+    }
+    for note in &notes {
+        println!("- not measured: {note}");
+    }
+    println!(
+        "- MP/s: output megapixels (LoQ 2 frames are 1/16 of full size) / the best of `runs` \
+         timed runs, each after a warm-up run checked byte for byte against the CPU \
+         reference; `decode_batch` returns when the device has finished\n"
+    );
+    let names: Vec<&str> = decoders.iter().map(|d| d.backend_name()).collect();
+    print!("| workload | runs | output MP |");
+    for name in &names {
+        print!(" {name} MP/s |");
+    }
+    println!();
+    print!("|---|---:|---:|");
+    for _ in &names {
+        print!("---:|");
+    }
+    println!();
+    for (w, row) in workloads.iter().zip(&table) {
+        print!(
+            "| {} | {} | {:.2} |",
+            w.label,
+            w.runs,
+            row[0].output_px as f64 / 1e6
+        );
+        let base = mps(row[0].output_px, row[0].best);
+        for (k, fig) in row.iter().enumerate() {
+            let v = mps(fig.output_px, fig.best);
+            if k == 0 || names[0] != "cpu" {
+                print!(" {v:.1} |");
+            } else {
+                print!(" {v:.1} ({:.2}x cpu) |", v / base);
+            }
+        }
+        println!();
+    }
+    Ok(())
+}
