@@ -4,6 +4,7 @@
 //! packing code, so a round trip checks the library against the documentation).
 #![allow(dead_code)]
 
+pub mod suite;
 pub mod surgery;
 
 use vc6::{Backend, Decoder, DecoderSettings, Picture, PixelFormat, Plane};

@@ -135,6 +135,16 @@ impl Dissected {
     }
 }
 
+/// Byte ranges of every tile payload of a stream, from the core's plan.
+pub fn tile_payloads(stream: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let plan = Plan::new(stream, &DecodeOptions::default()).unwrap();
+    plan.sections
+        .iter()
+        .flat_map(|s| (0..s.offsets.len() - 1).map(|i| s.payload(i)))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
 impl Section {
     /// The section's bytes (docs/bitstream.md §7.2).
     pub fn body(&self, checksum: bool) -> Vec<u8> {
