@@ -73,7 +73,10 @@ pub struct Suite {
 impl Suite {
     pub fn new() -> Suite {
         let decoders = test_decoders();
-        let names: Vec<&str> = decoders.iter().map(|(b, _)| b.name()).collect();
+        let names: Vec<String> = decoders
+            .iter()
+            .map(|(b, d)| format!("{b} ({})", d.device()))
+            .collect();
         eprintln!("backends under test: {}", names.join(", "));
         Suite {
             decoders,
