@@ -56,7 +56,7 @@ pub struct AsyncDecoder {
 
 /// A decode submitted to an [`AsyncDecoder`]: wait for it, or poll it.
 #[derive(Debug)]
-#[must_use = "a Pending does nothing unless waited on; dropping it discards the result"]
+#[must_use = "dropping a Pending discards the result of its decode"]
 pub struct Pending<T = Frame> {
     result: Receiver<Result<T>>,
     ready: Option<Result<T>>,
