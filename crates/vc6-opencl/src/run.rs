@@ -427,8 +427,8 @@ impl Worker {
         for job in jobs {
             let r = job.layout.check(job.plan, job.out.len()).and_then(|()| {
                 let mut f = self.enqueue(context, info, job.plan, job.stream, job.layout)?;
-                if f.out.is_some() {
-                    let out = &f.out.as_ref().expect("output buffer").buf;
+                if let Some(out) = &f.out {
+                    let out = &out.buf;
                     // SAFETY: `job.out` is exactly `layout.len` bytes (checked) and stays
                     // borrowed by the in-flight record until after `finish`.
                     unsafe {
