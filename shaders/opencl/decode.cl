@@ -78,7 +78,10 @@ inline int unzigzag(uint u) {
     return (int)(u >> 1) ^ -(int)(u & 1);
 }
 
-// Entropy-decodes one tile per work item into the section's coefficient grids.
+// Entropy-decodes one tile per work item into the coefficient grids. A launch covers
+// jobs first_job .. first_job + job_count: one section of one frame, or the same section
+// of every frame of a batch. Each work item keeps its s-tree leaf list in
+// scratch[gid * scratch_stride ..] (one entry per coefficient of the largest tile).
 kernel void decode_tiles(global const uchar *stream,
                          global const ulong *tables,
                          global const uint *jobs,
@@ -86,6 +89,7 @@ kernel void decode_tiles(global const uchar *stream,
                          uint job_count,
                          global int *coeffs,
                          global ushort *scratch,
+                         uint scratch_stride,
                          global uchar *err) {
     uint gid = get_global_id(0);
     if (gid >= job_count) return;
@@ -97,8 +101,7 @@ kernel void decode_tiles(global const uchar *stream,
     uint layers = j[J_LAYERS];
     uint log = j[J_LOG] & 0xff;
     uint tlog = j[J_LOG] >> 8;
-    uint side = 1u << tlog;
-    global ushort *leaves = scratch + (size_t)gid * side * side;
+    global ushort *leaves = scratch + (size_t)gid * scratch_stride;
     err[job] = 0;
     if (start >= end) {
         err[job] = E_EMPTY;

@@ -15,17 +15,14 @@ const NO_TABLE: u32 = u32::MAX;
 /// A decode laid out for the kernels.
 #[derive(Debug)]
 pub(crate) struct Layout {
-    /// Every section's decode tables, packed entries back to back (little-endian u64).
-    pub tables: Vec<u8>,
-    /// Tile jobs, `TILE_WORDS` little-endian u32 each.
-    pub jobs: Vec<u8>,
+    /// Every section's decode tables, packed entries back to back.
+    pub tables: Vec<u64>,
+    /// Tile jobs: payload offsets in this stream, coefficient offsets from the start of
+    /// the section's coefficients, table offsets from the start of `tables`.
+    pub jobs: Vec<[u32; TILE_WORDS]>,
     /// `(loq, plane, tx, ty)` of each job, to name a failing tile.
     pub origin: Vec<(u8, usize, u32, u32)>,
     pub sections: Vec<SectionRun>,
-    /// Largest coefficient count of a section (i32 elements).
-    pub max_coeffs: usize,
-    /// Largest tile-job count of a section.
-    pub max_section_jobs: usize,
     /// Largest echelon a plane reconstructs (i32 elements), per plane.
     pub echelon_len: Vec<usize>,
 }
@@ -34,6 +31,8 @@ pub(crate) struct Layout {
 pub(crate) struct SectionRun {
     pub first_job: u32,
     pub job_count: u32,
+    /// Coefficients (i32) of the section's planes.
+    pub coeffs: usize,
     pub planes: Vec<PlaneRun>,
 }
 
@@ -69,8 +68,6 @@ impl Layout {
         let mut jobs = Vec::new();
         let mut origin = Vec::new();
         let mut sections = Vec::with_capacity(plan.sections.len());
-        let mut max_coeffs = 0usize;
-        let mut max_section_jobs = 0usize;
         let mut entry_count = 0usize;
         for s in &plan.sections {
             let size = 1usize << s.log;
@@ -78,9 +75,7 @@ impl Layout {
             for t in &s.tables {
                 let dec = DecTable::new(&t.freq, stree::is_value_kind(t.kind));
                 table_at.push(to_u32(entry_count, "table offset")?);
-                for e in &dec.entries()[..size] {
-                    tables.extend_from_slice(&e.to_le_bytes());
-                }
+                tables.extend_from_slice(&dec.entries()[..size]);
                 entry_count += size;
             }
             let section_first = origin.len();
@@ -114,9 +109,7 @@ impl Layout {
                                     pp.tables[l][k].map_or(NO_TABLE, |i| table_at[i]);
                             }
                         }
-                        words
-                            .iter()
-                            .for_each(|w| jobs.extend_from_slice(&w.to_le_bytes()));
+                        jobs.push(words);
                         origin.push((s.loq, pp.plane, tx, ty));
                     }
                 }
@@ -138,11 +131,10 @@ impl Layout {
                 });
             }
             to_u32(coeffs, "coefficient count")?;
-            max_coeffs = max_coeffs.max(coeffs);
-            max_section_jobs = max_section_jobs.max(origin.len() - section_first);
             sections.push(SectionRun {
                 first_job: to_u32(section_first, "tile count")?,
                 job_count: to_u32(origin.len() - section_first, "tile count")?,
+                coeffs,
                 planes,
             });
         }
@@ -160,17 +152,15 @@ impl Layout {
             jobs,
             origin,
             sections,
-            max_coeffs,
-            max_section_jobs,
             echelon_len,
         })
     }
 
-    /// The first failing tile's error, from the kernels' per-job error codes.
-    pub(crate) fn check_errors(&self, codes: &[u8]) -> Result<()> {
-        let Some((i, &code)) = codes.iter().enumerate().find(|(_, &c)| c != 0) else {
+    /// The error of tile `i`, from the kernel's error code (0: none).
+    pub(crate) fn tile_error(&self, i: usize, code: u8) -> Result<()> {
+        if code == 0 {
             return Ok(());
-        };
+        }
         let (loq, p, tx, ty) = self.origin[i];
         let what = match code {
             1 => "entropy-coded data does not match its length (corrupted tile)",

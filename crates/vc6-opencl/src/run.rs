@@ -89,21 +89,61 @@ impl DeviceFrame {
     }
 }
 
-/// Device buffers of one decode in flight.
-struct InFlight<'a> {
-    layout: Layout,
+/// One frame of a batch, prepared on the host: its layout and where its data sits in the
+/// batch's shared buffers.
+struct FramePrep<'a> {
+    plan: &'a Plan,
+    stream: &'a [u8],
+    layout: &'a OutputLayout,
+    lay: Layout,
+    stream_base: usize,
+    /// Per section: the merged index of its first tile and its first coefficient in the
+    /// wave's coefficient buffer.
+    tile_base: Vec<u32>,
+    coeff_base: Vec<u32>,
+}
+
+/// The device side of one frame: echelons (two per plane, ping-pong) and the output.
+struct FrameBufs {
+    echelons: Vec<[Pooled; 2]>,
+    current: Vec<usize>,
+    out: Pooled,
+}
+
+/// A batch in flight: buffers shared by every frame, and the host memory that
+/// non-blocking transfers read from or write to until the queue is finished.
+struct Shared {
     stream: Pooled,
     tables: Pooled,
     jobs: Pooled,
     coeffs: Pooled,
     scratch: Pooled,
     err: Pooled,
-    echelons: Vec<[Pooled; 2]>,
-    /// Which of each plane's two echelon buffers holds its latest echelon.
-    current: Vec<usize>,
-    out: Option<Pooled>,
+    table_bytes: Vec<u8>,
+    job_bytes: Vec<u8>,
     codes: Vec<u8>,
-    target: Option<&'a mut [u8]>,
+    /// `(frame, tile index in the frame's layout)` of each merged tile.
+    owner: Vec<(usize, usize)>,
+}
+
+/// What `merge` computes for a batch.
+struct Shared0 {
+    table_bytes: Vec<u8>,
+    job_bytes: Vec<u8>,
+    owner: Vec<(usize, usize)>,
+    /// Per wave: the first merged tile and the tile count.
+    launches: Vec<(u32, u32)>,
+    stream_len: usize,
+    /// Scratch entries per tile (the largest tile's coefficient count).
+    side2: usize,
+}
+
+fn sum_u32(v: usize, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| {
+        Error::Unsupported(format!(
+            "the batch's {what} ({v}) is beyond the OpenCL backend's 32-bit offsets; decode fewer frames at once"
+        ))
+    })
 }
 
 impl Worker {
@@ -155,179 +195,341 @@ impl Worker {
         }
     }
 
-    fn give_flight(&mut self, f: InFlight<'_>) {
-        for p in [f.stream, f.tables, f.jobs, f.coeffs, f.scratch, f.err] {
+    fn give_shared(&mut self, s: Shared) {
+        for p in [s.stream, s.tables, s.jobs, s.coeffs, s.scratch, s.err] {
             self.give(p);
         }
+    }
+
+    fn give_frame(&mut self, f: FrameBufs, keep_out: bool) -> Option<Pooled> {
         for [a, b] in f.echelons {
             self.give(a);
             self.give(b);
         }
-        if let Some(o) = f.out {
-            self.give(o);
+        if keep_out {
+            Some(f.out)
+        } else {
+            self.give(f.out);
+            None
         }
     }
 
-    fn write(&self, dst: &mut Pooled, data: &[u8]) -> Result<()> {
+    fn write(&self, dst: &mut Pooled, offset: usize, data: &[u8]) -> Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        // SAFETY: `dst` holds at least `data.len()` bytes (sized from it), and the
-        // non-blocking write's host memory (the caller's stream or the in-flight layout)
-        // lives until the queue is finished.
+        // SAFETY: `dst` holds at least `offset + data.len()` bytes (sized from the same
+        // data), and the non-blocking write's host memory (the caller's stream, or a
+        // vector in the batch's `Shared`) lives until the queue is finished.
         unsafe {
             self.queue
-                .enqueue_write_buffer(&mut dst.buf, CL_NON_BLOCKING, 0, data, &[])
+                .enqueue_write_buffer(&mut dst.buf, CL_NON_BLOCKING, offset, data, &[])
                 .map_err(|e| cl_err("uploading", e))?;
         }
         Ok(())
     }
 
-    /// Enqueues everything for one decode into `out` (a pooled device buffer).
-    fn enqueue<'a>(
+    /// Lays the frames out together: sections are decoded in waves (wave `w` is every
+    /// frame's section `w`, coarsest first), each wave's tiles of every frame in one
+    /// `decode_tiles` launch, so a batch has as many tile launches as its deepest frame
+    /// has sections, and all its tiles in flight at once.
+    fn merge(frames: &mut [FramePrep<'_>]) -> Result<(Shared0, usize, usize)> {
+        let mut stream_len = 0usize;
+        let mut table_bytes = Vec::new();
+        for f in frames.iter_mut() {
+            f.stream_base = stream_len;
+            stream_len += f.stream.len();
+        }
+        let waves = frames
+            .iter()
+            .map(|f| f.lay.sections.len())
+            .max()
+            .unwrap_or(0);
+        let side2 = frames
+            .iter()
+            .map(|f| 1usize << (2 * f.plan.header.tile_log2))
+            .max()
+            .unwrap_or(1);
+        let mut job_bytes = Vec::new();
+        let mut owner = Vec::new();
+        let mut launches = Vec::with_capacity(waves);
+        let (mut max_coeffs, mut max_tiles) = (0usize, 0usize);
+        let mut table_base = vec![0u32; frames.len()];
+        let mut entries = 0usize;
+        for (fi, f) in frames.iter().enumerate() {
+            table_base[fi] = sum_u32(entries, "table entries")?;
+            entries += f.lay.tables.len();
+            f.lay
+                .tables
+                .iter()
+                .for_each(|e| table_bytes.extend_from_slice(&e.to_le_bytes()));
+        }
+        for w in 0..waves {
+            let first = owner.len();
+            let mut coeffs = 0usize;
+            for (fi, f) in frames.iter_mut().enumerate() {
+                let Some(sec) = f.lay.sections.get(w) else {
+                    continue;
+                };
+                f.tile_base.push(sum_u32(owner.len(), "tile count")?);
+                f.coeff_base.push(sum_u32(coeffs, "coefficient count")?);
+                let stream_base = sum_u32(f.stream_base, "stream bytes")?;
+                let cbase = sum_u32(coeffs, "coefficient count")?;
+                coeffs += sec.coeffs;
+                let range = sec.first_job as usize..(sec.first_job + sec.job_count) as usize;
+                for t in range {
+                    let mut words = f.lay.jobs[t];
+                    words[0] += stream_base;
+                    words[1] += stream_base;
+                    words[2] += cbase;
+                    for slot in &mut words[11..23] {
+                        if *slot != u32::MAX {
+                            *slot += table_base[fi];
+                        }
+                    }
+                    words
+                        .iter()
+                        .for_each(|v| job_bytes.extend_from_slice(&v.to_le_bytes()));
+                    owner.push((fi, t));
+                }
+            }
+            sum_u32(coeffs, "coefficient count")?;
+            max_coeffs = max_coeffs.max(coeffs);
+            max_tiles = max_tiles.max(owner.len() - first);
+            launches.push((
+                sum_u32(first, "tile count")?,
+                sum_u32(owner.len() - first, "tile count")?,
+            ));
+        }
+        sum_u32(stream_len, "stream bytes")?;
+        Ok((
+            Shared0 {
+                table_bytes,
+                job_bytes,
+                owner,
+                launches,
+                stream_len,
+                side2,
+            },
+            max_coeffs,
+            max_tiles,
+        ))
+    }
+
+    /// Prepares, uploads and enqueues a batch; returns per frame its buffers (or why it
+    /// was left out) and the batch's shared buffers.
+    #[allow(clippy::type_complexity)]
+    fn enqueue_batch<'a>(
         &mut self,
         context: &Context,
         info: &DeviceInfo,
-        plan: &Plan,
-        stream: &'a [u8],
-        layout: &OutputLayout,
-    ) -> Result<InFlight<'a>> {
-        plan.check_stream(stream)?;
-        let lay = Layout::new(plan)?;
-        let needed = plan.header.required_size(plan.loq)? as usize;
-        // Tile payloads end within `needed` (the plan checked every offset).
-        let stream = &stream[..needed];
-        let side = 1usize << plan.header.tile_log2;
-        let mut f = InFlight {
-            stream: self.take(context, info, stream.len())?,
-            tables: self.take(context, info, lay.tables.len())?,
-            jobs: self.take(context, info, lay.jobs.len())?,
-            coeffs: self.take(context, info, lay.max_coeffs * 4)?,
-            scratch: self.take(context, info, lay.max_section_jobs * side * side * 2)?,
-            err: self.take(context, info, lay.origin.len())?,
-            echelons: Vec::with_capacity(lay.echelon_len.len()),
-            current: vec![0; lay.echelon_len.len()],
-            out: None,
-            codes: vec![0u8; lay.origin.len()],
-            target: None,
-            layout: lay,
-        };
-        for i in 0..f.layout.echelon_len.len() {
-            let n = f.layout.echelon_len[i] * 4;
-            f.echelons
-                .push([self.take(context, info, n)?, self.take(context, info, n)?]);
+        items: &[(&'a Plan, &'a [u8], &'a OutputLayout)],
+    ) -> Result<(
+        Vec<Result<usize>>,
+        Vec<FramePrep<'a>>,
+        Vec<FrameBufs>,
+        Shared,
+    )> {
+        // Host side: check and lay out each frame; a bad frame is left out of the batch.
+        let mut slots = Vec::with_capacity(items.len());
+        let mut frames = Vec::new();
+        for &(plan, stream, layout) in items {
+            let prep = layout
+                .check(plan, layout.len)
+                .and_then(|()| plan.check_stream(stream))
+                .and_then(|()| {
+                    let needed = plan.header.required_size(plan.loq)? as usize;
+                    Ok(FramePrep {
+                        plan,
+                        // Tile payloads end within `needed` (the plan checked every offset).
+                        stream: &stream[..needed],
+                        layout,
+                        lay: Layout::new(plan)?,
+                        stream_base: 0,
+                        tile_base: Vec::new(),
+                        coeff_base: Vec::new(),
+                    })
+                });
+            slots.push(prep.map(|p| {
+                frames.push(p);
+                frames.len() - 1
+            }));
         }
-        f.out = Some(self.take(context, info, layout.len)?);
-        self.write(&mut f.stream, stream)?;
-        self.write(&mut f.tables, &f.layout.tables)?;
-        self.write(&mut f.jobs, &f.layout.jobs)?;
-        self.run_sections(plan, &mut f)?;
-        self.pack(plan, layout, &mut f)?;
-        if !f.codes.is_empty() {
-            // SAFETY: `codes` has one byte per job, the buffer's size; it lives in the
-            // in-flight record until the queue is finished.
+        let (s0, max_coeffs, max_tiles) = Self::merge(&mut frames)?;
+        let mut shared = Shared {
+            stream: self.take(context, info, s0.stream_len)?,
+            tables: self.take(context, info, s0.table_bytes.len())?,
+            jobs: self.take(context, info, s0.job_bytes.len())?,
+            coeffs: self.take(context, info, max_coeffs * 4)?,
+            scratch: self.take(context, info, max_tiles * s0.side2 * 2)?,
+            err: self.take(context, info, s0.owner.len())?,
+            codes: vec![0u8; s0.owner.len()],
+            table_bytes: s0.table_bytes,
+            job_bytes: s0.job_bytes,
+            owner: s0.owner,
+        };
+        let mut bufs = Vec::with_capacity(frames.len());
+        for f in &frames {
+            let mut echelons = Vec::with_capacity(f.lay.echelon_len.len());
+            for &n in &f.lay.echelon_len {
+                echelons.push([
+                    self.take(context, info, n * 4)?,
+                    self.take(context, info, n * 4)?,
+                ]);
+            }
+            bufs.push(FrameBufs {
+                current: vec![0; echelons.len()],
+                echelons,
+                out: self.take(context, info, f.layout.len)?,
+            });
+        }
+        for f in &frames {
+            self.write(&mut shared.stream, f.stream_base, f.stream)?;
+        }
+        let (tb, jb) = (
+            std::mem::take(&mut shared.table_bytes),
+            std::mem::take(&mut shared.job_bytes),
+        );
+        self.write(&mut shared.tables, 0, &tb)?;
+        self.write(&mut shared.jobs, 0, &jb)?;
+        (shared.table_bytes, shared.job_bytes) = (tb, jb);
+        let stride = sum_u32(s0.side2, "scratch stride")?;
+        for (w, &(first, count)) in s0.launches.iter().enumerate() {
+            self.decode_tiles(&shared, first, count, stride)?;
+            for (f, b) in frames.iter().zip(bufs.iter_mut()) {
+                if w < f.lay.sections.len() {
+                    self.reconstruct_section(f, w, b, &shared)?;
+                }
+            }
+        }
+        for (f, b) in frames.iter().zip(&bufs) {
+            self.pack(f.plan, f.layout, b)?;
+        }
+        if !shared.codes.is_empty() {
+            // SAFETY: `codes` has one byte per merged tile, the buffer's size; it lives in
+            // `shared` until the queue is finished.
             unsafe {
                 self.queue
-                    .enqueue_read_buffer(&f.err.buf, CL_NON_BLOCKING, 0, &mut f.codes, &[])
+                    .enqueue_read_buffer(
+                        &shared.err.buf,
+                        CL_NON_BLOCKING,
+                        0,
+                        &mut shared.codes,
+                        &[],
+                    )
                     .map_err(|e| cl_err("reading tile errors", e))?;
             }
         }
-        Ok(f)
+        Ok((slots, frames, bufs, shared))
     }
 
-    fn run_sections(&mut self, plan: &Plan, f: &mut InFlight<'_>) -> Result<()> {
-        let q = &self.queue;
-        let taps = plan.header.upsampler.taps();
-        let nearest = u32::from(plan.header.upsampler == vc6_core::Upsampler::Nearest);
-        for s in &f.layout.sections {
-            if s.job_count > 0 {
-                // SAFETY: the job table, coefficient, scratch and error buffers were
-                // sized by `Layout` for every job and section; the kernel bounds-checks
-                // its global id against `job_count`.
-                unsafe {
-                    ExecuteKernel::new(&self.k.decode_tiles)
-                        .set_arg(&f.stream.buf)
-                        .set_arg(&f.tables.buf)
-                        .set_arg(&f.jobs.buf)
-                        .set_arg(&s.first_job)
-                        .set_arg(&s.job_count)
-                        .set_arg(&f.coeffs.buf)
-                        .set_arg(&f.scratch.buf)
-                        .set_arg(&f.err.buf)
-                        .set_global_work_size(round_up(s.job_count as usize, TILE_GROUP))
-                        .set_local_work_size(TILE_GROUP)
-                        .enqueue_nd_range(q)
-                        .map_err(|e| cl_err("decode_tiles", e))?;
-                }
-            }
-            for p in &s.planes {
-                let cur = f.current[p.plane];
-                let [e0, e1] = &f.echelons[p.plane];
-                let (this, other) = if cur == 0 { (e0, e1) } else { (e1, e0) };
-                let (lo, hi) = p.range;
-                if p.base {
-                    if p.job_count == 0 {
-                        continue;
-                    }
-                    // SAFETY: tiles lie inside the echelon (`size`), which fits the
-                    // plane's echelon buffer (sized for its largest echelon).
-                    unsafe {
-                        ExecuteKernel::new(&self.k.med_tiles)
-                            .set_arg(&f.jobs.buf)
-                            .set_arg(&p.first_job)
-                            .set_arg(&p.job_count)
-                            .set_arg(&f.coeffs.buf)
-                            .set_arg(&this.buf)
-                            .set_arg(&p.size.0)
-                            .set_arg(&lo)
-                            .set_arg(&hi)
-                            .set_global_work_size(round_up(p.job_count as usize, TILE_GROUP))
-                            .set_local_work_size(TILE_GROUP)
-                            .enqueue_nd_range(q)
-                            .map_err(|e| cl_err("med_tiles", e))?;
-                    }
-                    continue;
-                }
-                let b = p.blocks;
-                if !b.is_empty() {
-                    // SAFETY: blocks lie inside the lower echelon, whose samples are read
-                    // at clamped positions; writes stay inside the upper echelon.
-                    unsafe {
-                        ExecuteKernel::new(&self.k.reconstruct)
-                            .set_arg(&f.coeffs.buf)
-                            .set_arg(&p.cbase)
-                            .set_arg(&this.buf)
-                            .set_arg(&p.lower.0)
-                            .set_arg(&p.lower.1)
-                            .set_arg(&other.buf)
-                            .set_arg(&p.size.0)
-                            .set_arg(&p.size.1)
-                            .set_arg(&b.x0)
-                            .set_arg(&b.y0)
-                            .set_arg(&b.width())
-                            .set_arg(&b.height())
-                            .set_arg(&lo)
-                            .set_arg(&hi)
-                            .set_arg(&taps)
-                            .set_arg(&nearest)
-                            .set_global_work_sizes(&[
-                                round_up(b.width() as usize, BLOCK_GROUP[0]),
-                                round_up(b.height() as usize, BLOCK_GROUP[1]),
-                            ])
-                            .set_local_work_sizes(&BLOCK_GROUP)
-                            .enqueue_nd_range(q)
-                            .map_err(|e| cl_err("reconstruct", e))?;
-                    }
-                }
-                f.current[p.plane] = 1 - cur;
-            }
+    fn decode_tiles(&self, sh: &Shared, first: u32, count: u32, stride: u32) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        // SAFETY: the job table, coefficient, scratch and error buffers were sized by
+        // `merge` for every tile of every wave; the kernel bounds-checks its global id.
+        unsafe {
+            ExecuteKernel::new(&self.k.decode_tiles)
+                .set_arg(&sh.stream.buf)
+                .set_arg(&sh.tables.buf)
+                .set_arg(&sh.jobs.buf)
+                .set_arg(&first)
+                .set_arg(&count)
+                .set_arg(&sh.coeffs.buf)
+                .set_arg(&sh.scratch.buf)
+                .set_arg(&stride)
+                .set_arg(&sh.err.buf)
+                .set_global_work_size(round_up(count as usize, TILE_GROUP))
+                .set_local_work_size(TILE_GROUP)
+                .enqueue_nd_range(&self.queue)
+                .map_err(|e| cl_err("decode_tiles", e))?;
         }
         Ok(())
     }
 
-    fn pack(&mut self, plan: &Plan, layout: &OutputLayout, f: &mut InFlight<'_>) -> Result<()> {
+    /// The lowest echelon's MED, or upsample-and-add, for every plane of section `w`.
+    fn reconstruct_section(
+        &self,
+        f: &FramePrep<'_>,
+        w: usize,
+        b: &mut FrameBufs,
+        sh: &Shared,
+    ) -> Result<()> {
         let q = &self.queue;
-        let out = &f.out.as_ref().expect("output buffer").buf;
+        let plan = f.plan;
+        let taps = plan.header.upsampler.taps();
+        let nearest = u32::from(plan.header.upsampler == vc6_core::Upsampler::Nearest);
+        let sec = &f.lay.sections[w];
+        for p in &sec.planes {
+            let cur = b.current[p.plane];
+            let [e0, e1] = &b.echelons[p.plane];
+            let (this, other) = if cur == 0 { (e0, e1) } else { (e1, e0) };
+            let (lo, hi) = p.range;
+            if p.base {
+                if p.job_count == 0 {
+                    continue;
+                }
+                let first = f.tile_base[w] + (p.first_job - sec.first_job);
+                // SAFETY: tiles lie inside the echelon (`size`), which fits the plane's
+                // echelon buffer (sized for its largest echelon).
+                unsafe {
+                    ExecuteKernel::new(&self.k.med_tiles)
+                        .set_arg(&sh.jobs.buf)
+                        .set_arg(&first)
+                        .set_arg(&p.job_count)
+                        .set_arg(&sh.coeffs.buf)
+                        .set_arg(&this.buf)
+                        .set_arg(&p.size.0)
+                        .set_arg(&lo)
+                        .set_arg(&hi)
+                        .set_global_work_size(round_up(p.job_count as usize, TILE_GROUP))
+                        .set_local_work_size(TILE_GROUP)
+                        .enqueue_nd_range(q)
+                        .map_err(|e| cl_err("med_tiles", e))?;
+                }
+                continue;
+            }
+            let r = p.blocks;
+            if !r.is_empty() {
+                let cbase = f.coeff_base[w] + p.cbase;
+                // SAFETY: blocks lie inside the lower echelon, whose samples are read at
+                // clamped positions; writes stay inside the upper echelon.
+                unsafe {
+                    ExecuteKernel::new(&self.k.reconstruct)
+                        .set_arg(&sh.coeffs.buf)
+                        .set_arg(&cbase)
+                        .set_arg(&this.buf)
+                        .set_arg(&p.lower.0)
+                        .set_arg(&p.lower.1)
+                        .set_arg(&other.buf)
+                        .set_arg(&p.size.0)
+                        .set_arg(&p.size.1)
+                        .set_arg(&r.x0)
+                        .set_arg(&r.y0)
+                        .set_arg(&r.width())
+                        .set_arg(&r.height())
+                        .set_arg(&lo)
+                        .set_arg(&hi)
+                        .set_arg(&taps)
+                        .set_arg(&nearest)
+                        .set_global_work_sizes(&[
+                            round_up(r.width() as usize, BLOCK_GROUP[0]),
+                            round_up(r.height() as usize, BLOCK_GROUP[1]),
+                        ])
+                        .set_local_work_sizes(&BLOCK_GROUP)
+                        .enqueue_nd_range(q)
+                        .map_err(|e| cl_err("reconstruct", e))?;
+                }
+            }
+            b.current[p.plane] = 1 - cur;
+        }
+        Ok(())
+    }
+
+    fn pack(&self, plan: &Plan, layout: &OutputLayout, f: &FrameBufs) -> Result<()> {
+        let q = &self.queue;
+        let out = &f.out.buf;
         let bytes = layout.sample.bytes() as u32;
         let echelon = |p: usize| &f.echelons[p][f.current[p]].buf;
         let u =
@@ -416,43 +618,113 @@ impl Worker {
             .map_err(|e| cl_err("finishing the queue", e))
     }
 
-    /// Decodes every job, submitting all of them before waiting once.
+    /// Runs a batch. `read_back(item, buffers)` may enqueue a read of a frame before the
+    /// queue is finished; `deliver(item, buffers)` gets each frame whose decode
+    /// succeeded. `item` indexes `items`.
+    fn run_batch<T>(
+        &mut self,
+        context: &Context,
+        info: &DeviceInfo,
+        items: &[(&Plan, &[u8], &OutputLayout)],
+        mut read_back: impl FnMut(&mut Self, usize, &FrameBufs) -> Result<()>,
+        mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let (slots, _frames, bufs, shared) = match self.enqueue_batch(context, info, items) {
+            Ok(v) => v,
+            Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
+        };
+        let item_of: Vec<usize> = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
+            .collect();
+        let mut read_errors: Vec<Option<Error>> = Vec::with_capacity(bufs.len());
+        for (fi, b) in bufs.iter().enumerate() {
+            read_errors.push(read_back(self, item_of[fi], b).err());
+        }
+        let finished = self.finish();
+        // The first failing tile of each frame, in wave order.
+        let mut tile_errors: Vec<Option<Error>> = (0..bufs.len()).map(|_| None).collect();
+        for (m, &code) in shared.codes.iter().enumerate() {
+            let (fi, t) = shared.owner[m];
+            if code != 0 && tile_errors[fi].is_none() {
+                tile_errors[fi] = _frames[fi].lay.tile_error(t, code).err();
+            }
+        }
+        let mut bufs: Vec<Option<FrameBufs>> = bufs.into_iter().map(Some).collect();
+        let results = slots
+            .into_iter()
+            .map(|slot| {
+                let fi = slot?;
+                let b = bufs[fi].take().expect("each frame once");
+                let failed = finished
+                    .as_ref()
+                    .err()
+                    .map(clone_err)
+                    .or(read_errors[fi].take())
+                    .or(tile_errors[fi].take());
+                match failed {
+                    Some(e) => {
+                        self.give_frame(b, false);
+                        Err(e)
+                    }
+                    None => deliver(self, item_of[fi], b),
+                }
+            })
+            .collect();
+        self.give_shared(shared);
+        results
+    }
+
+    /// Decodes every job into host memory, submitting all of them before waiting once.
     pub(crate) fn decode_batch(
         &mut self,
         context: &Context,
         info: &DeviceInfo,
         jobs: Vec<DecodeJob<'_>>,
     ) -> Vec<Result<()>> {
-        let mut flights: Vec<Result<InFlight<'_>>> = Vec::with_capacity(jobs.len());
+        let mut outs = Vec::with_capacity(jobs.len());
+        let mut items = Vec::with_capacity(jobs.len());
+        let mut early: Vec<Option<Error>> = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let r = job.layout.check(job.plan, job.out.len()).and_then(|()| {
-                let mut f = self.enqueue(context, info, job.plan, job.stream, job.layout)?;
-                if let Some(out) = &f.out {
-                    let out = &out.buf;
-                    // SAFETY: `job.out` is exactly `layout.len` bytes (checked) and stays
-                    // borrowed by the in-flight record until after `finish`.
-                    unsafe {
-                        self.queue
-                            .enqueue_read_buffer(out, CL_NON_BLOCKING, 0, job.out, &[])
-                            .map_err(|e| cl_err("reading the frame", e))?;
-                    }
-                }
-                f.target = Some(job.out);
-                Ok(f)
-            });
-            flights.push(r);
+            early.push(job.layout.check(job.plan, job.out.len()).err());
+            items.push((job.plan, job.stream, job.layout));
+            outs.push(job.out);
         }
-        let finished = self.finish();
-        flights
-            .into_iter()
-            .map(|f| {
-                let f = f?;
-                if let Err(e) = &finished {
-                    return Err(clone_err(e));
+        // Frames whose output buffer is wrong are not decoded at all.
+        let keep: Vec<usize> = (0..items.len()).filter(|&i| early[i].is_none()).collect();
+        let batch: Vec<_> = keep.iter().map(|&i| items[i]).collect();
+        let mut targets: Vec<Option<&mut [u8]>> = Vec::with_capacity(keep.len());
+        let mut rest: Vec<Option<&mut [u8]>> = outs.into_iter().map(Some).collect();
+        for &i in &keep {
+            targets.push(rest[i].take());
+        }
+        let results = self.run_batch(
+            context,
+            info,
+            &batch,
+            |w, item, b| {
+                let target = targets[item].as_deref_mut().expect("output buffer");
+                // SAFETY: the target is exactly `layout.len` bytes (checked), the
+                // buffer's size, and stays borrowed until after `finish`.
+                unsafe {
+                    w.queue
+                        .enqueue_read_buffer(&b.out.buf, CL_NON_BLOCKING, 0, target, &[])
+                        .map_err(|e| cl_err("reading the frame", e))?;
                 }
-                let result = f.layout.check_errors(&f.codes);
-                self.give_flight(f);
-                result
+                Ok(())
+            },
+            |w, _, b| {
+                w.give_frame(b, false);
+                Ok(())
+            },
+        );
+        let mut results = results.into_iter();
+        early
+            .into_iter()
+            .map(|e| match e {
+                Some(e) => Err(e),
+                None => results.next().expect("one result per decoded frame"),
             })
             .collect()
     }
@@ -465,30 +737,19 @@ impl Worker {
         info: &DeviceInfo,
         jobs: &[(&Plan, &[u8], &OutputLayout)],
     ) -> Vec<Result<DeviceFrame>> {
-        let mut flights = Vec::with_capacity(jobs.len());
-        for &(plan, stream, layout) in jobs {
-            flights.push(
-                layout
-                    .check(plan, layout.len)
-                    .and_then(|()| self.enqueue(context, info, plan, stream, layout)),
-            );
-        }
-        let finished = self.finish();
         #[allow(deprecated)]
         let queue = CommandQueue::create_default(context, 0)
             .map(Arc::new)
             .map_err(|e| cl_err("command queue creation", e));
-        flights
-            .into_iter()
-            .zip(jobs)
-            .map(|(f, &(plan, _, layout))| {
-                let mut f = f?;
-                finished.as_ref().map_err(clone_err)?;
+        self.run_batch(
+            context,
+            info,
+            jobs,
+            |_, _, _| Ok(()),
+            |w, item, b| {
                 let queue = queue.as_ref().map_err(clone_err)?.clone();
-                let checked = f.layout.check_errors(&f.codes);
-                let out = f.out.take().expect("output buffer");
-                self.give_flight(f);
-                checked?;
+                let out = w.give_frame(b, true).expect("kept output");
+                let (plan, _, layout) = jobs[item];
                 let (width, height) = plan.output_size(0);
                 Ok(DeviceFrame {
                     buffer: out.buf,
@@ -497,8 +758,8 @@ impl Worker {
                     layout: layout.clone(),
                     queue,
                 })
-            })
-            .collect()
+            },
+        )
     }
 }
 
