@@ -149,6 +149,8 @@ struct Workload {
     items: Vec<(usize, FrameRegion)>,
     /// `decode_batch` of all items in one call, else `decode_region` one at a time.
     batch: bool,
+    /// With `batch`: `decode_batch_to_opencl`, frames left in device memory (OpenCL only).
+    device: bool,
     runs: usize,
 }
 
@@ -160,6 +162,42 @@ struct Figure {
 
 fn mps(px: u64, d: Duration) -> f64 {
     px as f64 / 1e6 / d.as_secs_f64().max(1e-12)
+}
+
+/// Decodes the workload into device memory once; returns the frames' bytes (copied back
+/// only when `check`) and the output pixel count.
+#[cfg(feature = "opencl")]
+fn decode_to_device(
+    dec: &Decoder,
+    streams: &[Stream],
+    w: &Workload,
+    check: bool,
+) -> Result<(Vec<Vec<u8>>, u64)> {
+    let items: Vec<(&[u8], FrameRegion)> = w
+        .items
+        .iter()
+        .map(|&(s, r)| (&streams[s].bytes[..], r))
+        .collect();
+    let mut out = Vec::new();
+    let mut px = 0u64;
+    for r in dec.decode_batch_to_opencl(&items) {
+        let f = r.with_context(|| format!("{}: decoding into device memory", w.label))?;
+        px += u64::from(f.width) * u64::from(f.height);
+        if check {
+            out.push(f.to_host()?);
+        }
+    }
+    Ok((out, px))
+}
+
+#[cfg(not(feature = "opencl"))]
+fn decode_to_device(
+    _: &Decoder,
+    _: &[Stream],
+    w: &Workload,
+    _: bool,
+) -> Result<(Vec<Vec<u8>>, u64)> {
+    bail!("{}: this build has no OpenCL backend", w.label)
 }
 
 /// Decodes the workload once; returns the frames' bytes and the output pixel count.
@@ -199,9 +237,21 @@ fn decode_once(dec: &Decoder, streams: &[Stream], w: &Workload) -> Result<(Vec<V
 }
 
 /// A warm-up run checked against `reference` (one frame per item), then the best of the
-/// timed runs.
-fn measure(dec: &Decoder, streams: &[Stream], w: &Workload, reference: &[&[u8]]) -> Result<Figure> {
-    let (frames, output_px) = decode_once(dec, streams, w)?;
+/// timed runs; `None` for a device-memory workload on a backend without device memory.
+fn measure(
+    dec: &Decoder,
+    streams: &[Stream],
+    w: &Workload,
+    reference: &[&[u8]],
+) -> Result<Option<Figure>> {
+    if w.device && dec.backend_name() != "opencl" {
+        return Ok(None);
+    }
+    let run = |check: bool| match w.device {
+        true => decode_to_device(dec, streams, w, check),
+        false => decode_once(dec, streams, w),
+    };
+    let (frames, output_px) = run(true)?;
     ensure!(frames.len() == reference.len(), "one frame per item");
     for (i, (got, &want)) in frames.iter().zip(reference).enumerate() {
         if got != want {
@@ -223,11 +273,11 @@ fn measure(dec: &Decoder, streams: &[Stream], w: &Workload, reference: &[&[u8]])
     let mut best = Duration::MAX;
     for _ in 0..w.runs {
         let t = Instant::now();
-        let (frames, _) = decode_once(dec, streams, w)?;
+        let (frames, _) = run(false)?;
         best = best.min(t.elapsed());
         drop(frames);
     }
-    Ok(Figure { output_px, best })
+    Ok(Some(Figure { output_px, best }))
 }
 
 fn main() {
@@ -335,6 +385,7 @@ fn run() -> Result<()> {
             label: "corpus, one image at a time (`decode_region`)".into(),
             items: (0..n).map(|i| (i, full)).collect(),
             batch: false,
+            device: false,
             runs: runs(3),
         },
         Workload {
@@ -344,25 +395,37 @@ fn run() -> Result<()> {
             ),
             items: (0..args.batch).map(|i| (i % n, full)).collect(),
             batch: true,
+            device: false,
             runs: runs(3),
         },
     ];
     for (j, img) in uhd.iter().enumerate() {
         for (loq, default_runs) in [(0u8, 2usize), (2, 3)] {
-            workloads.push(Workload {
-                label: format!(
-                    "{} ({}x{}), batch of {} at LoQ {loq}",
-                    img.name, img.width, img.height, args.batch
-                ),
-                items: vec![(n + j, FrameRegion::full(loq)); args.batch],
-                batch: true,
-                runs: runs(default_runs),
-            });
+            for device in [false, true] {
+                workloads.push(Workload {
+                    label: format!(
+                        "{} ({}x{}), batch of {} at LoQ {loq}{}",
+                        img.name,
+                        img.width,
+                        img.height,
+                        args.batch,
+                        if device {
+                            ", into device memory (`decode_batch_to_opencl`)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    items: vec![(n + j, FrameRegion::full(loq)); args.batch],
+                    batch: true,
+                    device,
+                    runs: runs(default_runs),
+                });
+            }
         }
     }
 
     // Measure: every workload on every backend; the CPU reference checks each output.
-    let mut table: Vec<Vec<Figure>> = Vec::new();
+    let mut table: Vec<Vec<Option<Figure>>> = Vec::new();
     for w in &workloads {
         // Full size: the original pixels (lossless); else the CPU's decode of each distinct
         // (stream, region) once.
@@ -392,12 +455,14 @@ fn run() -> Result<()> {
                 w.runs
             );
             let fig = measure(dec, &streams, w, &reference)?;
-            eprintln!(
-                "backends:   {:.1} MP/s ({:.2} MP in {:.1} ms)",
-                mps(fig.output_px, fig.best),
-                fig.output_px as f64 / 1e6,
-                fig.best.as_secs_f64() * 1e3
-            );
+            if let Some(fig) = &fig {
+                eprintln!(
+                    "backends:   {:.1} MP/s ({:.2} MP in {:.1} ms)",
+                    mps(fig.output_px, fig.best),
+                    fig.output_px as f64 / 1e6,
+                    fig.best.as_secs_f64() * 1e3
+                );
+            }
             row.push(fig);
         }
         table.push(row);
@@ -450,19 +515,22 @@ fn run() -> Result<()> {
     }
     println!();
     for (w, row) in workloads.iter().zip(&table) {
-        print!(
-            "| {} | {} | {:.2} |",
-            w.label,
-            w.runs,
-            row[0].output_px as f64 / 1e6
-        );
-        let base = mps(row[0].output_px, row[0].best);
+        let Some(px) = row.iter().flatten().map(|f| f.output_px).next() else {
+            continue;
+        };
+        print!("| {} | {} | {:.2} |", w.label, w.runs, px as f64 / 1e6);
+        let base = row[0].as_ref().map(|f| mps(f.output_px, f.best));
         for (k, fig) in row.iter().enumerate() {
+            let Some(fig) = fig else {
+                print!(" — |");
+                continue;
+            };
             let v = mps(fig.output_px, fig.best);
-            if k == 0 || names[0] != "cpu" {
-                print!(" {v:.1} |");
-            } else {
-                print!(" {v:.1} ({:.2}x cpu) |", v / base);
+            match base {
+                Some(base) if k > 0 && names[0] == "cpu" => {
+                    print!(" {v:.1} ({:.2}x cpu) |", v / base)
+                }
+                _ => print!(" {v:.1} |"),
             }
         }
         println!();

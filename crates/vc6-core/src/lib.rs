@@ -22,7 +22,7 @@ mod error;
 pub mod header;
 mod limits;
 pub mod output;
-mod parallel;
+pub mod parallel;
 pub mod picture;
 pub mod plan;
 pub mod stree;

@@ -1,10 +1,12 @@
-//! Runs independent jobs on one thread or on a rayon pool of the requested size.
+//! Runs independent jobs on one thread or on a rayon pool of the requested size (the
+//! `rayon` feature; without it everything runs on the calling thread). Backends use it
+//! for host-side preparation of batches.
 
 #[cfg(feature = "rayon")]
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Maps `f` over `items` in order, on `threads` threads (0 = all cores, 1 = this thread).
-pub(crate) fn map<T: Send, R: Send>(
+pub fn map<T: Send, R: Send>(
     threads: usize,
     items: Vec<T>,
     f: impl Fn(T) -> R + Sync + Send,

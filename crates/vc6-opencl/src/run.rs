@@ -333,8 +333,8 @@ impl Worker {
         // Host side: check and lay out each frame; a bad frame is left out of the batch.
         let mut slots = Vec::with_capacity(items.len());
         let mut frames = Vec::new();
-        for &(plan, stream, layout) in items {
-            let prep = layout
+        let preps = vc6_core::parallel::map(0, items.to_vec(), |(plan, stream, layout)| {
+            layout
                 .check(plan, layout.len)
                 .and_then(|()| plan.check_stream(stream))
                 .and_then(|()| {
@@ -349,7 +349,9 @@ impl Worker {
                         tile_base: Vec::new(),
                         coeff_base: Vec::new(),
                     })
-                });
+                })
+        });
+        for prep in preps {
             slots.push(prep.map(|p| {
                 frames.push(p);
                 frames.len() - 1

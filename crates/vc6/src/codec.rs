@@ -367,8 +367,12 @@ impl Decoder {
     pub fn decode_batch(&self, items: &[(&[u8], FrameRegion)]) -> Vec<Result<Frame>> {
         let mut results: Vec<Option<Result<Frame>>> = Vec::with_capacity(items.len());
         let mut ready = Vec::new();
-        for (i, &(stream, region)) in items.iter().enumerate() {
-            match self.prepare(stream, region) {
+        // Parsing and checking (CRCs, tables, tableaux) of every stream, on every core.
+        let prepared = vc6_core::parallel::map(self.settings.threads, items.to_vec(), |(s, r)| {
+            self.prepare(s, r)
+        });
+        for (i, (&(stream, region), prepared)) in items.iter().zip(prepared).enumerate() {
+            match prepared {
                 Ok(Some(p)) => {
                     let data = vec![0u8; p.layout.len];
                     ready.push((i, p, data));
