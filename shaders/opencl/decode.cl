@@ -41,15 +41,26 @@ typedef struct {
     uint end;
 } Bits;
 
-inline ulong bits_read(Bits *b, global const uchar *s, uint n) {
-    if (b->count < n) {
-        while (b->count <= 56) {
-            uchar byte = b->pos < b->end ? s[b->pos] : (uchar)0;
-            b->acc |= (ulong)byte << b->count;
-            b->pos++;
-            b->count += 8;
-        }
+inline void bits_refill(Bits *b, global const uchar *s) {
+    if (b->pos + 8 <= b->end) {
+        // Eight bytes at once (vload8 needs only byte alignment), as many whole bytes as
+        // fit kept: the same bits as the byte loop below.
+        b->acc |= as_ulong(vload8(0, s + b->pos)) << b->count;
+        uint taken = (63 - b->count) >> 3;
+        b->pos += taken;
+        b->count += taken * 8;
+        return;
     }
+    while (b->count <= 56) {
+        uchar byte = b->pos < b->end ? s[b->pos] : (uchar)0;
+        b->acc |= (ulong)byte << b->count;
+        b->pos++;
+        b->count += 8;
+    }
+}
+
+inline ulong bits_read(Bits *b, global const uchar *s, uint n) {
+    if (b->count < n) bits_refill(b, s);
     ulong v = n == 0 ? 0 : (b->acc & (((ulong)1 << n) - 1));
     b->acc = n == 0 ? b->acc : (b->acc >> n);
     b->count -= n;
@@ -72,6 +83,20 @@ inline uint ans_get(Ans *a, global const ulong *table, global const uchar *s) {
     ulong v = bits_read(&a->bits, s, (uint)(e >> 26) & 63);
     a->st[lane] = ((uint)e & 0x7ff) + ((uint)v & (uint)(e >> 11) & 0x7ff);
     return (uint)(e >> 32) | (uint)(v >> ((e >> 22) & 15));
+}
+
+// Two consecutive symbols from one table: both entries are fetched before either is
+// consumed, so the two states' table loads overlap.
+inline void ans_get2(Ans *a, global const ulong *table, global const uchar *s, uint *v0, uint *v1) {
+    uint l0 = a->lane, l1 = l0 ^ 1;
+    ulong e0 = table[a->st[l0]];
+    ulong e1 = table[a->st[l1]];
+    ulong b0 = bits_read(&a->bits, s, (uint)(e0 >> 26) & 63);
+    a->st[l0] = ((uint)e0 & 0x7ff) + ((uint)b0 & (uint)(e0 >> 11) & 0x7ff);
+    *v0 = (uint)(e0 >> 32) | (uint)(b0 >> ((e0 >> 22) & 15));
+    ulong b1 = bits_read(&a->bits, s, (uint)(e1 >> 26) & 63);
+    a->st[l1] = ((uint)e1 & 0x7ff) + ((uint)b1 & (uint)(e1 >> 11) & 0x7ff);
+    *v1 = (uint)(e1 >> 32) | (uint)(b1 >> ((e1 >> 22) & 15));
 }
 
 inline int unzigzag(uint u) {
@@ -135,8 +160,17 @@ kernel void decode_tiles(global const uchar *stream,
                 return;
             }
             global const ulong *t = tables + tab[0];
-            for (uint y = 0; y < h; y++)
-                for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = unzigzag(ans_get(&a, t, stream));
+            uint n = w * h, x = 0;
+            global int *row = out;
+            for (uint i = 0; i + 1 < n; i += 2) {
+                uint v0, v1;
+                ans_get2(&a, t, stream, &v0, &v1);
+                row[x] = unzigzag(v0);
+                if (++x == w) { x = 0; row += gw; }
+                row[x] = unzigzag(v1);
+                if (++x == w) { x = 0; row += gw; }
+            }
+            if (n & 1) row[x] = unzigzag(ans_get(&a, t, stream));
             continue;
         }
         if (mode != 2) {
@@ -191,8 +225,15 @@ kernel void decode_tiles(global const uchar *stream,
                 }
             }
         }
-        for (uint i = 0; i < n; i++) {
-            uint at = leaves[i];
+        for (uint i = 0; i + 1 < n; i += 2) {
+            uint v0, v1;
+            ans_get2(&a, leaf, stream, &v0, &v1);
+            uint p0 = leaves[i], p1 = leaves[i + 1];
+            out[(size_t)(p0 / w) * gw + p0 % w] = unzigzag(v0 + 1);
+            out[(size_t)(p1 / w) * gw + p1 % w] = unzigzag(v1 + 1);
+        }
+        if (n & 1) {
+            uint at = leaves[n - 1];
             out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, stream) + 1);
         }
     }
