@@ -108,6 +108,8 @@ mod tests {
             driver: "1.0".into(),
             is_gpu: true,
             max_alloc: 0,
+            global_mem: 0,
+            batch_budget: 0,
         };
         let dir = Path::new("/c");
         let a = cache_path(dir, &info);

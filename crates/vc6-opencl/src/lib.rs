@@ -16,6 +16,8 @@
 //! - `OCL_BIN_LOC`: a folder that caches compiled program binaries, keyed by device name,
 //!   driver version and a hash of the kernel source. A binary the driver rejects is
 //!   rebuilt from source and replaced.
+//! - `VC6_OPENCL_TRACE=1`: print the host (preparation and enqueue) and device time of
+//!   every decode or batch to stderr.
 //!
 //! ## Memory types
 //!
@@ -53,6 +55,9 @@ pub struct OpenClConfig {
     pub device: Option<String>,
     /// Folder caching compiled program binaries; `None`: always build from source.
     pub binary_cache: Option<PathBuf>,
+    /// Device memory one batch may use at once, in bytes (`None`: from the device's
+    /// memory; see [`DeviceInfo::batch_budget`]).
+    pub batch_budget: Option<u64>,
 }
 
 impl OpenClConfig {
@@ -62,6 +67,7 @@ impl OpenClConfig {
         OpenClConfig {
             device: var("OCL_DEVICE"),
             binary_cache: var("OCL_BIN_LOC").map(PathBuf::from),
+            batch_budget: None,
         }
     }
 }
@@ -81,6 +87,12 @@ pub struct DeviceInfo {
     pub is_gpu: bool,
     /// Largest single allocation, in bytes.
     pub max_alloc: u64,
+    /// Device memory, in bytes.
+    pub global_mem: u64,
+    /// Device memory a batch may hold at once: [`OpenClConfig::batch_budget`], else a
+    /// quarter of the device's memory between 256 MiB and 8 GiB. Bigger batches run in
+    /// chunks; decoded-buffer pools keep up to this much for the next decode.
+    pub batch_budget: u64,
 }
 
 /// The OpenCL backend: one device, one context, the compiled kernels, and a pool of
@@ -110,7 +122,10 @@ pub(crate) fn cl_err(what: &str, e: impl std::fmt::Display) -> Error {
 impl OpenClBackend {
     /// Opens the device `config` picks and compiles (or loads) the kernels.
     pub fn new(config: &OpenClConfig) -> Result<OpenClBackend> {
-        let (device, info) = pick_device(config.device.as_deref())?;
+        let (device, mut info) = pick_device(config.device.as_deref())?;
+        if let Some(b) = config.batch_budget {
+            info.batch_budget = b;
+        }
         if !device.endian_little().unwrap_or(true) {
             return Err(Error::Unsupported(format!(
                 "OpenCL device '{}' is big-endian",
@@ -295,6 +310,8 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
                 driver: d.driver_version().unwrap_or_default().trim().to_string(),
                 is_gpu: d.dev_type().is_ok_and(|t| t & CL_DEVICE_TYPE_GPU != 0),
                 max_alloc: d.max_mem_alloc_size().unwrap_or(0),
+                global_mem: d.global_mem_size().unwrap_or(0),
+                batch_budget: (d.global_mem_size().unwrap_or(0) / 4).clamp(256 << 20, 8 << 30),
             };
             all.push((d, info));
         }

@@ -15,8 +15,8 @@ use std::ptr;
 use std::sync::Arc;
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
-/// Most buffers a worker keeps for the next decode.
-const POOL_KEEP: usize = 48;
+/// Most buffers a worker keeps for the next decode (their bytes are bounded too).
+const POOL_KEEP: usize = 1024;
 /// Work-group shapes: tiles are serial work, blocks and pixels 2D.
 const TILE_GROUP: usize = 32;
 const BLOCK_GROUP: [usize; 2] = [32, 4];
@@ -41,6 +41,9 @@ pub(crate) struct Worker {
     queue: CommandQueue,
     k: Kernels,
     pool: Vec<Pooled>,
+    /// Bytes held in `pool`, and the most it may hold.
+    pool_bytes: usize,
+    pool_budget: usize,
 }
 
 /// A decoded frame kept in device memory, packed as its [`OutputLayout`] says.
@@ -162,6 +165,8 @@ impl Worker {
                 pack_ycocg: kernel("pack_ycocg")?,
             },
             pool: Vec::new(),
+            pool_bytes: 0,
+            pool_budget: 0,
         })
     }
 
@@ -170,7 +175,9 @@ impl Worker {
         let best = (0..self.pool.len())
             .filter(|&i| self.pool[i].cap >= len && self.pool[i].cap <= len.saturating_mul(2))
             .min_by_key(|&i| self.pool[i].cap);
+        self.pool_budget = info.batch_budget as usize;
         if let Some(i) = best {
+            self.pool_bytes -= self.pool[i].cap;
             return Ok(self.pool.swap_remove(i));
         }
         if info.max_alloc != 0 && len as u64 > info.max_alloc {
@@ -186,12 +193,13 @@ impl Worker {
     }
 
     fn give(&mut self, p: Pooled) {
+        self.pool_bytes += p.cap;
         self.pool.push(p);
-        if self.pool.len() > POOL_KEEP {
+        while self.pool.len() > POOL_KEEP || self.pool_bytes > self.pool_budget {
             let smallest = (0..self.pool.len())
                 .min_by_key(|&i| self.pool[i].cap)
                 .unwrap_or(0);
-            self.pool.swap_remove(smallest);
+            self.pool_bytes -= self.pool.swap_remove(smallest).cap;
         }
     }
 
@@ -620,9 +628,9 @@ impl Worker {
             .map_err(|e| cl_err("finishing the queue", e))
     }
 
-    /// Runs a batch. `read_back(item, buffers)` may enqueue a read of a frame before the
-    /// queue is finished; `deliver(item, buffers)` gets each frame whose decode
-    /// succeeded. `item` indexes `items`.
+    /// Runs a batch in chunks that fit the device's batch budget (see
+    /// `DeviceInfo::batch_budget`), one after another; the callbacks are as for
+    /// [`Worker::run_chunk`], with `item` indexing `items`.
     fn run_batch<T>(
         &mut self,
         context: &Context,
@@ -631,10 +639,45 @@ impl Worker {
         mut read_back: impl FnMut(&mut Self, usize, &FrameBufs) -> Result<()>,
         mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
     ) -> Vec<Result<T>> {
+        let budget = info.batch_budget / 2;
+        let mut results = Vec::with_capacity(items.len());
+        let mut start = 0;
+        while start < items.len() {
+            let mut end = start + 1;
+            let mut bytes = frame_bytes(items[start]);
+            while end < items.len() && bytes + frame_bytes(items[end]) <= budget {
+                bytes += frame_bytes(items[end]);
+                end += 1;
+            }
+            results.extend(self.run_chunk(
+                context,
+                info,
+                &items[start..end],
+                |w, i, b| read_back(w, start + i, b),
+                |w, i, b| deliver(w, start + i, b),
+            ));
+            start = end;
+        }
+        results
+    }
+
+    /// Runs one chunk of a batch. `read_back(item, buffers)` may enqueue a read of a frame before the
+    /// queue is finished; `deliver(item, buffers)` gets each frame whose decode
+    /// succeeded. `item` indexes `items`.
+    fn run_chunk<T>(
+        &mut self,
+        context: &Context,
+        info: &DeviceInfo,
+        items: &[(&Plan, &[u8], &OutputLayout)],
+        mut read_back: impl FnMut(&mut Self, usize, &FrameBufs) -> Result<()>,
+        mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
+    ) -> Vec<Result<T>> {
+        let start = std::time::Instant::now();
         let (slots, _frames, bufs, shared) = match self.enqueue_batch(context, info, items) {
             Ok(v) => v,
             Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
         };
+        let enqueued = start.elapsed();
         let item_of: Vec<usize> = slots
             .iter()
             .enumerate()
@@ -645,6 +688,15 @@ impl Worker {
             read_errors.push(read_back(self, item_of[fi], b).err());
         }
         let finished = self.finish();
+        if trace() {
+            eprintln!(
+                "vc6-opencl: batch of {} frames, {} tiles: host preparation and enqueue {:.2} ms, device {:.2} ms",
+                items.len(),
+                shared.owner.len(),
+                enqueued.as_secs_f64() * 1e3,
+                (start.elapsed() - enqueued).as_secs_f64() * 1e3
+            );
+        }
         // The first failing tile of each frame, in wave order.
         let mut tile_errors: Vec<Option<Error>> = (0..bufs.len()).map(|_| None).collect();
         for (m, &code) in shared.codes.iter().enumerate() {
@@ -763,6 +815,29 @@ impl Worker {
             },
         )
     }
+}
+
+/// Device memory a frame takes while it decodes, roughly: its stream and output, two
+/// `i32` echelons per plane, and its share of the coefficient buffer.
+fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
+    let (plan, _, layout) = item;
+    let samples: u64 = plan
+        .header
+        .planes
+        .iter()
+        .map(|d| {
+            let (w, h) = d.size_at(plan.loq.min(d.echelons - 1));
+            u64::from(w) * u64::from(h)
+        })
+        .sum();
+    plan.header.required_size(plan.loq).unwrap_or(0) + layout.len as u64 + samples * 12
+}
+
+/// `VC6_OPENCL_TRACE=1` prints the host and device time of every batch to stderr.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE
+        .get_or_init(|| std::env::var("VC6_OPENCL_TRACE").is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
 fn round_up(n: usize, m: usize) -> usize {
