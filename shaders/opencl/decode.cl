@@ -244,22 +244,27 @@ kernel void decode_tiles(global const uchar *stream,
     if (!ok) err[job] = E_CORRUPT;
 }
 
+// Words per MED job: tile job index, echelon offset (samples) in the arena, echelon
+// width, lo, hi (crates/vc6-opencl/src/run.rs writes them).
+#define MED_WORDS 8
+
 // MED (LOCO-I) prediction inside each tile of a lowest echelon, one tile per work item:
-// residuals from `coeffs`, samples to `out` (the echelon, `width` samples a row).
+// residuals from `coeffs`, samples to the echelon in `ech`.
 kernel void med_tiles(global const uint *jobs,
-                      uint first_job,
-                      uint job_count,
+                      global const uint *meds,
+                      uint first,
+                      uint count,
                       global const int *coeffs,
-                      global int *out,
-                      uint width,
-                      int lo,
-                      int hi) {
+                      global int *ech) {
     uint gid = get_global_id(0);
-    if (gid >= job_count) return;
-    global const uint *j = jobs + (size_t)(first_job + gid) * TILE_WORDS;
+    if (gid >= count) return;
+    global const uint *m = meds + (size_t)(first + gid) * MED_WORDS;
+    global const uint *j = jobs + (size_t)m[0] * TILE_WORDS;
+    uint width = m[2];
+    int lo = (int)m[3], hi = (int)m[4];
     uint x0 = j[J_X0], y0 = j[J_Y0], w = j[J_W], h = j[J_H];
     global const int *res = coeffs + j[J_COEFF] + (size_t)y0 * width + x0;
-    global int *tile = out + (size_t)y0 * width + x0;
+    global int *tile = ech + m[1] + (size_t)y0 * width + x0;
     int mid = (lo + hi + 1) >> 1;
     for (uint y = 0; y < h; y++) {
         for (uint x = 0; x < w; x++) {
@@ -287,40 +292,49 @@ inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
     return clamp((acc + 8192) >> 14, lo, hi);
 }
 
-// Upsample-and-add: one 2x2 block of the upper echelon per work item, for the blocks
-// (bx0 + gx, by0 + gy). `lower` is the echelon below (lw x lh); the residual layers
-// H, V, D are at coeffs[cbase + l * lw * lh], row stride lw.
+// Words per reconstruct job (one plane of one frame in a wave): first block (running
+// count over the wave), coefficient base, lower echelon offset, its width and height,
+// upper echelon offset, its width and height, block rectangle x0, y0, width, height,
+// lo, hi, four kernel taps, nearest flag, unused.
+#define RECON_WORDS 20
+
+// Upsample-and-add: one 2x2 block of an upper echelon per work item, over every plane of
+// every frame in a wave. The residual layers H, V, D of a job are at
+// coeffs[cbase + l * lw * lh], row stride lw (the lower echelon's grid).
 kernel void reconstruct(global const int *coeffs,
-                        uint cbase,
-                        global const int *lower,
-                        uint lw,
-                        uint lh,
-                        global int *upper,
-                        uint uw,
-                        uint uh,
-                        uint bx0,
-                        uint by0,
-                        uint bw,
-                        uint bh,
-                        int lo,
-                        int hi,
-                        int4 k,
-                        uint nearest) {
-    uint gx = get_global_id(0), gy = get_global_id(1);
-    if (gx >= bw || gy >= bh) return;
-    int bx = (int)(bx0 + gx), by = (int)(by0 + gy);
+                        global int *ech,
+                        global const uint *recons,
+                        uint first,
+                        uint count,
+                        uint blocks) {
+    uint gid = get_global_id(0);
+    if (gid >= blocks) return;
+    // The job whose block range holds gid (ranges ascend from 0).
+    uint lo_j = 0, hi_j = count;
+    while (hi_j - lo_j > 1) {
+        uint mid = (lo_j + hi_j) >> 1;
+        if (recons[(size_t)(first + mid) * RECON_WORDS] <= gid) lo_j = mid; else hi_j = mid;
+    }
+    global const uint *r = recons + (size_t)(first + lo_j) * RECON_WORDS;
+    uint local_id = gid - r[0];
+    uint cbase = r[1], lw = r[3], lh = r[4], uw = r[6], uh = r[7], bw = r[10];
+    global const int *lower = ech + r[2];
+    global int *upper = ech + r[5];
+    int lo = (int)r[12], hi = (int)r[13];
+    int4 k = (int4)((int)r[14], (int)r[15], (int)r[16], (int)r[17]);
+    int bx = (int)(r[8] + local_id % bw), by = (int)(r[9] + local_id / bw);
     int ph = 0, pv = 0, pd = 0;
-    if (!nearest) {
+    if (!r[18]) {
         int4 m = k.wzyx;
         int e[5], o[5];
         int xs[5];
         for (int i = 0; i < 5; i++) xs[i] = clamp(bx + i - 2, 0, (int)lw - 1);
-        for (int r = 0; r < 5; r++) {
-            int ly = clamp(by + r - 2, 0, (int)lh - 1);
+        for (int row_i = 0; row_i < 5; row_i++) {
+            int ly = clamp(by + row_i - 2, 0, (int)lh - 1);
             global const int *row = lower + (size_t)ly * lw;
             int s0 = row[xs[0]], s1 = row[xs[1]], s2 = row[xs[2]], s3 = row[xs[3]], s4 = row[xs[4]];
-            e[r] = tap4(m, s0, s1, s2, s3, lo, hi);
-            o[r] = tap4(k, s1, s2, s3, s4, lo, hi);
+            e[row_i] = tap4(m, s0, s1, s2, s3, lo, hi);
+            o[row_i] = tap4(k, s1, s2, s3, s4, lo, hi);
         }
         int a = tap4(m, e[0], e[1], e[2], e[3], lo, hi);
         int b = tap4(m, o[0], o[1], o[2], o[3], lo, hi);
@@ -362,9 +376,10 @@ inline void store(global uchar *out, size_t at, int v, uint bytes) {
     if (bytes == 2) out[at + 1] = (uchar)(v >> 8);
 }
 
-// Packs the w x h window at (x0, y0) of an echelon (`src_w` samples a row) into the
-// output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
-kernel void pack_plane(global const int *src,
+// Packs the w x h window at (x0, y0) of an echelon (at ech + src_off, `src_w` samples a
+// row) into the output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
+kernel void pack_plane(global const int *ech,
+                       uint src_off,
                        uint src_w,
                        uint x0,
                        uint y0,
@@ -378,14 +393,14 @@ kernel void pack_plane(global const int *src,
                        uint bytes) {
     uint x = get_global_id(0), y = get_global_id(1);
     if (x >= w || y >= h) return;
+    global const int *src = ech + src_off;
     int v = clamp(src[(size_t)(y0 + y) * src_w + x0 + x], 0, max_v);
     store(out, offset + (size_t)y * row_stride + (size_t)x * pixel_stride, v, bytes);
 }
 
 // The same for planes 0-2 of a colour-transformed picture: YCoCg-R back to R, G, B.
-kernel void pack_ycocg(global const int *py,
-                       global const int *pco,
-                       global const int *pcg,
+kernel void pack_ycocg(global const int *ech,
+                       uint4 src_off,
                        uint src_w,
                        uint x0,
                        uint y0,
@@ -400,8 +415,8 @@ kernel void pack_ycocg(global const int *py,
     uint x = get_global_id(0), y = get_global_id(1);
     if (x >= w || y >= h) return;
     size_t at = (size_t)(y0 + y) * src_w + x0 + x;
-    int cg = pcg[at], co = pco[at];
-    int t = py[at] - (cg >> 1);
+    int cg = ech[src_off.z + at], co = ech[src_off.y + at];
+    int t = ech[src_off.x + at] - (cg >> 1);
     int g = cg + t;
     int b = t - (co >> 1);
     int r = b + co;

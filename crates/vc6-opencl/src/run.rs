@@ -7,8 +7,8 @@ use crate::job::Layout;
 use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
-use opencl3::kernel::{ExecuteKernel, Kernel};
-use opencl3::memory::{Buffer, CL_MEM_READ_WRITE};
+use opencl3::kernel::Kernel;
+use opencl3::memory::{Buffer, ClMem, CL_MEM_READ_WRITE};
 use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
@@ -17,9 +17,11 @@ use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
 const POOL_KEEP: usize = 1024;
-/// Work-group shapes: tiles are serial work, blocks and pixels 2D.
+/// Work-group sizes: tiles are serial work; blocks run 1D over every plane of a wave;
+/// packing is 2D over the output.
 const TILE_GROUP: usize = 32;
-const BLOCK_GROUP: [usize; 2] = [32, 4];
+const BLOCK_GROUP: usize = 128;
+const PACK_GROUP: [usize; 2] = [32, 4];
 
 /// A buffer of at least `len` bytes from the pool.
 struct Pooled {
@@ -100,17 +102,30 @@ struct FramePrep<'a> {
     layout: &'a OutputLayout,
     lay: Layout,
     stream_base: usize,
-    /// Per section: the merged index of its first tile and its first coefficient in the
-    /// wave's coefficient buffer.
-    tile_base: Vec<u32>,
-    coeff_base: Vec<u32>,
+    /// Per plane: the offsets (in samples) of its two echelon buffers in the batch's
+    /// echelon arena, and which of them holds the plane's last echelon after the batch.
+    ech: Vec<[u32; 2]>,
+    current: Vec<usize>,
 }
 
-/// The device side of one frame: echelons (two per plane, ping-pong) and the output.
+/// The device side of one frame: its packed output.
 struct FrameBufs {
-    echelons: Vec<[Pooled; 2]>,
-    current: Vec<usize>,
     out: Pooled,
+}
+
+/// Words per entry of the reconstruct and MED job tables (see decode.cl).
+const RECON_WORDS: usize = 20;
+const MED_WORDS: usize = 8;
+
+/// One wave's launches: tiles, MED jobs and reconstruct jobs of every frame's section
+/// `w`, each as (first entry, entry count).
+#[derive(Debug, Clone, Copy, Default)]
+struct Wave {
+    tiles: (u32, u32),
+    meds: (u32, u32),
+    recons: (u32, u32),
+    /// Blocks over all of the wave's reconstruct jobs (the launch size).
+    blocks: u32,
 }
 
 /// A batch in flight: buffers shared by every frame, and the host memory that
@@ -119,26 +134,34 @@ struct Shared {
     stream: Pooled,
     tables: Pooled,
     jobs: Pooled,
+    recons: Pooled,
+    meds: Pooled,
     coeffs: Pooled,
     scratch: Pooled,
+    echelons: Pooled,
     err: Pooled,
-    table_bytes: Vec<u8>,
-    job_bytes: Vec<u8>,
+    host: HostTables,
     codes: Vec<u8>,
-    /// `(frame, tile index in the frame's layout)` of each merged tile.
-    owner: Vec<(usize, usize)>,
 }
 
-/// What `merge` computes for a batch.
-struct Shared0 {
+/// What `merge` lays out for a batch, on the host.
+#[derive(Default)]
+struct HostTables {
     table_bytes: Vec<u8>,
     job_bytes: Vec<u8>,
+    recon_bytes: Vec<u8>,
+    med_bytes: Vec<u8>,
+    /// `(frame, tile index in the frame's layout)` of each merged tile.
     owner: Vec<(usize, usize)>,
-    /// Per wave: the first merged tile and the tile count.
-    launches: Vec<(u32, u32)>,
+    waves: Vec<Wave>,
     stream_len: usize,
     /// Scratch entries per tile (the largest tile's coefficient count).
     side2: usize,
+    /// Largest coefficient count of a wave, largest tile count of a wave, and the
+    /// echelon arena's length (all in elements).
+    max_coeffs: usize,
+    max_tiles: usize,
+    arena: usize,
 }
 
 fn sum_u32(v: usize, what: &str) -> Result<u32> {
@@ -147,6 +170,39 @@ fn sum_u32(v: usize, what: &str) -> Result<u32> {
             "the batch's {what} ({v}) is beyond the OpenCL backend's 32-bit offsets; decode fewer frames at once"
         ))
     })
+}
+
+fn put_words(out: &mut Vec<u8>, words: &[u32]) {
+    words
+        .iter()
+        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+}
+
+/// Sets a kernel's arguments in order and enqueues it over `global` work items in
+/// groups of `local` (both of the same dimension). Straight to the driver: no device
+/// query per launch.
+macro_rules! launch {
+    ($queue:expr, $kernel:expr, $name:expr, [$($arg:expr),* $(,)?], $global:expr, $local:expr) => {{
+        let kernel: &Kernel = $kernel;
+        let mut index = 0u32;
+        $(
+            kernel.set_arg(index, $arg).map_err(|e| cl_err($name, e))?;
+            index += 1;
+        )*
+        let _ = index;
+        let global: &[usize] = &$global;
+        let local: &[usize] = &$local;
+        $queue
+            .enqueue_nd_range_kernel(
+                kernel.get(),
+                global.len() as u32,
+                ptr::null(),
+                global.as_ptr(),
+                local.as_ptr(),
+                &[],
+            )
+            .map_err(|e| cl_err($name, e))?;
+    }};
 }
 
 impl Worker {
@@ -204,22 +260,19 @@ impl Worker {
     }
 
     fn give_shared(&mut self, s: Shared) {
-        for p in [s.stream, s.tables, s.jobs, s.coeffs, s.scratch, s.err] {
+        for p in [
+            s.stream, s.tables, s.jobs, s.recons, s.meds, s.coeffs, s.scratch, s.echelons, s.err,
+        ] {
             self.give(p);
         }
     }
 
     fn give_frame(&mut self, f: FrameBufs, keep_out: bool) -> Option<Pooled> {
-        for [a, b] in f.echelons {
-            self.give(a);
-            self.give(b);
-        }
         if keep_out {
-            Some(f.out)
-        } else {
-            self.give(f.out);
-            None
+            return Some(f.out);
         }
+        self.give(f.out);
+        None
     }
 
     fn write(&self, dst: &mut Pooled, offset: usize, data: &[u8]) -> Result<()> {
@@ -237,56 +290,58 @@ impl Worker {
         Ok(())
     }
 
-    /// Lays the frames out together: sections are decoded in waves (wave `w` is every
-    /// frame's section `w`, coarsest first), each wave's tiles of every frame in one
-    /// `decode_tiles` launch, so a batch has as many tile launches as its deepest frame
-    /// has sections, and all its tiles in flight at once.
-    fn merge(frames: &mut [FramePrep<'_>]) -> Result<(Shared0, usize, usize)> {
-        let mut stream_len = 0usize;
-        let mut table_bytes = Vec::new();
+    /// Lays the frames out together. Sections are decoded in waves: wave `w` is every
+    /// frame's section `w` (coarsest first), and each wave is one `decode_tiles`, one
+    /// `med_tiles` and one `reconstruct` launch over all frames, so a batch costs as many
+    /// launches as its deepest frame has sections (plus its packs), with all its tiles
+    /// and blocks in flight at once. Echelons live in one arena, two buffers per plane.
+    fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
+        let mut t = HostTables::default();
+        let mut table_base = Vec::with_capacity(frames.len());
+        let mut entries = 0usize;
         for f in frames.iter_mut() {
-            f.stream_base = stream_len;
-            stream_len += f.stream.len();
+            f.stream_base = t.stream_len;
+            t.stream_len += f.stream.len();
+            table_base.push(sum_u32(entries, "table entries")?);
+            entries += f.lay.tables.len();
+            f.lay
+                .tables
+                .iter()
+                .for_each(|e| t.table_bytes.extend_from_slice(&e.to_le_bytes()));
+            for &n in &f.lay.echelon_len {
+                let a = sum_u32(t.arena, "echelon samples")?;
+                let b = sum_u32(t.arena + n, "echelon samples")?;
+                f.ech.push([a, b]);
+                f.current.push(0);
+                t.arena += 2 * n;
+            }
+            t.side2 = t.side2.max(1 << (2 * f.plan.header.tile_log2));
         }
+        sum_u32(t.arena, "echelon samples")?;
+        sum_u32(t.stream_len, "stream bytes")?;
         let waves = frames
             .iter()
             .map(|f| f.lay.sections.len())
             .max()
             .unwrap_or(0);
-        let side2 = frames
-            .iter()
-            .map(|f| 1usize << (2 * f.plan.header.tile_log2))
-            .max()
-            .unwrap_or(1);
-        let mut job_bytes = Vec::new();
-        let mut owner = Vec::new();
-        let mut launches = Vec::with_capacity(waves);
-        let (mut max_coeffs, mut max_tiles) = (0usize, 0usize);
-        let mut table_base = vec![0u32; frames.len()];
-        let mut entries = 0usize;
-        for (fi, f) in frames.iter().enumerate() {
-            table_base[fi] = sum_u32(entries, "table entries")?;
-            entries += f.lay.tables.len();
-            f.lay
-                .tables
-                .iter()
-                .for_each(|e| table_bytes.extend_from_slice(&e.to_le_bytes()));
-        }
+        let (mut recon_count, mut med_count) = (0usize, 0usize);
         for w in 0..waves {
-            let first = owner.len();
+            let mut wave = Wave::default();
+            let tiles_first = t.owner.len();
+            let (recon_first, med_first) = (recon_count, med_count);
             let mut coeffs = 0usize;
+            let mut blocks = 0usize;
             for (fi, f) in frames.iter_mut().enumerate() {
                 let Some(sec) = f.lay.sections.get(w) else {
                     continue;
                 };
-                f.tile_base.push(sum_u32(owner.len(), "tile count")?);
-                f.coeff_base.push(sum_u32(coeffs, "coefficient count")?);
                 let stream_base = sum_u32(f.stream_base, "stream bytes")?;
                 let cbase = sum_u32(coeffs, "coefficient count")?;
+                let tile_base = t.owner.len();
                 coeffs += sec.coeffs;
                 let range = sec.first_job as usize..(sec.first_job + sec.job_count) as usize;
-                for t in range {
-                    let mut words = f.lay.jobs[t];
+                for tile in range {
+                    let mut words = f.lay.jobs[tile];
                     words[0] += stream_base;
                     words[1] += stream_base;
                     words[2] += cbase;
@@ -295,37 +350,82 @@ impl Worker {
                             *slot += table_base[fi];
                         }
                     }
-                    words
-                        .iter()
-                        .for_each(|v| job_bytes.extend_from_slice(&v.to_le_bytes()));
-                    owner.push((fi, t));
+                    put_words(&mut t.job_bytes, &words);
+                    t.owner.push((fi, tile));
+                }
+                let header = &f.plan.header;
+                let taps = header.upsampler.taps();
+                let nearest = u32::from(header.upsampler == vc6_core::Upsampler::Nearest);
+                for p in &sec.planes {
+                    let cur = f.current[p.plane];
+                    let [e0, e1] = f.ech[p.plane];
+                    let (this, other) = if cur == 0 { (e0, e1) } else { (e1, e0) };
+                    let (lo, hi) = (p.range.0 as u32, p.range.1 as u32);
+                    if p.base {
+                        let first = tile_base + (p.first_job - sec.first_job) as usize;
+                        for i in 0..p.job_count as usize {
+                            let tile = sum_u32(first + i, "tile count")?;
+                            let words: [u32; MED_WORDS] = [tile, this, p.size.0, lo, hi, 0, 0, 0];
+                            put_words(&mut t.med_bytes, &words);
+                            med_count += 1;
+                        }
+                        continue;
+                    }
+                    f.current[p.plane] = 1 - cur;
+                    let r = p.blocks;
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let words: [u32; RECON_WORDS] = [
+                        sum_u32(blocks, "block count")?,
+                        cbase + p.cbase,
+                        this,
+                        p.lower.0,
+                        p.lower.1,
+                        other,
+                        p.size.0,
+                        p.size.1,
+                        r.x0,
+                        r.y0,
+                        r.width(),
+                        r.height(),
+                        lo,
+                        hi,
+                        taps[0] as u32,
+                        taps[1] as u32,
+                        taps[2] as u32,
+                        taps[3] as u32,
+                        nearest,
+                        0,
+                    ];
+                    put_words(&mut t.recon_bytes, &words);
+                    recon_count += 1;
+                    blocks += r.width() as usize * r.height() as usize;
                 }
             }
             sum_u32(coeffs, "coefficient count")?;
-            max_coeffs = max_coeffs.max(coeffs);
-            max_tiles = max_tiles.max(owner.len() - first);
-            launches.push((
-                sum_u32(first, "tile count")?,
-                sum_u32(owner.len() - first, "tile count")?,
-            ));
+            t.max_coeffs = t.max_coeffs.max(coeffs);
+            t.max_tiles = t.max_tiles.max(t.owner.len() - tiles_first);
+            wave.tiles = (
+                sum_u32(tiles_first, "tile count")?,
+                sum_u32(t.owner.len() - tiles_first, "tile count")?,
+            );
+            wave.meds = (
+                sum_u32(med_first, "tile count")?,
+                sum_u32(med_count - med_first, "tile count")?,
+            );
+            wave.recons = (
+                sum_u32(recon_first, "plane count")?,
+                sum_u32(recon_count - recon_first, "plane count")?,
+            );
+            wave.blocks = sum_u32(blocks, "block count")?;
+            t.waves.push(wave);
         }
-        sum_u32(stream_len, "stream bytes")?;
-        Ok((
-            Shared0 {
-                table_bytes,
-                job_bytes,
-                owner,
-                launches,
-                stream_len,
-                side2,
-            },
-            max_coeffs,
-            max_tiles,
-        ))
+        Ok(t)
     }
 
-    /// Prepares, uploads and enqueues a batch; returns per frame its buffers (or why it
-    /// was left out) and the batch's shared buffers.
+    /// Prepares, uploads and enqueues a batch; returns per item the index of its frame
+    /// (or why it was left out), the frames, their buffers and the shared buffers.
     #[allow(clippy::type_complexity)]
     fn enqueue_batch<'a>(
         &mut self,
@@ -354,8 +454,8 @@ impl Worker {
                         layout,
                         lay: Layout::new(plan)?,
                         stream_base: 0,
-                        tile_base: Vec::new(),
-                        coeff_base: Vec::new(),
+                        ech: Vec::new(),
+                        current: Vec::new(),
                     })
                 })
         });
@@ -365,183 +465,129 @@ impl Worker {
                 frames.len() - 1
             }));
         }
-        let (s0, max_coeffs, max_tiles) = Self::merge(&mut frames)?;
-        let mut shared = Shared {
-            stream: self.take(context, info, s0.stream_len)?,
-            tables: self.take(context, info, s0.table_bytes.len())?,
-            jobs: self.take(context, info, s0.job_bytes.len())?,
-            coeffs: self.take(context, info, max_coeffs * 4)?,
-            scratch: self.take(context, info, max_tiles * s0.side2 * 2)?,
-            err: self.take(context, info, s0.owner.len())?,
-            codes: vec![0u8; s0.owner.len()],
-            table_bytes: s0.table_bytes,
-            job_bytes: s0.job_bytes,
-            owner: s0.owner,
+        let host = Self::merge(&mut frames)?;
+        let mut sh = Shared {
+            stream: self.take(context, info, host.stream_len)?,
+            tables: self.take(context, info, host.table_bytes.len())?,
+            jobs: self.take(context, info, host.job_bytes.len())?,
+            recons: self.take(context, info, host.recon_bytes.len())?,
+            meds: self.take(context, info, host.med_bytes.len())?,
+            coeffs: self.take(context, info, host.max_coeffs * 4)?,
+            scratch: self.take(context, info, host.max_tiles * host.side2 * 2)?,
+            echelons: self.take(context, info, host.arena * 4)?,
+            err: self.take(context, info, host.owner.len())?,
+            codes: vec![0u8; host.owner.len()],
+            host: HostTables::default(),
         };
         let mut bufs = Vec::with_capacity(frames.len());
         for f in &frames {
-            let mut echelons = Vec::with_capacity(f.lay.echelon_len.len());
-            for &n in &f.lay.echelon_len {
-                echelons.push([
-                    self.take(context, info, n * 4)?,
-                    self.take(context, info, n * 4)?,
-                ]);
-            }
             bufs.push(FrameBufs {
-                current: vec![0; echelons.len()],
-                echelons,
                 out: self.take(context, info, f.layout.len)?,
             });
         }
         for f in &frames {
-            self.write(&mut shared.stream, f.stream_base, f.stream)?;
+            self.write(&mut sh.stream, f.stream_base, f.stream)?;
         }
-        let (tb, jb) = (
-            std::mem::take(&mut shared.table_bytes),
-            std::mem::take(&mut shared.job_bytes),
-        );
-        self.write(&mut shared.tables, 0, &tb)?;
-        self.write(&mut shared.jobs, 0, &jb)?;
-        (shared.table_bytes, shared.job_bytes) = (tb, jb);
-        let stride = sum_u32(s0.side2, "scratch stride")?;
-        for (w, &(first, count)) in s0.launches.iter().enumerate() {
-            self.decode_tiles(&shared, first, count, stride)?;
-            for (f, b) in frames.iter().zip(bufs.iter_mut()) {
-                if w < f.lay.sections.len() {
-                    self.reconstruct_section(f, w, b, &shared)?;
-                }
-            }
+        self.write(&mut sh.tables, 0, &host.table_bytes)?;
+        self.write(&mut sh.jobs, 0, &host.job_bytes)?;
+        self.write(&mut sh.recons, 0, &host.recon_bytes)?;
+        self.write(&mut sh.meds, 0, &host.med_bytes)?;
+        // The vectors must outlive the non-blocking writes: they move into `sh`.
+        sh.host = host;
+        let stride = sum_u32(sh.host.side2, "scratch stride")?;
+        for w in 0..sh.host.waves.len() {
+            self.enqueue_wave(&sh, sh.host.waves[w], stride)?;
         }
         for (f, b) in frames.iter().zip(&bufs) {
-            self.pack(f.plan, f.layout, b)?;
+            self.pack(f, b, &sh)?;
         }
-        if !shared.codes.is_empty() {
+        if !sh.codes.is_empty() {
             // SAFETY: `codes` has one byte per merged tile, the buffer's size; it lives in
-            // `shared` until the queue is finished.
+            // `sh` until the queue is finished.
             unsafe {
                 self.queue
-                    .enqueue_read_buffer(
-                        &shared.err.buf,
-                        CL_NON_BLOCKING,
-                        0,
-                        &mut shared.codes,
-                        &[],
-                    )
+                    .enqueue_read_buffer(&sh.err.buf, CL_NON_BLOCKING, 0, &mut sh.codes, &[])
                     .map_err(|e| cl_err("reading tile errors", e))?;
             }
         }
-        Ok((slots, frames, bufs, shared))
+        Ok((slots, frames, bufs, sh))
     }
 
-    fn decode_tiles(&self, sh: &Shared, first: u32, count: u32, stride: u32) -> Result<()> {
-        if count == 0 {
-            return Ok(());
-        }
-        // SAFETY: the job table, coefficient, scratch and error buffers were sized by
-        // `merge` for every tile of every wave; the kernel bounds-checks its global id.
+    /// One wave: entropy decoding of its tiles, then MED for lowest echelons and
+    /// upsample-and-add for the others.
+    fn enqueue_wave(&self, sh: &Shared, w: Wave, stride: u32) -> Result<()> {
+        let q = &self.queue;
+        // SAFETY (all three launches): every table and buffer was sized by `merge` for
+        // every entry; the kernels bounds-check their global id against the counts, read
+        // lower echelons at clamped positions, and write only inside their tile or
+        // echelon, whose arena regions are disjoint.
         unsafe {
-            ExecuteKernel::new(&self.k.decode_tiles)
-                .set_arg(&sh.stream.buf)
-                .set_arg(&sh.tables.buf)
-                .set_arg(&sh.jobs.buf)
-                .set_arg(&first)
-                .set_arg(&count)
-                .set_arg(&sh.coeffs.buf)
-                .set_arg(&sh.scratch.buf)
-                .set_arg(&stride)
-                .set_arg(&sh.err.buf)
-                .set_global_work_size(round_up(count as usize, TILE_GROUP))
-                .set_local_work_size(TILE_GROUP)
-                .enqueue_nd_range(&self.queue)
-                .map_err(|e| cl_err("decode_tiles", e))?;
+            if w.tiles.1 > 0 {
+                launch!(
+                    q,
+                    &self.k.decode_tiles,
+                    "decode_tiles",
+                    [
+                        &sh.stream.buf.get(),
+                        &sh.tables.buf.get(),
+                        &sh.jobs.buf.get(),
+                        &w.tiles.0,
+                        &w.tiles.1,
+                        &sh.coeffs.buf.get(),
+                        &sh.scratch.buf.get(),
+                        &stride,
+                        &sh.err.buf.get()
+                    ],
+                    [round_up(w.tiles.1 as usize, TILE_GROUP)],
+                    [TILE_GROUP]
+                );
+            }
+            if w.meds.1 > 0 {
+                launch!(
+                    q,
+                    &self.k.med_tiles,
+                    "med_tiles",
+                    [
+                        &sh.jobs.buf.get(),
+                        &sh.meds.buf.get(),
+                        &w.meds.0,
+                        &w.meds.1,
+                        &sh.coeffs.buf.get(),
+                        &sh.echelons.buf.get()
+                    ],
+                    [round_up(w.meds.1 as usize, TILE_GROUP)],
+                    [TILE_GROUP]
+                );
+            }
+            if w.blocks > 0 {
+                launch!(
+                    q,
+                    &self.k.reconstruct,
+                    "reconstruct",
+                    [
+                        &sh.coeffs.buf.get(),
+                        &sh.echelons.buf.get(),
+                        &sh.recons.buf.get(),
+                        &w.recons.0,
+                        &w.recons.1,
+                        &w.blocks
+                    ],
+                    [round_up(w.blocks as usize, BLOCK_GROUP)],
+                    [BLOCK_GROUP]
+                );
+            }
         }
         Ok(())
     }
 
-    /// The lowest echelon's MED, or upsample-and-add, for every plane of section `w`.
-    fn reconstruct_section(
-        &self,
-        f: &FramePrep<'_>,
-        w: usize,
-        b: &mut FrameBufs,
-        sh: &Shared,
-    ) -> Result<()> {
+    /// Crops, converts and packs a frame's planes into its output buffer.
+    fn pack(&self, f: &FramePrep<'_>, b: &FrameBufs, sh: &Shared) -> Result<()> {
+        let (plan, layout) = (f.plan, f.layout);
         let q = &self.queue;
-        let plan = f.plan;
-        let taps = plan.header.upsampler.taps();
-        let nearest = u32::from(plan.header.upsampler == vc6_core::Upsampler::Nearest);
-        let sec = &f.lay.sections[w];
-        for p in &sec.planes {
-            let cur = b.current[p.plane];
-            let [e0, e1] = &b.echelons[p.plane];
-            let (this, other) = if cur == 0 { (e0, e1) } else { (e1, e0) };
-            let (lo, hi) = p.range;
-            if p.base {
-                if p.job_count == 0 {
-                    continue;
-                }
-                let first = f.tile_base[w] + (p.first_job - sec.first_job);
-                // SAFETY: tiles lie inside the echelon (`size`), which fits the plane's
-                // echelon buffer (sized for its largest echelon).
-                unsafe {
-                    ExecuteKernel::new(&self.k.med_tiles)
-                        .set_arg(&sh.jobs.buf)
-                        .set_arg(&first)
-                        .set_arg(&p.job_count)
-                        .set_arg(&sh.coeffs.buf)
-                        .set_arg(&this.buf)
-                        .set_arg(&p.size.0)
-                        .set_arg(&lo)
-                        .set_arg(&hi)
-                        .set_global_work_size(round_up(p.job_count as usize, TILE_GROUP))
-                        .set_local_work_size(TILE_GROUP)
-                        .enqueue_nd_range(q)
-                        .map_err(|e| cl_err("med_tiles", e))?;
-                }
-                continue;
-            }
-            let r = p.blocks;
-            if !r.is_empty() {
-                let cbase = f.coeff_base[w] + p.cbase;
-                // SAFETY: blocks lie inside the lower echelon, whose samples are read at
-                // clamped positions; writes stay inside the upper echelon.
-                unsafe {
-                    ExecuteKernel::new(&self.k.reconstruct)
-                        .set_arg(&sh.coeffs.buf)
-                        .set_arg(&cbase)
-                        .set_arg(&this.buf)
-                        .set_arg(&p.lower.0)
-                        .set_arg(&p.lower.1)
-                        .set_arg(&other.buf)
-                        .set_arg(&p.size.0)
-                        .set_arg(&p.size.1)
-                        .set_arg(&r.x0)
-                        .set_arg(&r.y0)
-                        .set_arg(&r.width())
-                        .set_arg(&r.height())
-                        .set_arg(&lo)
-                        .set_arg(&hi)
-                        .set_arg(&taps)
-                        .set_arg(&nearest)
-                        .set_global_work_sizes(&[
-                            round_up(r.width() as usize, BLOCK_GROUP[0]),
-                            round_up(r.height() as usize, BLOCK_GROUP[1]),
-                        ])
-                        .set_local_work_sizes(&BLOCK_GROUP)
-                        .enqueue_nd_range(q)
-                        .map_err(|e| cl_err("reconstruct", e))?;
-                }
-            }
-            b.current[p.plane] = 1 - cur;
-        }
-        Ok(())
-    }
-
-    fn pack(&self, plan: &Plan, layout: &OutputLayout, f: &FrameBufs) -> Result<()> {
-        let q = &self.queue;
-        let out = &f.out.buf;
+        let out = b.out.buf.get();
+        let ech = sh.echelons.buf.get();
         let bytes = layout.sample.bytes() as u32;
-        let echelon = |p: usize| &f.echelons[p][f.current[p]].buf;
+        let at = |p: usize| f.ech[p][f.current[p]];
         let u =
             |v: usize| u32::try_from(v).map_err(|_| Error::Unsupported("output over 4 GiB".into()));
         let mut first = 0;
@@ -549,6 +595,7 @@ impl Worker {
             let r = plan.output_rect(0);
             let w = plan.header.planes[0].size_at(plan.loq).0;
             let l = &layout.planes;
+            let src = [at(0), at(1), at(2), 0];
             let offsets = [u(l[0].offset)?, u(l[1].offset)?, u(l[2].offset)?, 0];
             let strides = [
                 u(l[0].pixel_stride)?,
@@ -565,28 +612,31 @@ impl Worker {
             // SAFETY: `layout.check` proved every written byte lies inside the output
             // buffer; the window lies inside the three equal-sized echelons.
             unsafe {
-                ExecuteKernel::new(&self.k.pack_ycocg)
-                    .set_arg(echelon(0))
-                    .set_arg(echelon(1))
-                    .set_arg(echelon(2))
-                    .set_arg(&w)
-                    .set_arg(&r.x0)
-                    .set_arg(&r.y0)
-                    .set_arg(&r.width())
-                    .set_arg(&r.height())
-                    .set_arg(&plan.output_max(0))
-                    .set_arg(out)
-                    .set_arg(&offsets)
-                    .set_arg(&strides)
-                    .set_arg(&rows)
-                    .set_arg(&bytes)
-                    .set_global_work_sizes(&[
-                        round_up(r.width() as usize, BLOCK_GROUP[0]),
-                        round_up(r.height() as usize, BLOCK_GROUP[1]),
-                    ])
-                    .set_local_work_sizes(&BLOCK_GROUP)
-                    .enqueue_nd_range(q)
-                    .map_err(|e| cl_err("pack_ycocg", e))?;
+                launch!(
+                    q,
+                    &self.k.pack_ycocg,
+                    "pack_ycocg",
+                    [
+                        &ech,
+                        &src,
+                        &w,
+                        &r.x0,
+                        &r.y0,
+                        &r.width(),
+                        &r.height(),
+                        &plan.output_max(0),
+                        &out,
+                        &offsets,
+                        &strides,
+                        &rows,
+                        &bytes
+                    ],
+                    [
+                        round_up(r.width() as usize, PACK_GROUP[0]),
+                        round_up(r.height() as usize, PACK_GROUP[1])
+                    ],
+                    PACK_GROUP
+                );
             }
             first = 3;
         }
@@ -595,28 +645,34 @@ impl Worker {
             let w = plan.header.planes[p].size_at(plan.loq).0;
             let l = layout.planes[p];
             let (offset, ps, rs) = (u(l.offset)?, u(l.pixel_stride)?, u(l.row_stride)?);
+            let src = at(p);
             // SAFETY: as for pack_ycocg.
             unsafe {
-                ExecuteKernel::new(&self.k.pack_plane)
-                    .set_arg(echelon(p))
-                    .set_arg(&w)
-                    .set_arg(&r.x0)
-                    .set_arg(&r.y0)
-                    .set_arg(&r.width())
-                    .set_arg(&r.height())
-                    .set_arg(&plan.output_max(p))
-                    .set_arg(out)
-                    .set_arg(&offset)
-                    .set_arg(&ps)
-                    .set_arg(&rs)
-                    .set_arg(&bytes)
-                    .set_global_work_sizes(&[
-                        round_up(r.width() as usize, BLOCK_GROUP[0]),
-                        round_up(r.height() as usize, BLOCK_GROUP[1]),
-                    ])
-                    .set_local_work_sizes(&BLOCK_GROUP)
-                    .enqueue_nd_range(q)
-                    .map_err(|e| cl_err("pack_plane", e))?;
+                launch!(
+                    q,
+                    &self.k.pack_plane,
+                    "pack_plane",
+                    [
+                        &ech,
+                        &src,
+                        &w,
+                        &r.x0,
+                        &r.y0,
+                        &r.width(),
+                        &r.height(),
+                        &plan.output_max(p),
+                        &out,
+                        &offset,
+                        &ps,
+                        &rs,
+                        &bytes
+                    ],
+                    [
+                        round_up(r.width() as usize, PACK_GROUP[0]),
+                        round_up(r.height() as usize, PACK_GROUP[1])
+                    ],
+                    PACK_GROUP
+                );
             }
         }
         Ok(())
@@ -684,6 +740,7 @@ impl Worker {
             .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
             .collect();
         let mut read_errors: Vec<Option<Error>> = Vec::with_capacity(bufs.len());
+        let tiles = shared.host.owner.len();
         for (fi, b) in bufs.iter().enumerate() {
             read_errors.push(read_back(self, item_of[fi], b).err());
         }
@@ -692,7 +749,7 @@ impl Worker {
             eprintln!(
                 "vc6-opencl: batch of {} frames, {} tiles: host preparation and enqueue {:.2} ms, device {:.2} ms",
                 items.len(),
-                shared.owner.len(),
+                tiles,
                 enqueued.as_secs_f64() * 1e3,
                 (start.elapsed() - enqueued).as_secs_f64() * 1e3
             );
@@ -700,7 +757,7 @@ impl Worker {
         // The first failing tile of each frame, in wave order.
         let mut tile_errors: Vec<Option<Error>> = (0..bufs.len()).map(|_| None).collect();
         for (m, &code) in shared.codes.iter().enumerate() {
-            let (fi, t) = shared.owner[m];
+            let (fi, t) = shared.host.owner[m];
             if code != 0 && tile_errors[fi].is_none() {
                 tile_errors[fi] = _frames[fi].lay.tile_error(t, code).err();
             }
