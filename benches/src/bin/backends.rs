@@ -39,6 +39,8 @@ usage: backends [--corpus] DIR [--uhd DIR|FILE] [--quick] [--runs N] [--batch N]
   --quick          one timed run per figure (default: best of 3, of 2 for 4K LoQ 0)
   --runs N         timed runs per figure
   --batch N        frames per decode_batch call (default 32)
+  --tile-log2 N    encode with tiles of 2^N x 2^N coefficients (default 6, the
+                   encoder's default; smaller tiles give a GPU more parallel work)
   --backends LIST  comma-separated backends to measure (default: every one that runs
                    here); one named here that cannot run is an error
   --command TEXT   the command line to print above the table (default: this one's)
@@ -52,6 +54,7 @@ struct Args {
     runs: Option<usize>,
     quick: bool,
     batch: usize,
+    tile_log2: u8,
     backends: Option<Vec<Backend>>,
     command: Option<String>,
 }
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Args> {
         runs: None,
         quick: false,
         batch: 32,
+        tile_log2: 6,
         backends: None,
         command: None,
     };
@@ -90,6 +94,13 @@ fn parse_args() -> Result<Args> {
                 let n: usize = val("a number")?.parse().context("--batch: not a number")?;
                 ensure!(n >= 1, "--batch must be at least 1");
                 args.batch = n;
+            }
+            "--tile-log2" => {
+                let n: u8 = val("a number")?
+                    .parse()
+                    .context("--tile-log2: not a number")?;
+                ensure!((2..=8).contains(&n), "--tile-log2 must be in 2..=8");
+                args.tile_log2 = n;
             }
             "--backends" => {
                 let list = val("a list such as cpu,opencl")?;
@@ -368,7 +379,10 @@ fn run() -> Result<()> {
             img.width,
             img.height,
             PixelFormat::Rgb8,
-            EncoderSettings::default(),
+            EncoderSettings {
+                tile_log2: args.tile_log2,
+                ..EncoderSettings::default()
+            },
         )?;
         streams.push(Stream {
             name: img.name.clone(),
@@ -484,10 +498,11 @@ fn run() -> Result<()> {
         hardware_threads()
     );
     println!(
-        "- corpus: {} — {} images, {:.2} MP; streams from the default (lossless) encoder",
+        "- corpus: {} — {} images, {:.2} MP; streams from the lossless encoder, tiles of {} coefficients",
         args.corpus.display(),
         corpus.len(),
-        corpus.iter().map(CorpusImage::pixel_count).sum::<u64>() as f64 / 1e6
+        corpus.iter().map(CorpusImage::pixel_count).sum::<u64>() as f64 / 1e6,
+        format!("{0}x{0}", 1u32 << args.tile_log2)
     );
     if let Some(p) = &args.uhd {
         println!("- 4K: {}", p.display());

@@ -10,8 +10,8 @@
 //!
 //! ## Environment
 //!
-//! - `OCL_DEVICE`: use the first device whose name, vendor or platform name contains this
-//!   string (case-insensitive), e.g. `nvidia`, `pocl`. Unset: the first GPU, else the
+//! - `OCL_DEVICE`: use the first device whose name, vendor, platform name or platform
+//!   vendor contains this string (case-insensitive), e.g. `nvidia`, `pocl`. Unset: the first GPU, else the
 //!   first device.
 //! - `OCL_BIN_LOC`: a folder that caches compiled program binaries, keyed by device name,
 //!   driver version and a hash of the kernel source. A binary the driver rejects is
@@ -294,6 +294,7 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
     let mut errors = Vec::new();
     for p in &platforms {
         let pname = p.name().unwrap_or_default();
+        let pvendor = p.vendor().unwrap_or_default();
         let ids = match p.get_devices(CL_DEVICE_TYPE_ALL) {
             Ok(ids) => ids,
             Err(e) => {
@@ -313,7 +314,10 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
                 global_mem: d.global_mem_size().unwrap_or(0),
                 batch_budget: (d.global_mem_size().unwrap_or(0) / 4).clamp(256 << 20, 8 << 30),
             };
-            all.push((d, info));
+            let keys = [&info.name, &info.vendor, &info.platform, &pvendor]
+                .map(|k| k.to_lowercase())
+                .join("\n");
+            all.push((d, info, keys));
         }
     }
     if all.is_empty() {
@@ -330,21 +334,20 @@ fn pick_device(wanted: Option<&str>) -> Result<(Device, DeviceInfo)> {
     let pick = match wanted {
         Some(w) => {
             let w = w.to_lowercase();
-            all.iter().position(|(_, i)| {
-                [&i.name, &i.vendor, &i.platform]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(&w))
-            })
+            all.iter().position(|(_, _, keys)| keys.contains(&w))
         }
-        None => all.iter().position(|(_, i)| i.is_gpu).or(Some(0)),
+        None => all.iter().position(|(_, i, _)| i.is_gpu).or(Some(0)),
     };
     match pick {
-        Some(i) => Ok(all.swap_remove(i)),
+        Some(i) => {
+            let (d, info, _) = all.swap_remove(i);
+            Ok((d, info))
+        }
         None => Err(Error::Device(format!(
             "OCL_DEVICE='{}' matches no OpenCL device (found {})",
             wanted.unwrap_or_default(),
             all.iter()
-                .map(|(_, i)| format!("'{}' ({})", i.name, i.platform))
+                .map(|(_, i, _)| format!("'{}' ({})", i.name, i.platform))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
