@@ -8,10 +8,7 @@ use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
 use opencl3::kernel::Kernel;
-use opencl3::memory::{
-    Buffer, ClMem, CL_MAP_READ, CL_MAP_WRITE_INVALIDATE_REGION, CL_MEM_ALLOC_HOST_PTR,
-    CL_MEM_READ_WRITE,
-};
+use opencl3::memory::{Buffer, ClMem, CL_MEM_READ_WRITE};
 use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
@@ -49,11 +46,6 @@ pub(crate) struct Worker {
     /// Bytes held in `pool`, and the most it may hold.
     pool_bytes: usize,
     pool_budget: usize,
-    /// Pinned (host-allocated) buffers that streams go up through and frames come down
-    /// through: the DMA engine reads and writes them directly, and the copies between
-    /// them and the caller's memory run on every core.
-    up: Option<Pooled>,
-    down: Option<Pooled>,
 }
 
 /// A decoded frame kept in device memory, packed as its [`OutputLayout`] says.
@@ -231,8 +223,6 @@ impl Worker {
             pool: Vec::new(),
             pool_bytes: 0,
             pool_budget: 0,
-            up: None,
-            down: None,
         })
     }
 
@@ -277,93 +267,12 @@ impl Worker {
         }
     }
 
-    /// A pinned staging buffer of at least `len` bytes (`down`: for frames coming back).
-    fn staging(
-        &mut self,
-        context: &Context,
-        info: &DeviceInfo,
-        down: bool,
-        len: usize,
-    ) -> Result<()> {
-        let slot = if down { &mut self.down } else { &mut self.up };
-        if slot.as_ref().is_some_and(|p| p.cap >= len) {
-            return Ok(());
+    fn give_frame(&mut self, f: FrameBufs, keep_out: bool) -> Option<Pooled> {
+        if keep_out {
+            return Some(f.out);
         }
-        *slot = None;
-        let cap = len.max(1 << 20).saturating_add(len / 4);
-        if info.max_alloc != 0 && cap as u64 > info.max_alloc {
-            return Err(Error::LimitsExceeded(format!(
-                "a {cap}-byte staging buffer is over the device's {}-byte allocation limit",
-                info.max_alloc
-            )));
-        }
-        // SAFETY: no host pointer; the driver allocates (pinned) host memory of `cap` bytes.
-        let buf = unsafe {
-            Buffer::<u8>::create(
-                context,
-                CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
-                cap,
-                ptr::null_mut(),
-            )
-        }
-        .map_err(|e| cl_err(&format!("allocating {cap} bytes of pinned memory"), e))?;
-        let slot = if down { &mut self.down } else { &mut self.up };
-        *slot = Some(Pooled { buf, cap });
-        Ok(())
-    }
-
-    /// Maps `len` bytes of a staging buffer, runs `f` on them, unmaps. Blocking: the
-    /// queue has finished everything before the map.
-    fn with_mapped(&self, down: bool, len: usize, f: impl FnOnce(&mut [u8])) -> Result<()> {
-        let staging = if down { &self.down } else { &self.up };
-        let staging = staging.as_ref().expect("staging buffer allocated");
-        if len == 0 {
-            return Ok(());
-        }
-        let flags = if down {
-            CL_MAP_READ
-        } else {
-            CL_MAP_WRITE_INVALIDATE_REGION
-        };
-        let mut at: opencl3::types::cl_mem = ptr::null_mut();
-        // SAFETY: a blocking map of `len <= cap` bytes; the slice lives only inside this
-        // function, and the region is unmapped (and the queue finished) before it returns.
-        unsafe {
-            self.queue
-                .enqueue_map_buffer(&staging.buf, CL_BLOCKING, flags, 0, len, &mut at, &[])
-                .map_err(|e| cl_err("mapping a staging buffer", e))?;
-            if at.is_null() {
-                return Err(Error::Device(
-                    "mapping a staging buffer gave no memory".into(),
-                ));
-            }
-            f(std::slice::from_raw_parts_mut(at as *mut u8, len));
-            self.queue
-                .enqueue_unmap_mem_object(staging.buf.get(), at, &[])
-                .map_err(|e| cl_err("unmapping a staging buffer", e))?;
-        }
-        self.finish()
-    }
-
-    /// Enqueues a device copy between a staging buffer and a device buffer.
-    fn copy_staging(&mut self, down: bool, dev: &mut Pooled, at: usize, len: usize) -> Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        let staging = if down { &mut self.down } else { &mut self.up };
-        let staging = staging.as_mut().expect("staging buffer allocated");
-        // SAFETY: both buffers hold the ranges copied (sized from the same lengths).
-        unsafe {
-            if down {
-                self.queue
-                    .enqueue_copy_buffer(&dev.buf, &mut staging.buf, 0, at, len, &[])
-            } else {
-                self.queue
-                    .enqueue_copy_buffer(&staging.buf, &mut dev.buf, at, 0, len, &[])
-            }
-            .map_err(|e| cl_err("copying through a staging buffer", e))?;
-        }
-        Ok(())
+        self.give(f.out);
+        None
     }
 
     fn write(&self, dst: &mut Pooled, offset: usize, data: &[u8]) -> Result<()> {
@@ -576,20 +485,9 @@ impl Worker {
                 out: self.take(context, info, f.layout.len)?,
             });
         }
-        // Streams go up through pinned memory: copied in on every core, then one DMA.
-        self.staging(context, info, false, host.stream_len)?;
-        let pieces: Vec<&[u8]> = frames.iter().map(|f| f.stream).collect();
-        self.with_mapped(false, host.stream_len, |dst| {
-            let mut rest = dst;
-            let mut jobs = Vec::with_capacity(pieces.len());
-            for src in &pieces {
-                let (d, r) = rest.split_at_mut(src.len());
-                jobs.push((d, *src));
-                rest = r;
-            }
-            vc6_core::parallel::map(0, jobs, |(d, s)| d.copy_from_slice(s));
-        })?;
-        self.copy_staging(false, &mut sh.stream, 0, host.stream_len)?;
+        for f in &frames {
+            self.write(&mut sh.stream, f.stream_base, f.stream)?;
+        }
         self.write(&mut sh.tables, 0, &host.table_bytes)?;
         self.write(&mut sh.jobs, 0, &host.job_bytes)?;
         self.write(&mut sh.recons, 0, &host.recon_bytes)?;
@@ -786,17 +684,17 @@ impl Worker {
             .map_err(|e| cl_err("finishing the queue", e))
     }
 
-    /// Runs a batch in chunks that fit the device's batch budget
-    /// (`DeviceInfo::batch_budget`), one after another. With `targets` (one per item),
-    /// frames are copied into them and `None` is returned per frame; without, each
-    /// frame's device buffer is returned.
-    fn run_batch(
+    /// Runs a batch in chunks that fit the device's batch budget (see
+    /// `DeviceInfo::batch_budget`), one after another; the callbacks are as for
+    /// [`Worker::run_chunk`], with `item` indexing `items`.
+    fn run_batch<T>(
         &mut self,
         context: &Context,
         info: &DeviceInfo,
         items: &[(&Plan, &[u8], &OutputLayout)],
-        mut targets: Option<&mut [Option<&mut [u8]>]>,
-    ) -> Vec<Result<Option<Pooled>>> {
+        mut read_back: impl FnMut(&mut Self, usize, &FrameBufs) -> Result<()>,
+        mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
+    ) -> Vec<Result<T>> {
         let budget = info.batch_budget / 2;
         let mut results = Vec::with_capacity(items.len());
         let mut start = 0;
@@ -807,93 +705,63 @@ impl Worker {
                 bytes += frame_bytes(items[end]);
                 end += 1;
             }
-            let chunk_targets = targets.as_deref_mut().map(|t| &mut t[start..end]);
-            results.extend(self.run_chunk(context, info, &items[start..end], chunk_targets));
+            results.extend(self.run_chunk(
+                context,
+                info,
+                &items[start..end],
+                |w, i, b| read_back(w, start + i, b),
+                |w, i, b| deliver(w, start + i, b),
+            ));
             start = end;
         }
         results
     }
 
-    /// Runs one chunk of a batch (see [`Worker::run_batch`]).
-    fn run_chunk(
+    /// Runs one chunk of a batch. `read_back(item, buffers)` may enqueue a read of a frame before the
+    /// queue is finished; `deliver(item, buffers)` gets each frame whose decode
+    /// succeeded. `item` indexes `items`.
+    fn run_chunk<T>(
         &mut self,
         context: &Context,
         info: &DeviceInfo,
         items: &[(&Plan, &[u8], &OutputLayout)],
-        targets: Option<&mut [Option<&mut [u8]>]>,
-    ) -> Vec<Result<Option<Pooled>>> {
+        mut read_back: impl FnMut(&mut Self, usize, &FrameBufs) -> Result<()>,
+        mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
+    ) -> Vec<Result<T>> {
         let start = std::time::Instant::now();
-        let (slots, frames, mut bufs, shared) = match self.enqueue_batch(context, info, items) {
+        let (slots, _frames, bufs, shared) = match self.enqueue_batch(context, info, items) {
             Ok(v) => v,
             Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
         };
         let enqueued = start.elapsed();
-        let tiles = shared.host.owner.len();
-        // Frames for host memory come down through pinned memory: one DMA per frame into
-        // the staging buffer, then copies out on every core.
-        let mut downs = Vec::new();
-        let mut staged = Ok(());
-        if targets.is_some() {
-            let total: usize = frames.iter().map(|f| f.layout.len).sum();
-            staged = self.staging(context, info, true, total);
-            let mut at = 0;
-            for (f, b) in frames.iter().zip(bufs.iter_mut()) {
-                if staged.is_ok() {
-                    staged = self.copy_staging(true, &mut b.out, at, f.layout.len);
-                }
-                downs.push(at);
-                at += f.layout.len;
-            }
-        }
-        let finished = self.finish().and(staged);
-        let device_done = start.elapsed();
-        // The first failing tile of each frame, in wave order.
-        let mut tile_errors: Vec<Option<Error>> = (0..frames.len()).map(|_| None).collect();
-        for (m, &code) in shared.codes.iter().enumerate() {
-            let (fi, t) = shared.host.owner[m];
-            if code != 0 && tile_errors[fi].is_none() {
-                tile_errors[fi] = frames[fi].lay.tile_error(t, code).err();
-            }
-        }
         let item_of: Vec<usize> = slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
             .collect();
-        let mut copied = Ok(());
-        if let (Some(targets), Ok(())) = (targets, &finished) {
-            let len = downs
-                .last()
-                .map_or(0, |&at| at + frames[frames.len() - 1].layout.len);
-            copied = self.with_mapped(true, len, |src| {
-                let mut jobs = Vec::new();
-                let mut rest: &mut [Option<&mut [u8]>] = targets;
-                let mut taken = 0;
-                for (fi, &at) in downs.iter().enumerate() {
-                    let item = item_of[fi];
-                    let (head, tail) = std::mem::take(&mut rest).split_at_mut(item + 1 - taken);
-                    taken = item + 1;
-                    rest = tail;
-                    if tile_errors[fi].is_none() {
-                        if let Some(dst) = head[head.len() - 1].as_deref_mut() {
-                            jobs.push((dst, &src[at..at + frames[fi].layout.len]));
-                        }
-                    }
-                }
-                vc6_core::parallel::map(0, jobs, |(d, s)| d.copy_from_slice(s));
-            });
+        let mut read_errors: Vec<Option<Error>> = Vec::with_capacity(bufs.len());
+        let tiles = shared.host.owner.len();
+        for (fi, b) in bufs.iter().enumerate() {
+            read_errors.push(read_back(self, item_of[fi], b).err());
         }
+        let finished = self.finish();
         if trace() {
             eprintln!(
-                "vc6-opencl: batch of {} frames, {} tiles: host preparation and enqueue {:.2} ms, device {:.2} ms, copy-out {:.2} ms",
+                "vc6-opencl: batch of {} frames, {} tiles: host preparation and enqueue {:.2} ms, device {:.2} ms",
                 items.len(),
                 tiles,
                 enqueued.as_secs_f64() * 1e3,
-                (device_done - enqueued).as_secs_f64() * 1e3,
-                (start.elapsed() - device_done).as_secs_f64() * 1e3
+                (start.elapsed() - enqueued).as_secs_f64() * 1e3
             );
         }
-        let host_out = !downs.is_empty();
+        // The first failing tile of each frame, in wave order.
+        let mut tile_errors: Vec<Option<Error>> = (0..bufs.len()).map(|_| None).collect();
+        for (m, &code) in shared.codes.iter().enumerate() {
+            let (fi, t) = shared.host.owner[m];
+            if code != 0 && tile_errors[fi].is_none() {
+                tile_errors[fi] = _frames[fi].lay.tile_error(t, code).err();
+            }
+        }
         let mut bufs: Vec<Option<FrameBufs>> = bufs.into_iter().map(Some).collect();
         let results = slots
             .into_iter()
@@ -903,19 +771,15 @@ impl Worker {
                 let failed = finished
                     .as_ref()
                     .err()
-                    .or(copied.as_ref().err())
                     .map(clone_err)
+                    .or(read_errors[fi].take())
                     .or(tile_errors[fi].take());
                 match failed {
                     Some(e) => {
-                        self.give(b.out);
+                        self.give_frame(b, false);
                         Err(e)
                     }
-                    None if host_out => {
-                        self.give(b.out);
-                        Ok(None)
-                    }
-                    None => Ok(Some(b.out)),
+                    None => deliver(self, item_of[fi], b),
                 }
             })
             .collect();
@@ -930,31 +794,48 @@ impl Worker {
         info: &DeviceInfo,
         jobs: Vec<DecodeJob<'_>>,
     ) -> Vec<Result<()>> {
+        let mut outs = Vec::with_capacity(jobs.len());
         let mut items = Vec::with_capacity(jobs.len());
         let mut early: Vec<Option<Error>> = Vec::with_capacity(jobs.len());
-        let mut targets = Vec::with_capacity(jobs.len());
         for job in jobs {
-            // Frames whose output buffer is wrong are not decoded at all.
-            match job.layout.check(job.plan, job.out.len()) {
-                Ok(()) => {
-                    early.push(None);
-                    items.push((job.plan, job.stream, job.layout));
-                    targets.push(Some(job.out));
-                }
-                Err(e) => early.push(Some(e)),
-            }
+            early.push(job.layout.check(job.plan, job.out.len()).err());
+            items.push((job.plan, job.stream, job.layout));
+            outs.push(job.out);
         }
-        let mut results = self
-            .run_batch(context, info, &items, Some(&mut targets))
-            .into_iter();
+        // Frames whose output buffer is wrong are not decoded at all.
+        let keep: Vec<usize> = (0..items.len()).filter(|&i| early[i].is_none()).collect();
+        let batch: Vec<_> = keep.iter().map(|&i| items[i]).collect();
+        let mut targets: Vec<Option<&mut [u8]>> = Vec::with_capacity(keep.len());
+        let mut rest: Vec<Option<&mut [u8]>> = outs.into_iter().map(Some).collect();
+        for &i in &keep {
+            targets.push(rest[i].take());
+        }
+        let results = self.run_batch(
+            context,
+            info,
+            &batch,
+            |w, item, b| {
+                let target = targets[item].as_deref_mut().expect("output buffer");
+                // SAFETY: the target is exactly `layout.len` bytes (checked), the
+                // buffer's size, and stays borrowed until after `finish`.
+                unsafe {
+                    w.queue
+                        .enqueue_read_buffer(&b.out.buf, CL_NON_BLOCKING, 0, target, &[])
+                        .map_err(|e| cl_err("reading the frame", e))?;
+                }
+                Ok(())
+            },
+            |w, _, b| {
+                w.give_frame(b, false);
+                Ok(())
+            },
+        );
+        let mut results = results.into_iter();
         early
             .into_iter()
             .map(|e| match e {
                 Some(e) => Err(e),
-                None => results
-                    .next()
-                    .expect("one result per decoded frame")
-                    .map(|_| ()),
+                None => results.next().expect("one result per decoded frame"),
             })
             .collect()
     }
@@ -971,12 +852,15 @@ impl Worker {
         let queue = CommandQueue::create_default(context, 0)
             .map(Arc::new)
             .map_err(|e| cl_err("command queue creation", e));
-        self.run_batch(context, info, jobs, None)
-            .into_iter()
-            .zip(jobs)
-            .map(|(r, &(plan, _, layout))| {
-                let out = r?.expect("device output");
+        self.run_batch(
+            context,
+            info,
+            jobs,
+            |_, _, _| Ok(()),
+            |w, item, b| {
                 let queue = queue.as_ref().map_err(clone_err)?.clone();
+                let out = w.give_frame(b, true).expect("kept output");
+                let (plan, _, layout) = jobs[item];
                 let (width, height) = plan.output_size(0);
                 Ok(DeviceFrame {
                     buffer: out.buf,
@@ -985,8 +869,8 @@ impl Worker {
                     layout: layout.clone(),
                     queue,
                 })
-            })
-            .collect()
+            },
+        )
     }
 }
 
