@@ -74,29 +74,47 @@ typedef struct {
     uint lane;
 } Ans;
 
-// One tANS step with a packed entry (entropy::ans::DecTable::entries): returns the
-// value (symbol, or token base | extra bits).
-inline uint ans_get(Ans *a, global const ulong *table, global const uchar *s) {
-    uint lane = a->lane;
-    a->lane ^= 1;
-    ulong e = table[a->st[lane]];
-    ulong v = bits_read(&a->bits, s, (uint)(e >> 26) & 63);
-    a->st[lane] = ((uint)e & 0x7ff) + ((uint)v & (uint)(e >> 11) & 0x7ff);
-    return (uint)(e >> 32) | (uint)(v >> ((e >> 22) & 15));
+// Table entries (crates/vc6-opencl/src/job.rs packs them from entropy::decode_states):
+// bits 0-10 next-state base, 11-14 state bits, 16-21 symbol. Half the size of the CPU's
+// entries, so more of a wave's tables stay in L1.
+inline uint e_base(uint e) { return e & 0x7ff; }
+inline uint e_bits(uint e) { return (e >> 11) & 15; }
+inline uint e_sym(uint e) { return e >> 16; }
+
+// Value tokens (docs/bitstream.md 7.4): below 16 the token is the value; above, it
+// gives the top two bits of an n-bit value and n - 1 extra bits follow.
+inline uint token_extra(uint t) { return t < 16 ? 0 : (t - 16) / 2 + 3; }
+inline uint token_base(uint t) {
+    if (t < 16) return t;
+    uint n = (t - 16) / 2 + 4;
+    return (1u << n) | (((t - 16) & 1u) << (n - 1));
 }
 
-// Two consecutive symbols from one table: both entries are fetched before either is
+// Consumes an entry's state bits (and a value's extra bits): returns the symbol, or the
+// value when `value`.
+inline uint ans_take(Ans *a, uint lane, uint e, bool value, global const uchar *s) {
+    uint nbits = e_bits(e), sym = e_sym(e);
+    uint extra = value ? token_extra(sym) : 0;
+    ulong v = bits_read(&a->bits, s, nbits + extra);
+    a->st[lane] = e_base(e) + ((uint)v & ((1u << nbits) - 1));
+    return value ? (token_base(sym) | (uint)(v >> nbits)) : sym;
+}
+
+// One tANS step (entropy::ans::AnsDecoder::get).
+inline uint ans_get(Ans *a, global const uint *table, bool value, global const uchar *s) {
+    uint lane = a->lane;
+    a->lane ^= 1;
+    return ans_take(a, lane, table[a->st[lane]], value, s);
+}
+
+// Two consecutive values from one table: both entries are fetched before either is
 // consumed, so the two states' table loads overlap.
-inline void ans_get2(Ans *a, global const ulong *table, global const uchar *s, uint *v0, uint *v1) {
+inline void ans_get2(Ans *a, global const uint *table, global const uchar *s, uint *v0, uint *v1) {
     uint l0 = a->lane, l1 = l0 ^ 1;
-    ulong e0 = table[a->st[l0]];
-    ulong e1 = table[a->st[l1]];
-    ulong b0 = bits_read(&a->bits, s, (uint)(e0 >> 26) & 63);
-    a->st[l0] = ((uint)e0 & 0x7ff) + ((uint)b0 & (uint)(e0 >> 11) & 0x7ff);
-    *v0 = (uint)(e0 >> 32) | (uint)(b0 >> ((e0 >> 22) & 15));
-    ulong b1 = bits_read(&a->bits, s, (uint)(e1 >> 26) & 63);
-    a->st[l1] = ((uint)e1 & 0x7ff) + ((uint)b1 & (uint)(e1 >> 11) & 0x7ff);
-    *v1 = (uint)(e1 >> 32) | (uint)(b1 >> ((e1 >> 22) & 15));
+    uint e0 = table[a->st[l0]];
+    uint e1 = table[a->st[l1]];
+    *v0 = ans_take(a, l0, e0, true, s);
+    *v1 = ans_take(a, l1, e1, true, s);
 }
 
 inline int unzigzag(uint u) {
@@ -108,7 +126,7 @@ inline int unzigzag(uint u) {
 // of every frame of a batch. Each work item keeps its s-tree leaf list in
 // scratch[gid * scratch_stride ..] (one entry per coefficient of the largest tile).
 kernel void decode_tiles(global const uchar *stream,
-                         global const ulong *tables,
+                         global const uint *tables,
                          global const uint *jobs,
                          uint first_job,
                          uint job_count,
@@ -159,7 +177,7 @@ kernel void decode_tiles(global const uchar *stream,
                 err[job] = E_TABLE;
                 return;
             }
-            global const ulong *t = tables + tab[0];
+            global const uint *t = tables + tab[0];
             uint n = w * h, x = 0;
             global int *row = out;
             for (uint i = 0; i + 1 < n; i += 2) {
@@ -170,7 +188,7 @@ kernel void decode_tiles(global const uchar *stream,
                 row[x] = unzigzag(v1);
                 if (++x == w) { x = 0; row += gw; }
             }
-            if (n & 1) row[x] = unzigzag(ans_get(&a, t, stream));
+            if (n & 1) row[x] = unzigzag(ans_get(&a, t, true, stream));
             continue;
         }
         if (mode != 2) {
@@ -181,9 +199,9 @@ kernel void decode_tiles(global const uchar *stream,
             err[job] = E_TABLE;
             return;
         }
-        global const ulong *leaf = tables + tab[1];
-        global const ulong *low = tables + tab[2];
-        global const ulong *high = tables + tab[3];
+        global const uint *leaf = tables + tab[1];
+        global const uint *low = tables + tab[2];
+        global const uint *high = tables + tab[3];
         // Depth-first, pre-order, quadrants in Z order; each pop pushes at most four.
         uint sx[40], sy[40], sk[40];
         uint top = 1, n = 0;
@@ -194,7 +212,7 @@ kernel void decode_tiles(global const uchar *stream,
             top--;
             uint x = sx[top], y = sy[top], k = sk[top];
             if (k == 1) {
-                uint flags = ans_get(&a, low, stream);
+                uint flags = ans_get(&a, low, false, stream);
                 uint valid = 1u | (uint)(x + 1 < w) << 1 | (uint)(y + 1 < h) << 2;
                 valid |= (valid & (valid >> 1) & (valid >> 2) & 1u) << 3;
                 if (flags == 0 || (flags & ~valid) != 0) {
@@ -205,7 +223,7 @@ kernel void decode_tiles(global const uchar *stream,
                     if (flags & (1u << i)) leaves[n++] = (ushort)((y + (i >> 1)) * w + x + (i & 1));
                 continue;
             }
-            uint flags = ans_get(&a, high, stream);
+            uint flags = ans_get(&a, high, false, stream);
             if (flags == 0) {
                 err[job] = E_NODE;
                 return;
@@ -234,7 +252,7 @@ kernel void decode_tiles(global const uchar *stream,
         }
         if (n & 1) {
             uint at = leaves[n - 1];
-            out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, stream) + 1);
+            out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, true, stream) + 1);
         }
     }
     uint total = (end - start - 1) * 8;

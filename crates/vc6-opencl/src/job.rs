@@ -2,9 +2,9 @@
 //! decode tables, the per-section launches and coefficient offsets. Plain Rust, no
 //! OpenCL calls, so it is unit-tested without a device.
 
-use vc6_core::entropy::DecTable;
+use vc6_core::entropy::decode_states;
 use vc6_core::plan::Plan;
-use vc6_core::stree::{self, KINDS};
+use vc6_core::stree::KINDS;
 use vc6_core::tableau::Rect;
 use vc6_core::{Error, Result};
 
@@ -15,8 +15,9 @@ const NO_TABLE: u32 = u32::MAX;
 /// A decode laid out for the kernels.
 #[derive(Debug)]
 pub(crate) struct Layout {
-    /// Every section's decode tables, packed entries back to back.
-    pub tables: Vec<u64>,
+    /// Every section's decode tables, back to back: per state, the next-state base
+    /// (bits 0-10), the state bits (11-14) and the symbol (16-21).
+    pub tables: Vec<u32>,
     /// Tile jobs: payload offsets in this stream, coefficient offsets from the start of
     /// the section's coefficients, table offsets from the start of `tables`.
     pub jobs: Vec<[u32; TILE_WORDS]>,
@@ -73,9 +74,11 @@ impl Layout {
             let size = 1usize << s.log;
             let mut table_at = Vec::with_capacity(s.tables.len());
             for t in &s.tables {
-                let dec = DecTable::new(&t.freq, stree::is_value_kind(t.kind));
                 table_at.push(to_u32(entry_count, "table offset")?);
-                tables.extend_from_slice(&dec.entries()[..size]);
+                tables.extend(
+                    decode_states(&t.freq)
+                        .map(|(sym, nbits, base)| base | nbits << 11 | u32::from(sym) << 16),
+                );
                 entry_count += size;
             }
             let section_first = origin.len();

@@ -31,6 +31,21 @@ fn spread(freq: &[u32], log: u32) -> Vec<u8> {
     slots
 }
 
+/// The decode state machine of a table (docs/bitstream.md 7.5), state by state: the
+/// symbol the state decodes, the state bits it reads and the base of the next state.
+/// [`DecTable`] packs these for the CPU; GPU backends pack them their own way.
+pub fn decode_states(t: &FreqTable) -> impl Iterator<Item = (u8, u32, u32)> + '_ {
+    let slots = spread(&t.freq, t.log);
+    let mut next: Vec<u32> = t.freq.clone();
+    slots.into_iter().map(move |sym| {
+        let s = sym as usize;
+        let x = next[s];
+        next[s] += 1;
+        let nbits = t.log - log2(x);
+        (sym, nbits, (x << nbits) - (1 << t.log))
+    })
+}
+
 #[inline(always)]
 fn log2(x: u32) -> u32 {
     31 - x.leading_zeros()
@@ -54,33 +69,18 @@ impl std::fmt::Debug for DecTable {
 }
 
 impl DecTable {
-    /// The packed decode entries, indexed by state (only the first `2^L` are used):
-    /// bits 0-10 next-state base, 11-21 state-bit mask, 22-25 state bits, 26-31 state
-    /// plus extra bits, 32-63 the value's base (symbol, or token base for value tables).
-    /// GPU backends upload these as they are.
-    pub fn entries(&self) -> &[u64] {
-        &self.entries[..]
-    }
-
     /// Builds the decode table of a validated frequency table. `values` says whether its
     /// symbols are value tokens (with extra bits) or plain symbols.
     pub fn new(t: &FreqTable, values: bool) -> DecTable {
-        let slots = spread(&t.freq, t.log);
-        let mut next: Vec<u32> = t.freq.clone();
         // States never reach past `1 << t.log`; the rest of the array stays zero, which
         // keeps every lookup in bounds without a check.
         let mut entries: Box<[u64; SIZE]> = vec![0u64; SIZE]
             .into_boxed_slice()
             .try_into()
             .expect("SIZE entries");
-        for (e, &sym) in entries.iter_mut().zip(&slots) {
-            let s = sym as usize;
-            let x = next[s];
-            next[s] += 1;
-            let nbits = t.log - log2(x);
-            let base = (x << nbits) - (1 << t.log);
+        for (e, (sym, nbits, base)) in entries.iter_mut().zip(decode_states(t)) {
             let (nb, vbase) = if values {
-                TOKEN_LUT[s]
+                TOKEN_LUT[sym as usize]
             } else {
                 (0, u32::from(sym))
             };

@@ -5,7 +5,7 @@ mod ans;
 mod bits;
 mod table;
 
-pub use ans::{AnsDecoder, AnsEncTable, AnsEncoder, DecTable};
+pub use ans::{decode_states, AnsDecoder, AnsEncTable, AnsEncoder, DecTable};
 pub use bits::{BitReader, BitWriter};
 pub use table::{table_log_for, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
 
