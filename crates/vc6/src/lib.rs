@@ -32,9 +32,14 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `rayon` | yes     | tiles encoded and decoded on every core |
+//! | `opencl` | no     | the OpenCL backend ([`Backend::OpenCl`] and the `opencl` module); the OpenCL library is loaded at run time |
 //!
-//! GPU backends (OpenCL, CUDA, wgpu) come as further features; [`Backend::available`]
-//! lists what this build can run. The CPU backend is always there.
+//! The CPU backend is always there; [`Backend::status`] lists what this build can run
+//! here, and [`Backend::Auto`] (the default) picks an OpenCL GPU when there is one. Every
+//! backend decodes to the same bytes. [`Decoder::decode_batch`] decodes many streams in
+//! one call (a GPU's fast path), [`AsyncDecoder`] keeps several frames in flight, and with
+//! `opencl`, `Decoder::decode_to_opencl` / `decode_batch_to_opencl` leave frames in device
+//! memory.
 #![forbid(unsafe_code)]
 
 mod backends;
