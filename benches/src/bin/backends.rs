@@ -498,11 +498,11 @@ fn run() -> Result<()> {
         hardware_threads()
     );
     println!(
-        "- corpus: {} — {} images, {:.2} MP; streams from the lossless encoder, tiles of {} coefficients",
+        "- corpus: {} — {} images, {:.2} MP; streams from the lossless encoder, tiles of {side}x{side} coefficients",
         args.corpus.display(),
         corpus.len(),
         corpus.iter().map(CorpusImage::pixel_count).sum::<u64>() as f64 / 1e6,
-        format!("{0}x{0}", 1u32 << args.tile_log2)
+        side = 1u32 << args.tile_log2
     );
     if let Some(p) = &args.uhd {
         println!("- 4K: {}", p.display());
