@@ -122,8 +122,8 @@ inline int unzigzag(uint u) {
 }
 
 // Entropy-decodes one tile per work item into the coefficient grids. A launch covers
-// jobs first_job .. first_job + job_count: one section of one frame, or the same section
-// of every frame of a batch. Each work item keeps its s-tree leaf list in
+// jobs first_job .. first_job + job_count: the host launches every tile of every section
+// of every frame of a batch at once (tiles depend only on the stream). Each work item keeps its s-tree leaf list in
 // scratch[gid * scratch_stride ..] (one entry per coefficient of the largest tile).
 kernel void decode_tiles(global const uchar *stream,
                          global const uint *tables,

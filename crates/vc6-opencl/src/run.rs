@@ -117,11 +117,10 @@ struct FrameBufs {
 const RECON_WORDS: usize = 20;
 const MED_WORDS: usize = 8;
 
-/// One wave's launches: tiles, MED jobs and reconstruct jobs of every frame's section
-/// `w`, each as (first entry, entry count).
+/// One wave's launches: the MED jobs and reconstruct jobs of every frame's section `w`,
+/// each as (first entry, entry count).
 #[derive(Debug, Clone, Copy, Default)]
 struct Wave {
-    tiles: (u32, u32),
     meds: (u32, u32),
     recons: (u32, u32),
     /// Blocks over all of the wave's reconstruct jobs (the launch size).
@@ -157,10 +156,9 @@ struct HostTables {
     stream_len: usize,
     /// Scratch entries per tile (the largest tile's coefficient count).
     side2: usize,
-    /// Largest coefficient count of a wave, largest tile count of a wave, and the
-    /// echelon arena's length (all in elements).
-    max_coeffs: usize,
-    max_tiles: usize,
+    /// Coefficients of every section of every frame, and the echelon arena's length
+    /// (in elements).
+    coeffs: usize,
     arena: usize,
 }
 
@@ -290,11 +288,14 @@ impl Worker {
         Ok(())
     }
 
-    /// Lays the frames out together. Sections are decoded in waves: wave `w` is every
-    /// frame's section `w` (coarsest first), and each wave is one `decode_tiles`, one
-    /// `med_tiles` and one `reconstruct` launch over all frames, so a batch costs as many
-    /// launches as its deepest frame has sections (plus its packs), with all its tiles
-    /// and blocks in flight at once. Echelons live in one arena, two buffers per plane.
+    /// Lays the frames out together. Entropy decoding needs nothing but the stream, so
+    /// every tile of every section of every frame is decoded by one `decode_tiles`
+    /// launch: the batch waits for one tile's serial decode, not one per section. The
+    /// reconstruction then runs in waves: wave `w` is every frame's section `w` (coarsest
+    /// first), one `med_tiles` and one `reconstruct` launch over all frames, so a batch
+    /// costs as many launches as its deepest frame has sections (plus its packs).
+    /// Coefficients of all sections stay in one buffer; echelons live in one arena, two
+    /// buffers per plane.
     fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
         let mut t = HostTables::default();
         let mut table_base = Vec::with_capacity(frames.len());
@@ -325,11 +326,10 @@ impl Worker {
             .max()
             .unwrap_or(0);
         let (mut recon_count, mut med_count) = (0usize, 0usize);
+        let mut coeffs = 0usize;
         for w in 0..waves {
             let mut wave = Wave::default();
-            let tiles_first = t.owner.len();
             let (recon_first, med_first) = (recon_count, med_count);
-            let mut coeffs = 0usize;
             let mut blocks = 0usize;
             for (fi, f) in frames.iter_mut().enumerate() {
                 let Some(sec) = f.lay.sections.get(w) else {
@@ -404,12 +404,7 @@ impl Worker {
                 }
             }
             sum_u32(coeffs, "coefficient count")?;
-            t.max_coeffs = t.max_coeffs.max(coeffs);
-            t.max_tiles = t.max_tiles.max(t.owner.len() - tiles_first);
-            wave.tiles = (
-                sum_u32(tiles_first, "tile count")?,
-                sum_u32(t.owner.len() - tiles_first, "tile count")?,
-            );
+            t.coeffs = coeffs;
             wave.meds = (
                 sum_u32(med_first, "tile count")?,
                 sum_u32(med_count - med_first, "tile count")?,
@@ -472,8 +467,8 @@ impl Worker {
             jobs: self.take(context, info, host.job_bytes.len())?,
             recons: self.take(context, info, host.recon_bytes.len())?,
             meds: self.take(context, info, host.med_bytes.len())?,
-            coeffs: self.take(context, info, host.max_coeffs * 4)?,
-            scratch: self.take(context, info, host.max_tiles * host.side2 * 2)?,
+            coeffs: self.take(context, info, host.coeffs * 4)?,
+            scratch: self.take(context, info, host.owner.len() * host.side2 * 2)?,
             echelons: self.take(context, info, host.arena * 4)?,
             err: self.take(context, info, host.owner.len())?,
             codes: vec![0u8; host.owner.len()],
@@ -495,8 +490,10 @@ impl Worker {
         // The vectors must outlive the non-blocking writes: they move into `sh`.
         sh.host = host;
         let stride = sum_u32(sh.host.side2, "scratch stride")?;
+        let tiles = sum_u32(sh.host.owner.len(), "tile count")?;
+        self.decode_tiles(&sh, tiles, stride)?;
         for w in 0..sh.host.waves.len() {
-            self.enqueue_wave(&sh, sh.host.waves[w], stride)?;
+            self.enqueue_wave(&sh, sh.host.waves[w])?;
         }
         for (f, b) in frames.iter().zip(&bufs) {
             self.pack(f, b, &sh)?;
@@ -513,35 +510,46 @@ impl Worker {
         Ok((slots, frames, bufs, sh))
     }
 
-    /// One wave: entropy decoding of its tiles, then MED for lowest echelons and
-    /// upsample-and-add for the others.
-    fn enqueue_wave(&self, sh: &Shared, w: Wave, stride: u32) -> Result<()> {
-        let q = &self.queue;
-        // SAFETY (all three launches): every table and buffer was sized by `merge` for
-        // every entry; the kernels bounds-check their global id against the counts, read
-        // lower echelons at clamped positions, and write only inside their tile or
-        // echelon, whose arena regions are disjoint.
+    /// Entropy decoding of every tile of the batch, one work item per tile.
+    fn decode_tiles(&self, sh: &Shared, count: u32, stride: u32) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        // SAFETY: the job table, coefficient, scratch and error buffers were sized by
+        // `merge` for every tile; the kernel bounds-checks its global id against `count`
+        // and writes only inside its tile's coefficients and scratch.
         unsafe {
-            if w.tiles.1 > 0 {
-                launch!(
-                    q,
-                    &self.k.decode_tiles,
-                    "decode_tiles",
-                    [
-                        &sh.stream.buf.get(),
-                        &sh.tables.buf.get(),
-                        &sh.jobs.buf.get(),
-                        &w.tiles.0,
-                        &w.tiles.1,
-                        &sh.coeffs.buf.get(),
-                        &sh.scratch.buf.get(),
-                        &stride,
-                        &sh.err.buf.get()
-                    ],
-                    [round_up(w.tiles.1 as usize, TILE_GROUP)],
-                    [TILE_GROUP]
-                );
-            }
+            launch!(
+                &self.queue,
+                &self.k.decode_tiles,
+                "decode_tiles",
+                [
+                    &sh.stream.buf.get(),
+                    &sh.tables.buf.get(),
+                    &sh.jobs.buf.get(),
+                    &0u32,
+                    &count,
+                    &sh.coeffs.buf.get(),
+                    &sh.scratch.buf.get(),
+                    &stride,
+                    &sh.err.buf.get()
+                ],
+                [round_up(count as usize, TILE_GROUP)],
+                [TILE_GROUP]
+            );
+        }
+        Ok(())
+    }
+
+    /// One wave of reconstruction: MED for lowest echelons, upsample-and-add for the
+    /// others, over every frame.
+    fn enqueue_wave(&self, sh: &Shared, w: Wave) -> Result<()> {
+        let q = &self.queue;
+        // SAFETY (both launches): every table and buffer was sized by `merge` for every
+        // entry; the kernels bounds-check their global id against the counts, read lower
+        // echelons at clamped positions, and write only inside their tile or echelon,
+        // whose arena regions are disjoint.
+        unsafe {
             if w.meds.1 > 0 {
                 launch!(
                     q,
@@ -875,7 +883,8 @@ impl Worker {
 }
 
 /// Device memory a frame takes while it decodes, roughly: its stream and output, two
-/// `i32` echelons per plane, and its share of the coefficient buffer.
+/// `i32` echelons per plane, and the coefficients of all its sections (about one `i32`
+/// per sample, plus scratch).
 fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
     let (plan, _, layout) = item;
     let samples: u64 = plan
@@ -887,7 +896,7 @@ fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
             u64::from(w) * u64::from(h)
         })
         .sum();
-    plan.header.required_size(plan.loq).unwrap_or(0) + layout.len as u64 + samples * 12
+    plan.header.required_size(plan.loq).unwrap_or(0) + layout.len as u64 + samples * 14
 }
 
 /// `VC6_OPENCL_TRACE=1` prints the host and device time of every batch to stderr.
