@@ -1,6 +1,6 @@
-//! Host-side preparation of a decode for the kernels: the flat tile-job table, the
-//! decode tables, the per-section launches and coefficient offsets. Plain Rust, no
-//! OpenCL calls, so it is unit-tested without a device.
+//! Host-side preparation of one frame for the kernels: the flat tile-job table, the
+//! decode tables, the per-section planes and coefficient offsets (`run.rs` merges the
+//! frames of a batch). Plain Rust, no OpenCL calls, so it is unit-tested without a device.
 
 use vc6_core::entropy::decode_states;
 use vc6_core::plan::Plan;
@@ -178,5 +178,96 @@ impl Layout {
         Err(Error::Format(format!(
             "tile ({tx},{ty}) of plane {p} at LoQ {loq}: {what}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vc6_core::{encode, DecodeOptions, EncoderConfig, Picture, Plane, Region};
+
+    fn stream() -> Vec<u8> {
+        let (w, h) = (150u32, 70u32);
+        let plane = |k: u32| Plane {
+            width: w,
+            height: h,
+            bit_depth: 8,
+            samples: (0..w * h)
+                .map(|i| ((i % w) * k + (i / w) * 3) as u16 % 256)
+                .collect(),
+        };
+        let cfg = EncoderConfig {
+            tile_log2: 4,
+            threads: 1,
+            ..EncoderConfig::default()
+        };
+        encode(
+            &Picture {
+                planes: vec![plane(1), plane(2)],
+            },
+            &cfg,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn jobs_cover_the_plans_tiles_and_tables_are_state_tables() {
+        let s = stream();
+        for region in [
+            None,
+            Some(Region {
+                x: 40,
+                y: 20,
+                width: 9,
+                height: 5,
+            }),
+        ] {
+            let opts = DecodeOptions {
+                region,
+                ..DecodeOptions::default()
+            };
+            let plan = Plan::new(&s, &opts).unwrap();
+            let lay = Layout::new(&plan).unwrap();
+            assert_eq!(lay.jobs.len(), plan.tile_count());
+            assert_eq!(lay.origin.len(), lay.jobs.len());
+            let entries: usize = plan
+                .sections
+                .iter()
+                .map(|sec| sec.tables.len() << sec.log)
+                .sum();
+            assert_eq!(lay.tables.len(), entries);
+            for (job, sec) in lay.sections.iter().zip(&plan.sections) {
+                let tiles: u32 = job.planes.iter().map(|p| p.job_count).sum();
+                assert_eq!(tiles, job.job_count);
+                let layers: usize = sec
+                    .planes
+                    .iter()
+                    .map(|p| p.layers() * (p.grid.width * p.grid.height) as usize)
+                    .sum();
+                assert_eq!(job.coeffs, layers);
+            }
+            for words in &lay.jobs {
+                assert!(words[0] < words[1] && words[1] as usize <= s.len());
+                assert!(words[7] >= 1 && words[7] <= 16 && words[8] >= 1 && words[8] <= 16);
+            }
+            // Every state of every table names a state inside its table.
+            assert!(lay.tables.iter().all(|&e| (e & 0x7ff) < 1 << 11));
+        }
+    }
+
+    #[test]
+    fn error_codes_name_the_tile() {
+        let s = stream();
+        let plan = Plan::new(&s, &DecodeOptions::default()).unwrap();
+        let lay = Layout::new(&plan).unwrap();
+        assert!(lay.tile_error(0, 0).is_ok());
+        let last = lay.jobs.len() - 1;
+        let (loq, p, tx, ty) = lay.origin[last];
+        let e = lay.tile_error(last, 1).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}")),
+            "{e}"
+        );
+        assert!(e.contains("corrupt"), "{e}");
     }
 }
