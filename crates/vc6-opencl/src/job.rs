@@ -250,8 +250,17 @@ mod tests {
                 assert!(words[0] < words[1] && words[1] as usize <= s.len());
                 assert!(words[7] >= 1 && words[7] <= 16 && words[8] >= 1 && words[8] <= 16);
             }
-            // Every state of every table names a state inside its table.
-            assert!(lay.tables.iter().all(|&e| (e & 0x7ff) < 1 << 11));
+            // Every state of every table leads to a state inside its table.
+            let mut at = 0;
+            for sec in &plan.sections {
+                let n = sec.tables.len() << sec.log;
+                for &e in &lay.tables[at..at + n] {
+                    let (base, nbits) = (e & 0x7ff, (e >> 11) & 15);
+                    assert!(base + (1 << nbits) - 1 < 1 << sec.log, "entry {e:#x}");
+                    assert!(e >> 16 < 62, "symbol of entry {e:#x}");
+                }
+                at += n;
+            }
         }
     }
 
