@@ -108,7 +108,7 @@ fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
 #[cfg(not(feature = "opencl"))]
 fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
     Err(Error::Unsupported(
-        "the OpenCL backend is not compiled into this build (enable the `opencl` feature of vc6)"
+        "the OpenCL backend is not compiled into this build (the `opencl` feature of the vc6 crate; the vc6 command has it by default)"
             .into(),
     ))
 }
