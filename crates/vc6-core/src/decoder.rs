@@ -10,6 +10,7 @@ use crate::output::{OutputLayout, SampleType};
 use crate::parallel;
 use crate::picture::{Picture, Plane};
 use crate::plan::{Plan, PlanePlan, SectionPlan};
+use crate::quant::Quant;
 use crate::stree::{self, LayerTables};
 use crate::tableau::Rect;
 use crate::upsample::Upsampler;
@@ -416,6 +417,7 @@ fn decode_section(
         section,
         tile_log2: plan.header.tile_log2,
         upsampler: plan.header.upsampler,
+        predicted_average: plan.header.predicted_average,
     };
     let results = parallel::map(threads, jobs, |(i, ty, band)| {
         data.decode_band(&work[i], ty, band)
@@ -435,7 +437,7 @@ struct PlaneWork<'a> {
     pp: &'a PlanePlan,
     /// The echelon below; `None` when this is the plane's lowest echelon.
     lower: Option<Level>,
-    tables: [LayerTables<'a>; 3],
+    tables: [LayerTables<'a>; 4],
 }
 
 /// What every tile of a section shares.
@@ -444,6 +446,7 @@ struct SectionData<'a> {
     section: &'a SectionPlan,
     tile_log2: u8,
     upsampler: Upsampler,
+    predicted_average: bool,
 }
 
 impl SectionData<'_> {
@@ -469,6 +472,7 @@ impl SectionData<'_> {
                     self.payload(wk, tx, ty),
                     log,
                     &wk.tables[..1],
+                    &pp.quant[..1],
                     self.tile_log2,
                     tw,
                     th,
@@ -484,31 +488,37 @@ impl SectionData<'_> {
             return Ok(());
         };
         let n = side * side;
-        let (mut l0, mut l1, mut l2) = (vec![0i32; n], vec![0i32; n], vec![0i32; n]);
+        let layers = pp.layers();
+        let mut bufs: Vec<Vec<i32>> = (0..layers).map(|_| vec![0i32; n]).collect();
         let mut pred = Prediction::default();
         let mut scratch = Vec::new();
+        // Lossy streams without the predicted-average step add the A residual to the
+        // predicted block's own average.
+        let average = pp.lossy && !self.predicted_average;
         for tx in pp.cover.x0..pp.cover.x1 {
             let rect = pp.grid.tile_rect(tx, ty);
             let (tw, th) = (rect.width() as usize, rect.height() as usize);
-            let layers = &mut [&mut l0, &mut l1, &mut l2];
+            let mut outs: Vec<&mut Vec<i32>> = bufs.iter_mut().collect();
             decode_payload(
                 self.payload(wk, tx, ty),
                 log,
-                &wk.tables,
+                &wk.tables[..layers],
+                &pp.quant[..layers],
                 self.tile_log2,
                 tw,
                 th,
-                layers,
+                &mut outs,
             )
             .map_err(|e| err(e, tx))?;
-            pred.compute(self.upsampler, lower, (w, h), rect, pp.range);
-            let residuals = [&l0[..], &l1[..], &l2[..]];
+            pred.compute(self.upsampler, lower, (w, h), rect, pp.range, average);
+            let residuals: Vec<&[i32]> = bufs.iter().map(|b| &b[..]).collect();
             reconstruct_blocks(
                 lower,
                 (w, h),
                 rect,
                 &pred,
                 &residuals,
+                self.predicted_average,
                 pp.range,
                 band,
                 rect.y0,
@@ -533,10 +543,12 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
 }
 
 /// Decodes one tile payload: the mode byte, then the tile's ANS bit stream.
+#[allow(clippy::too_many_arguments)]
 fn decode_payload(
     payload: &[u8],
     log: u32,
     tables: &[LayerTables<'_>],
+    quant: &[Quant],
     tile_log2: u8,
     w: usize,
     h: usize,
@@ -569,6 +581,7 @@ fn decode_payload(
             tile_log2,
             &mut leaves,
         )?;
+        quant[l].dequantize_all(buf);
     }
     let ok = if modes == 0 {
         stream.is_empty()

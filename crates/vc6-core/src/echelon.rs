@@ -71,6 +71,9 @@ pub fn forward_level(level: &Level) -> (Level, Details) {
 pub struct Prediction {
     /// Predicted H, V and D layers (the first `width * height` entries are valid).
     pub layers: [Vec<i32>; 3],
+    /// Predicted A (the average of each predicted block), when asked for: lossy streams
+    /// without the predicted-average step.
+    pub average: Vec<i32>,
     /// True when every prediction is zero (nearest upsampler); `layers` are then unused.
     pub zero: bool,
     scratch: Vec<i32>,
@@ -80,7 +83,8 @@ impl Prediction {
     /// Predicts the details of the blocks in `blocks` (coordinates in the grid of
     /// `lower`) from the upsampled `lower` echelon. `upper` is the size of the echelon
     /// being predicted; details on padded edges are predicted as zero, matching
-    /// [`forward_level`].
+    /// [`forward_level`]. With `average`, [`Prediction::average`] gets each predicted
+    /// block's A too (no edge rule applies to it).
     pub fn compute(
         &mut self,
         upsampler: Upsampler,
@@ -88,6 +92,7 @@ impl Prediction {
         upper: (u32, u32),
         blocks: Rect,
         range: (i32, i32),
+        average: bool,
     ) {
         let (lo, hi) = range;
         let bw = blocks.width() as usize;
@@ -102,6 +107,9 @@ impl Prediction {
             if l.len() < n {
                 l.resize(n, 0);
             }
+        }
+        if average && self.average.len() < n {
+            self.average.resize(n, 0);
         }
         let k = upsampler.taps();
         let m = [k[3], k[2], k[1], k[0]];
@@ -163,6 +171,17 @@ impl Prediction {
                 pv[i] = t[2];
                 pd[i] = t[3];
             }
+            if average {
+                // A second pass keeps the loop above free of the branch.
+                let pa = &mut self.average[out..][..bw];
+                for i in 0..bw {
+                    let a = tap4(m, [e0[i], e1[i], e2[i], e3[i]], lo, hi);
+                    let b = tap4(m, [o0[i], o1[i], o2[i], o3[i]], lo, hi);
+                    let c = tap4(k, [e1[i], e2[i], e3[i], e4[i]], lo, hi);
+                    let d = tap4(k, [o1[i], o2[i], o3[i], o4[i]], lo, hi);
+                    pa[i] = transform::forward([a, b, c, d])[0];
+                }
+            }
             if 2 * (blocks.y0 as usize + j) + 1 >= uh {
                 pv.fill(0);
                 pd.fill(0);
@@ -187,6 +206,9 @@ impl Prediction {
 /// Reconstructs the samples of echelon `j` covered by `blocks` from the echelon below,
 /// the predicted details and the decoded residuals, clamping to `range`.
 ///
+/// `residuals` are the `H, V, D` layers and, for lossy streams, the average residual
+/// `A` as a fourth: the block's A is then the sample below (with `predicted_average`,
+/// or for the nearest upsampler) or the predicted block's average, plus that residual.
 /// `band` holds rows `2 * band_y0 ..` of the upper echelon (width `upper.0`).
 #[allow(clippy::too_many_arguments)]
 pub fn reconstruct_blocks(
@@ -194,7 +216,8 @@ pub fn reconstruct_blocks(
     upper: (u32, u32),
     blocks: Rect,
     pred: &Prediction,
-    residuals: &[&[i32]; 3],
+    residuals: &[&[i32]],
+    predicted_average: bool,
     range: (i32, i32),
     band: &mut [i32],
     band_y0: u32,
@@ -206,18 +229,33 @@ pub fn reconstruct_blocks(
     let lw = lower.width as usize;
     let x0 = 2 * blocks.x0 as usize;
     let cols = (2 * blocks.x1 as usize).min(uw) - x0;
-    if scratch.len() < 8 * bw {
-        scratch.resize(8 * bw, 0);
+    if scratch.len() < 9 * bw {
+        scratch.resize(9 * bw, 0);
     }
     let (tmp, rest) = scratch.split_at_mut(4 * bw);
-    let (r0, r1) = rest.split_at_mut(2 * bw);
-    let r1 = &mut r1[..2 * bw];
+    let (r0, rest) = rest.split_at_mut(2 * bw);
+    let (r1, abuf) = rest.split_at_mut(2 * bw);
+    let abuf = &mut abuf[..bw];
     for j in 0..blocks.height() as usize {
         let by = blocks.y0 as usize + j;
         // Every slice is cut to exactly `bw` so the loops below carry no bounds checks
         // and vectorise.
-        let lrow = &lower.data[by * lw + blocks.x0 as usize..][..bw];
+        let mut lrow = &lower.data[by * lw + blocks.x0 as usize..][..bw];
         let n = j * bw;
+        if let Some(ra) = residuals.get(3) {
+            let ra = &ra[n..][..bw];
+            if predicted_average || pred.zero {
+                for i in 0..bw {
+                    abuf[i] = lrow[i] + ra[i];
+                }
+            } else {
+                let pa = &pred.average[n..][..bw];
+                for i in 0..bw {
+                    abuf[i] = pa[i] + ra[i];
+                }
+            }
+            lrow = abuf;
+        }
         let (rh, rv, rd) = (
             &residuals[0][n..][..bw],
             &residuals[1][n..][..bw],
@@ -297,6 +335,30 @@ fn med(tile: &[i32], w: usize, x: usize, y: usize, mid: i32) -> i32 {
             } else {
                 a + b - c
             }
+        }
+    }
+}
+
+/// Lossy coding of a lowest-echelon tile: MED prediction from the samples as the decoder
+/// will have them, each residual quantised with `quant` (dead-zone `rounding` in 1/256 of
+/// a step). `tile` holds the source samples and is replaced by the decoder's
+/// reconstruction; `out` gets the quantised residuals.
+pub fn med_quantize(
+    tile: &mut [i32],
+    w: usize,
+    h: usize,
+    range: (i32, i32),
+    quant: crate::quant::Quant,
+    rounding: u32,
+    out: &mut [i32],
+) {
+    let mid = (range.0 + range.1 + 1) >> 1;
+    for y in 0..h {
+        for x in 0..w {
+            let p = med(tile, w, x, y, mid);
+            let q = quant.quantize(tile[y * w + x] - p, rounding);
+            out[y * w + x] = q;
+            tile[y * w + x] = (p + quant.dequantize(q)).clamp(range.0, range.1);
         }
     }
 }

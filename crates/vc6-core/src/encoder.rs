@@ -2,12 +2,16 @@
 
 use crate::bytes::ByteWriter;
 use crate::colour;
-use crate::echelon::{forward_level, med_residuals, Details, Level, Prediction};
+use crate::echelon::{
+    forward_level, med_quantize, med_residuals, reconstruct_blocks, Details, Level, Prediction,
+};
 use crate::entropy::{table_log_for, AnsEncTable, AnsEncoder, FreqTable, VALUE_ALPHABET};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
 use crate::picture::Picture;
+use crate::plan::layer_count;
+use crate::quant::{Quant, MAX_STEP};
 use crate::stree::{self, KINDS};
 use crate::tableau::{write_tableau, Rect, TileGrid};
 use crate::upsample::Upsampler;
@@ -30,6 +34,13 @@ pub struct EncoderConfig {
     pub format_tag: u8,
     /// Worker threads (0 = all cores).
     pub threads: usize,
+    /// Lossy coding at this quality, 0..=100 (`None`: lossless). Quality 100 quantises
+    /// with a step of 1, which still reconstructs the source exactly.
+    pub quality: Option<u8>,
+    /// Lossy streams: predict each block's average as the sample of the echelon below
+    /// (the predicted-average step), so the average residual corrects the error of the
+    /// echelon below.
+    pub predicted_average: bool,
 }
 
 impl Default for EncoderConfig {
@@ -42,7 +53,35 @@ impl Default for EncoderConfig {
             checksums: true,
             format_tag: 0,
             threads: 0,
+            quality: None,
+            predicted_average: true,
         }
+    }
+}
+
+/// Dead-zone rounding of the lossy quantiser, in 1/256 of a step (a third).
+const DEAD_ZONE_ROUNDING: u32 = 85;
+/// Reconstruction offset signalled for steps above 1, in 1/256 of a step: the centre of a
+/// bin of the dead-zone quantiser (1/6).
+const RECONSTRUCTION_OFFSET: u8 = 43;
+
+/// The quantiser of one layer of plane `plane` at quality `quality`. The base step
+/// doubles every 12.5 quality points below 100; detail layers (H, V, D) take twice the
+/// step of averages (a detail unit moves samples by half as much), and the chroma planes
+/// of a colour-transformed picture half as much again.
+pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
+    let s = 2f64.powf((100.0 - f64::from(quality.min(100))) / 12.5);
+    let mut weight = 1.0;
+    if !base && layer < 3 {
+        weight *= 2.0;
+    }
+    if colour && (plane == 1 || plane == 2) {
+        weight *= 1.5;
+    }
+    let step = (1.0 + (s - 1.0) * weight).round().clamp(1.0, f64::from(MAX_STEP)) as u32;
+    Quant {
+        step,
+        offset: if step == 1 { 0 } else { RECONSTRUCTION_OFFSET },
     }
 }
 
@@ -69,6 +108,9 @@ struct Pyramid {
 struct TileModel {
     modes: u8,
     syms: AnsEncoder,
+    /// Lossy streams: the reconstructed tile (lowest echelon) or the dequantised residual
+    /// layers, as the decoder will have them.
+    decoded: Vec<Vec<i32>>,
 }
 
 /// Table key: `(plane, layer, kind)` packed as `plane * 16 + layer * 4 + kind`.
@@ -97,8 +139,13 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
         Some(e) => e,
         None => auto_echelons(p0.width, p0.height),
     };
+    if cfg.quality.is_some_and(|q| q > 100) {
+        return Err(Error::param("quality must be in 0..=100"));
+    }
+    let lossy = cfg.quality.is_some();
     let mut header = Header {
-        lossless: true,
+        lossless: !lossy,
+        predicted_average: lossy && cfg.predicted_average,
         colour_transform: cfg.colour_transform,
         checksums: cfg.checksums,
         format_tag: cfg.format_tag,
@@ -133,9 +180,12 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     );
 
     let mut sections = Vec::new();
+    // Lossy streams code each echelon against the decoder's reconstruction of the one
+    // below, kept here section by section.
+    let mut recon: Vec<Option<Level>> = vec![None; header.planes.len()];
     for s in 0..header.section_count() {
         let loq = header.section_loq(s);
-        let section = encode_section(&header, &pyramids, loq, cfg)?;
+        let section = encode_section(&header, &pyramids, loq, cfg, &mut recon)?;
         header.section_sizes.push(
             u32::try_from(section.len()).map_err(|_| {
                 Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
@@ -192,12 +242,15 @@ fn build_pyramid(source: Level, echelons: u8, range: (i32, i32)) -> Pyramid {
     }
 }
 
-/// Encodes the section of LoQ `loq`: tables, tableau, tile payloads, CRC.
+/// Encodes the section of LoQ `loq`: tables, tableau, tile payloads, CRC. For lossy
+/// streams, `recon` holds each plane's reconstruction of the echelon below and gets this
+/// section's.
 fn encode_section(
     header: &Header,
     pyramids: &[Pyramid],
     loq: u8,
     cfg: &EncoderConfig,
+    recon: &mut [Option<Level>],
 ) -> Result<Vec<u8>> {
     let t = cfg.tile_log2;
     // Every tile of every plane present in this section, in stream order.
@@ -213,9 +266,28 @@ fn encode_section(
             }
         }
     }
-    let models: Vec<TileModel> = parallel::map(cfg.threads, jobs, |(p, rect)| {
-        model_tile(&pyramids[p], p, loq, header.planes[p].echelons, rect, cfg)
+    let quants: Vec<[Quant; 4]> = (0..header.planes.len())
+        .map(|p| {
+            let base = loq + 1 == header.planes[p].echelons;
+            std::array::from_fn(|l| match cfg.quality {
+                Some(q) => lossy_quant(q, p, header.colour_transform, base, l),
+                None => Quant::IDENTITY,
+            })
+        })
+        .collect();
+    let ctx = TileContext {
+        header,
+        loq,
+        cfg,
+        recon,
+        quants: &quants,
+    };
+    let models: Vec<TileModel> = parallel::map(cfg.threads, jobs.clone(), |(p, rect)| {
+        model_tile(&pyramids[p], p, rect, &ctx)
     });
+    if !header.lossless {
+        reconstruct_section(header, pyramids, loq, cfg, &jobs, &models, recon);
+    }
 
     // Statistics of the whole section give one table per (plane, layer, kind).
     // Indexed by table key; tables that no symbol uses stay absent from the stream.
@@ -243,6 +315,16 @@ fn encode_section(
     );
     out.put_u8(loq);
     out.put_u8(log as u8);
+    if !header.lossless {
+        for (p, desc) in header.planes.iter().enumerate() {
+            if loq < desc.echelons {
+                for q in &quants[p][..layer_count(loq + 1 == desc.echelons, true)] {
+                    out.put_varint(q.step);
+                    out.put_u8(q.offset);
+                }
+            }
+        }
+    }
     out.put_varint(counts.len() as u32);
     for &(k, c) in &counts {
         let table = FreqTable::from_counts(&c[..stree::alphabet(k as usize % KINDS)], log);
@@ -281,26 +363,48 @@ fn tile_grid(pyr: &Pyramid, loq: u8, echelons: u8, tile_log2: u8) -> TileGrid {
     }
 }
 
-fn model_tile(
-    pyr: &Pyramid,
-    plane: usize,
+/// What every tile of a section shares while it is modelled.
+struct TileContext<'a> {
+    header: &'a Header,
     loq: u8,
-    echelons: u8,
-    rect: Rect,
-    cfg: &EncoderConfig,
-) -> TileModel {
+    cfg: &'a EncoderConfig,
+    /// Lossy streams: the decoder's reconstruction of each plane's echelon below.
+    recon: &'a [Option<Level>],
+    quants: &'a [[Quant; 4]],
+}
+
+fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) -> TileModel {
+    let (loq, cfg) = (ctx.loq, ctx.cfg);
+    let lossy = !ctx.header.lossless;
+    let echelons = ctx.header.planes[plane].echelons;
+    let quant = &ctx.quants[plane];
     let (w, h) = (rect.width() as usize, rect.height() as usize);
     let mut layers: Vec<Vec<i32>> = Vec::new();
+    // Lossy: what the decoder will have, the reconstructed tile (lowest echelon) or the
+    // dequantised residual layers.
+    let mut decoded: Vec<Vec<i32>> = Vec::new();
     if loq + 1 == echelons {
         let level = &pyr.levels[loq as usize];
-        let tile = crop(&level.data, level.width as usize, rect);
+        let mut tile = crop(&level.data, level.width as usize, rect);
         let mut res = vec![0; w * h];
-        med_residuals(&tile, w, h, pyr.range, &mut res);
+        if lossy {
+            med_quantize(&mut tile, w, h, pyr.range, quant[0], DEAD_ZONE_ROUNDING, &mut res);
+            decoded.push(tile);
+        } else {
+            med_residuals(&tile, w, h, pyr.range, &mut res);
+        }
         layers.push(res);
     } else {
-        let lower = &pyr.levels[loq as usize + 1];
+        // Lossless: the exact echelon below; lossy: the decoder's reconstruction of it.
+        let lower = match lossy {
+            true => ctx.recon[plane]
+                .as_ref()
+                .expect("the echelon below is reconstructed first"),
+            false => &pyr.levels[loq as usize + 1],
+        };
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
+        let average = lossy && !ctx.header.predicted_average;
         let mut pred = Prediction::default();
         pred.compute(
             cfg.upsampler,
@@ -308,6 +412,7 @@ fn model_tile(
             (upper.width, upper.height),
             rect,
             pyr.range,
+            average,
         );
         for l in 0..3 {
             let coeffs = crop(&det.layers[l], lower.width as usize, rect);
@@ -320,6 +425,24 @@ fn model_tile(
                     .map(|(&c, &p)| c - p)
                     .collect()
             });
+        }
+        if lossy {
+            // The average residual: the true A (the exact echelon below) against the
+            // predicted A, which is the reconstructed sample below with the
+            // predicted-average step (or for the nearest upsampler).
+            let truth = crop(&pyr.levels[loq as usize + 1].data, lower.width as usize, rect);
+            let below = crop(&lower.data, lower.width as usize, rect);
+            let base = if ctx.header.predicted_average || pred.zero {
+                below
+            } else {
+                pred.average[..w * h].to_vec()
+            };
+            layers.push(truth.iter().zip(&base).map(|(&t, &b)| t - b).collect());
+            for (l, vals) in layers.iter_mut().enumerate() {
+                vals.iter_mut()
+                    .for_each(|v| *v = quant[l].quantize(*v, DEAD_ZONE_ROUNDING));
+                decoded.push(vals.iter().map(|&q| quant[l].dequantize(q)).collect());
+            }
         }
     }
     let mut modes = 0u8;
@@ -336,7 +459,65 @@ fn model_tile(
             &mut |kind, s, nb, extra| syms.put(key(plane, l, kind), s, nb, extra),
         );
     }
-    TileModel { modes, syms }
+    TileModel {
+        modes,
+        syms,
+        decoded,
+    }
+}
+
+/// Lossy streams: rebuilds each plane's echelon of this section exactly as the decoder
+/// will, from the tiles' decoded data, for the next section to predict from.
+fn reconstruct_section(
+    header: &Header,
+    pyramids: &[Pyramid],
+    loq: u8,
+    cfg: &EncoderConfig,
+    jobs: &[(usize, Rect)],
+    models: &[TileModel],
+    recon: &mut [Option<Level>],
+) {
+    let mut out: Vec<Option<Level>> = vec![None; header.planes.len()];
+    for (&(p, rect), m) in jobs.iter().zip(models) {
+        let pyr = &pyramids[p];
+        let upper = &pyr.levels[loq as usize];
+        let (uw, uh) = (upper.width, upper.height);
+        let level = out[p].get_or_insert_with(|| Level {
+            width: uw,
+            height: uh,
+            data: vec![0; (uw * uh) as usize],
+        });
+        if loq + 1 == header.planes[p].echelons {
+            let w = rect.width() as usize;
+            for (y, row) in m.decoded[0].chunks_exact(w).enumerate() {
+                let at = (rect.y0 as usize + y) * uw as usize + rect.x0 as usize;
+                level.data[at..at + w].copy_from_slice(row);
+            }
+            continue;
+        }
+        let lower = recon[p].as_ref().expect("the echelon below is reconstructed first");
+        let average = !header.predicted_average;
+        let mut pred = Prediction::default();
+        pred.compute(cfg.upsampler, lower, (uw, uh), rect, pyr.range, average);
+        let residuals: Vec<&[i32]> = m.decoded.iter().map(|d| &d[..]).collect();
+        reconstruct_blocks(
+            lower,
+            (uw, uh),
+            rect,
+            &pred,
+            &residuals,
+            header.predicted_average,
+            pyr.range,
+            &mut level.data,
+            0,
+            &mut Vec::new(),
+        );
+    }
+    for (p, level) in out.into_iter().enumerate() {
+        if level.is_some() {
+            recon[p] = level;
+        }
+    }
 }
 
 fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {

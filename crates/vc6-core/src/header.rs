@@ -17,6 +17,7 @@ pub const TILE_LOG2_RANGE: std::ops::RangeInclusive<u8> = 2..=8;
 const FLAG_LOSSLESS: u8 = 1;
 const FLAG_COLOUR: u8 = 2;
 const FLAG_CHECKSUMS: u8 = 4;
+const FLAG_PREDICTED_AVERAGE: u8 = 8;
 const FIXED_LEN: usize = 13;
 
 /// Size, depth and echelon count of one plane, as declared in the header.
@@ -56,6 +57,9 @@ pub struct Header {
     pub colour_transform: bool,
     /// Every section ends in a CRC-32.
     pub checksums: bool,
+    /// Lossy streams only: the average of each predicted 2x2 block is the sample of the
+    /// echelon below (the predicted-average step), not the upsampled prediction's own.
+    pub predicted_average: bool,
     /// Pixel format tag (informative for the facade; 0 = generic planar).
     pub format_tag: u8,
     /// Upsampler used for prediction.
@@ -142,6 +146,11 @@ impl Header {
             )));
         }
         self.upsampler.validate()?;
+        if self.lossless && self.predicted_average {
+            return Err(Error::param(
+                "the predicted-average step is for lossy streams only",
+            ));
+        }
         if self.colour_transform {
             if self.planes.len() < 3 {
                 return Err(Error::param("colour transform needs at least 3 planes"));
@@ -183,6 +192,9 @@ impl Header {
         if self.checksums {
             flags |= FLAG_CHECKSUMS;
         }
+        if self.predicted_average {
+            flags |= FLAG_PREDICTED_AVERAGE;
+        }
         out.put_u8(flags);
         out.put_u8(self.format_tag);
         out.put_u8(self.planes.len() as u8);
@@ -223,7 +235,7 @@ impl Header {
             )));
         }
         let flags = r.u8("header flags")?;
-        if flags & !(FLAG_LOSSLESS | FLAG_COLOUR | FLAG_CHECKSUMS) != 0 {
+        if flags & !(FLAG_LOSSLESS | FLAG_COLOUR | FLAG_CHECKSUMS | FLAG_PREDICTED_AVERAGE) != 0 {
             return Err(Error::format(format!(
                 "header flags {flags:#04x} has reserved bits set"
             )));
@@ -273,6 +285,7 @@ impl Header {
             lossless: flags & FLAG_LOSSLESS != 0,
             colour_transform: flags & FLAG_COLOUR != 0,
             checksums: flags & FLAG_CHECKSUMS != 0,
+            predicted_average: flags & FLAG_PREDICTED_AVERAGE != 0,
             format_tag,
             upsampler,
             tile_log2,
@@ -404,6 +417,7 @@ mod tests {
             lossless: true,
             colour_transform: true,
             checksums: true,
+            predicted_average: false,
             format_tag: 3,
             upsampler: Upsampler::Custom([0, 12000, 4384, 0]),
             tile_log2: 6,

@@ -25,6 +25,7 @@ pub mod output;
 pub mod parallel;
 pub mod picture;
 pub mod plan;
+pub mod quant;
 pub mod stree;
 pub mod tableau;
 pub mod transform;

@@ -12,6 +12,7 @@ use crate::decoder::{DecodeOptions, Region};
 use crate::entropy::{FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
 use crate::error::{Error, Result};
 use crate::header::Header;
+use crate::quant::Quant;
 use crate::stree::{self, KINDS};
 use crate::tableau::{read_tableau, Rect, TileGrid};
 use crate::upsample::Upsampler;
@@ -77,8 +78,13 @@ pub struct PlanePlan {
     pub cover: Rect,
     /// True when the section holds the plane's lowest echelon (MED-coded samples).
     pub base: bool,
+    /// True for lossy streams: residual echelons carry a fourth layer (the average
+    /// residual) and every layer is quantised.
+    pub lossy: bool,
     /// `tables[layer][kind]`: index into the section's tables.
-    pub tables: [[Option<usize>; KINDS]; 3],
+    pub tables: [[Option<usize>; KINDS]; 4],
+    /// Dequantisation of each layer (the identity for lossless streams).
+    pub quant: [Quant; 4],
 }
 
 impl PlanePlan {
@@ -87,13 +93,10 @@ impl PlanePlan {
         self.first_tile + (ty * self.grid.tiles_x() + tx) as usize
     }
 
-    /// Coefficient layers per tile (1 for the lowest echelon, else 3).
+    /// Coefficient layers per tile: 1 for the lowest echelon; else `H, V, D`, and for
+    /// lossy streams the average residual `A` as a fourth.
     pub fn layers(&self) -> usize {
-        if self.base {
-            1
-        } else {
-            3
-        }
+        layer_count(self.base, self.lossy)
     }
 }
 
@@ -282,6 +285,15 @@ fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
     lim.check_alloc(bytes, "the picture")
 }
 
+/// Layers per tile of a plane in a section.
+pub fn layer_count(base: bool, lossy: bool) -> usize {
+    match (base, lossy) {
+        (true, _) => 1,
+        (false, false) => 3,
+        (false, true) => 4,
+    }
+}
+
 fn plane_grid(h: &Header, p: usize, loq: u8) -> TileGrid {
     let d = h.planes[p];
     let grid_loq = if loq + 1 == d.echelons { loq } else { loq + 1 };
@@ -337,14 +349,26 @@ fn plan_section(
             "section table precision {log} outside {MIN_TABLE_LOG}..={MAX_TABLE_LOG}"
         )));
     }
-    let mut index: Vec<[[Option<usize>; KINDS]; 3]> = vec![Default::default(); header.planes.len()];
+    let lossy = !header.lossless;
+    let layers = |p: usize| layer_count(loq + 1 == header.planes[p].echelons, lossy);
+    // Lossy sections signal each present plane's quantisers, layer by layer.
+    let mut quant = vec![[Quant::IDENTITY; 4]; header.planes.len()];
+    if lossy {
+        for &p in &present {
+            for q in quant[p].iter_mut().take(layers(p)) {
+                let step = r.varint("quantiser step")?;
+                *q = Quant::new(step, r.u8("quantiser offset")?)?;
+            }
+        }
+    }
+    let mut index: Vec<[[Option<usize>; KINDS]; 4]> = vec![Default::default(); header.planes.len()];
     let table_count = r.varint("table count")? as usize;
     let mut tables = Vec::new();
     for _ in 0..table_count {
         let plane = r.u8("table plane")? as usize;
         let layer = r.u8("table layer")? as usize;
         let kind = r.u8("table kind")? as usize;
-        if !present.contains(&plane) || layer >= 3 || kind >= KINDS {
+        if !present.contains(&plane) || layer >= layers(plane) || kind >= KINDS {
             return Err(Error::format(format!(
                 "table for plane {plane} layer {layer} kind {kind} is not allowed here"
             )));
@@ -375,7 +399,9 @@ fn plan_section(
             size: d.size_at(loq),
             cover: grid.tiles_covering(if base { need } else { need.halved() }),
             base,
+            lossy,
             tables: index[p],
+            quant: quant[p],
         });
         first_tile += grid.count();
     }

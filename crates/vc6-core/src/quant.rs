@@ -1,0 +1,117 @@
+//! Dead-zone quantisation of residuals (lossy streams, docs/bitstream.md 7.6).
+//!
+//! The encoder maps a residual `r` to `q = sign(r) * floor((|r| + rounding) / step)`,
+//! with a rounding below half a step (the dead zone around 0 is wider than the other
+//! bins); the decoder maps `q` back to `sign(q) * (|q| * step + offset)`, the offset
+//! (signalled per plane, echelon and layer) placing the reconstruction inside the bin.
+//! A step of 1 with offset 0 is the identity, which is how lossless streams read.
+
+use crate::error::{Error, Result};
+
+/// Largest step width a stream may signal.
+pub const MAX_STEP: u32 = 65535;
+/// Dequantised residuals are clamped to this magnitude (docs/bitstream.md section 8).
+pub const MAX_RESIDUAL: i32 = 1 << 27;
+
+/// Step width and reconstruction offset of one plane, echelon and layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quant {
+    /// Step width, 1..=65535.
+    pub step: u32,
+    /// Reconstruction offset in 1/256 of a step, 0..=255.
+    pub offset: u8,
+}
+
+impl Default for Quant {
+    fn default() -> Self {
+        Quant::IDENTITY
+    }
+}
+
+impl Quant {
+    /// The identity (lossless) quantiser.
+    pub const IDENTITY: Quant = Quant { step: 1, offset: 0 };
+
+    /// A checked quantiser.
+    pub fn new(step: u32, offset: u8) -> Result<Quant> {
+        if !(1..=MAX_STEP).contains(&step) {
+            return Err(Error::format(format!(
+                "quantiser step {step} outside 1..={MAX_STEP}"
+            )));
+        }
+        Ok(Quant { step, offset })
+    }
+
+    /// True when dequantisation changes nothing.
+    pub fn is_identity(self) -> bool {
+        self.step == 1 && self.offset == 0
+    }
+
+    /// The offset in sample units: `(step * offset) >> 8`.
+    pub fn offset_value(self) -> i64 {
+        (i64::from(self.step) * i64::from(self.offset)) >> 8
+    }
+
+    /// The decoder's reconstruction of `q`, clamped to `±MAX_RESIDUAL`.
+    #[inline]
+    pub fn dequantize(self, q: i32) -> i32 {
+        if q == 0 {
+            return 0;
+        }
+        let m = i64::from(q.unsigned_abs()) * i64::from(self.step) + self.offset_value();
+        let m = m.min(i64::from(MAX_RESIDUAL)) as i32;
+        if q < 0 {
+            -m
+        } else {
+            m
+        }
+    }
+
+    /// The encoder's quantisation of `r`, with `rounding` in 1/256 of a step (below 128:
+    /// a dead zone).
+    #[inline]
+    pub fn quantize(self, r: i32, rounding: u32) -> i32 {
+        let step = i64::from(self.step);
+        let add = (step * i64::from(rounding)) >> 8;
+        let m = ((i64::from(r.unsigned_abs()) + add) / step) as i32;
+        if r < 0 {
+            -m
+        } else {
+            m
+        }
+    }
+
+    /// Dequantises a buffer in place (no-op for the identity).
+    pub fn dequantize_all(self, values: &mut [i32]) {
+        if !self.is_identity() {
+            values.iter_mut().for_each(|v| *v = self.dequantize(*v));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_and_round_trip_within_a_step() {
+        let id = Quant::IDENTITY;
+        for r in [-70000, -3, -1, 0, 1, 2, 99999] {
+            assert_eq!(id.dequantize(id.quantize(r, 0)), r);
+        }
+        let q = Quant::new(10, 43).unwrap();
+        assert_eq!(q.offset_value(), 1);
+        for r in -200..=200 {
+            let back = q.dequantize(q.quantize(r, 85));
+            assert!((back - r).abs() <= 10, "{r} -> {back}");
+            assert_eq!(back.signum() * r.signum() >= 0, true);
+        }
+        // The dead zone: residuals below 2/3 of a step vanish with rounding 1/3.
+        assert_eq!(q.quantize(6, 85), 0);
+        assert_eq!(q.quantize(7, 85), 1);
+        assert_eq!(q.quantize(-7, 85), -1);
+        assert_eq!(q.dequantize(-1), -11);
+        assert!(Quant::new(0, 0).is_err() && Quant::new(70000, 0).is_err());
+        assert_eq!(Quant::new(MAX_STEP, 255).unwrap().dequantize(1 << 26), MAX_RESIDUAL);
+    }
+}

@@ -1,0 +1,160 @@
+//! Lossy coding through the core API: quality 100 is exact, quality trades size for
+//! error monotonically, and LoQ, prefix and region decodes of a lossy stream are exactly
+//! the matching parts of its full decode.
+
+use vc6_core::{
+    decode, encode, DecodeOptions, EncoderConfig, Header, Picture, Plane, Region, Upsampler,
+};
+
+fn xorshift(seed: &mut u32) -> u32 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 17;
+    *seed ^= *seed << 5;
+    *seed
+}
+
+/// Photo-like content: gradients, an edge, texture and noise.
+fn plane(w: u32, h: u32, depth: u8, seed: u32) -> Plane {
+    let mut s = seed | 1;
+    let max = (1u32 << depth) - 1;
+    let samples = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let grad = (x * 5 + y * 2) * max / (5 * w + 2 * h).max(1) / 2;
+            let edge = if x > w / 3 && y < h / 2 { max / 4 } else { 0 };
+            let tex = ((x * 13 + y * 7) % 11) * max / 64;
+            let noise = xorshift(&mut s) % (max / 24 + 2);
+            ((grad + edge + tex + noise).min(max)) as u16
+        })
+        .collect();
+    Plane::from_samples(w, h, depth, samples).unwrap()
+}
+
+fn rgb(w: u32, h: u32, seed: u32) -> Picture {
+    Picture::new((0..3).map(|i| plane(w, h, 8, seed + i)).collect()).unwrap()
+}
+
+fn cfg(quality: u8, predicted_average: bool) -> EncoderConfig {
+    EncoderConfig {
+        quality: Some(quality),
+        predicted_average,
+        colour_transform: true,
+        threads: 1,
+        tile_log2: 4,
+        ..EncoderConfig::default()
+    }
+}
+
+fn mse(a: &Picture, b: &Picture) -> f64 {
+    let mut sum = 0f64;
+    let mut n = 0usize;
+    for (pa, pb) in a.planes.iter().zip(&b.planes) {
+        for (&x, &y) in pa.samples.iter().zip(&pb.samples) {
+            sum += (f64::from(x) - f64::from(y)).powi(2);
+            n += 1;
+        }
+    }
+    sum / n as f64
+}
+
+#[test]
+fn quality_100_is_exact_and_the_header_says_lossy() {
+    for (w, h) in [(1, 1), (7, 5), (33, 17), (64, 48)] {
+        let pic = rgb(w, h, w * 7 + h);
+        for pa in [true, false] {
+            for up in [Upsampler::Nearest, Upsampler::Cubic] {
+                let stream = encode(
+                    &pic,
+                    &EncoderConfig {
+                        upsampler: up,
+                        ..cfg(100, pa)
+                    },
+                )
+                .unwrap();
+                let header = Header::parse(&stream).unwrap();
+                assert!(!header.lossless);
+                assert_eq!(header.predicted_average, pa);
+                let out = decode(&stream, &DecodeOptions::default()).unwrap();
+                assert_eq!(out, pic, "{w}x{h} pa {pa} {up}");
+            }
+        }
+    }
+}
+
+#[test]
+fn lower_quality_means_smaller_streams_and_larger_errors() {
+    let pic = rgb(96, 80, 5);
+    let lossless = encode(&pic, &EncoderConfig::default()).unwrap().len();
+    let mut last: Option<(usize, f64)> = None;
+    for q in [95u8, 85, 70, 50, 30, 10] {
+        let stream = encode(&pic, &cfg(q, true)).unwrap();
+        let out = decode(&stream, &DecodeOptions::default()).unwrap();
+        let e = mse(&pic, &out);
+        assert!(stream.len() < lossless, "quality {q}: {} bytes", stream.len());
+        if let Some((len, err)) = last {
+            assert!(stream.len() <= len, "quality {q}: {} > {len} bytes", stream.len());
+            assert!(e >= err, "quality {q}: mse {e} < {err}");
+        }
+        last = Some((stream.len(), e));
+    }
+    let (_, worst) = last.unwrap();
+    assert!(worst > 1.0, "quality 10 should lose something: mse {worst}");
+    // Quality 90 stays close to the source: PSNR above 40 dB on 8-bit samples.
+    let out = decode(&encode(&pic, &cfg(90, true)).unwrap(), &DecodeOptions::default()).unwrap();
+    let psnr = 10.0 * (255.0f64 * 255.0 / mse(&pic, &out)).log10();
+    assert!(psnr > 40.0, "quality 90: {psnr:.2} dB");
+}
+
+#[test]
+fn loq_prefix_and_region_are_parts_of_the_full_lossy_decode() {
+    let pic = rgb(75, 53, 9);
+    for pa in [true, false] {
+        let stream = encode(&pic, &cfg(60, pa)).unwrap();
+        let header = Header::parse(&stream).unwrap();
+        for loq in 0..header.section_count() as u8 {
+            let full = decode(
+                &stream,
+                &DecodeOptions {
+                    loq,
+                    ..DecodeOptions::default()
+                },
+            )
+            .unwrap();
+            let need = header.required_size(loq).unwrap() as usize;
+            let prefix = decode(
+                &stream[..need],
+                &DecodeOptions {
+                    loq,
+                    ..DecodeOptions::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(prefix, full, "loq {loq} prefix");
+            let (w, h) = (full.planes[0].width, full.planes[0].height);
+            let region = Region {
+                x: w / 3,
+                y: h / 4,
+                width: (w / 2).max(1),
+                height: (h / 3).max(1),
+            };
+            let part = decode(
+                &stream,
+                &DecodeOptions {
+                    loq,
+                    region: Some(region),
+                    ..DecodeOptions::default()
+                },
+            )
+            .unwrap();
+            for (p, (a, b)) in part.planes.iter().zip(&full.planes).enumerate() {
+                for y in 0..region.height {
+                    for x in 0..region.width {
+                        let got = a.samples[(y * region.width + x) as usize];
+                        let want = b.samples[((region.y + y) * w + region.x + x) as usize];
+                        assert_eq!(got, want, "pa {pa} loq {loq} plane {p} at {x},{y}");
+                    }
+                }
+            }
+        }
+    }
+}
