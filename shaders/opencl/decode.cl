@@ -8,7 +8,7 @@
 //   pack_plane / pack_ycocg -> decoder::Reconstruction::write_layout (colour::inverse)
 
 // Words per tile job (see crates/vc6-opencl/src/job.rs, which writes them).
-#define TILE_WORDS 24
+#define TILE_WORDS 36
 #define J_START 0      // first payload byte in the stream
 #define J_END 1        // one past the last payload byte
 #define J_COEFF 2      // the plane's first coefficient in `coeffs`
@@ -18,9 +18,11 @@
 #define J_Y0 6
 #define J_W 7          // tile size in coefficients
 #define J_H 8
-#define J_LAYERS 9     // 1 (lowest echelon) or 3
+#define J_LAYERS 9     // 1 (lowest echelon), 3 (lossless) or 4 (lossy: H, V, D, A)
 #define J_LOG 10       // table precision | tile_log2 << 8
-#define J_TABLES 11    // 12 table offsets [layer][kind] in `tables` (entries), NO_TABLE if absent
+#define J_TABLES 11    // 16 table offsets [layer][kind] in `tables` (entries), NO_TABLE if absent
+#define J_STEPS 27     // 4 quantiser steps, one per layer (1: lossless)
+#define J_OFFSETS 31   // 4 reconstruction offsets in 1/256 of a step
 
 #define NO_TABLE 0xffffffffu
 
@@ -119,6 +121,15 @@ inline void ans_get2(Ans *a, global const uint *table, global const uchar *s, ui
 
 inline int unzigzag(uint u) {
     return (int)(u >> 1) ^ -(int)(u & 1);
+}
+
+// Dequantisation (quant::Quant::dequantize): sign(q) * (|q| * step + (step * offset) >> 8),
+// its magnitude clamped to 2^27.
+inline int dequantize(int q, uint step, uint offset) {
+    if (q == 0) return 0;
+    long m = (long)abs(q) * step + (((long)step * offset) >> 8);
+    int v = (int)min(m, (long)(1 << 27));
+    return q < 0 ? -v : v;
 }
 
 // Entropy-decodes one tile per work item into the coefficient grids. A launch covers
@@ -255,6 +266,13 @@ kernel void decode_tiles(global const uchar *stream,
             out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, true, stream) + 1);
         }
     }
+    for (uint l = 0; l < layers; l++) {
+        uint step = j[J_STEPS + l], off = j[J_OFFSETS + l];
+        if (step == 1 && off == 0) continue;
+        global int *out = coeffs + j[J_COEFF] + (size_t)l * j[J_LAYER] + (size_t)j[J_Y0] * gw + j[J_X0];
+        for (uint y = 0; y < h; y++)
+            for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = dequantize(out[(size_t)y * gw + x], step, off);
+    }
     uint total = (end - start - 1) * 8;
     ulong consumed = (ulong)(a.bits.pos - start - 1) * 8 - a.bits.count;
     bool ok = modes == 0 ? end - start == 1
@@ -313,7 +331,7 @@ inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
 // Words per reconstruct job (one plane of one frame in a wave): first block (running
 // count over the wave), coefficient base, lower echelon offset, its width and height,
 // upper echelon offset, its width and height, block rectangle x0, y0, width, height,
-// lo, hi, four kernel taps, nearest flag, unused.
+// lo, hi, four kernel taps, flags (1 nearest, 2 lossy, 4 predicted average), unused.
 #define RECON_WORDS 20
 
 // Upsample-and-add: one 2x2 block of an upper echelon per work item, over every plane of
@@ -341,8 +359,9 @@ kernel void reconstruct(global const int *coeffs,
     int lo = (int)r[12], hi = (int)r[13];
     int4 k = (int4)((int)r[14], (int)r[15], (int)r[16], (int)r[17]);
     int bx = (int)(r[8] + local_id % bw), by = (int)(r[9] + local_id / bw);
-    int ph = 0, pv = 0, pd = 0;
-    if (!r[18]) {
+    uint flags = r[18];
+    int ph = 0, pv = 0, pd = 0, pa = 0;
+    if (!(flags & 1)) {
         int4 m = k.wzyx;
         int e[5], o[5];
         int xs[5];
@@ -363,6 +382,7 @@ kernel void reconstruct(global const int *coeffs,
         pv = l1 - l2;
         pd = h1 - h2;
         ph = h2 + (pd >> 1);
+        pa = l2 + (pv >> 1);
         if (2 * by + 1 >= (int)uh) {
             pv = 0;
             pd = 0;
@@ -375,6 +395,12 @@ kernel void reconstruct(global const int *coeffs,
     size_t at = (size_t)by * lw + bx;
     size_t layer = (size_t)lw * lh;
     int A = lower[at];
+    if (flags & 2) {
+        // Lossy: the average residual, on the sample below (predicted-average step, or
+        // the nearest upsampler) or on the predicted block's own average.
+        int base = (flags & 5) ? A : pa;
+        A = base + coeffs[cbase + 3 * layer + at];
+    }
     int H = ph + coeffs[cbase + at];
     int V = pv + coeffs[cbase + layer + at];
     int D = pd + coeffs[cbase + 2 * layer + at];

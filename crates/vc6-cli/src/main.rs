@@ -51,9 +51,13 @@ struct EncodeArgs {
     /// stem + ".vc6" for each input.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
-    /// Exact reconstruction (the default and, for now, the only preset).
-    #[arg(long)]
+    /// Exact reconstruction (the default).
+    #[arg(long, conflicts_with = "quality")]
     lossless: bool,
+    /// Lossy coding at quality Q, 0..=100: lower is smaller; 100 still reconstructs
+    /// exactly (lossy syntax, quantiser step 1).
+    #[arg(long, short = 'q', value_name = "Q", value_parser = clap::value_parser!(u8).range(0..=100))]
+    quality: Option<u8>,
     /// Number of echelons (levels of quality), the lowest included [default: chosen by size].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
     echelons: Option<u8>,
@@ -298,6 +302,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         echelons: args.echelons,
         upsampler: args.upsampler.unwrap_or(defaults.upsampler),
         bit_depth: args.bit_depth,
+        quality: args.quality,
         ..defaults
     };
 

@@ -418,7 +418,7 @@ mod tests {
                 let blocks = Rect::full(lower.width, lower.height);
                 let n = (lower.width * lower.height) as usize;
                 let mut pred = Prediction::default();
-                pred.compute(up, &lower, (w, h), blocks, (0, 255));
+                pred.compute(up, &lower, (w, h), blocks, (0, 255), false);
                 let res: Vec<Vec<i32>> = (0..3)
                     .map(|l| (0..n).map(|i| det.layers[l][i] - pred.get(i)[l]).collect())
                     .collect();
@@ -429,6 +429,7 @@ mod tests {
                     blocks,
                     &pred,
                     &[&res[0], &res[1], &res[2]],
+                    false,
                     (0, 255),
                     &mut out,
                     0,

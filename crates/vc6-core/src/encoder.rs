@@ -78,7 +78,9 @@ pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: u
     if colour && (plane == 1 || plane == 2) {
         weight *= 1.5;
     }
-    let step = (1.0 + (s - 1.0) * weight).round().clamp(1.0, f64::from(MAX_STEP)) as u32;
+    let step = (1.0 + (s - 1.0) * weight)
+        .round()
+        .clamp(1.0, f64::from(MAX_STEP)) as u32;
     Quant {
         step,
         offset: if step == 1 { 0 } else { RECONSTRUCTION_OFFSET },
@@ -388,7 +390,15 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
         let mut tile = crop(&level.data, level.width as usize, rect);
         let mut res = vec![0; w * h];
         if lossy {
-            med_quantize(&mut tile, w, h, pyr.range, quant[0], DEAD_ZONE_ROUNDING, &mut res);
+            med_quantize(
+                &mut tile,
+                w,
+                h,
+                pyr.range,
+                quant[0],
+                DEAD_ZONE_ROUNDING,
+                &mut res,
+            );
             decoded.push(tile);
         } else {
             med_residuals(&tile, w, h, pyr.range, &mut res);
@@ -430,7 +440,11 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
             // The average residual: the true A (the exact echelon below) against the
             // predicted A, which is the reconstructed sample below with the
             // predicted-average step (or for the nearest upsampler).
-            let truth = crop(&pyr.levels[loq as usize + 1].data, lower.width as usize, rect);
+            let truth = crop(
+                &pyr.levels[loq as usize + 1].data,
+                lower.width as usize,
+                rect,
+            );
             let below = crop(&lower.data, lower.width as usize, rect);
             let base = if ctx.header.predicted_average || pred.zero {
                 below
@@ -495,7 +509,9 @@ fn reconstruct_section(
             }
             continue;
         }
-        let lower = recon[p].as_ref().expect("the echelon below is reconstructed first");
+        let lower = recon[p]
+            .as_ref()
+            .expect("the echelon below is reconstructed first");
         let average = !header.predicted_average;
         let mut pred = Prediction::default();
         pred.compute(cfg.upsampler, lower, (uw, uh), rect, pyr.range, average);

@@ -104,7 +104,7 @@ mod tests {
         for r in -200..=200 {
             let back = q.dequantize(q.quantize(r, 85));
             assert!((back - r).abs() <= 10, "{r} -> {back}");
-            assert_eq!(back.signum() * r.signum() >= 0, true);
+            assert!(back.signum() * r.signum() >= 0);
         }
         // The dead zone: residuals below 2/3 of a step vanish with rounding 1/3.
         assert_eq!(q.quantize(6, 85), 0);
@@ -112,6 +112,9 @@ mod tests {
         assert_eq!(q.quantize(-7, 85), -1);
         assert_eq!(q.dequantize(-1), -11);
         assert!(Quant::new(0, 0).is_err() && Quant::new(70000, 0).is_err());
-        assert_eq!(Quant::new(MAX_STEP, 255).unwrap().dequantize(1 << 26), MAX_RESIDUAL);
+        assert_eq!(
+            Quant::new(MAX_STEP, 255).unwrap().dequantize(1 << 26),
+            MAX_RESIDUAL
+        );
     }
 }

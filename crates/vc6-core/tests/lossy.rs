@@ -90,9 +90,17 @@ fn lower_quality_means_smaller_streams_and_larger_errors() {
         let stream = encode(&pic, &cfg(q, true)).unwrap();
         let out = decode(&stream, &DecodeOptions::default()).unwrap();
         let e = mse(&pic, &out);
-        assert!(stream.len() < lossless, "quality {q}: {} bytes", stream.len());
+        assert!(
+            stream.len() < lossless,
+            "quality {q}: {} bytes",
+            stream.len()
+        );
         if let Some((len, err)) = last {
-            assert!(stream.len() <= len, "quality {q}: {} > {len} bytes", stream.len());
+            assert!(
+                stream.len() <= len,
+                "quality {q}: {} > {len} bytes",
+                stream.len()
+            );
             assert!(e >= err, "quality {q}: mse {e} < {err}");
         }
         last = Some((stream.len(), e));
@@ -100,7 +108,11 @@ fn lower_quality_means_smaller_streams_and_larger_errors() {
     let (_, worst) = last.unwrap();
     assert!(worst > 1.0, "quality 10 should lose something: mse {worst}");
     // Quality 90 stays close to the source: PSNR above 40 dB on 8-bit samples.
-    let out = decode(&encode(&pic, &cfg(90, true)).unwrap(), &DecodeOptions::default()).unwrap();
+    let out = decode(
+        &encode(&pic, &cfg(90, true)).unwrap(),
+        &DecodeOptions::default(),
+    )
+    .unwrap();
     let psnr = 10.0 * (255.0f64 * 255.0 / mse(&pic, &out)).log10();
     assert!(psnr > 40.0, "quality 90: {psnr:.2} dB");
 }

@@ -9,7 +9,12 @@ use vc6_core::tableau::Rect;
 use vc6_core::{Error, Result};
 
 /// Words per tile job; the layout is documented in shaders/opencl/decode.cl.
-pub(crate) const TILE_WORDS: usize = 24;
+pub(crate) const TILE_WORDS: usize = 36;
+/// First word of the `[layer][kind]` table offsets, of the layer steps and of the layer
+/// offsets in a tile job.
+pub(crate) const J_TABLES: usize = 11;
+const J_STEPS: usize = 27;
+const J_OFFSETS: usize = 31;
 const NO_TABLE: u32 = u32::MAX;
 
 /// A decode laid out for the kernels.
@@ -106,11 +111,13 @@ impl Layout {
                         words[8] = r.height();
                         words[9] = pp.layers() as u32;
                         words[10] = s.log | tile_log2 << 8;
-                        for l in 0..3 {
+                        for l in 0..4 {
                             for k in 0..KINDS {
-                                words[11 + 4 * l + k] =
+                                words[J_TABLES + KINDS * l + k] =
                                     pp.tables[l][k].map_or(NO_TABLE, |i| table_at[i]);
                             }
+                            words[J_STEPS + l] = pp.quant[l].step;
+                            words[J_OFFSETS + l] = u32::from(pp.quant[l].offset);
                         }
                         jobs.push(words);
                         origin.push((s.loq, pp.plane, tx, ty));

@@ -3,7 +3,7 @@
 //! non-blocking transfers whose host memory outlives the `finish` that ends them.
 #![allow(unsafe_code)]
 
-use crate::job::Layout;
+use crate::job::{Layout, J_TABLES};
 use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -345,7 +345,7 @@ impl Worker {
                     words[0] += stream_base;
                     words[1] += stream_base;
                     words[2] += cbase;
-                    for slot in &mut words[11..23] {
+                    for slot in &mut words[J_TABLES..J_TABLES + 16] {
                         if *slot != u32::MAX {
                             *slot += table_base[fi];
                         }
@@ -355,7 +355,11 @@ impl Worker {
                 }
                 let header = &f.plan.header;
                 let taps = header.upsampler.taps();
-                let nearest = u32::from(header.upsampler == vc6_core::Upsampler::Nearest);
+                // Bit 0: nearest upsampler; bit 1: lossy (an average residual layer);
+                // bit 2: the predicted-average step.
+                let flags = u32::from(header.upsampler == vc6_core::Upsampler::Nearest)
+                    | u32::from(!header.lossless) << 1
+                    | u32::from(header.predicted_average) << 2;
                 for p in &sec.planes {
                     let cur = f.current[p.plane];
                     let [e0, e1] = f.ech[p.plane];
@@ -395,7 +399,7 @@ impl Worker {
                         taps[1] as u32,
                         taps[2] as u32,
                         taps[3] as u32,
-                        nearest,
+                        flags,
                         0,
                     ];
                     put_words(&mut t.recon_bytes, &words);

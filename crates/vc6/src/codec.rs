@@ -39,6 +39,12 @@ pub struct EncoderSettings {
     pub threads: usize,
     /// Which backend encodes (the encoder runs on the CPU for every backend today).
     pub backend: Backend,
+    /// Lossy coding at this quality, 0..=100 (`None`: lossless). Lower is smaller and
+    /// less exact; 100 quantises with a step of 1 and still reconstructs exactly.
+    pub quality: Option<u8>,
+    /// Lossy streams: the predicted-average step (each block's average predicted as the
+    /// sample below, so the average residual corrects the echelon below). On by default.
+    pub predicted_average: bool,
 }
 
 impl Default for EncoderSettings {
@@ -52,6 +58,8 @@ impl Default for EncoderSettings {
             tile_log2: 6,
             threads: 0,
             backend: Backend::Auto,
+            quality: None,
+            predicted_average: true,
         }
     }
 }
@@ -108,6 +116,9 @@ impl Encoder {
             )));
         }
         self.settings.upsampler.validate()?;
+        if self.settings.quality.is_some_and(|q| q > 100) {
+            return Err(Error::Parameter("quality must be in 0..=100".into()));
+        }
         (self.width, self.height, self.format) = (width, height, format);
         Ok(())
     }
@@ -131,6 +142,8 @@ impl Encoder {
             checksums: true,
             format_tag,
             threads: self.settings.threads,
+            quality: self.settings.quality,
+            predicted_average: self.settings.predicted_average,
         }
     }
 

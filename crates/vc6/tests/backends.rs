@@ -836,3 +836,35 @@ fn async_decoder_drop_finishes_submitted_work() {
         }
     }
 }
+
+#[test]
+fn lossy_streams_decode_alike() {
+    let mut suite = Suite::new();
+    let cases = [
+        (PixelFormat::Rgb8, 67, 45, 8),
+        (PixelFormat::Gray16, 53, 70, 12),
+        (PixelFormat::Yuv420p8, 38, 26, 8),
+        (PixelFormat::Rgba8, 1, 1, 8),
+    ];
+    for (ci, &(f, w, h, depth)) in cases.iter().enumerate() {
+        for (qi, quality) in [95u8, 60, 20].into_iter().enumerate() {
+            let k = ci * 3 + qi;
+            let up = UPSAMPLERS[k % 4];
+            let pa = k % 2 == 0;
+            let (pixels, _) = frame_for(f, w, h, depth, k as u64 + 100);
+            let settings = EncoderSettings {
+                bit_depth: Some(depth),
+                upsampler: up,
+                tile_log2: 3 + (k % 3) as u8,
+                quality: Some(quality),
+                predicted_average: pa,
+                ..Default::default()
+            };
+            let stream = encode(f, w, h, &pixels, settings);
+            assert!(!vc6::probe(&stream).unwrap().lossless);
+            let ctx = format!("{f} {w}x{h} quality {quality} pa {pa} {up:?}");
+            check_stream(&mut suite, &ctx, &stream, k as u64, 2);
+        }
+    }
+    suite.finish("lossy", 60, 0);
+}
