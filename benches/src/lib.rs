@@ -1,8 +1,13 @@
-//! Shared helpers for the vc6 benchmarks: loading the measurement corpus.
+//! Shared helpers for the vc6 benchmarks: loading the measurement corpus, and (in
+//! [`quality`] and [`lossy`]) the picture quality measures and helpers of the lossy
+//! comparison.
 //!
 //! The corpus lives outside the repository, in `shared/corpus/` beside the workspace
 //! (see its README). `cargo xtask bench` runs the `report` binary and the criterion
-//! benches on it.
+//! benches on it; `cargo xtask bench --lossy` runs the `lossy` binary.
+
+pub mod lossy;
+pub mod quality;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
