@@ -75,8 +75,14 @@ pub fn bisect_f64(
     let small = encode(lo)?;
     let large = encode(hi)?;
     let (small_len, large_len) = (small.len() as f64, large.len() as f64);
-    tried.push(Fit { param: lo, bytes: small });
-    tried.push(Fit { param: hi, bytes: large });
+    tried.push(Fit {
+        param: lo,
+        bytes: small,
+    });
+    tried.push(Fit {
+        param: hi,
+        bytes: large,
+    });
     if target > small_len && target < large_len {
         let (mut a, mut b) = (lo, hi);
         for _ in 0..steps {
@@ -106,7 +112,10 @@ fn closest<P>(tried: Vec<Fit<P>>, target: f64) -> Fit<P> {
 
 /// Writes an RGB8 picture as a binary PPM (P6, maxval 255).
 pub fn write_ppm(path: &Path, rgb: &[u8], w: usize, h: usize) -> Result<()> {
-    ensure!(rgb.len() == w * h * 3, "write_ppm: picture is not w*h*3 bytes");
+    ensure!(
+        rgb.len() == w * h * 3,
+        "write_ppm: picture is not w*h*3 bytes"
+    );
     let mut data = format!("P6\n{w} {h}\n255\n").into_bytes();
     data.extend_from_slice(rgb);
     std::fs::write(path, data).with_context(|| format!("cannot write {}", path.display()))
@@ -239,7 +248,11 @@ mod tests {
     fn bisect_f64_converges() {
         let enc = |p: f64| Ok(vec![0u8; (p * 1000.0) as usize]);
         let f = bisect_f64(0.0, 10.0, 20, 3_141.0, enc).unwrap();
-        assert!((f.bytes.len() as f64 - 3_141.0).abs() <= 1.0, "{}", f.bytes.len());
+        assert!(
+            (f.bytes.len() as f64 - 3_141.0).abs() <= 1.0,
+            "{}",
+            f.bytes.len()
+        );
         assert!((f.param - 3.141).abs() < 0.01);
         assert_eq!(bisect_f64(1.0, 2.0, 5, 1e9, enc).unwrap().param, 2.0);
     }

@@ -81,8 +81,16 @@ pub const SSIM_SIGMA: f64 = 1.5;
 /// # Panics
 /// When a buffer is not `w * h * 3` bytes long.
 pub fn ssim_luma(a: &[u8], b: &[u8], w: usize, h: usize) -> f64 {
-    assert_eq!(a.len(), w * h * 3, "ssim_luma: first picture is not w*h*3 bytes");
-    assert_eq!(b.len(), w * h * 3, "ssim_luma: second picture is not w*h*3 bytes");
+    assert_eq!(
+        a.len(),
+        w * h * 3,
+        "ssim_luma: first picture is not w*h*3 bytes"
+    );
+    assert_eq!(
+        b.len(),
+        w * h * 3,
+        "ssim_luma: second picture is not w*h*3 bytes"
+    );
     if w == 0 || h == 0 {
         return 1.0;
     }
@@ -125,7 +133,13 @@ pub fn ssim_luma(a: &[u8], b: &[u8], w: usize, h: usize) -> f64 {
             }
         }
         for s in &col {
-            total += ssim_from_moments(s[0], s[1], s[2] - s[0] * s[0], s[3] - s[1] * s[1], s[4] - s[0] * s[1]);
+            total += ssim_from_moments(
+                s[0],
+                s[1],
+                s[2] - s[0] * s[0],
+                s[3] - s[1] * s[1],
+                s[4] - s[0] * s[1],
+            );
         }
     }
     total / (ow * oh) as f64
@@ -181,7 +195,11 @@ pub fn loq_len(len: usize, k: u32) -> usize {
 /// # Panics
 /// When `rgb` is not `w * h * 3` bytes long, or `k >= usize::BITS`.
 pub fn area_downscale(rgb: &[u8], w: usize, h: usize, k: u32) -> (Vec<u8>, usize, usize) {
-    assert_eq!(rgb.len(), w * h * 3, "area_downscale: picture is not w*h*3 bytes");
+    assert_eq!(
+        rgb.len(),
+        w * h * 3,
+        "area_downscale: picture is not w*h*3 bytes"
+    );
     let s = 1usize << k;
     let (ow, oh) = (loq_len(w, k), loq_len(h, k));
     let mut out = vec![0u8; ow * oh * 3];
@@ -251,7 +269,11 @@ fn lanczos_taps(len: usize, out_len: usize, scale: f64) -> Vec<(usize, Vec<f32>)
 /// # Panics
 /// When `rgb` is not `w * h * 3` bytes long.
 pub fn lanczos3_downscale(rgb: &[u8], w: usize, h: usize, k: u32) -> (Vec<u8>, usize, usize) {
-    assert_eq!(rgb.len(), w * h * 3, "lanczos3_downscale: picture is not w*h*3 bytes");
+    assert_eq!(
+        rgb.len(),
+        w * h * 3,
+        "lanczos3_downscale: picture is not w*h*3 bytes"
+    );
     let (ow, oh) = (loq_len(w, k), loq_len(h, k));
     if k == 0 {
         return (rgb.to_vec(), w, h);
@@ -401,15 +423,23 @@ mod tests {
     #[test]
     fn area_downscale_of_constant_is_constant_at_odd_sizes() {
         for (w, h) in [(1, 1), (7, 5), (9, 13), (16, 16), (17, 3)] {
-            let p: Vec<u8> = std::iter::repeat_n([12u8, 200, 77], w * h).flatten().collect();
+            let p: Vec<u8> = std::iter::repeat_n([12u8, 200, 77], w * h)
+                .flatten()
+                .collect();
             for k in 0..4 {
                 let (o, ow, oh) = area_downscale(&p, w, h, k);
                 assert_eq!((ow, oh), (loq_len(w, k), loq_len(h, k)));
                 assert_eq!(o.len(), ow * oh * 3);
-                assert!(o.chunks_exact(3).all(|c| c == [12, 200, 77]), "{w}x{h} k={k}");
+                assert!(
+                    o.chunks_exact(3).all(|c| c == [12, 200, 77]),
+                    "{w}x{h} k={k}"
+                );
                 let (l, lw, lh) = lanczos3_downscale(&p, w, h, k);
                 assert_eq!((lw, lh), (ow, oh));
-                assert!(l.chunks_exact(3).all(|c| c == [12, 200, 77]), "lanczos {w}x{h} k={k}");
+                assert!(
+                    l.chunks_exact(3).all(|c| c == [12, 200, 77]),
+                    "lanczos {w}x{h} k={k}"
+                );
             }
         }
     }

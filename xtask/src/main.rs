@@ -9,6 +9,9 @@
 //! * `bench [--quick] [--corpus DIR] [--loq K]` — the comparison report against
 //!   png and qoi, the decode speed of every backend that runs here (CPU, OpenCL), then
 //!   (unless `--quick`) the criterion benches.
+//! * `bench --lossy [--quick] [--corpus DIR]` — the lossy comparison instead: vc6 against
+//!   JPEG (4:4:4, 4:2:0) and, where the tools are installed, JPEG 2000 and HTJ2K at 0.5,
+//!   1.25 and 3.0 bpp (PSNR, SSIM, decode speed, thumbnails).
 //! * `fixtures` — regenerate `fixtures/sample.png`.
 
 mod fixtures;
@@ -32,6 +35,12 @@ commands:
                                decode speed of each backend that runs here (single
                                images, batches of 32, 4K from DIR/../uhd), then
                                criterion benches unless --quick (fewer runs)
+  bench --lossy [--quick] [--corpus DIR]
+                               lossy comparison instead: vc6 against JPEG 4:4:4 and
+                               4:2:0 (jpeg-encoder, zune-jpeg) and, where installed,
+                               JPEG 2000 (opj_compress) and HTJ2K (ojph_compress) at
+                               0.5, 1.25 and 3.0 bpp: PSNR, SSIM, decode MP/s,
+                               thumbnails (--quick: every 4th image, one timed run)
   fixtures                     regenerate fixtures/sample.png
 ";
 
@@ -274,15 +283,18 @@ fn opencl_missing() -> Option<String> {
     None
 }
 
-/// `cargo xtask bench [--quick] [--corpus DIR] [--loq K]`.
+/// `cargo xtask bench [--quick] [--corpus DIR] [--loq K]`, or with `--lossy` the lossy
+/// comparison.
 fn bench(rest: &[String]) -> Result<()> {
     let mut quick = false;
+    let mut lossy = false;
     let mut corpus: Option<PathBuf> = None;
     let mut loq: Option<String> = None;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--lossy" => lossy = true,
             "--corpus" => {
                 corpus = Some(PathBuf::from(it.next().context("--corpus needs a folder")?))
             }
@@ -303,6 +315,16 @@ fn bench(rest: &[String]) -> Result<()> {
         .to_str()
         .context("corpus path is not valid UTF-8")?
         .to_owned();
+    let shown = std::iter::once("cargo xtask bench".to_string())
+        .chain(rest.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if lossy {
+        if loq.is_some() {
+            bail!("bench: --loq applies to the lossless report, not to --lossy");
+        }
+        return bench_lossy(&corpus, &corpus_str, quick, &shown);
+    }
     let mut report_args = vec![
         "run",
         "--release",
@@ -323,10 +345,6 @@ fn bench(rest: &[String]) -> Result<()> {
 
     // Every backend that runs here, on the same streams (the binary also runs on its
     // own: `target/release/backends DIR`, e.g. copied to a GPU machine).
-    let shown = std::iter::once("cargo xtask bench".to_string())
-        .chain(rest.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
     let mut backend_args = vec![
         "run",
         "--release",
@@ -362,6 +380,39 @@ fn bench(rest: &[String]) -> Result<()> {
         &["bench", "-p", "vc6-benches"],
         &[("VC6_CORPUS", &corpus_str)],
     )
+}
+
+/// `cargo xtask bench --lossy`: the `lossy` binary in release (it also runs on its own:
+/// `target/release/lossy DIR`). JPEG 2000 and HTJ2K rows need `opj_compress` /
+/// `opj_decompress` and `ojph_compress` / `ojph_expand` on PATH (Debian:
+/// libopenjp2-tools, openjph-tools); without them the rows say "not installed".
+fn bench_lossy(corpus: &Path, corpus_str: &str, quick: bool, shown: &str) -> Result<()> {
+    let mut args = vec![
+        "run",
+        "--release",
+        "-p",
+        "vc6-benches",
+        "--bin",
+        "lossy",
+        "--",
+        "--corpus",
+        corpus_str,
+        "--command",
+        shown,
+    ];
+    if quick {
+        args.push("--quick");
+    }
+    step(&format!(
+        "lossy comparison (vc6, JPEG, JPEG 2000, HTJ2K) on {}{}",
+        corpus.display(),
+        if quick {
+            " (--quick: every 4th image, one timed run)"
+        } else {
+            ""
+        }
+    ));
+    cargo(&args, &[])
 }
 
 /// The workspace root (the folder above `xtask/`).
