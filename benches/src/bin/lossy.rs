@@ -1038,7 +1038,8 @@ fn print_report(args: &Args, images: &[Prepared], tables: &[(f64, Vec<Row>)], to
     );
     println!(
         "- JPEG: jpeg-encoder {} (baseline, optimised Huffman tables, 4:2:0 chroma \
-         box-averaged), quality bisected per picture; decoded by zune-jpeg {}",
+         box-averaged), quality bisected per picture; decoded by zune-jpeg {} (at 4:2:0 the \
+         standard-table twin with the same coefficients: see jpeg_row)",
         JPEG_ENCODER_VERSION, ZUNE_JPEG_VERSION
     );
     println!(
@@ -1165,9 +1166,9 @@ fn print_per_image(rows: &[Row]) {
     println!();
 }
 
-/// The versions in Cargo.toml, printed with the tables.
-const JPEG_ENCODER_VERSION: &str = "0.7";
-const ZUNE_JPEG_VERSION: &str = "0.5.16-rc3";
+/// The versions in Cargo.lock, printed with the tables (a test checks them).
+const JPEG_ENCODER_VERSION: &str = "0.7.1";
+const ZUNE_JPEG_VERSION: &str = "0.5.15";
 
 #[cfg(test)]
 mod tests {
@@ -1288,6 +1289,19 @@ mod tests {
         let inverted: Vec<u8> = p.img.pixels.iter().map(|v| 255 - v).collect();
         assert!(score(&p, vec![], 0.0, &inverted, &[None, None]).is_err());
         assert!(score(&p, vec![], 0.0, &p.img.pixels, &[None, None]).is_ok());
+    }
+
+    #[test]
+    fn printed_versions_are_the_locked_ones() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        for (name, version) in [
+            ("jpeg-encoder", JPEG_ENCODER_VERSION),
+            ("zune-jpeg", ZUNE_JPEG_VERSION),
+        ] {
+            let entry = format!("name = \"{name}\"\nversion = \"{version}\"");
+            assert!(lock.contains(&entry), "Cargo.lock has no {name} {version}");
+        }
     }
 
     #[test]
