@@ -51,13 +51,21 @@ struct EncodeArgs {
     /// stem + ".vc6" for each input.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
-    /// Exact reconstruction (the default).
-    #[arg(long, conflicts_with = "quality")]
+    /// Exact reconstruction (the default); the same as --preset lossless.
+    #[arg(long, conflicts_with_all = ["quality", "bpp", "preset"])]
     lossless: bool,
+    /// Coding tools: lossless, light (lossy, fastest decode) or better (lossy, best
+    /// quality per bit) [default: lossless, or better with --quality/--bpp].
+    #[arg(long, value_name = "NAME")]
+    preset: Option<Preset>,
     /// Lossy coding at quality Q, 0..=100: lower is smaller; 100 still reconstructs
-    /// exactly (lossy syntax, quantiser step 1).
-    #[arg(long, short = 'q', value_name = "Q", value_parser = clap::value_parser!(u8).range(0..=100))]
+    /// exactly (lossy syntax, quantiser step 1) [default with a lossy preset: 80].
+    #[arg(long, short = 'q', value_name = "Q", value_parser = clap::value_parser!(u8).range(0..=100), conflicts_with = "bpp")]
     quality: Option<u8>,
+    /// Lossy coding at B bits per pixel: several encoder passes until the file is within
+    /// 1% of it.
+    #[arg(long, value_name = "B")]
+    bpp: Option<f64>,
     /// Number of echelons (levels of quality), the lowest included [default: chosen by size].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
     echelons: Option<u8>,
@@ -294,15 +302,27 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         }
     }
 
-    let defaults = EncoderSettings::default();
+    let lossy_rate = args.quality.is_some() || args.bpp.is_some();
+    let preset = args.preset.unwrap_or(if lossy_rate {
+        Preset::Better
+    } else {
+        Preset::Lossless
+    });
+    if preset == Preset::Lossless && lossy_rate {
+        bail!("--preset lossless takes no --quality or --bpp (use --preset light or better)");
+    }
+    let defaults = EncoderSettings::from_preset(preset);
     let settings = EncoderSettings {
-        preset: Preset::Lossless,
         threads: args.threads,
         backend: args.backend,
         echelons: args.echelons,
         upsampler: args.upsampler.unwrap_or(defaults.upsampler),
         bit_depth: args.bit_depth,
-        quality: args.quality,
+        quality: match args.bpp {
+            Some(_) => None,
+            None => args.quality.or(defaults.quality),
+        },
+        target_bpp: args.bpp,
         ..defaults
     };
 

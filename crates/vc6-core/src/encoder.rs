@@ -11,13 +11,13 @@ use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
 use crate::picture::Picture;
 use crate::plan::layer_count;
-use crate::quant::{Quant, MAX_STEP};
+use crate::quant::{Quant, MAX_STEP, STEP_ONE};
 use crate::stree::{self, KINDS};
 use crate::tableau::{write_tableau, Rect, TileGrid};
 use crate::upsample::Upsampler;
 
 /// Encoder settings for the core encoder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EncoderConfig {
     /// Echelons per plane, the lowest included (`None`: halve until the larger side of
     /// plane 0 is at most 16).
@@ -41,6 +41,10 @@ pub struct EncoderConfig {
     /// (the predicted-average step), so the average residual corrects the error of the
     /// echelon below.
     pub predicted_average: bool,
+    /// Lossy coding at this many bits per pixel of plane 0 (instead of a quality): the
+    /// encoder searches the quantiser scale over several passes until the stream is
+    /// within 1% of the target (see [`encode`]).
+    pub target_bpp: Option<f64>,
 }
 
 impl Default for EncoderConfig {
@@ -55,6 +59,7 @@ impl Default for EncoderConfig {
             threads: 0,
             quality: None,
             predicted_average: true,
+            target_bpp: None,
         }
     }
 }
@@ -65,12 +70,21 @@ const DEAD_ZONE_ROUNDING: u32 = 85;
 /// bin of the dead-zone quantiser (1/6).
 const RECONSTRUCTION_OFFSET: u8 = 43;
 
-/// The quantiser of one layer of plane `plane` at quality `quality`. The base step
-/// doubles every 12.5 quality points below 100; detail layers (H, V, D) take twice the
-/// step of averages (a detail unit moves samples by half as much), and the chroma planes
-/// of a colour-transformed picture half as much again.
+/// The quantiser scale (the base step) of a quality: 1 at 100, doubling every 12.5
+/// points below.
+pub fn quality_scale(quality: u8) -> f64 {
+    2f64.powf((100.0 - f64::from(quality.min(100))) / 12.5)
+}
+
+/// The quantiser of one layer of plane `plane` at quality `quality`.
 pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
-    let s = 2f64.powf((100.0 - f64::from(quality.min(100))) / 12.5);
+    scaled_quant(quality_scale(quality), plane, colour, base, layer)
+}
+
+/// The quantiser of one layer at base step `s` (1 = exact): detail layers (H, V, D) take
+/// twice the step of averages (a detail unit moves samples by half as much), and the
+/// chroma planes of a colour-transformed picture 1.5 times.
+fn scaled_quant(s: f64, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
     let mut weight = 1.0;
     if !base && layer < 3 {
         weight *= 2.0;
@@ -78,12 +92,17 @@ pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: u
     if colour && (plane == 1 || plane == 2) {
         weight *= 1.5;
     }
-    let step = (1.0 + (s - 1.0) * weight)
+    // Steps in sixteenths of a sample.
+    let step = ((1.0 + (s - 1.0) * weight) * f64::from(STEP_ONE))
         .round()
-        .clamp(1.0, f64::from(MAX_STEP)) as u32;
+        .clamp(f64::from(STEP_ONE), f64::from(MAX_STEP)) as u32;
     Quant {
         step,
-        offset: if step == 1 { 0 } else { RECONSTRUCTION_OFFSET },
+        offset: if step == STEP_ONE {
+            0
+        } else {
+            RECONSTRUCTION_OFFSET
+        },
     }
 }
 
@@ -120,8 +139,231 @@ fn key(plane: usize, layer: usize, kind: usize) -> u16 {
     (plane * 16 + layer * KINDS + kind) as u16
 }
 
-/// Encodes a picture into a stream.
+/// Encodes a picture into a stream: lossless, lossy at `cfg.quality`, or lossy at
+/// `cfg.target_bpp` bits per pixel (of plane 0).
+///
+/// Rate control runs the encoder several times (usually 4 to 8), adjusting the quantiser
+/// scale, and returns the first stream within 1% of the target, else the closest one.
+/// A target below what the coarsest quantiser reaches gives that smallest stream; one
+/// above what quantiser step 1 spends gives that (exact) stream.
 pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
+    match (cfg.quality, cfg.target_bpp) {
+        (Some(_), Some(_)) => Err(Error::param(
+            "give a quality or a target bits per pixel, not both",
+        )),
+        (Some(q), None) if q > 100 => Err(Error::param("quality must be in 0..=100")),
+        (q, None) => encode_at(
+            picture,
+            cfg,
+            q.map(|q| Rate::uniform(quality_scale(q).log2())).as_ref(),
+            &mut Vec::new(),
+        ),
+        (None, Some(bpp)) if !(bpp.is_finite() && bpp > 0.0) => Err(Error::param(format!(
+            "target bits per pixel must be positive, got {bpp}"
+        ))),
+        (None, Some(bpp)) => encode_to_bpp(picture, cfg, bpp),
+    }
+}
+
+/// Largest quantiser scale rate control tries (log2).
+const MAX_LOG_SCALE: f64 = 14.0;
+/// Most encoder passes of the scale search, and of the section mix after it.
+const RATE_PASSES: usize = 10;
+const MIX_PASSES: usize = 4;
+/// Rate control stops within this fraction of the target.
+const RATE_TOLERANCE: f64 = 0.01;
+
+/// Lossy rate parameters: log2 of the quantiser scale, one for every section, except
+/// where `mixed` gives `(loq, plane)` units their own, and `layers` single layers
+/// `(loq, plane, layer)`.
+#[derive(Debug, Clone)]
+struct Rate {
+    log_scale: f64,
+    mixed: Vec<((u8, usize), f64)>,
+    layers: Vec<((u8, usize, usize), f64)>,
+}
+
+impl Rate {
+    fn uniform(t: f64) -> Rate {
+        Rate {
+            log_scale: t,
+            mixed: Vec::new(),
+            layers: Vec::new(),
+        }
+    }
+
+    fn scale(&self, loq: u8, plane: usize, layer: usize) -> f64 {
+        let layer_t = self
+            .layers
+            .iter()
+            .find(|(u, _)| *u == (loq, plane, layer))
+            .map(|&(_, t)| t);
+        let unit_t = self
+            .mixed
+            .iter()
+            .find(|(u, _)| *u == (loq, plane))
+            .map(|&(_, t)| t);
+        2f64.powf(layer_t.or(unit_t).unwrap_or(self.log_scale))
+    }
+}
+
+/// Payload bytes of each `(section LoQ, plane)` of a stream.
+type UnitSizes = Vec<((u8, usize), f64)>;
+
+/// One rate-control pass: the stream and how far it is from the target.
+struct Pass {
+    err: f64,
+    size: f64,
+    stream: Vec<u8>,
+}
+
+fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec<u8>> {
+    picture.validate()?;
+    let p0 = &picture.planes[0];
+    let target = bpp * f64::from(p0.width) * f64::from(p0.height) / 8.0;
+    let run = |rate: &Rate| -> Result<(Pass, UnitSizes)> {
+        let mut units = Vec::new();
+        let stream = encode_at(picture, cfg, Some(rate), &mut units)?;
+        let size = stream.len() as f64;
+        let pass = Pass {
+            err: (size - target).abs() / target,
+            size,
+            stream,
+        };
+        Ok((pass, units))
+    };
+    let mut best: Option<Pass> = None;
+    // Keeps the pass closest to the target; true when it is close enough.
+    let keep = |p: Pass, best: &mut Option<Pass>| {
+        let done = p.err <= RATE_TOLERANCE;
+        if best.as_ref().is_none_or(|b| p.err < b.err) {
+            *best = Some(p);
+        }
+        done
+    };
+    // 1. One scale for every section: bits fall as the scale grows; search
+    // t = log2(scale), interpolating ln(size) (close to linear in t) inside a bracket
+    // that always shrinks. `lo` is too big, `hi` too small.
+    let mut lo: Option<(f64, Pass)> = None;
+    let mut hi: Option<(f64, Pass)> = None;
+    let mut t = 3.0f64;
+    for _ in 0..RATE_PASSES {
+        let (pass, _) = run(&Rate::uniform(t))?;
+        let size = pass.size;
+        let side = if size > target { &mut lo } else { &mut hi };
+        let stream_copy = Pass {
+            err: pass.err,
+            size,
+            stream: Vec::new(),
+        };
+        if keep(pass, &mut best) {
+            return Ok(best.expect("kept").stream);
+        }
+        *side = Some((t, stream_copy));
+        t = match (&lo, &hi) {
+            (Some((a, pa)), Some((b, pb))) => {
+                let (la, lb) = (pa.size.ln(), pb.size.ln());
+                let guess = a + (la - target.ln()) / (la - lb) * (b - a);
+                let margin = (b - a) * 0.1;
+                guess.clamp(a + margin, b - margin)
+            }
+            (None, Some((b, _))) if *b <= 0.0 => break,
+            (Some((a, _)), None) if *a >= MAX_LOG_SCALE => break,
+            (None, Some((b, _))) => (b - 2.0).max(0.0),
+            (Some((a, _)), None) => (a + 2.0).min(MAX_LOG_SCALE),
+            (None, None) => unreachable!("one side was just set"),
+        };
+    }
+    let (Some((t_lo, _)), Some((t_hi, _))) = (lo, hi) else {
+        return Ok(best.expect("at least one pass").stream);
+    };
+    // 2. Residuals are integers, so near some scales many of them cross a quantiser
+    // threshold together and the size jumps. Mix the two scales of the bracket across
+    // (section, plane) units instead: from the finer one, move units to the coarser
+    // scale, largest savings first, while the prediction stays above the target.
+    let (fine_pass, fine) = run(&Rate::uniform(t_lo))?;
+    let (coarse_pass, coarse) = run(&Rate::uniform(t_hi))?;
+    let mut predicted = fine_pass.size;
+    for p in [fine_pass, coarse_pass] {
+        if keep(p, &mut best) {
+            return Ok(best.expect("kept").stream);
+        }
+    }
+    let mut units: Vec<((u8, usize), f64)> = fine
+        .iter()
+        .zip(&coarse)
+        .map(|(&(u, a), &(_, b))| (u, a - b))
+        .filter(|&(_, saving)| saving > 0.0)
+        .collect();
+    units.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut rate = Rate::uniform(t_lo);
+    for _ in 0..MIX_PASSES {
+        for &(u, saving) in &units {
+            let switched = rate.mixed.iter().any(|(m, _)| *m == u);
+            if !switched && predicted - saving >= target * (1.0 - RATE_TOLERANCE) {
+                rate.mixed.push((u, t_hi));
+                predicted -= saving;
+            }
+        }
+        let (pass, _) = run(&rate)?;
+        let size = pass.size;
+        if keep(pass, &mut best) {
+            break;
+        }
+        // Correct the prediction by what the mix really gave; when it undershot, move
+        // the smallest switched unit back to the finer scale.
+        predicted = size;
+        if size < target {
+            let Some(i) = (0..rate.mixed.len()).min_by(|&a, &b| {
+                let saving = |k: usize| {
+                    units
+                        .iter()
+                        .find(|(u, _)| *u == rate.mixed[k].0)
+                        .map_or(0.0, |x| x.1)
+                };
+                saving(a).total_cmp(&saving(b))
+            }) else {
+                break;
+            };
+            let (u, _) = rate.mixed.swap_remove(i);
+            predicted += units.iter().find(|(x, _)| *x == u).map_or(0.0, |x| x.1);
+        }
+    }
+    // 3. Still off: the jump sits inside one unit (typically a mass of equal residuals
+    // crossing a threshold of one layer). From the finer scale, coarsen only the detail
+    // layers (H, V, D) of the top section, whose thresholds fall elsewhere, by bisection.
+    if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
+        let planes = picture.planes.len();
+        let (mut a, mut b) = (t_lo, t_lo + 1.0);
+        for _ in 0..7 {
+            let t = (a + b) / 2.0;
+            let mut rate = Rate::uniform(t_lo);
+            rate.layers = (0..planes)
+                .flat_map(|p| (0..3).map(move |l| ((0u8, p, l), t)))
+                .collect();
+            let (pass, _) = run(&rate)?;
+            let size = pass.size;
+            if keep(pass, &mut best) {
+                break;
+            }
+            if size > target {
+                a = t;
+            } else {
+                b = t;
+            }
+        }
+    }
+    Ok(best.expect("at least one pass").stream)
+}
+
+/// Encodes at the rate `rate` (`None`: lossless); `units` gets the payload bytes of each
+/// (section LoQ, plane).
+fn encode_at(
+    picture: &Picture,
+    cfg: &EncoderConfig,
+    rate: Option<&Rate>,
+    units: &mut UnitSizes,
+) -> Result<Vec<u8>> {
     picture.validate()?;
     cfg.upsampler.validate()?;
     if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
@@ -141,10 +383,7 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
         Some(e) => e,
         None => auto_echelons(p0.width, p0.height),
     };
-    if cfg.quality.is_some_and(|q| q > 100) {
-        return Err(Error::param("quality must be in 0..=100"));
-    }
-    let lossy = cfg.quality.is_some();
+    let lossy = rate.is_some();
     let mut header = Header {
         lossless: !lossy,
         predicted_average: lossy && cfg.predicted_average,
@@ -187,7 +426,7 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     let mut recon: Vec<Option<Level>> = vec![None; header.planes.len()];
     for s in 0..header.section_count() {
         let loq = header.section_loq(s);
-        let section = encode_section(&header, &pyramids, loq, cfg, &mut recon)?;
+        let section = encode_section(&header, &pyramids, loq, cfg, rate, &mut recon, units)?;
         header.section_sizes.push(
             u32::try_from(section.len()).map_err(|_| {
                 Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
@@ -252,7 +491,9 @@ fn encode_section(
     pyramids: &[Pyramid],
     loq: u8,
     cfg: &EncoderConfig,
+    rate: Option<&Rate>,
     recon: &mut [Option<Level>],
+    units: &mut UnitSizes,
 ) -> Result<Vec<u8>> {
     let t = cfg.tile_log2;
     // Every tile of every plane present in this section, in stream order.
@@ -271,8 +512,8 @@ fn encode_section(
     let quants: Vec<[Quant; 4]> = (0..header.planes.len())
         .map(|p| {
             let base = loq + 1 == header.planes[p].echelons;
-            std::array::from_fn(|l| match cfg.quality {
-                Some(q) => lossy_quant(q, p, header.colour_transform, base, l),
+            std::array::from_fn(|l| match rate {
+                Some(r) => scaled_quant(r.scale(loq, p, l), p, header.colour_transform, base, l),
                 None => Quant::IDENTITY,
             })
         })
@@ -283,6 +524,7 @@ fn encode_section(
         cfg,
         recon,
         quants: &quants,
+        rounding: DEAD_ZONE_ROUNDING,
     };
     let models: Vec<TileModel> = parallel::map(cfg.threads, jobs.clone(), |(p, rect)| {
         model_tile(&pyramids[p], p, rect, &ctx)
@@ -344,6 +586,12 @@ fn encode_section(
         payload
     });
     let sizes: Vec<u32> = payloads.iter().map(|p| p.len() as u32).collect();
+    for (&(p, _), &n) in jobs.iter().zip(&sizes) {
+        match units.iter_mut().find(|(u, _)| *u == (loq, p)) {
+            Some((_, total)) => *total += f64::from(n),
+            None => units.push(((loq, p), f64::from(n))),
+        }
+    }
     write_tableau(&sizes, &mut out);
     payloads.iter().for_each(|p| out.extend_from_slice(p));
     if header.checksums {
@@ -373,6 +621,8 @@ struct TileContext<'a> {
     /// Lossy streams: the decoder's reconstruction of each plane's echelon below.
     recon: &'a [Option<Level>],
     quants: &'a [[Quant; 4]],
+    /// Dead-zone rounding of the quantiser, in 1/256 of a step.
+    rounding: u32,
 }
 
 fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) -> TileModel {
@@ -390,15 +640,7 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
         let mut tile = crop(&level.data, level.width as usize, rect);
         let mut res = vec![0; w * h];
         if lossy {
-            med_quantize(
-                &mut tile,
-                w,
-                h,
-                pyr.range,
-                quant[0],
-                DEAD_ZONE_ROUNDING,
-                &mut res,
-            );
+            med_quantize(&mut tile, w, h, pyr.range, quant[0], ctx.rounding, &mut res);
             decoded.push(tile);
         } else {
             med_residuals(&tile, w, h, pyr.range, &mut res);
@@ -454,7 +696,7 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
             layers.push(truth.iter().zip(&base).map(|(&t, &b)| t - b).collect());
             for (l, vals) in layers.iter_mut().enumerate() {
                 vals.iter_mut()
-                    .for_each(|v| *v = quant[l].quantize(*v, DEAD_ZONE_ROUNDING));
+                    .for_each(|v| *v = quant[l].quantize(*v, ctx.rounding));
                 decoded.push(vals.iter().map(|&q| quant[l].dequantize(q)).collect());
             }
         }

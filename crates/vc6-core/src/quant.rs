@@ -1,22 +1,25 @@
 //! Dead-zone quantisation of residuals (lossy streams, docs/bitstream.md 7.6).
 //!
-//! The encoder maps a residual `r` to `q = sign(r) * floor((|r| + rounding) / step)`,
-//! with a rounding below half a step (the dead zone around 0 is wider than the other
-//! bins); the decoder maps `q` back to `sign(q) * (|q| * step + offset)`, the offset
-//! (signalled per plane, echelon and layer) placing the reconstruction inside the bin.
-//! A step of 1 with offset 0 is the identity, which is how lossless streams read.
+//! Steps are in sixteenths of a sample, so rate control can move them finely. The
+//! encoder maps a residual `r` to `q = sign(r) * floor((|r| + rounding) / step)`, with a
+//! rounding below half a step (the dead zone around 0 is wider than the other bins); the
+//! decoder maps `q` back to `sign(q) * floor(|q| * step + offset)`, the offset (signalled
+//! per plane, echelon and layer) placing the reconstruction inside the bin. A step of 1
+//! (16 sixteenths) with offset 0 is the identity, which is how lossless streams read.
 
 use crate::error::{Error, Result};
 
-/// Largest step width a stream may signal.
-pub const MAX_STEP: u32 = 65535;
+/// Step units per sample: steps are signalled in sixteenths.
+pub const STEP_ONE: u32 = 16;
+/// Largest step width a stream may signal, in sixteenths (4096 samples).
+pub const MAX_STEP: u32 = 1 << 16;
 /// Dequantised residuals are clamped to this magnitude (docs/bitstream.md section 8).
 pub const MAX_RESIDUAL: i32 = 1 << 27;
 
 /// Step width and reconstruction offset of one plane, echelon and layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quant {
-    /// Step width, 1..=65535.
+    /// Step width in sixteenths of a sample, 16..=65536.
     pub step: u32,
     /// Reconstruction offset in 1/256 of a step, 0..=255.
     pub offset: u8,
@@ -30,13 +33,16 @@ impl Default for Quant {
 
 impl Quant {
     /// The identity (lossless) quantiser.
-    pub const IDENTITY: Quant = Quant { step: 1, offset: 0 };
+    pub const IDENTITY: Quant = Quant {
+        step: STEP_ONE,
+        offset: 0,
+    };
 
-    /// A checked quantiser.
+    /// A checked quantiser (`step` in sixteenths).
     pub fn new(step: u32, offset: u8) -> Result<Quant> {
-        if !(1..=MAX_STEP).contains(&step) {
+        if !(STEP_ONE..=MAX_STEP).contains(&step) {
             return Err(Error::format(format!(
-                "quantiser step {step} outside 1..={MAX_STEP}"
+                "quantiser step {step}/16 outside 16..={MAX_STEP} sixteenths"
             )));
         }
         Ok(Quant { step, offset })
@@ -44,21 +50,22 @@ impl Quant {
 
     /// True when dequantisation changes nothing.
     pub fn is_identity(self) -> bool {
-        self.step == 1 && self.offset == 0
+        self.step == STEP_ONE && self.offset == 0
     }
 
-    /// The offset in sample units: `(step * offset) >> 8`.
+    /// The offset in sixteenths: `(step * offset) >> 8`.
     pub fn offset_value(self) -> i64 {
         (i64::from(self.step) * i64::from(self.offset)) >> 8
     }
 
-    /// The decoder's reconstruction of `q`, clamped to `±MAX_RESIDUAL`.
+    /// The decoder's reconstruction of `q`: `sign(q) * ((|q| * step + offset) >> 4)`,
+    /// clamped to `±MAX_RESIDUAL`.
     #[inline]
     pub fn dequantize(self, q: i32) -> i32 {
         if q == 0 {
             return 0;
         }
-        let m = i64::from(q.unsigned_abs()) * i64::from(self.step) + self.offset_value();
+        let m = (i64::from(q.unsigned_abs()) * i64::from(self.step) + self.offset_value()) >> 4;
         let m = m.min(i64::from(MAX_RESIDUAL)) as i32;
         if q < 0 {
             -m
@@ -73,7 +80,7 @@ impl Quant {
     pub fn quantize(self, r: i32, rounding: u32) -> i32 {
         let step = i64::from(self.step);
         let add = (step * i64::from(rounding)) >> 8;
-        let m = ((i64::from(r.unsigned_abs()) + add) / step) as i32;
+        let m = ((i64::from(r.unsigned_abs()) * 16 + add) / step) as i32;
         if r < 0 {
             -m
         } else {
@@ -99,8 +106,8 @@ mod tests {
         for r in [-70000, -3, -1, 0, 1, 2, 99999] {
             assert_eq!(id.dequantize(id.quantize(r, 0)), r);
         }
-        let q = Quant::new(10, 43).unwrap();
-        assert_eq!(q.offset_value(), 1);
+        let q = Quant::new(160, 43).unwrap();
+        assert_eq!(q.offset_value(), 26);
         for r in -200..=200 {
             let back = q.dequantize(q.quantize(r, 85));
             assert!((back - r).abs() <= 10, "{r} -> {back}");

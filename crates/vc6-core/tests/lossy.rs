@@ -170,3 +170,32 @@ fn loq_prefix_and_region_are_parts_of_the_full_lossy_decode() {
         }
     }
 }
+
+#[test]
+fn target_bpp_is_met_within_two_percent() {
+    let pic = rgb(160, 120, 21);
+    let pixels = 160.0 * 120.0;
+    for bpp in [0.5, 1.25, 3.0] {
+        let stream = encode(
+            &pic,
+            &EncoderConfig {
+                quality: None,
+                target_bpp: Some(bpp),
+                ..cfg(0, true)
+            },
+        )
+        .unwrap();
+        let got = stream.len() as f64 * 8.0 / pixels;
+        assert!(
+            (got - bpp).abs() <= 0.02 * bpp,
+            "target {bpp} bpp, got {got:.4}"
+        );
+        decode(&stream, &DecodeOptions::default()).unwrap();
+    }
+    // Both a quality and a target is a caller error.
+    let both = EncoderConfig {
+        target_bpp: Some(1.0),
+        ..cfg(50, true)
+    };
+    assert!(encode(&pic, &both).is_err());
+}

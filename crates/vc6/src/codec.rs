@@ -9,17 +9,62 @@ use vc6_core::{
     Region, Result, SampleType, Upsampler,
 };
 
-/// Encoding presets.
+/// Encoding presets: the coding tools; [`EncoderSettings::quality`] or
+/// [`EncoderSettings::target_bpp`] set the rate of a lossy stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Preset {
     /// Exact reconstruction of every sample.
     #[default]
     Lossless,
+    /// Lossy, fastest decode: nearest upsampling (no prediction arithmetic), the
+    /// predicted-average step; quality 80 unless set.
+    Light,
+    /// Lossy, best quality per bit: cubic upsampling and the predicted-average step;
+    /// quality 80 unless set.
+    Better,
 }
 
-/// Encoder settings. `EncoderSettings::default()` is the lossless preset.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Preset {
+    /// Lower-case name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Lossless => "lossless",
+            Preset::Light => "light",
+            Preset::Better => "better",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "lossless" => Ok(Preset::Lossless),
+            "light" => Ok(Preset::Light),
+            "better" => Ok(Preset::Better),
+            other => Err(Error::Parameter(format!(
+                "unknown preset '{other}' (expected lossless, light or better)"
+            ))),
+        }
+    }
+}
+
+/// Encoder settings. `EncoderSettings::default()` is the lossless preset;
+/// [`EncoderSettings::from_preset`] gives the others, whose fields can then be changed.
+///
+/// ```
+/// use vc6::{Encoder, EncoderSettings, PixelFormat, Preset};
+/// let pixels: Vec<u8> = (0..64 * 48 * 3).map(|i| (i * 7 % 251) as u8).collect();
+/// let settings = EncoderSettings { quality: Some(60), ..EncoderSettings::from_preset(Preset::Better) };
+/// let lossy = Encoder::new(64, 48, PixelFormat::Rgb8, settings)?.encode(&pixels)?;
+/// let one_bpp = EncoderSettings { target_bpp: Some(1.0), quality: None, ..EncoderSettings::from_preset(Preset::Better) };
+/// let sized = Encoder::new(64, 48, PixelFormat::Rgb8, one_bpp)?.encode(&pixels)?;
+/// assert!(!vc6::probe(&lossy)?.lossless);
+/// assert!((sized.len() as f64 * 8.0 / (64.0 * 48.0) - 1.0).abs() < 0.05);
+/// # Ok::<(), vc6::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct EncoderSettings {
     /// Quality preset.
     pub preset: Preset,
@@ -45,6 +90,32 @@ pub struct EncoderSettings {
     /// Lossy streams: the predicted-average step (each block's average predicted as the
     /// sample below, so the average residual corrects the echelon below). On by default.
     pub predicted_average: bool,
+    /// Lossy coding at this many bits per pixel, instead of a quality: the encoder runs
+    /// several passes until the stream is within 1% of it (when reachable).
+    pub target_bpp: Option<f64>,
+}
+
+impl EncoderSettings {
+    /// The settings of a preset.
+    pub fn from_preset(preset: Preset) -> EncoderSettings {
+        let lossy = EncoderSettings {
+            preset,
+            quality: Some(80),
+            predicted_average: true,
+            ..EncoderSettings::default()
+        };
+        match preset {
+            Preset::Lossless => EncoderSettings::default(),
+            Preset::Light => EncoderSettings {
+                upsampler: Upsampler::Nearest,
+                ..lossy
+            },
+            Preset::Better => EncoderSettings {
+                upsampler: Upsampler::Cubic,
+                ..lossy
+            },
+        }
+    }
 }
 
 impl Default for EncoderSettings {
@@ -60,6 +131,7 @@ impl Default for EncoderSettings {
             backend: Backend::Auto,
             quality: None,
             predicted_average: true,
+            target_bpp: None,
         }
     }
 }
@@ -119,6 +191,20 @@ impl Encoder {
         if self.settings.quality.is_some_and(|q| q > 100) {
             return Err(Error::Parameter("quality must be in 0..=100".into()));
         }
+        if self.settings.quality.is_some() && self.settings.target_bpp.is_some() {
+            return Err(Error::Parameter(
+                "give a quality or a target bits per pixel, not both".into(),
+            ));
+        }
+        if self
+            .settings
+            .target_bpp
+            .is_some_and(|b| !(b.is_finite() && b > 0.0))
+        {
+            return Err(Error::Parameter(
+                "target bits per pixel must be positive".into(),
+            ));
+        }
         (self.width, self.height, self.format) = (width, height, format);
         Ok(())
     }
@@ -144,6 +230,7 @@ impl Encoder {
             threads: self.settings.threads,
             quality: self.settings.quality,
             predicted_average: self.settings.predicted_average,
+            target_bpp: self.settings.target_bpp,
         }
     }
 
