@@ -21,7 +21,7 @@
 #define J_LAYERS 9     // 1 (lowest echelon), 3 (lossless) or 4 (lossy: H, V, D, A)
 #define J_LOG 10       // table precision | tile_log2 << 8
 #define J_TABLES 11    // 16 table offsets [layer][kind] in `tables` (entries), NO_TABLE if absent
-#define J_STEPS 27     // 4 quantiser steps, one per layer (1: lossless)
+#define J_STEPS 27     // 4 quantiser steps in sixteenths, one per layer (16: lossless)
 #define J_OFFSETS 31   // 4 reconstruction offsets in 1/256 of a step
 
 #define NO_TABLE 0xffffffffu
@@ -123,11 +123,11 @@ inline int unzigzag(uint u) {
     return (int)(u >> 1) ^ -(int)(u & 1);
 }
 
-// Dequantisation (quant::Quant::dequantize): sign(q) * (|q| * step + (step * offset) >> 8),
-// its magnitude clamped to 2^27.
+// Dequantisation (quant::Quant::dequantize), steps in sixteenths:
+// sign(q) * ((|q| * step + (step * offset) >> 8) >> 4), its magnitude clamped to 2^27.
 inline int dequantize(int q, uint step, uint offset) {
     if (q == 0) return 0;
-    long m = (long)abs(q) * step + (((long)step * offset) >> 8);
+    long m = ((long)abs(q) * step + (((long)step * offset) >> 8)) >> 4;
     int v = (int)min(m, (long)(1 << 27));
     return q < 0 ? -v : v;
 }
@@ -268,7 +268,7 @@ kernel void decode_tiles(global const uchar *stream,
     }
     for (uint l = 0; l < layers; l++) {
         uint step = j[J_STEPS + l], off = j[J_OFFSETS + l];
-        if (step == 1 && off == 0) continue;
+        if (step == 16 && off == 0) continue;
         global int *out = coeffs + j[J_COEFF] + (size_t)l * j[J_LAYER] + (size_t)j[J_Y0] * gw + j[J_X0];
         for (uint y = 0; y < h; y++)
             for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = dequantize(out[(size_t)y * gw + x], step, off);
