@@ -583,6 +583,49 @@ fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> 
     ))
 }
 
+/// LoQ 1 and 2 of vc6's *lossless* stream against the downscales of the original: how
+/// close vc6's echelons themselves are to a good downscale, before any quantisation (a
+/// reference row of the thumbnails table). Pooled over the corpus, per [`THUMB_LEVELS`].
+fn vc6_lossless_thumbs(images: &[Prepared], opts: &Opts) -> Result<Vec<ThumbErr>> {
+    use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+    let per_image = par_map(images, opts.threads, |_, p| {
+        let settings = EncoderSettings {
+            threads: 1,
+            ..Default::default()
+        };
+        let enc = Encoder::new(p.img.width, p.img.height, PixelFormat::Rgb8, settings)?;
+        let stream = enc.encode(&p.img.pixels)?;
+        let dec = Decoder::new(DecoderSettings {
+            threads: 1,
+            ..Default::default()
+        })?;
+        THUMB_LEVELS
+            .iter()
+            .zip(&p.thumbs)
+            .map(|(&k, (area, lanczos))| {
+                let t = dec.decode_region(&stream, FrameRegion::full(k as u8))?.data;
+                ensure!(
+                    t.len() == area.len(),
+                    "vc6 LoQ {k} of {}: wrong size",
+                    p.img.name
+                );
+                Ok(ThumbErr {
+                    samples: t.len() as u64,
+                    sse_area: sse(&t, area),
+                    sse_lanczos: sse(&t, lanczos),
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut total = vec![ThumbErr::default(); THUMB_LEVELS.len()];
+    for errs in per_image {
+        for (acc, e) in total.iter_mut().zip(errs) {
+            acc.add(e);
+        }
+    }
+    Ok(total)
+}
+
 /// What the vc6 row says while [`vc6_lossy_row`] returns `None`.
 const VC6_MISSING: &str = "no lossy encoder (issue 3): no numbers";
 
@@ -986,11 +1029,19 @@ fn run() -> Result<()> {
         }
         tables.push((bpp, rows));
     }
-    print_report(&args, &images, &tables, started.elapsed());
+    eprintln!("lossy: vc6 lossless LoQ 1 and 2 (thumbnail reference)");
+    let lossless = vc6_lossless_thumbs(&images, &opts)?;
+    print_report(&args, &images, &tables, &lossless, started.elapsed());
     Ok(())
 }
 
-fn print_report(args: &Args, images: &[Prepared], tables: &[(f64, Vec<Row>)], took: Duration) {
+fn print_report(
+    args: &Args,
+    images: &[Prepared],
+    tables: &[(f64, Vec<Row>)],
+    vc6_lossless: &[ThumbErr],
+    took: Duration,
+) {
     let command = args.command.clone().unwrap_or_else(|| {
         std::env::args()
             .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
@@ -1122,6 +1173,15 @@ fn print_report(args: &Args, images: &[Prepared], tables: &[(f64, Vec<Row>)], to
             }
         }
     }
+    print!("| reference: vc6 lossless, LoQ k | lossless |");
+    for t in vc6_lossless {
+        print!(
+            " {:.2} | {:.2} |",
+            psnr_from_mse(t.sse_area as f64 / t.samples as f64),
+            psnr_from_mse(t.sse_lanczos as f64 / t.samples as f64)
+        );
+    }
+    println!(" vc6's echelons before any quantisation |");
     // How far apart the two references are: a thumbnail cannot be "close" to both by
     // more than this.
     print!("| reference: Lanczos-3 of the original | — |");
