@@ -72,6 +72,13 @@ struct EncodeArgs {
     /// Upsampler predicting each echelon from the one below: nearest, linear, cubic or modcubic.
     #[arg(long, value_name = "KIND")]
     upsampler: Option<Upsampler>,
+    /// Fit the upsampler's four taps to each picture and store them in the stream.
+    #[arg(long)]
+    adaptive_upsampler: bool,
+    /// Lossy: predict each block's average from the upsampled echelon below instead of
+    /// taking the sample below (turns the predicted-average step off).
+    #[arg(long)]
+    no_predicted_average: bool,
     /// Pixel format: of raw input (required there), or to convert image input to
     /// (gray/rgb/rgba/bgr/bgra at 8 or 16 bits), e.g. gray8, rgb8, rgba16, bgr8, yuv420p.
     #[arg(long, value_name = "FMT")]
@@ -317,6 +324,8 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         backend: args.backend,
         echelons: args.echelons,
         upsampler: args.upsampler.unwrap_or(defaults.upsampler),
+        adaptive_upsampler: args.adaptive_upsampler,
+        predicted_average: !args.no_predicted_average,
         bit_depth: args.bit_depth,
         quality: match args.bpp {
             Some(_) => None,

@@ -14,7 +14,7 @@ use crate::plan::layer_count;
 use crate::quant::{Quant, MAX_STEP, STEP_ONE};
 use crate::stree::{self, KINDS};
 use crate::tableau::{write_tableau, Rect, TileGrid};
-use crate::upsample::Upsampler;
+use crate::upsample::{fit_kernel, Upsampler};
 
 /// Encoder settings for the core encoder.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,10 @@ pub struct EncoderConfig {
     /// (the predicted-average step), so the average residual corrects the error of the
     /// echelon below.
     pub predicted_average: bool,
+    /// Fit the upsampler's four taps to the picture (least squares on the top echelon of
+    /// plane 0) and send them in the header, instead of `upsampler`'s; falls back to
+    /// `upsampler` on pictures too small to fit.
+    pub adaptive_upsampler: bool,
     /// Lossy coding at this many bits per pixel of plane 0 (instead of a quality): the
     /// encoder searches the quantiser scale over several passes until the stream is
     /// within 1% of the target (see [`encode`]).
@@ -59,6 +63,7 @@ impl Default for EncoderConfig {
             threads: 0,
             quality: None,
             predicted_average: true,
+            adaptive_upsampler: false,
             target_bpp: None,
         }
     }
@@ -420,6 +425,16 @@ fn encode_at(
         },
     );
 
+    if cfg.adaptive_upsampler {
+        if let Some(taps) = pyramids[0]
+            .levels
+            .get(1)
+            .and_then(|lower| fit_kernel(lower, &pyramids[0].levels[0]))
+        {
+            header.upsampler = Upsampler::Custom(taps);
+            header.validate()?;
+        }
+    }
     let mut sections = Vec::new();
     // Lossy streams code each echelon against the decoder's reconstruction of the one
     // below, kept here section by section.
@@ -530,7 +545,7 @@ fn encode_section(
         model_tile(&pyramids[p], p, rect, &ctx)
     });
     if !header.lossless {
-        reconstruct_section(header, pyramids, loq, cfg, &jobs, &models, recon);
+        reconstruct_section(header, pyramids, loq, &jobs, &models, recon);
     }
 
     // Statistics of the whole section give one table per (plane, layer, kind).
@@ -659,7 +674,7 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
         let average = lossy && !ctx.header.predicted_average;
         let mut pred = Prediction::default();
         pred.compute(
-            cfg.upsampler,
+            ctx.header.upsampler,
             lower,
             (upper.width, upper.height),
             rect,
@@ -728,7 +743,6 @@ fn reconstruct_section(
     header: &Header,
     pyramids: &[Pyramid],
     loq: u8,
-    cfg: &EncoderConfig,
     jobs: &[(usize, Rect)],
     models: &[TileModel],
     recon: &mut [Option<Level>],
@@ -756,7 +770,7 @@ fn reconstruct_section(
             .expect("the echelon below is reconstructed first");
         let average = !header.predicted_average;
         let mut pred = Prediction::default();
-        pred.compute(cfg.upsampler, lower, (uw, uh), rect, pyr.range, average);
+        pred.compute(header.upsampler, lower, (uw, uh), rect, pyr.range, average);
         let residuals: Vec<&[i32]> = m.decoded.iter().map(|d| &d[..]).collect();
         reconstruct_blocks(
             lower,

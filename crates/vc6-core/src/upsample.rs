@@ -98,6 +98,85 @@ impl std::fmt::Display for Upsampler {
 ///
 /// Inputs are within `[lo, hi]` where `|lo|, |hi| < 2^16`, and the sum of absolute taps
 /// is below 2^15, so the accumulator stays inside `i32`.
+/// Fits the four taps of a symmetric kernel to predict `upper` from `lower` (the echelon
+/// below it): least squares over every row pair of `upper`, averaged vertically, against
+/// the horizontal children of `lower`'s samples, with the taps summing to one. Returns
+/// `None` when the picture is too small or the fit degenerate. The encoder's adaptive
+/// upsampler; the taps travel in the header as a custom kernel.
+pub fn fit_kernel(
+    lower: &crate::echelon::Level,
+    upper: &crate::echelon::Level,
+) -> Option<[i16; 4]> {
+    let (lw, lh) = (lower.width as usize, lower.height as usize);
+    let (uw, uh) = (upper.width as usize, upper.height as usize);
+    if lw < 4 || lh < 2 || uw < 8 {
+        return None;
+    }
+    // Normal equations of t - s3 = k0 (s0 - s3) + k1 (s1 - s3) + k2 (s2 - s3).
+    let mut a = [[0f64; 3]; 3];
+    let mut b = [0f64; 3];
+    let l =
+        |y: usize, x: isize| f64::from(lower.data[y * lw + x.clamp(0, lw as isize - 1) as usize]);
+    let step = (lh / 256).max(1);
+    for y in (0..lh).step_by(step) {
+        let (y0, y1) = (2 * y, (2 * y + 1).min(uh - 1));
+        let r = |x: usize| {
+            (f64::from(upper.data[y0 * uw + x]) + f64::from(upper.data[y1 * uw + x])) / 2.0
+        };
+        for j in 0..lw {
+            if 2 * j + 1 >= uw {
+                break;
+            }
+            let j = j as isize;
+            // Second child: (L[j-1], L[j], L[j+1], L[j+2]); first child, mirrored:
+            // (L[j+1], L[j], L[j-1], L[j-2]).
+            let second = [l(y, j - 1), l(y, j), l(y, j + 1), l(y, j + 2)];
+            let first = [l(y, j + 1), l(y, j), l(y, j - 1), l(y, j - 2)];
+            for (s, t) in [(second, r(2 * j as usize + 1)), (first, r(2 * j as usize))] {
+                let d = [s[0] - s[3], s[1] - s[3], s[2] - s[3]];
+                let e = t - s[3];
+                for m in 0..3 {
+                    for n in 0..3 {
+                        a[m][n] += d[m] * d[n];
+                    }
+                    b[m] += d[m] * e;
+                }
+            }
+        }
+    }
+    let k = solve3(a, b)?;
+    let taps = [k[0], k[1], k[2], 1.0 - k[0] - k[1] - k[2]];
+    if taps.iter().any(|t| !t.is_finite() || t.abs() > 1.5) {
+        return None;
+    }
+    let mut q = taps.map(|t| (t * f64::from(KERNEL_ONE)).round() as i32);
+    q[1] += KERNEL_ONE - q.iter().sum::<i32>();
+    let q = q.map(|t| i16::try_from(t).ok());
+    Some([q[0]?, q[1]?, q[2]?, q[3]?])
+}
+
+/// Solves a 3x3 linear system by Cramer's rule; `None` when (nearly) singular.
+fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(a);
+    if d.abs() < 1e-9 * (a[0][0] * a[1][1] * a[2][2]).abs().max(1.0) {
+        return None;
+    }
+    let mut x = [0f64; 3];
+    for (i, xi) in x.iter_mut().enumerate() {
+        let mut m = a;
+        for r in 0..3 {
+            m[r][i] = b[r];
+        }
+        *xi = det(m) / d;
+    }
+    Some(x)
+}
+
 #[inline(always)]
 pub(crate) fn tap4(k: [i32; 4], s: [i32; 4], lo: i32, hi: i32) -> i32 {
     let acc = k[0] * s[0] + k[1] * s[1] + k[2] * s[2] + k[3] * s[3];
@@ -107,6 +186,37 @@ pub(crate) fn tap4(k: [i32; 4], s: [i32; 4], lo: i32, hi: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fitted_kernels_sum_to_one_and_track_the_content() {
+        use crate::echelon::{forward_level, Level};
+        // Smooth content (a slow sinusoid): the best kernel interpolates, like linear
+        // or cubic, with most weight on the nearest sample.
+        let (w, h) = (256u32, 64u32);
+        let data = (0..w * h)
+            .map(|i| {
+                let x = f64::from(i % w);
+                (128.0 + 100.0 * (x / 9.0).sin()) as i32
+            })
+            .collect();
+        let upper = Level {
+            width: w,
+            height: h,
+            data,
+        };
+        let (lower, _) = forward_level(&upper);
+        let k = fit_kernel(&lower, &upper).expect("a fit");
+        assert_eq!(k.iter().map(|&t| i32::from(t)).sum::<i32>(), KERNEL_ONE);
+        assert!(k[1] > k[2] && k[1] > 8000, "{k:?}");
+        Upsampler::Custom(k).validate().unwrap();
+        // Too small to fit.
+        let tiny = Level {
+            width: 4,
+            height: 2,
+            data: vec![0; 8],
+        };
+        assert!(fit_kernel(&forward_level(&tiny).0, &tiny).is_none());
+    }
 
     #[test]
     fn builtin_kernels_sum_to_one() {

@@ -199,3 +199,26 @@ fn target_bpp_is_met_within_two_percent() {
     };
     assert!(encode(&pic, &both).is_err());
 }
+
+#[test]
+fn adaptive_upsampler_stores_its_taps_and_decodes() {
+    let pic = rgb(120, 90, 33);
+    for quality in [None, Some(100), Some(70)] {
+        let config = EncoderConfig {
+            adaptive_upsampler: true,
+            quality,
+            ..cfg(0, true)
+        };
+        let stream = encode(&pic, &config).unwrap();
+        let header = Header::parse(&stream).unwrap();
+        assert!(
+            matches!(header.upsampler, Upsampler::Custom(_)),
+            "{:?}",
+            header.upsampler
+        );
+        let out = decode(&stream, &DecodeOptions::default()).unwrap();
+        if quality != Some(70) {
+            assert_eq!(out, pic, "quality {quality:?}");
+        }
+    }
+}

@@ -90,6 +90,9 @@ pub struct EncoderSettings {
     /// Lossy streams: the predicted-average step (each block's average predicted as the
     /// sample below, so the average residual corrects the echelon below). On by default.
     pub predicted_average: bool,
+    /// Fit the upsampler's taps to each picture and send them in the stream, instead of
+    /// `upsampler`'s (which remains the fallback for pictures too small to fit).
+    pub adaptive_upsampler: bool,
     /// Lossy coding at this many bits per pixel, instead of a quality: the encoder runs
     /// several passes until the stream is within 1% of it (when reachable).
     pub target_bpp: Option<f64>,
@@ -131,6 +134,7 @@ impl Default for EncoderSettings {
             backend: Backend::Auto,
             quality: None,
             predicted_average: true,
+            adaptive_upsampler: false,
             target_bpp: None,
         }
     }
@@ -230,6 +234,7 @@ impl Encoder {
             threads: self.settings.threads,
             quality: self.settings.quality,
             predicted_average: self.settings.predicted_average,
+            adaptive_upsampler: self.settings.adaptive_upsampler,
             target_bpp: self.settings.target_bpp,
         }
     }
