@@ -526,10 +526,10 @@ fn mps(px: u64, d: Duration) -> f64 {
 /// vc6's row at `bpp`, or `None` where vc6 cannot code lossily (the tables then print
 /// dashes and [`VC6_MISSING`]). This is the one place the vc6 row comes from:
 ///
-/// 1. per picture (`par_map` over the corpus, one encoder thread each): bisect
-///    `EncoderSettings::quality` (0..=100, size grows with it) so the stream is as close
-///    as possible to `target_bytes(p.px(), bpp)`; the other settings are the defaults
-///    (cubic upsampler, YCoCg-R, 64x64 tiles, predicted average on);
+/// 1. per picture (`par_map` over the corpus, one encoder thread each): the `better`
+///    preset (cubic upsampler, predicted average) with `EncoderSettings::target_bpp`,
+///    the encoder's own rate control, aiming at the same per-picture size as the other
+///    codecs' bisections; the other settings are the defaults (YCoCg-R, 64x64 tiles);
 /// 2. decode it with a one-thread `vc6::Decoder` at LoQ 0, and at LoQ 1 and 2
 ///    (`decode_region(.., FrameRegion::full(k))`) for the thumbnails, and [`score`] it;
 /// 3. time the decodes like zune-jpeg's ([`time_in_process`]): a one-thread decoder
@@ -541,7 +541,9 @@ fn vc6_lossy_row(images: &[Prepared], bpp: f64, opts: &Opts) -> Option<Result<Ro
 }
 
 fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> {
-    use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+    use vc6::{
+        Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat, Preset,
+    };
     let new_decoder = || {
         Ok(Decoder::new(DecoderSettings {
             threads: 1,
@@ -549,34 +551,33 @@ fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> 
         })?)
     };
     let results = par_map_with(images, opts.threads, new_decoder, |dec_1, _, p| {
-        let target = target_bytes(p.px(), bpp);
-        let fit = bisect_int(0, 100, target, |q| {
-            let settings = EncoderSettings {
-                quality: Some(q as u8),
-                threads: 1,
-                ..Default::default()
-            };
-            let enc = Encoder::new(p.img.width, p.img.height, PixelFormat::Rgb8, settings)?;
-            Ok(enc.encode(&p.img.pixels)?)
-        })
-        .with_context(|| format!("vc6 lossy encode of {}", p.img.name))?;
-        let full = dec_1.decode(&fit.bytes)?;
+        let settings = EncoderSettings {
+            target_bpp: Some(bpp),
+            quality: None,
+            threads: 1,
+            ..EncoderSettings::from_preset(Preset::Better)
+        };
+        let enc = Encoder::new(p.img.width, p.img.height, PixelFormat::Rgb8, settings)?;
+        let stream = enc
+            .encode(&p.img.pixels)
+            .with_context(|| format!("vc6 lossy encode of {}", p.img.name))?;
+        let full = dec_1.decode(&stream)?;
         let thumbs = THUMB_LEVELS
             .iter()
             .map(|&k| {
-                let f = dec_1.decode_region(&fit.bytes, FrameRegion::full(k as u8))?;
+                let f = dec_1.decode_region(&stream, FrameRegion::full(k as u8))?;
                 Ok(Some(f.data))
             })
             .collect::<Result<Vec<_>>>()
             .with_context(|| format!("vc6 LoQ decode of {}", p.img.name))?;
-        score(p, fit.bytes, f64::from(fit.param), &full.data, &thumbs)
+        score(p, stream, bpp, &full.data, &thumbs)
     })?;
     let speed = time_in_process(images, &results, opts.runs, new_decoder, |d, s| {
         Ok(d.decode(s)?.data)
     })?;
     let settings = format!(
-        "quality {} (bisected), default settings; vc6::Decoder, 1 thread per picture",
-        param_range(&results, |q| format!("{q:.0}"))
+        "preset better, target_bpp {bpp} (the encoder's rate control); vc6::Decoder, \
+         1 thread per picture"
     );
     Ok(Row::measured(
         "vc6", VC6_THUMBS, settings, images, &results, speed,
@@ -1098,8 +1099,8 @@ fn print_report(
          the time the tool prints (codestream read included), not timed here"
     );
     println!(
-        "- vc6: `EncoderSettings::quality` bisected per picture (default settings \
-         otherwise), decoded by `vc6::Decoder` on the CPU, one thread per picture\n"
+        "- vc6: preset `better` with `EncoderSettings::target_bpp` (its own rate control), \
+         decoded by `vc6::Decoder` on the CPU, one thread per picture\n"
     );
 
     for (bpp, rows) in tables {
