@@ -57,7 +57,10 @@ usage: lossy [--corpus] DIR [--quick] [--bpp LIST] [--runs N] [--threads N]
                  decode timing uses one thread, then every hardware thread
   --no-j2k       skip JPEG 2000 and HTJ2K even when the tools are installed
   --per-image    also print a per-image table for each rate
-  --command TEXT the command line to print above the tables (default: this one's)";
+  --command TEXT the command line to print above the tables (default: this one's)
+  --vc6-preset P  vc6's preset for the lossy rows: light or better (default better)
+  --no-predicted-average, --adaptive-upsampler
+                 switch vc6's coding tools, to measure what each buys";
 
 /// The rates of issue 3, in bits per pixel.
 const DEFAULT_BPP: [f64; 3] = [0.5, 1.25, 3.0];
@@ -74,6 +77,15 @@ struct Args {
     j2k: bool,
     per_image: bool,
     command: Option<String>,
+    vc6: Vc6Tools,
+}
+
+/// vc6's coding tools for the lossy rows (the preset, then the switches).
+#[derive(Debug, Clone, Copy)]
+struct Vc6Tools {
+    preset: vc6::Preset,
+    predicted_average: bool,
+    adaptive_upsampler: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -88,6 +100,11 @@ fn parse_args() -> Result<Args> {
         j2k: true,
         per_image: false,
         command: None,
+        vc6: Vc6Tools {
+            preset: vc6::Preset::Better,
+            predicted_average: true,
+            adaptive_upsampler: false,
+        },
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -123,6 +140,13 @@ fn parse_args() -> Result<Args> {
                 args.threads = n;
             }
             "--no-j2k" => args.j2k = false,
+            "--vc6-preset" => {
+                args.vc6.preset = val("lossless, light or better")?
+                    .parse()
+                    .context("--vc6-preset")?
+            }
+            "--no-predicted-average" => args.vc6.predicted_average = false,
+            "--adaptive-upsampler" => args.vc6.adaptive_upsampler = true,
             "--per-image" => args.per_image = true,
             "--command" => args.command = Some(val("a text")?),
             "-h" | "--help" => {
@@ -541,9 +565,7 @@ fn vc6_lossy_row(images: &[Prepared], bpp: f64, opts: &Opts) -> Option<Result<Ro
 }
 
 fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> {
-    use vc6::{
-        Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat, Preset,
-    };
+    use vc6::{Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
     let new_decoder = || {
         Ok(Decoder::new(DecoderSettings {
             threads: 1,
@@ -555,7 +577,9 @@ fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> 
             target_bpp: Some(bpp),
             quality: None,
             threads: 1,
-            ..EncoderSettings::from_preset(Preset::Better)
+            predicted_average: opts.vc6.predicted_average,
+            adaptive_upsampler: opts.vc6.adaptive_upsampler,
+            ..EncoderSettings::from_preset(opts.vc6.preset)
         };
         let enc = Encoder::new(p.img.width, p.img.height, PixelFormat::Rgb8, settings)?;
         let stream = enc
@@ -575,9 +599,21 @@ fn vc6_lossy_measure(images: &[Prepared], bpp: f64, opts: &Opts) -> Result<Row> 
     let speed = time_in_process(images, &results, opts.runs, new_decoder, |d, s| {
         Ok(d.decode(s)?.data)
     })?;
+    let t = opts.vc6;
     let settings = format!(
-        "preset better, target_bpp {bpp} (the encoder's rate control); vc6::Decoder, \
-         1 thread per picture"
+        "preset {}{}{}, target_bpp {bpp} (the encoder's rate control); vc6::Decoder, \
+         1 thread per picture",
+        t.preset.name(),
+        if t.predicted_average {
+            ""
+        } else {
+            ", no predicted average"
+        },
+        if t.adaptive_upsampler {
+            ", adaptive upsampler"
+        } else {
+            ""
+        },
     );
     Ok(Row::measured(
         "vc6", VC6_THUMBS, settings, images, &results, speed,
@@ -980,6 +1016,7 @@ struct Opts {
     runs: usize,
     quick: bool,
     j2k: bool,
+    vc6: Vc6Tools,
 }
 
 fn main() {
@@ -1010,6 +1047,7 @@ fn run() -> Result<()> {
         runs: args.runs,
         quick: args.quick,
         j2k: args.j2k,
+        vc6: args.vc6,
     };
 
     let mut tables: Vec<(f64, Vec<Row>)> = Vec::new();
