@@ -1353,6 +1353,11 @@ mod tests {
             runs: 1,
             quick: true,
             j2k: false,
+            vc6: Vc6Tools {
+                preset: vc6::Preset::Better,
+                predicted_average: true,
+                adaptive_upsampler: false,
+            },
         };
         let row = jpeg_row(&images, 2.0, Chroma::Quarter, &opts).unwrap();
         let m = row.outcome.as_ref().unwrap();
@@ -1371,6 +1376,11 @@ mod tests {
             runs: 1,
             quick: true,
             j2k: false,
+            vc6: Vc6Tools {
+                preset: vc6::Preset::Better,
+                predicted_average: true,
+                adaptive_upsampler: false,
+            },
         };
         let Some(row) = vc6_lossy_row(&images, 2.0, &opts) else {
             return;
