@@ -154,8 +154,10 @@ fn key(plane: usize, layer: usize, kind: usize) -> u16 {
 /// Encodes a picture into a stream: lossless, lossy at `cfg.quality`, or lossy at
 /// `cfg.target_bpp` bits per pixel (of plane 0).
 ///
-/// Rate control runs the encoder several times (usually 4 to 8), adjusting the quantiser
-/// scale, and returns the first stream within 1% of the target, else the closest one.
+/// Rate control runs the encoder several times, adjusting the quantiser scale (usually 4
+/// to 8 passes; up to about 40 where masses of equal residuals make the size jump, when it
+/// mixes scales across sections, planes and layers), and returns the first stream within
+/// 1% of the target, else the closest one.
 /// A target below what the coarsest quantiser reaches gives that smallest stream; one
 /// above what quantiser step 1 spends gives that (exact) stream.
 pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
@@ -341,9 +343,31 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
             predicted += units.iter().find(|(x, _)| *x == u).map_or(0.0, |x| x.1);
         }
     }
-    // 3. Still off: the jump sits inside one unit (typically a mass of equal residuals
-    // crossing a threshold of one layer). From the finer scale, coarsen only the detail
-    // layers (H, V, D) of the top section, whose thresholds fall elsewhere, by bisection.
+    // 3. Still off: the jump sits inside units (typically a mass of equal residuals, such
+    // as every +-1, crossing a threshold of one layer). From the finer scale, move single
+    // layers of the three top sections to the coarser scale, smaller sections and chroma
+    // first, keeping each move that leaves the stream above the target.
+    if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
+        let planes = picture.planes.len();
+        let mut rate = Rate::uniform(t_lo);
+        'greedy: for loq in [2u8, 1, 0] {
+            for p in (0..planes).rev() {
+                for layer in 0..4 {
+                    rate.layers.push(((loq, p, layer), t_hi));
+                    let (pass, _) = run(&rate)?;
+                    let size = pass.size;
+                    if keep(pass, &mut best) {
+                        break 'greedy;
+                    }
+                    if size < target {
+                        rate.layers.pop();
+                    }
+                }
+            }
+        }
+    }
+    // 4. Last resort: coarsen the detail layers (H, V, D) of the top section together,
+    // by bisection between the two scales' neighbourhood.
     if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
         let planes = picture.planes.len();
         let (mut a, mut b) = (t_lo, t_lo + 1.0);
