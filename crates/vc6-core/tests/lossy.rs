@@ -2,16 +2,12 @@
 //! error monotonically, and LoQ, prefix and region decodes of a lossy stream are exactly
 //! the matching parts of its full decode.
 
+mod common;
+
+use common::xorshift;
 use vc6_core::{
     decode, encode, DecodeOptions, EncoderConfig, Header, Picture, Plane, Region, Upsampler,
 };
-
-fn xorshift(seed: &mut u32) -> u32 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 17;
-    *seed ^= *seed << 5;
-    *seed
-}
 
 /// Photo-like content: gradients, an edge, texture and noise.
 fn plane(w: u32, h: u32, depth: u8, seed: u32) -> Plane {

@@ -1,17 +1,13 @@
 //! Encode/decode round trips through the core API: lossless, LoQ, prefix and region.
 
+mod common;
+
+use common::xorshift;
 use vc6_core::colour;
 use vc6_core::echelon::{forward_level, Level};
 use vc6_core::{
     decode, encode, DecodeOptions, EncoderConfig, Error, Picture, Plane, Region, Upsampler,
 };
-
-fn xorshift(seed: &mut u32) -> u32 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 17;
-    *seed ^= *seed << 5;
-    *seed
-}
 
 /// A smooth-ish test plane: gradients, a disc and noise.
 fn plane(w: u32, h: u32, depth: u8, seed: u32) -> Plane {
