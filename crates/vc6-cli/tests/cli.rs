@@ -672,3 +672,64 @@ fn backend_that_cannot_run_is_one_clear_line() {
         &"cpu",
     ]);
 }
+
+#[test]
+fn lossy_encoding_by_rate_quality_and_preset() {
+    let dir = TempDir::new("lossy");
+    let (w, h) = (180u32, 120u32);
+    let png = dir.path("busy.png");
+    busy_image(w, h).save(&png).unwrap();
+    let lossless = dir.path("lossless.vc6");
+    ok(&[&"encode", &png, &"-o", &lossless]);
+    let lossless_len = std::fs::metadata(&lossless).unwrap().len();
+
+    // --bpp: the file lands within 2% of the target, and decodes to the right size.
+    let at = dir.path("rate.vc6");
+    ok(&[&"encode", &png, &"-o", &at, &"--bpp", &"2"]);
+    let bpp = std::fs::metadata(&at).unwrap().len() as f64 * 8.0 / f64::from(w * h);
+    assert!((bpp - 2.0).abs() <= 0.04, "--bpp 2 gave {bpp:.3} bpp");
+    let out = dir.path("rate.png");
+    ok(&[&"decode", &at, &"-o", &out]);
+    assert_eq!(read_rgb(&out).dimensions(), (w, h));
+    let info = ok(&[&"info", &at, &"--json"]);
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(v["lossless"], false, "{info}");
+
+    // --quality: smaller than lossless, and 100 still reconstructs exactly.
+    let q = dir.path("q40.vc6");
+    ok(&[&"encode", &png, &"-o", &q, &"--quality", &"40"]);
+    assert!(std::fs::metadata(&q).unwrap().len() < lossless_len);
+    let exact = dir.path("q100.vc6");
+    ok(&[
+        &"encode",
+        &png,
+        &"-o",
+        &exact,
+        &"-q",
+        &"100",
+        &"--preset",
+        &"light",
+    ]);
+    let back = dir.path("q100.png");
+    ok(&[&"decode", &exact, &"-o", &back]);
+    assert_eq!(read_rgb(&back), busy_image(w, h));
+
+    // The lossless preset takes no rate; an unknown preset is named.
+    let err = fails(&[
+        &"encode",
+        &png,
+        &"-o",
+        &q,
+        &"--preset",
+        &"lossless",
+        &"-q",
+        &"50",
+    ]);
+    assert!(err.contains("lossless"), "{err}");
+    let out = vc6(&[&"encode", &png, &"-o", &q, &"--preset", &"fancy"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("fancy"),
+        "{stderr}"
+    );
+}
