@@ -1273,6 +1273,21 @@ const ZUNE_JPEG_VERSION: &str = "0.5.15";
 mod tests {
     use super::*;
 
+    /// Quick options for the row tests: two threads, one run, no JPEG 2000 tools.
+    fn test_opts() -> Opts {
+        Opts {
+            threads: 2,
+            runs: 1,
+            quick: true,
+            j2k: false,
+            vc6: Vc6Tools {
+                preset: vc6::Preset::Better,
+                predicted_average: true,
+                adaptive_upsampler: false,
+            },
+        }
+    }
+
     fn prepared(name: &str, w: u32, h: u32) -> Prepared {
         let pixels = (0..w * h)
             .flat_map(|i| {
@@ -1348,17 +1363,7 @@ mod tests {
     #[test]
     fn jpeg_row_hits_the_rate() {
         let images = [prepared("a", 96, 64), prepared("b", 81, 57)];
-        let opts = Opts {
-            threads: 2,
-            runs: 1,
-            quick: true,
-            j2k: false,
-            vc6: Vc6Tools {
-                preset: vc6::Preset::Better,
-                predicted_average: true,
-                adaptive_upsampler: false,
-            },
-        };
+        let opts = test_opts();
         let row = jpeg_row(&images, 2.0, Chroma::Quarter, &opts).unwrap();
         let m = row.outcome.as_ref().unwrap();
         assert!((m.bpp() - 2.0).abs() < 0.3, "{} bpp", m.bpp());
@@ -1371,17 +1376,7 @@ mod tests {
     #[test]
     fn vc6_row_hits_the_rate() {
         let images = [prepared("a", 96, 64), prepared("b", 81, 57)];
-        let opts = Opts {
-            threads: 2,
-            runs: 1,
-            quick: true,
-            j2k: false,
-            vc6: Vc6Tools {
-                preset: vc6::Preset::Better,
-                predicted_average: true,
-                adaptive_upsampler: false,
-            },
-        };
+        let opts = test_opts();
         let Some(row) = vc6_lossy_row(&images, 2.0, &opts) else {
             return;
         };

@@ -59,12 +59,18 @@ pub(crate) struct PlaneRun {
     pub range: (i32, i32),
 }
 
-fn to_u32(v: usize, what: &str) -> Result<u32> {
+/// `v` as a 32-bit kernel offset, or an `Unsupported` error naming `what` and, in
+/// `advice`, what the caller can do instead.
+pub(crate) fn offset_u32(v: usize, what: &str, advice: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| {
         Error::Unsupported(format!(
-            "{what} ({v}) is beyond the OpenCL backend's 32-bit offsets; decode a region or use the CPU backend"
+            "{what} ({v}) is beyond the OpenCL backend's 32-bit offsets; {advice}"
         ))
     })
+}
+
+fn to_u32(v: usize, what: &str) -> Result<u32> {
+    offset_u32(v, what, "decode a region or use the CPU backend")
 }
 
 impl Layout {

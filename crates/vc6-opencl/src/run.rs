@@ -3,7 +3,7 @@
 //! non-blocking transfers whose host memory outlives the `finish` that ends them.
 #![allow(unsafe_code)]
 
-use crate::job::{Layout, J_TABLES};
+use crate::job::{offset_u32, Layout, J_TABLES};
 use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -163,11 +163,11 @@ struct HostTables {
 }
 
 fn sum_u32(v: usize, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| {
-        Error::Unsupported(format!(
-            "the batch's {what} ({v}) is beyond the OpenCL backend's 32-bit offsets; decode fewer frames at once"
-        ))
-    })
+    offset_u32(
+        v,
+        &format!("the batch's {what}"),
+        "decode fewer frames at once",
+    )
 }
 
 fn put_words(out: &mut Vec<u8>, words: &[u32]) {
