@@ -75,10 +75,15 @@ const DEAD_ZONE_ROUNDING: u32 = 85;
 /// bin of the dead-zone quantiser (1/6).
 const RECONSTRUCTION_OFFSET: u8 = 43;
 
-/// The quantiser scale (the base step) of a quality: 1 at 100, doubling every 12.5
-/// points below.
+/// Quantiser scale at quality 50 (the step of the top echelon's average layer, in samples).
+const QUALITY_STEP: f64 = 6.0;
+
+/// The quantiser scale of a quality: JPEG's quality curve (`2 - q/50` from 50 up, `50/q`
+/// below) times [`QUALITY_STEP`]. At 100 it is 0: every step is 1 and the stream exact.
 pub fn quality_scale(quality: u8) -> f64 {
-    2f64.powf((100.0 - f64::from(quality.min(100))) / 12.5)
+    let q = f64::from(quality.clamp(1, 100));
+    let curve = if q >= 50.0 { 2.0 - q / 50.0 } else { 50.0 / q };
+    QUALITY_STEP * curve
 }
 
 /// The quantiser of one layer of plane `plane` at quality `quality`.
@@ -88,24 +93,39 @@ pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: u
 
 /// Step factor per LoQ below the top: an error in echelon `k` spreads over `4^k` samples
 /// (and into every echelon above), so lower echelons are quantised finer. Tuned on the
-/// rgb8 corpus with `cargo xtask bench --lossy` (0.42 against 1: +1.4 dB mean PSNR at
-/// 1.25 bpp, +7 dB on LoQ 1 and 2 thumbnails).
-const ECHELON_WEIGHT: f64 = 0.42;
+/// rgb8 corpus with `cargo xtask bench --lossy`: 0.42 against 1 was +1.4 dB mean PSNR at
+/// 1.25 bpp (+7 dB on LoQ 1 and 2 thumbnails); making every step proportional to the
+/// scale (it was `1 + (s - 1) w`, which left low echelons near-lossless) and 0.35 gave
+/// +0.6 dB more.
+const ECHELON_WEIGHT: f64 = 0.35;
 
-/// The quantiser of one layer of the section of LoQ `loq` at base step `s` (1 = exact):
-/// finer in lower echelons ([`ECHELON_WEIGHT`]); detail layers (H, V, D) take twice the
-/// step of averages (a detail unit moves samples by half as much), and the chroma planes
-/// of a colour-transformed picture twice as much again.
+/// Step factors of the layers of a residual echelon, H, V, D and A, against the lowest
+/// echelon's samples. A unit of `H` or `V` moves the four samples of its block by half a
+/// unit, one of `D` by a quarter and one of `A` by a whole unit, so for the same error
+/// per bit `H` and `V` take twice the step of `A`, and `D` four times (measured on the
+/// rgb8 corpus at 1.25 bpp: D at 4 rather than 2 is +0.27 dB).
+const DETAIL_WEIGHT: [f64; 4] = [2.0, 2.0, 4.0, 1.0];
+
+/// Step factor of the chroma planes (Co, Cg) of a colour-transformed picture. An error in
+/// Y moves R, G and B alike, one in Co or Cg moves them by halves and quarters (squared
+/// error gains 3, 0.5 and 0.75), so chroma takes about 2-2.5 times luma's step; 3 measured
+/// best on the rgb8 corpus (+0.2 dB at 1.25 bpp against 2).
+const CHROMA_WEIGHT: f64 = 3.0;
+
+/// The quantiser of one layer of the section of LoQ `loq` at scale `s`, the step
+/// `s * weight` (steps below 1 are 1, exact):
+/// finer in lower echelons ([`ECHELON_WEIGHT`]), by layer ([`DETAIL_WEIGHT`]) and by
+/// plane ([`CHROMA_WEIGHT`]).
 fn scaled_quant(s: f64, loq: u8, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
     let mut weight = ECHELON_WEIGHT.powi(i32::from(loq));
-    if !base && layer < 3 {
-        weight *= 2.0;
+    if !base {
+        weight *= DETAIL_WEIGHT[layer];
     }
     if colour && (plane == 1 || plane == 2) {
-        weight *= 2.0;
+        weight *= CHROMA_WEIGHT;
     }
     // Steps in sixteenths of a sample.
-    let step = ((1.0 + (s - 1.0) * weight) * f64::from(STEP_ONE))
+    let step = (s * weight * f64::from(STEP_ONE))
         .round()
         .clamp(f64::from(STEP_ONE), f64::from(MAX_STEP)) as u32;
     Quant {
@@ -179,8 +199,10 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     }
 }
 
-/// Largest quantiser scale rate control tries (log2).
-const MAX_LOG_SCALE: f64 = 14.0;
+/// Smallest and largest quantiser scales rate control tries (log2): below 1/16 every step
+/// is 1 (the largest layer weight is 12).
+const MIN_LOG_SCALE: f64 = -4.0;
+const MAX_LOG_SCALE: f64 = 12.0;
 /// Most encoder passes of the scale search, and of the section mix after it.
 const RATE_PASSES: usize = 10;
 const MIX_PASSES: usize = 4;
@@ -260,7 +282,7 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
     // that always shrinks. `lo` is too big, `hi` too small.
     let mut lo: Option<(f64, Pass)> = None;
     let mut hi: Option<(f64, Pass)> = None;
-    let mut t = 3.0f64;
+    let mut t = 1.0f64;
     for _ in 0..RATE_PASSES {
         let (pass, _) = run(&Rate::uniform(t))?;
         let size = pass.size;
@@ -281,9 +303,9 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
                 let margin = (b - a) * 0.1;
                 guess.clamp(a + margin, b - margin)
             }
-            (None, Some((b, _))) if *b <= 0.0 => break,
+            (None, Some((b, _))) if *b <= MIN_LOG_SCALE => break,
             (Some((a, _)), None) if *a >= MAX_LOG_SCALE => break,
-            (None, Some((b, _))) => (b - 2.0).max(0.0),
+            (None, Some((b, _))) => (b - 2.0).max(MIN_LOG_SCALE),
             (Some((a, _)), None) => (a + 2.0).min(MAX_LOG_SCALE),
             (None, None) => unreachable!("one side was just set"),
         };
@@ -743,8 +765,7 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
             };
             layers.push(truth.iter().zip(&base).map(|(&t, &b)| t - b).collect());
             for (l, vals) in layers.iter_mut().enumerate() {
-                vals.iter_mut()
-                    .for_each(|v| *v = quant[l].quantize(*v, ctx.rounding));
+                quant[l].quantize_layer(vals, w, h, ctx.rounding);
                 decoded.push(vals.iter().map(|&q| quant[l].dequantize(q)).collect());
             }
         }
