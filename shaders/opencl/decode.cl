@@ -4,7 +4,7 @@
 // integers (docs/bitstream.md is the contract):
 //   decode_tiles -> decoder::decode_payload + stree::decode_layer + entropy::ans
 //   med_tiles    -> echelon::med_reconstruct
-//   reconstruct  -> echelon::Prediction::compute + echelon::reconstruct_blocks
+//   reconstruct  -> echelon::predict_reconstruct (= Prediction::compute + reconstruct_blocks)
 //   pack_plane / pack_ycocg -> decoder::Reconstruction::write_layout (colour::inverse)
 
 // Words per tile job (see crates/vc6-opencl/src/job.rs, which writes them).

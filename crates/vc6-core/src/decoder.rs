@@ -2,8 +2,8 @@
 
 use crate::bytes::ByteReader;
 use crate::colour;
-use crate::echelon::{med_reconstruct, reconstruct_blocks, Level, Prediction};
-use crate::entropy::{AnsDecoder, DecTable};
+use crate::echelon::{med_reconstruct, predict_reconstruct, Level, Prediction};
+use crate::entropy::{unzigzag, AnsDecoder, DecTable};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::output::{OutputLayout, SampleType};
@@ -69,11 +69,20 @@ impl DecodeBuffers {
 
     /// A buffer of `n` samples. Its contents are unspecified (a reused buffer keeps old
     /// samples): the decoder writes every sample it later reads.
+    ///
+    /// Only a buffer at most twice as big is reused: shortening a much bigger one (say, an
+    /// echelon's for the echelon below, a quarter of its size) would make its next user,
+    /// which wants it whole, zero it all again. A new buffer comes zeroed from the
+    /// allocator (fresh pages for big ones) rather than being filled here.
     fn take(&mut self, n: usize) -> Vec<i32> {
         let fit = (0..self.free.len())
-            .filter(|&i| self.free[i].capacity() >= n)
-            .min_by_key(|&i| self.free[i].capacity());
-        let mut v = fit.map(|i| self.free.swap_remove(i)).unwrap_or_default();
+            .filter(|&i| (n..=n.saturating_mul(2)).contains(&self.free[i].capacity()))
+            // Those long enough already first (nothing to fill), then the smallest.
+            .min_by_key(|&i| (self.free[i].len() < n, self.free[i].capacity()));
+        let Some(i) = fit else {
+            return vec![0; n];
+        };
+        let mut v = self.free.swap_remove(i);
         if v.len() > n {
             v.truncate(n);
         } else {
@@ -234,20 +243,20 @@ impl Reconstruction<'_> {
                 let [r, g, b, ..] = &mut chan[..] else {
                     unreachable!("colour needs three planes")
                 };
-                let (y, co, cg) = (&src[0][..rw], &src[1][..rw], &src[2][..rw]);
-                let (r, g, b) = (&mut r[..rw], &mut g[..rw], &mut b[..rw]);
-                for i in 0..rw {
-                    let (rv, gv, bv) = colour::inverse(y[i], co[i], cg[i]);
-                    r[i] = rv.clamp(0, max) as u8;
-                    g[i] = gv.clamp(0, max) as u8;
-                    b[i] = bv.clamp(0, max) as u8;
+                // A constant 255 lets the clamps become saturating packs.
+                if max == 255 {
+                    colour_row_u8(src[0], src[1], src[2], r, g, b, 255);
+                } else {
+                    colour_row_u8(src[0], src[1], src[2], r, g, b, max);
                 }
                 first = 3;
             }
             for p in first..stride {
                 let max = self.max(p);
-                for (c, &v) in chan[p].iter_mut().zip(src[p]) {
-                    *c = v.clamp(0, max) as u8;
+                if max == 255 {
+                    clamp_row_u8(src[p], &mut chan[p], 255);
+                } else {
+                    clamp_row_u8(src[p], &mut chan[p], max);
                 }
             }
             let c = |k: usize| &chan[order[k]][..];
@@ -337,6 +346,35 @@ impl Reconstruction<'_> {
     }
 }
 
+/// One row of R, G and B bytes from Y, Co and Cg, each clamped to `[0, max]`.
+#[inline(always)]
+fn colour_row_u8(
+    y: &[i32],
+    co: &[i32],
+    cg: &[i32],
+    r: &mut [u8],
+    g: &mut [u8],
+    b: &mut [u8],
+    max: i32,
+) {
+    let n = r.len();
+    let (y, co, cg, g, b) = (&y[..n], &co[..n], &cg[..n], &mut g[..n], &mut b[..n]);
+    for i in 0..n {
+        let (rv, gv, bv) = colour::inverse(y[i], co[i], cg[i]);
+        r[i] = rv.clamp(0, max) as u8;
+        g[i] = gv.clamp(0, max) as u8;
+        b[i] = bv.clamp(0, max) as u8;
+    }
+}
+
+/// One row of bytes, each sample clamped to `[0, max]`.
+#[inline(always)]
+fn clamp_row_u8(src: &[i32], dst: &mut [u8], max: i32) {
+    for (c, &v) in dst.iter_mut().zip(src) {
+        *c = v.clamp(0, max) as u8;
+    }
+}
+
 /// Reconstructs every plane of `plan` at its LoQ.
 fn reconstruct<'p>(
     plan: &'p Plan,
@@ -390,6 +428,7 @@ fn decode_section(
             tables: std::array::from_fn(|layer| {
                 std::array::from_fn(|k| t[layer][k].map(|i| &tables[i]))
             }),
+            dequant: pp.quant.map(Dequantizer::new),
         });
         outs.push(Level {
             width: w,
@@ -438,6 +477,33 @@ struct PlaneWork<'a> {
     /// The echelon below; `None` when this is the plane's lowest echelon.
     lower: Option<Level>,
     tables: [LayerTables<'a>; 4],
+    /// Each layer's dequantisation.
+    dequant: [Dequantizer; 4],
+}
+
+/// Dequantisation of a layer's decoded values by their zigzag code, with the small codes
+/// (nearly all of them in lossy streams) looked up rather than computed.
+struct Dequantizer {
+    quant: Quant,
+    small: [i32; 64],
+}
+
+impl Dequantizer {
+    fn new(quant: Quant) -> Self {
+        Dequantizer {
+            quant,
+            small: std::array::from_fn(|u| quant.dequantize(unzigzag(u as u32))),
+        }
+    }
+
+    /// The dequantised coefficient whose zigzag code is `u`.
+    #[inline(always)]
+    fn get(&self, u: u32) -> i32 {
+        match self.small.get(u as usize) {
+            Some(&v) => v,
+            None => self.quant.dequantize(unzigzag(u)),
+        }
+    }
 }
 
 /// What every tile of a section shares.
@@ -462,9 +528,11 @@ impl SectionData<'_> {
         let (w, h) = pp.size;
         let log = self.section.log;
         let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
+        // Room for the biggest tile of the grid (small echelons have small tiles).
+        let most = side.min(pp.grid.width as usize) * side.min(pp.grid.height as usize);
         let Some(lower) = &wk.lower else {
             // Lowest echelon: MED residuals, tiles over samples.
-            let mut buf = vec![0i32; side * side];
+            let mut tile = TileLayers::new(1, most);
             for tx in pp.cover.x0..pp.cover.x1 {
                 let rect = pp.grid.tile_rect(tx, ty);
                 let (tw, th) = (rect.width() as usize, rect.height() as usize);
@@ -472,14 +540,15 @@ impl SectionData<'_> {
                     self.payload(wk, tx, ty),
                     log,
                     &wk.tables[..1],
-                    &pp.quant[..1],
+                    &wk.dequant[..1],
                     self.tile_log2,
                     tw,
                     th,
-                    &mut [&mut buf],
+                    &mut tile,
                 )
                 .map_err(|e| err(e, tx))?;
-                med_reconstruct(&mut buf, tw, th, pp.range);
+                let buf = tile.decoded_mut(0, tw * th);
+                med_reconstruct(buf, tw, th, pp.range);
                 for y in 0..th {
                     let dst = y * w as usize + rect.x0 as usize;
                     band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
@@ -487,42 +556,35 @@ impl SectionData<'_> {
             }
             return Ok(());
         };
-        let n = side * side;
         let layers = pp.layers();
-        let mut bufs: Vec<Vec<i32>> = (0..layers).map(|_| vec![0i32; n]).collect();
+        let mut tile = TileLayers::new(layers, most);
         let mut pred = Prediction::default();
-        let mut scratch = Vec::new();
-        // Lossy streams without the predicted-average step add the A residual to the
-        // predicted block's own average.
-        let average = pp.lossy && !self.predicted_average;
         for tx in pp.cover.x0..pp.cover.x1 {
             let rect = pp.grid.tile_rect(tx, ty);
             let (tw, th) = (rect.width() as usize, rect.height() as usize);
-            let mut outs: Vec<&mut Vec<i32>> = bufs.iter_mut().collect();
             decode_payload(
                 self.payload(wk, tx, ty),
                 log,
                 &wk.tables[..layers],
-                &pp.quant[..layers],
+                &wk.dequant[..layers],
                 self.tile_log2,
                 tw,
                 th,
-                &mut outs,
+                &mut tile,
             )
             .map_err(|e| err(e, tx))?;
-            pred.compute(self.upsampler, lower, (w, h), rect, pp.range, average);
-            let residuals: Vec<&[i32]> = bufs.iter().map(|b| &b[..]).collect();
-            reconstruct_blocks(
+            let residuals: Vec<&[i32]> = tile.bufs.iter().map(|b| &b[..]).collect();
+            predict_reconstruct(
+                &mut pred,
+                self.upsampler,
                 lower,
                 (w, h),
                 rect,
-                &pred,
                 &residuals,
                 self.predicted_average,
                 pp.range,
                 band,
                 rect.y0,
-                &mut scratch,
             );
         }
         Ok(())
@@ -542,17 +604,88 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
     }
 }
 
-/// Decodes one tile payload: the mode byte, then the tile's ANS bit stream.
+/// The coefficient layers of one tile, reused from tile to tile of a band. Each layer
+/// remembers which of its entries the last tile may have left non-zero, so the next tile
+/// clears only those (s-tree layers touch a few entries, dense layers overwrite all).
+struct TileLayers {
+    bufs: Vec<Vec<i32>>,
+    /// Per layer: positions of the last s-tree's leaves.
+    leaves: Vec<Vec<u32>>,
+    dirty: Vec<Dirty>,
+}
+
+/// Which entries of a layer buffer may be non-zero.
+#[derive(Clone, Copy)]
+enum Dirty {
+    /// None: the buffer is all zero.
+    Clean,
+    /// Those in the layer's `leaves`.
+    Leaves,
+    /// Any of the first `n`.
+    Prefix(usize),
+}
+
+impl TileLayers {
+    fn new(layers: usize, n: usize) -> Self {
+        TileLayers {
+            bufs: vec![vec![0; n]; layers],
+            leaves: vec![Vec::new(); layers],
+            dirty: vec![Dirty::Clean; layers],
+        }
+    }
+
+    /// Zeroes layer `l`.
+    fn clear(&mut self, l: usize) {
+        let buf = &mut self.bufs[l];
+        match self.dirty[l] {
+            Dirty::Clean => {}
+            // Scattered stores beat a fill only while the leaves are few.
+            Dirty::Leaves if self.leaves[l].len() * 8 < buf.len() => {
+                for &i in &self.leaves[l] {
+                    buf[i as usize] = 0;
+                }
+            }
+            Dirty::Leaves => buf.fill(0),
+            Dirty::Prefix(n) => buf[..n].fill(0),
+        }
+        self.dirty[l] = Dirty::Clean;
+    }
+
+    /// Readies layer `l` for a write of every one of its first `n` entries.
+    fn overwrite(&mut self, l: usize, n: usize) {
+        self.dirty[l] = match self.dirty[l] {
+            Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
+            Dirty::Clean | Dirty::Leaves => {
+                // The last tile's leaves may lie past `n` (a smaller tile now).
+                self.clear(l);
+                Dirty::Prefix(n)
+            }
+        };
+    }
+
+    /// Layer `l`'s first `n` entries, as decoded (they hold every non-zero entry), for
+    /// the caller to change in place.
+    fn decoded_mut(&mut self, l: usize, n: usize) -> &mut [i32] {
+        self.dirty[l] = match self.dirty[l] {
+            Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
+            Dirty::Clean | Dirty::Leaves => Dirty::Prefix(n),
+        };
+        &mut self.bufs[l][..n]
+    }
+}
+
+/// Decodes one tile payload (the mode byte, then the tile's ANS bit stream) into the
+/// first `w * h` entries of each of `out`'s layers, dequantised.
 #[allow(clippy::too_many_arguments)]
 fn decode_payload(
     payload: &[u8],
     log: u32,
     tables: &[LayerTables<'_>],
-    quant: &[Quant],
+    dequant: &[Dequantizer],
     tile_log2: u8,
     w: usize,
     h: usize,
-    out: &mut [&mut Vec<i32>],
+    out: &mut TileLayers,
 ) -> Result<()> {
     let mut r = ByteReader::new(payload);
     let modes = r.u8("tile modes")?;
@@ -564,24 +697,37 @@ fn decode_payload(
     }
     let stream = &payload[r.pos()..];
     let mut ans = AnsDecoder::new(stream, log);
-    let mut leaves = Vec::with_capacity(w * h);
-    for (l, buf) in out.iter_mut().enumerate() {
+    let n = w * h;
+    for l in 0..layers {
         let mode = (modes >> (2 * l)) & 3;
-        let buf = &mut buf[..w * h];
-        if mode != stree::MODE_DENSE {
-            buf.fill(0);
+        if mode == stree::MODE_DENSE {
+            out.overwrite(l, n);
+        } else {
+            out.clear(l);
+            if mode == stree::MODE_STREE {
+                // The s-tree writes only at the leaves it records.
+                out.dirty[l] = Dirty::Leaves;
+            }
         }
-        stree::decode_layer(
-            mode,
-            &tables[l],
-            &mut ans,
-            buf,
-            w,
-            h,
-            tile_log2,
-            &mut leaves,
-        )?;
-        quant[l].dequantize_all(buf);
+        let (buf, leaves) = (&mut out.bufs[l][..n], &mut out.leaves[l]);
+        let dq = &dequant[l];
+        if dq.quant.is_identity() {
+            stree::decode_layer_with(
+                mode, &tables[l], &mut ans, buf, w, h, tile_log2, leaves, unzigzag,
+            )?;
+        } else {
+            stree::decode_layer_with(
+                mode,
+                &tables[l],
+                &mut ans,
+                buf,
+                w,
+                h,
+                tile_log2,
+                leaves,
+                |u| dq.get(u),
+            )?;
+        }
     }
     let ok = if modes == 0 {
         stream.is_empty()

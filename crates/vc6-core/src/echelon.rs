@@ -8,7 +8,7 @@
 
 use crate::tableau::Rect;
 use crate::transform;
-use crate::upsample::{tap4, Upsampler};
+use crate::upsample::{tap_pair, Upsampler};
 
 /// A plane of signed samples at one echelon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,8 @@ pub struct Prediction {
     /// True when every prediction is zero (nearest upsampler); `layers` are then unused.
     pub zero: bool,
     scratch: Vec<i32>,
+    /// Two output rows for tiles at the echelon's right or bottom edge.
+    edge_rows: Vec<i32>,
 }
 
 impl Prediction {
@@ -112,41 +114,9 @@ impl Prediction {
             self.average.resize(n, 0);
         }
         let k = upsampler.taps();
-        let m = [k[3], k[2], k[1], k[0]];
-        let (lw, lh) = (lower.width as usize, lower.height as usize);
-        // Horizontal pass over lower rows by0-2 .. by1+2 (clamped): the first (`ev`) and
-        // second (`od`) child of every block column, as separate arrays so loops vectorise.
         let rows = bh + 4;
-        let need = 2 * rows * bw + bw + 4;
-        if self.scratch.len() < need {
-            self.scratch.resize(need, 0);
-        }
-        let (ev, rest) = self.scratch[..need].split_at_mut(rows * bw);
-        let (od, seg) = rest.split_at_mut(rows * bw);
-        let x0 = blocks.x0 as usize;
-        for r in 0..rows {
-            let ly = (blocks.y0 as isize + r as isize - 2).clamp(0, lh as isize - 1) as usize;
-            let row = &lower.data[ly * lw..(ly + 1) * lw];
-            if x0 >= 2 && x0 + bw + 2 <= lw {
-                seg.copy_from_slice(&row[x0 - 2..x0 + bw + 2]);
-            } else {
-                for (i, s) in seg.iter_mut().enumerate() {
-                    *s = row[(x0 as isize + i as isize - 2).clamp(0, lw as isize - 1) as usize];
-                }
-            }
-            let (s0, s1, s2, s3, s4) = (
-                &seg[..bw],
-                &seg[1..][..bw],
-                &seg[2..][..bw],
-                &seg[3..][..bw],
-                &seg[4..][..bw],
-            );
-            let (e, o) = (&mut ev[r * bw..][..bw], &mut od[r * bw..][..bw]);
-            for i in 0..bw {
-                e[i] = tap4(m, [s0[i], s1[i], s2[i], s3[i]], lo, hi);
-                o[i] = tap4(k, [s1[i], s2[i], s3[i], s4[i]], lo, hi);
-            }
-        }
+        horizontal_pass(&mut self.scratch, k, lower, blocks, range);
+        let (ev, od) = self.scratch[..2 * rows * bw].split_at(rows * bw);
         // Vertical pass and the forward transform of each predicted 2x2 block.
         let (uw, uh) = (upper.0 as usize, upper.1 as usize);
         let [lh_, lv_, ld_] = &mut self.layers;
@@ -162,10 +132,8 @@ impl Prediction {
                 &mut ld_[out..][..bw],
             );
             for i in 0..bw {
-                let a = tap4(m, [e0[i], e1[i], e2[i], e3[i]], lo, hi);
-                let b = tap4(m, [o0[i], o1[i], o2[i], o3[i]], lo, hi);
-                let c = tap4(k, [e1[i], e2[i], e3[i], e4[i]], lo, hi);
-                let d = tap4(k, [o1[i], o2[i], o3[i], o4[i]], lo, hi);
+                let (a, c) = tap_pair(k, [e0[i], e1[i], e2[i], e3[i], e4[i]], lo, hi);
+                let (b, d) = tap_pair(k, [o0[i], o1[i], o2[i], o3[i], o4[i]], lo, hi);
                 let t = transform::forward([a, b, c, d]);
                 ph[i] = t[1];
                 pv[i] = t[2];
@@ -175,10 +143,8 @@ impl Prediction {
                 // A second pass keeps the loop above free of the branch.
                 let pa = &mut self.average[out..][..bw];
                 for i in 0..bw {
-                    let a = tap4(m, [e0[i], e1[i], e2[i], e3[i]], lo, hi);
-                    let b = tap4(m, [o0[i], o1[i], o2[i], o3[i]], lo, hi);
-                    let c = tap4(k, [e1[i], e2[i], e3[i], e4[i]], lo, hi);
-                    let d = tap4(k, [o1[i], o2[i], o3[i], o4[i]], lo, hi);
+                    let (a, c) = tap_pair(k, [e0[i], e1[i], e2[i], e3[i], e4[i]], lo, hi);
+                    let (b, d) = tap_pair(k, [o0[i], o1[i], o2[i], o3[i], o4[i]], lo, hi);
                     pa[i] = transform::forward([a, b, c, d])[0];
                 }
             }
@@ -199,6 +165,61 @@ impl Prediction {
             [0; 3]
         } else {
             [self.layers[0][i], self.layers[1][i], self.layers[2][i]]
+        }
+    }
+}
+
+/// The horizontal pass of the prediction of `blocks` (docs/bitstream.md 6.3): for lower
+/// rows `y0 - 2 .. y1 + 2` (clamped), the first and second child of every block column,
+/// into `scratch` as two arrays of `(height + 4) x width` (first children, then second),
+/// separate so the loops over them vectorise.
+fn horizontal_pass(
+    scratch: &mut Vec<i32>,
+    k: [i32; 4],
+    lower: &Level,
+    blocks: Rect,
+    (lo, hi): (i32, i32),
+) {
+    let bw = blocks.width() as usize;
+    let rows = blocks.height() as usize + 4;
+    let (lw, lh) = (lower.width as usize, lower.height as usize);
+    let need = 2 * rows * bw + bw + 4;
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    let (ev, rest) = scratch[..need].split_at_mut(rows * bw);
+    let (od, seg) = rest.split_at_mut(rows * bw);
+    let x0 = blocks.x0 as usize;
+    let interior = x0 >= 2 && x0 + bw + 2 <= lw;
+    for r in 0..rows {
+        let ly = (blocks.y0 as isize + r as isize - 2).clamp(0, lh as isize - 1) as usize;
+        let row = &lower.data[ly * lw..(ly + 1) * lw];
+        // Samples x0 - 2 .. x0 + bw + 2: straight from the row inside the echelon, with
+        // the edge samples repeated (in `seg`) at its sides.
+        let src: &[i32] = if interior {
+            &row[x0 - 2..x0 + bw + 2]
+        } else {
+            // `seg[i] = row[clamp(x0 + i - 2)]`: the samples inside the row, then the
+            // first and last repeated on either side.
+            let start = x0.saturating_sub(2);
+            let end = (x0 + bw + 2).min(lw);
+            let left = start + 2 - x0;
+            let right = left + end - start;
+            seg[left..right].copy_from_slice(&row[start..end]);
+            seg[..left].fill(row[0]);
+            seg[right..].fill(row[lw - 1]);
+            seg
+        };
+        let (s0, s1, s2, s3, s4) = (
+            &src[..bw],
+            &src[1..][..bw],
+            &src[2..][..bw],
+            &src[3..][..bw],
+            &src[4..][..bw],
+        );
+        let (e, o) = (&mut ev[r * bw..][..bw], &mut od[r * bw..][..bw]);
+        for i in 0..bw {
+            (e[i], o[i]) = tap_pair(k, [s0[i], s1[i], s2[i], s3[i], s4[i]], lo, hi);
         }
     }
 }
@@ -298,6 +319,264 @@ pub fn reconstruct_blocks(
             }
         }
     }
+}
+
+/// Where the A of each block comes from (docs/bitstream.md 6.4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Average {
+    /// Lossless: the sample below.
+    Lower,
+    /// Lossy, predicted-average step (or nearest upsampler): the sample below plus `rA`.
+    LowerPlusResidual,
+    /// Lossy otherwise: the predicted block's own A plus `rA`.
+    PredictedPlusResidual,
+}
+
+/// Predicts and reconstructs the samples of echelon `j` covered by `blocks` in one pass:
+/// the same samples as [`Prediction::compute`] followed by [`reconstruct_blocks`], but
+/// block row by block row, each block's prediction going straight into its
+/// reconstruction (no detail layers stored and read back). The decoder's path; `work`
+/// is scratch space kept between tiles. Arguments are as for [`reconstruct_blocks`].
+#[allow(clippy::too_many_arguments)]
+pub fn predict_reconstruct(
+    work: &mut Prediction,
+    upsampler: Upsampler,
+    lower: &Level,
+    upper: (u32, u32),
+    blocks: Rect,
+    residuals: &[&[i32]],
+    predicted_average: bool,
+    range: (i32, i32),
+    band: &mut [i32],
+    band_y0: u32,
+) {
+    work.zero = upsampler == Upsampler::Nearest;
+    if work.zero {
+        // Every predicted detail is zero: nothing to fuse.
+        let rows = &mut work.edge_rows;
+        let pred = Prediction {
+            zero: true,
+            ..Default::default()
+        };
+        return reconstruct_blocks(
+            lower,
+            upper,
+            blocks,
+            &pred,
+            residuals,
+            predicted_average,
+            range,
+            band,
+            band_y0,
+            rows,
+        );
+    }
+    let average = match residuals.get(3) {
+        None => Average::Lower,
+        Some(_) if predicted_average => Average::LowerPlusResidual,
+        Some(_) => Average::PredictedPlusResidual,
+    };
+    // One copy of the row loop per case, so that no loop tests the case per block.
+    let f = match average {
+        Average::Lower => predict_reconstruct_with::<0>,
+        Average::LowerPlusResidual => predict_reconstruct_with::<1>,
+        Average::PredictedPlusResidual => predict_reconstruct_with::<2>,
+    };
+    f(
+        work, upsampler, lower, upper, blocks, residuals, range, band, band_y0,
+    );
+}
+
+/// [`predict_reconstruct`] for `A` = [`Average`] number `A` (0, 1, 2 in declaration order).
+#[allow(clippy::too_many_arguments)]
+fn predict_reconstruct_with<const A: u8>(
+    work: &mut Prediction,
+    upsampler: Upsampler,
+    lower: &Level,
+    upper: (u32, u32),
+    blocks: Rect,
+    residuals: &[&[i32]],
+    range: (i32, i32),
+    band: &mut [i32],
+    band_y0: u32,
+) {
+    let (uw, uh) = (upper.0 as usize, upper.1 as usize);
+    let bw = blocks.width() as usize;
+    let rows = blocks.height() as usize + 4;
+    let k = upsampler.taps();
+    horizontal_pass(&mut work.scratch, k, lower, blocks, range);
+    let (ev, od) = work.scratch[..2 * rows * bw].split_at(rows * bw);
+    if work.edge_rows.len() < 4 * bw {
+        work.edge_rows.resize(4 * bw, 0);
+    }
+    let (r0, r1) = work.edge_rows[..4 * bw].split_at_mut(2 * bw);
+    let lw = lower.width as usize;
+    let x0 = 2 * blocks.x0 as usize;
+    let cols = (2 * blocks.x1 as usize).min(uw) - x0;
+    // On an odd right edge the last block column's H and D are predicted as zero.
+    let right_edge = cols < 2 * bw;
+    for j in 0..blocks.height() as usize {
+        let by = blocks.y0 as usize + j;
+        let y = 2 * by;
+        let n = j * bw;
+        let ev = |d: usize| &ev[(j + d) * bw..][..bw];
+        let od = |d: usize| &od[(j + d) * bw..][..bw];
+        let rows = BlockRow {
+            e: [ev(0), ev(1), ev(2), ev(3), ev(4)],
+            o: [od(0), od(1), od(2), od(3), od(4)],
+            base: &lower.data[by * lw + blocks.x0 as usize..][..bw],
+            ra: match A {
+                0 => &[],
+                _ => &residuals[3][n..][..bw],
+            },
+            r: [
+                &residuals[0][n..][..bw],
+                &residuals[1][n..][..bw],
+                &residuals[2][n..][..bw],
+            ],
+            k,
+            // On an odd bottom edge the last block row's V and D are predicted as zero.
+            vmask: if y + 1 >= uh { 0 } else { -1 },
+            range,
+        };
+        let start = (y - 2 * band_y0 as usize) * uw + x0;
+        if !right_edge && y + 1 < uh {
+            // Straight into the echelon.
+            let (top, bot) = band[start..start + uw + cols].split_at_mut(uw);
+            rows.reconstruct::<A>(top, bot);
+            continue;
+        }
+        rows.edge_row::<A>(r0, r1, right_edge);
+        band[start..start + cols].copy_from_slice(&r0[..cols]);
+        if y + 1 < uh {
+            band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
+        }
+    }
+}
+
+/// The inputs of one row of blocks of [`predict_reconstruct_with`], each slice as long
+/// as the row.
+struct BlockRow<'a> {
+    /// First (`e`) and second (`o`) horizontal children of lower rows `by - 2 .. by + 2`.
+    e: [&'a [i32]; 5],
+    o: [&'a [i32]; 5],
+    /// The lower echelon's samples.
+    base: &'a [i32],
+    /// Residuals: average (lossy only) and H, V, D.
+    ra: &'a [i32],
+    r: [&'a [i32]; 3],
+    k: [i32; 4],
+    vmask: i32,
+    range: (i32, i32),
+}
+
+impl BlockRow<'_> {
+    /// Block `i`, unclamped, with its H and D predictions masked by `hmask`.
+    #[inline(always)]
+    fn block<const A: u8>(&self, i: usize, hmask: i32) -> [i32; 4] {
+        let ra = if A == 0 { 0 } else { self.ra[i] };
+        let [e0, e1, e2, e3, e4] = self.e.map(|l| l[i]);
+        let [o0, o1, o2, o3, o4] = self.o.map(|l| l[i]);
+        let [rh, rv, rd] = self.r.map(|l| l[i]);
+        predict_block::<A>(
+            self.k,
+            [e0, e1, e2, e3, e4],
+            [o0, o1, o2, o3, o4],
+            self.base[i],
+            ra,
+            [rh, rv, rd],
+            hmask,
+            self.vmask,
+            self.range,
+        )
+    }
+
+    /// A block row at the echelon's right or bottom edge, into the scratch rows `r0` and
+    /// `r1` (the caller keeps what lies inside the echelon). Kept out of line: it is rare.
+    #[inline(never)]
+    fn edge_row<const A: u8>(&self, r0: &mut [i32], r1: &mut [i32], right_edge: bool) {
+        self.reconstruct::<A>(r0, r1);
+        if right_edge {
+            let (lo, hi) = self.range;
+            let i = self.base.len() - 1;
+            let s = self.block::<A>(i, 0).map(|v| v.max(lo).min(hi));
+            r0[2 * i..2 * i + 2].copy_from_slice(&s[..2]);
+            r1[2 * i..2 * i + 2].copy_from_slice(&s[2..]);
+        }
+    }
+
+    /// Both output rows of the block row, clamped and interleaved, into the first
+    /// `2 * width` samples of `top` and `bot`.
+    #[inline(always)]
+    fn reconstruct<const A: u8>(&self, top: &mut [i32], bot: &mut [i32]) {
+        let (lo, hi) = self.range;
+        let bw = self.base.len();
+        // Every slice rebound as a local of exactly `bw` (`2 * bw` for the outputs), so
+        // that the compiler sees every index is in bounds (`array::map` here hid the
+        // lengths and kept bounds checks in the loop). The interleaved stores still cost
+        // the vectorised loop a short scalar tail per row; storing the four samples apart
+        // and interleaving them in a second pass has no tail but measured slower.
+        let [e0, e1, e2, e3, e4] = self.e;
+        let (e0, e1, e2, e3, e4) = (&e0[..bw], &e1[..bw], &e2[..bw], &e3[..bw], &e4[..bw]);
+        let [o0, o1, o2, o3, o4] = self.o;
+        let (o0, o1, o2, o3, o4) = (&o0[..bw], &o1[..bw], &o2[..bw], &o3[..bw], &o4[..bw]);
+        let [rh, rv, rd] = self.r;
+        let (rh, rv, rd) = (&rh[..bw], &rv[..bw], &rd[..bw]);
+        let ra = if A == 0 { rh } else { &self.ra[..bw] };
+        let base = &self.base[..bw];
+        let (top, bot) = (&mut top[..2 * bw], &mut bot[..2 * bw]);
+        for i in 0..bw {
+            let s = predict_block::<A>(
+                self.k,
+                [e0[i], e1[i], e2[i], e3[i], e4[i]],
+                [o0[i], o1[i], o2[i], o3[i], o4[i]],
+                base[i],
+                ra[i],
+                [rh[i], rv[i], rd[i]],
+                -1,
+                self.vmask,
+                self.range,
+            );
+            top[2 * i] = s[0].max(lo).min(hi);
+            top[2 * i + 1] = s[1].max(lo).min(hi);
+            bot[2 * i] = s[2].max(lo).min(hi);
+            bot[2 * i + 1] = s[3].max(lo).min(hi);
+        }
+    }
+}
+
+/// One block of [`predict_reconstruct_with`]: the vertical pass over the horizontal
+/// children `e` (first) and `o` (second) of lower rows `by - 2 .. by + 2`, the forward
+/// transform of the predicted block, the residuals `r` (H, V, D) and `ra` added (H and D
+/// predictions masked by `hmask`, V and D by `vmask`: 0 on odd edges, else -1), and the
+/// inverse transform, unclamped.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn predict_block<const A: u8>(
+    k: [i32; 4],
+    e: [i32; 5],
+    o: [i32; 5],
+    base: i32,
+    ra: i32,
+    r: [i32; 3],
+    hmask: i32,
+    vmask: i32,
+    (lo, hi): (i32, i32),
+) -> [i32; 4] {
+    let (a, c) = tap_pair(k, e, lo, hi);
+    let (b, d) = tap_pair(k, o, lo, hi);
+    let [pa, ph, pv, pd] = transform::forward([a, b, c, d]);
+    let avg = match A {
+        0 => base,
+        1 => base + ra,
+        _ => pa + ra,
+    };
+    transform::inverse([
+        avg,
+        (ph & hmask) + r[0],
+        (pv & vmask) + r[1],
+        (pd & hmask & vmask) + r[2],
+    ])
 }
 
 /// `out = a0 b0 a1 b1 ...`, clamped to `[lo, hi]`.
@@ -436,6 +715,80 @@ mod tests {
                     &mut Vec::new(),
                 );
                 assert_eq!(out, src.data, "{w}x{h} {up}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_prediction_matches_predict_then_reconstruct() {
+        let ups = [
+            Upsampler::Nearest,
+            Upsampler::Linear,
+            Upsampler::Cubic,
+            Upsampler::ModifiedCubic,
+            Upsampler::Custom([-3000, 20000, -1000, -616]),
+        ];
+        for (w, h) in [(1, 1), (2, 3), (7, 5), (16, 16), (33, 17), (40, 9)] {
+            let lower = level(u32::div_ceil(w, 2), u32::div_ceil(h, 2), w + 7 * h);
+            let noise = level(lower.width, 4 * lower.height, w * h);
+            let (lw, lh) = (lower.width, lower.height);
+            let range = (-20, 230);
+            for up in ups {
+                for (layers, predicted_average) in [(3, false), (4, true), (4, false)] {
+                    // Tiles of 3 x 2 blocks, each band two block rows of the echelon.
+                    let (tw, th) = (3, 2);
+                    let mut want = vec![0; (w * h) as usize];
+                    let mut got = vec![0; (w * h) as usize];
+                    let mut work = Prediction::default();
+                    for ty in 0..lh.div_ceil(th) {
+                        for tx in 0..lw.div_ceil(tw) {
+                            let r = Rect {
+                                x0: tx * tw,
+                                y0: ty * th,
+                                x1: ((tx + 1) * tw).min(lw),
+                                y1: ((ty + 1) * th).min(lh),
+                            };
+                            let n = (r.width() * r.height()) as usize;
+                            let res: Vec<Vec<i32>> = (0..layers)
+                                .map(|l| {
+                                    let at = (l * n + (tx + ty) as usize) % noise.data.len();
+                                    let src = noise.data.iter().cycle().skip(at);
+                                    src.take(n).map(|v| v % 60 - 30).collect()
+                                })
+                                .collect();
+                            let res: Vec<&[i32]> = res.iter().map(|r| &r[..]).collect();
+                            let band = (2 * r.y0 * w) as usize..;
+                            let mut pred = Prediction::default();
+                            let average = layers == 4 && !predicted_average;
+                            pred.compute(up, &lower, (w, h), r, range, average);
+                            reconstruct_blocks(
+                                &lower,
+                                (w, h),
+                                r,
+                                &pred,
+                                &res,
+                                predicted_average,
+                                range,
+                                &mut want[band.clone()],
+                                r.y0,
+                                &mut Vec::new(),
+                            );
+                            predict_reconstruct(
+                                &mut work,
+                                up,
+                                &lower,
+                                (w, h),
+                                r,
+                                &res,
+                                predicted_average,
+                                range,
+                                &mut got[band],
+                                r.y0,
+                            );
+                        }
+                    }
+                    assert_eq!(got, want, "{w}x{h} {up} {layers} {predicted_average}");
+                }
             }
         }
     }

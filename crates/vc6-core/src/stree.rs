@@ -167,12 +167,32 @@ pub fn decode_layer(
     tile_log2: u8,
     leaves: &mut Vec<u32>,
 ) -> Result<()> {
+    decode_layer_with(mode, tables, ans, out, w, h, tile_log2, leaves, unzigzag)
+}
+
+/// [`decode_layer`], storing `map(zigzag(v))` for each coefficient `v` instead of `v`
+/// (the decoder dequantises this way, in the decode loop rather than in a second pass
+/// over the whole tile). Only the coded coefficients are written: every position of a
+/// dense layer, or the positions left in `leaves` for an s-tree.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn decode_layer_with(
+    mode: u8,
+    tables: &LayerTables<'_>,
+    ans: &mut AnsDecoder<'_>,
+    out: &mut [i32],
+    w: usize,
+    h: usize,
+    tile_log2: u8,
+    leaves: &mut Vec<u32>,
+    map: impl Fn(u32) -> i32,
+) -> Result<()> {
     match mode {
         MODE_ZERO => Ok(()),
         MODE_DENSE => {
             let out = &mut out[..w * h];
             ans.values(table(tables, KIND_DENSE)?, out.len(), |i, u| {
-                out[i] = unzigzag(u)
+                out[i] = map(u)
             });
             Ok(())
         }
@@ -184,6 +204,8 @@ pub fn decode_layer(
             } else {
                 None
             };
+            // A local copy of the decoder stays in registers through the traversal.
+            let mut d = *ans;
             // Positions of the leaves, in traversal order (at most one per coefficient).
             leaves.clear();
             let mut stack = [(0usize, 0usize, 0usize); 64];
@@ -193,7 +215,7 @@ pub fn decode_layer(
                 top -= 1;
                 let (x, y, k) = stack[top];
                 if k == 1 {
-                    let flags = ans.get(low);
+                    let flags = d.get(low);
                     // Children outside the tile (on its right and bottom edges) must be empty.
                     let valid = 1 | u32::from(x + 1 < w) << 1 | u32::from(y + 1 < h) << 2;
                     let valid = valid | (valid & (valid >> 1) & (valid >> 2) & 1) << 3;
@@ -211,7 +233,7 @@ pub fn decode_layer(
                     }
                     continue;
                 }
-                let flags = ans.get(high.expect("tile_log2 > 1"));
+                let flags = d.get(high.expect("tile_log2 > 1"));
                 if flags == 0 {
                     return Err(Error::format("s-tree node with no children"));
                 }
@@ -227,9 +249,10 @@ pub fn decode_layer(
                     }
                 }
             }
-            ans.values(leaf, leaves.len(), |i, u| {
-                out[leaves[i] as usize] = unzigzag(u + 1)
+            d.values(leaf, leaves.len(), |i, u| {
+                out[leaves[i] as usize] = map(u + 1)
             });
+            *ans = d;
             Ok(())
         }
         m => Err(Error::format(format!("reserved layer mode {m}"))),

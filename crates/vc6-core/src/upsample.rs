@@ -94,10 +94,6 @@ impl std::fmt::Display for Upsampler {
     }
 }
 
-/// Applies a 4-tap kernel with rounding and clamps to `[lo, hi]`.
-///
-/// Inputs are within `[lo, hi]` where `|lo|, |hi| < 2^16`, and the sum of absolute taps
-/// is below 2^15, so the accumulator stays inside `i32`.
 /// Fits the four taps of a symmetric kernel to predict `upper` from `lower` (the echelon
 /// below it): least squares over every row pair of `upper`, averaged vertically, against
 /// the horizontal children of `lower`'s samples, with the taps summing to one. Returns
@@ -177,10 +173,27 @@ fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
     Some(x)
 }
 
-#[inline(always)]
+/// Applies a 4-tap kernel with rounding and clamps to `[lo, hi]` (docs/bitstream.md 6.1):
+/// the reference form of [`tap_pair`], which the codec uses.
+///
+/// Inputs are within `[lo, hi]` where `|lo|, |hi| < 2^16`, and the sum of absolute taps
+/// is below 2^15, so the accumulator stays inside `i32`.
+#[cfg(test)]
 pub(crate) fn tap4(k: [i32; 4], s: [i32; 4], lo: i32, hi: i32) -> i32 {
     let acc = k[0] * s[0] + k[1] * s[1] + k[2] * s[2] + k[3] * s[3];
     ((acc + (KERNEL_ONE >> 1)) >> KERNEL_SHIFT).max(lo).min(hi)
+}
+
+/// Both children of sample `j` from `s = (L[j-2], L[j-1], L[j], L[j+1], L[j+2])`:
+/// `(tap4(mirrored k, s[0..4]), tap4(k, s[1..5]))`, the same values, with the product
+/// `k1 L[j]` that both contain computed once.
+#[inline(always)]
+pub(crate) fn tap_pair(k: [i32; 4], s: [i32; 5], lo: i32, hi: i32) -> (i32, i32) {
+    let shared = k[1] * s[2];
+    let first = k[3] * s[0] + k[2] * s[1] + shared + k[0] * s[3];
+    let second = k[0] * s[1] + shared + k[2] * s[3] + k[3] * s[4];
+    let round = |acc: i32| ((acc + (KERNEL_ONE >> 1)) >> KERNEL_SHIFT).max(lo).min(hi);
+    (round(first), round(second))
 }
 
 #[cfg(test)]
@@ -241,6 +254,32 @@ mod tests {
             Upsampler::ModifiedCubic,
         ] {
             assert_eq!(tap4(u.taps(), [77; 4], 0, 255), 77, "{u}");
+        }
+    }
+
+    #[test]
+    fn tap_pairs_match_single_taps() {
+        let kernels = [
+            Upsampler::Linear.taps(),
+            Upsampler::Cubic.taps(),
+            Upsampler::ModifiedCubic.taps(),
+            [-3000, 20000, -1000, 384],
+        ];
+        let s = [-255, 0, 17, 255, 254, 3, -1, 128];
+        for k in kernels {
+            let m = [k[3], k[2], k[1], k[0]];
+            for w in s.windows(5) {
+                let w = [w[0], w[1], w[2], w[3], w[4]];
+                for (lo, hi) in [(0, 255), (-255, 255), (0, 65535)] {
+                    assert_eq!(
+                        tap_pair(k, w, lo, hi),
+                        (
+                            tap4(m, [w[0], w[1], w[2], w[3]], lo, hi),
+                            tap4(k, [w[1], w[2], w[3], w[4]], lo, hi)
+                        )
+                    );
+                }
+            }
         }
     }
 

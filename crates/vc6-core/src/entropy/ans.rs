@@ -72,25 +72,46 @@ impl DecTable {
     /// Builds the decode table of a validated frequency table. `values` says whether its
     /// symbols are value tokens (with extra bits) or plain symbols.
     pub fn new(t: &FreqTable, values: bool) -> DecTable {
+        // The states of `decode_states`, computed in place (this runs for every table of
+        // every section, so it avoids the iterator's allocations and per-state lookups).
+        let log = t.log;
+        let size = 1usize << log;
+        let mut slots = [0u8; SIZE];
+        let step = (size >> 1) + (size >> 3) + 3;
+        let mut pos = 0;
+        // Per symbol: its counter, and the entry bits that depend on the symbol alone.
+        let mut next = [0u32; 256];
+        let mut fixed = [0u64; 256];
+        for (sym, &f) in t.freq.iter().enumerate() {
+            let (nb, vbase) = if values {
+                TOKEN_LUT[sym]
+            } else {
+                (0, sym as u32)
+            };
+            next[sym] = f;
+            fixed[sym] = u64::from(nb) << 26 | u64::from(vbase) << 32;
+            for _ in 0..f {
+                slots[pos] = sym as u8;
+                pos = (pos + step) & (size - 1);
+            }
+        }
+        let mut entries = Vec::with_capacity(SIZE);
+        entries.extend(slots[..size].iter().map(|&sym| {
+            let s = usize::from(sym);
+            let x = next[s];
+            next[s] = x + 1;
+            let nbits = log - log2(x);
+            let base = (x << nbits) - size as u32;
+            let mask = (1u64 << nbits) - 1;
+            // `nb + nbits` stays below 64, so adding carries nothing past the 6-bit field.
+            (u64::from(base) | mask << 11 | u64::from(nbits) << 22)
+                + (u64::from(nbits) << 26)
+                + fixed[s]
+        }));
         // States never reach past `1 << t.log`; the rest of the array stays zero, which
         // keeps every lookup in bounds without a check.
-        let mut entries: Box<[u64; SIZE]> = vec![0u64; SIZE]
-            .into_boxed_slice()
-            .try_into()
-            .expect("SIZE entries");
-        for (e, (sym, nbits, base)) in entries.iter_mut().zip(decode_states(t)) {
-            let (nb, vbase) = if values {
-                TOKEN_LUT[sym as usize]
-            } else {
-                (0, u32::from(sym))
-            };
-            let mask = (1u64 << nbits) - 1;
-            *e = u64::from(base)
-                | mask << 11
-                | u64::from(nbits) << 22
-                | u64::from(nbits + nb) << 26
-                | u64::from(vbase) << 32;
-        }
+        entries.resize(SIZE, 0);
+        let entries = entries.into_boxed_slice().try_into().expect("SIZE entries");
         DecTable { entries }
     }
 }
@@ -199,10 +220,15 @@ impl AnsEncoder {
 
 /// Decodes a tile's symbols; reading past the end of the stream yields zeros and is
 /// reported by [`AnsDecoder::finished_cleanly`].
+///
+/// It is `Copy` so hot loops can work on a local copy the compiler keeps in registers.
+#[derive(Clone, Copy)]
 pub struct AnsDecoder<'a> {
     bits: BitReader<'a>,
-    state: [u32; STATES],
-    lane: usize,
+    /// The state of the next symbol and that of the one after. Symbol `i` uses state
+    /// `i mod 2`; rotating the pair after each symbol keeps that without a lane index.
+    cur: u32,
+    next: u32,
 }
 
 impl<'a> AnsDecoder<'a> {
@@ -210,22 +236,18 @@ impl<'a> AnsDecoder<'a> {
     /// precision `log`.
     pub fn new(data: &'a [u8], log: u32) -> Self {
         let mut bits = BitReader::new(data);
-        let state = [0; STATES].map(|_| bits.read(log));
-        AnsDecoder {
-            bits,
-            state,
-            lane: 0,
-        }
+        let cur = bits.read(log);
+        let next = bits.read(log);
+        AnsDecoder { bits, cur, next }
     }
 
     /// Decodes one symbol and returns its value: the token's value with its extra bits
     /// for value tables, the symbol for others.
     #[inline(always)]
     pub fn get(&mut self, table: &DecTable) -> u32 {
-        let lane = self.lane;
-        self.lane = (lane + 1) % STATES;
-        let (value, state) = step(&table.entries, self.state[lane], &mut self.bits);
-        self.state[lane] = state;
+        let (value, state) = step(&table.entries, self.cur, &mut self.bits);
+        self.cur = self.next;
+        self.next = state;
         value
     }
 
@@ -234,32 +256,27 @@ impl<'a> AnsDecoder<'a> {
     #[inline(always)]
     pub fn values(&mut self, table: &DecTable, n: usize, mut sink: impl FnMut(usize, u32)) {
         let entries = &table.entries;
+        let mut d = *self;
         let mut i = 0;
-        if self.lane != 0 && n > 0 {
-            sink(0, self.get(table));
-            i = 1;
-        }
-        let mut b = self.bits;
-        let [mut s0, mut s1] = self.state;
+        // Two symbols per round: the pair of states comes back to where it was.
         while i + STATES <= n {
-            let (v0, t0) = step(entries, s0, &mut b);
-            let (v1, t1) = step(entries, s1, &mut b);
-            (s0, s1) = (t0, t1);
+            let (v0, t0) = step(entries, d.cur, &mut d.bits);
+            let (v1, t1) = step(entries, d.next, &mut d.bits);
+            (d.cur, d.next) = (t0, t1);
             sink(i, v0);
             sink(i + 1, v1);
             i += STATES;
         }
-        self.bits = b;
-        self.state = [s0, s1];
         if i < n {
-            sink(i, self.get(table));
+            sink(i, d.get(table));
         }
+        *self = d;
     }
 
     /// True when both states are back at their start and the stream was used up to its
     /// final padding bits: the tile decoded exactly as it was coded.
     pub fn finished_cleanly(&self) -> bool {
-        self.state == [0; STATES] && self.bits.finished_cleanly()
+        self.cur == 0 && self.next == 0 && self.bits.finished_cleanly()
     }
 }
 
@@ -328,6 +345,36 @@ mod tests {
         }
         assert!(d.finished_cleanly());
         assert!(bytes.len() < 5000);
+    }
+
+    #[test]
+    fn decode_tables_follow_decode_states() {
+        let counts: [&[u64]; 3] = [&[100, 20, 5, 1, 0, 1, 0, 0, 9], &[1; 16], &[0, 7]];
+        for log in [6, 9, MAX_TABLE_LOG] {
+            for c in counts {
+                let t = FreqTable::from_counts(c, log);
+                for values in [false, true] {
+                    let d = DecTable::new(&t, values);
+                    let mut n = 0;
+                    for (i, (sym, nbits, base)) in decode_states(&t).enumerate() {
+                        let (nb, vbase) = if values {
+                            TOKEN_LUT[sym as usize]
+                        } else {
+                            (0, u32::from(sym))
+                        };
+                        let want = u64::from(base)
+                            | ((1u64 << nbits) - 1) << 11
+                            | u64::from(nbits) << 22
+                            | u64::from(nbits + nb) << 26
+                            | u64::from(vbase) << 32;
+                        assert_eq!(d.entries[i], want, "log {log} state {i}");
+                        n += 1;
+                    }
+                    assert_eq!(n, 1 << log);
+                    assert!(d.entries[n..].iter().all(|&e| e == 0));
+                }
+            }
+        }
     }
 
     #[test]
