@@ -3,7 +3,7 @@
 use crate::bytes::ByteWriter;
 use crate::colour;
 use crate::echelon::{
-    forward_level, med_quantize, med_residuals, reconstruct_blocks, Details, Level, Prediction,
+    forward_level, med_quantize, med_residuals, predict_reconstruct, Details, Level, Prediction,
 };
 use crate::entropy::{table_log_for, AnsEncTable, AnsEncoder, FreqTable, VALUE_ALPHABET};
 use crate::error::{Error, Result};
@@ -254,12 +254,12 @@ struct Pass {
 }
 
 fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec<u8>> {
-    picture.validate()?;
+    let prepared = prepare(picture, cfg, true)?;
     let p0 = &picture.planes[0];
     let target = bpp * f64::from(p0.width) * f64::from(p0.height) / 8.0;
     let run = |rate: &Rate| -> Result<(Pass, UnitSizes)> {
         let mut units = Vec::new();
-        let stream = encode_at(picture, cfg, Some(rate), &mut units)?;
+        let stream = encode_prepared(&prepared, cfg, Some(rate), &mut units)?;
         let size = stream.len() as f64;
         let pass = Pass {
             err: (size - target).abs() / target,
@@ -414,14 +414,15 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
     Ok(best.expect("at least one pass").stream)
 }
 
-/// Encodes at the rate `rate` (`None`: lossless); `units` gets the payload bytes of each
-/// (section LoQ, plane).
-fn encode_at(
-    picture: &Picture,
-    cfg: &EncoderConfig,
-    rate: Option<&Rate>,
-    units: &mut UnitSizes,
-) -> Result<Vec<u8>> {
+/// A picture ready to code at any rate: its header (without section sizes) and its
+/// planes' echelon pyramids, which rate control reuses for every pass.
+struct Prepared {
+    header: Header,
+    pyramids: Vec<Pyramid>,
+}
+
+/// Checks the settings and builds the pyramids (and fits the adaptive upsampler).
+fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<Prepared> {
     picture.validate()?;
     cfg.upsampler.validate()?;
     if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
@@ -441,7 +442,6 @@ fn encode_at(
         Some(e) => e,
         None => auto_echelons(p0.width, p0.height),
     };
-    let lossy = rate.is_some();
     let mut header = Header {
         lossless: !lossy,
         predicted_average: lossy && cfg.predicted_average,
@@ -488,13 +488,37 @@ fn encode_at(
             header.validate()?;
         }
     }
+    Ok(Prepared { header, pyramids })
+}
+
+/// Encodes at the rate `rate` (`None`: lossless); `units` gets the payload bytes of each
+/// (section LoQ, plane).
+fn encode_at(
+    picture: &Picture,
+    cfg: &EncoderConfig,
+    rate: Option<&Rate>,
+    units: &mut UnitSizes,
+) -> Result<Vec<u8>> {
+    let prepared = prepare(picture, cfg, rate.is_some())?;
+    encode_prepared(&prepared, cfg, rate, units)
+}
+
+/// Codes a prepared picture at the rate `rate` (`None`: lossless).
+fn encode_prepared(
+    prepared: &Prepared,
+    cfg: &EncoderConfig,
+    rate: Option<&Rate>,
+    units: &mut UnitSizes,
+) -> Result<Vec<u8>> {
+    let Prepared { header, pyramids } = prepared;
+    let mut header = header.clone();
     let mut sections = Vec::new();
     // Lossy streams code each echelon against the decoder's reconstruction of the one
     // below, kept here section by section.
     let mut recon: Vec<Option<Level>> = vec![None; header.planes.len()];
     for s in 0..header.section_count() {
         let loq = header.section_loq(s);
-        let section = encode_section(&header, &pyramids, loq, cfg, rate, &mut recon, units)?;
+        let section = encode_section(&header, pyramids, loq, cfg, rate, &mut recon, units)?;
         header.section_sizes.push(
             u32::try_from(section.len()).map_err(|_| {
                 Error::LimitsExceeded(format!("section for LoQ {loq} exceeds 4 GiB"))
@@ -600,7 +624,7 @@ fn encode_section(
         model_tile(&pyramids[p], p, rect, &ctx)
     });
     if !header.lossless {
-        reconstruct_section(header, pyramids, loq, &jobs, &models, recon);
+        reconstruct_section(header, pyramids, loq, &jobs, &models, recon, cfg.threads);
     }
 
     // Statistics of the whole section give one table per (plane, layer, kind).
@@ -792,7 +816,8 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
 }
 
 /// Lossy streams: rebuilds each plane's echelon of this section exactly as the decoder
-/// will, from the tiles' decoded data, for the next section to predict from.
+/// will, from the tiles' decoded data, for the next section to predict from (a band of
+/// tile rows per job, as the decoder does).
 fn reconstruct_section(
     header: &Header,
     pyramids: &[Pyramid],
@@ -800,49 +825,64 @@ fn reconstruct_section(
     jobs: &[(usize, Rect)],
     models: &[TileModel],
     recon: &mut [Option<Level>],
+    threads: usize,
 ) {
-    let mut out: Vec<Option<Level>> = vec![None; header.planes.len()];
-    for (&(p, rect), m) in jobs.iter().zip(models) {
+    let side = 1usize << header.tile_log2;
+    for (p, desc) in header.planes.iter().enumerate() {
+        if loq >= desc.echelons {
+            continue;
+        }
         let pyr = &pyramids[p];
         let upper = &pyr.levels[loq as usize];
         let (uw, uh) = (upper.width, upper.height);
-        let level = out[p].get_or_insert_with(|| Level {
+        let tiles: Vec<(Rect, &TileModel)> = jobs
+            .iter()
+            .zip(models)
+            .filter(|((q, _), _)| *q == p)
+            .map(|(&(_, rect), m)| (rect, m))
+            .collect();
+        let mut data = vec![0; (uw * uh) as usize];
+        if loq + 1 == desc.echelons {
+            for (rect, m) in &tiles {
+                let w = rect.width() as usize;
+                for (y, row) in m.decoded[0].chunks_exact(w).enumerate() {
+                    let at = (rect.y0 as usize + y) * uw as usize + rect.x0 as usize;
+                    data[at..at + w].copy_from_slice(row);
+                }
+            }
+        } else {
+            let lower = recon[p]
+                .as_ref()
+                .expect("the echelon below is reconstructed first");
+            // A tile row of blocks covers 2 * side rows of this echelon.
+            let bands: Vec<(usize, &mut [i32])> = data
+                .chunks_mut(2 * side * uw as usize)
+                .enumerate()
+                .collect();
+            parallel::map(threads, bands, |(ty, band)| {
+                let mut work = Prediction::default();
+                for (rect, m) in tiles.iter().filter(|(r, _)| r.y0 as usize == ty * side) {
+                    let residuals: Vec<&[i32]> = m.decoded.iter().map(|d| &d[..]).collect();
+                    predict_reconstruct(
+                        &mut work,
+                        header.upsampler,
+                        lower,
+                        (uw, uh),
+                        *rect,
+                        &residuals,
+                        header.predicted_average,
+                        pyr.range,
+                        band,
+                        rect.y0,
+                    );
+                }
+            });
+        }
+        recon[p] = Some(Level {
             width: uw,
             height: uh,
-            data: vec![0; (uw * uh) as usize],
+            data,
         });
-        if loq + 1 == header.planes[p].echelons {
-            let w = rect.width() as usize;
-            for (y, row) in m.decoded[0].chunks_exact(w).enumerate() {
-                let at = (rect.y0 as usize + y) * uw as usize + rect.x0 as usize;
-                level.data[at..at + w].copy_from_slice(row);
-            }
-            continue;
-        }
-        let lower = recon[p]
-            .as_ref()
-            .expect("the echelon below is reconstructed first");
-        let average = !header.predicted_average;
-        let mut pred = Prediction::default();
-        pred.compute(header.upsampler, lower, (uw, uh), rect, pyr.range, average);
-        let residuals: Vec<&[i32]> = m.decoded.iter().map(|d| &d[..]).collect();
-        reconstruct_blocks(
-            lower,
-            (uw, uh),
-            rect,
-            &pred,
-            &residuals,
-            header.predicted_average,
-            pyr.range,
-            &mut level.data,
-            0,
-            &mut Vec::new(),
-        );
-    }
-    for (p, level) in out.into_iter().enumerate() {
-        if level.is_some() {
-            recon[p] = level;
-        }
     }
 }
 
