@@ -94,11 +94,15 @@ impl Quant {
     /// more than the error it removes is worth (measured on the rgb8 corpus: +0.1 dB at
     /// 1.25 bpp).
     pub fn quantize_layer(self, values: &mut [i32], w: usize, h: usize, rounding: u32) {
-        // Candidates: quantised to ±1 from a residual below one step.
+        // Candidates: quantised to ±1 from a residual below one step. The bound ramps up
+        // from 0 at a step of one sample to the full step at two, so the rule does not
+        // switch on at once (rate control would see the size jump).
+        let step = i64::from(self.step);
+        let bound = step.min(2 * (step - i64::from(STEP_ONE)));
         let mut candidates = Vec::new();
         for (i, v) in values.iter_mut().enumerate() {
             let q = self.quantize(*v, rounding);
-            if q.abs() == 1 && i64::from(v.unsigned_abs()) * 16 < i64::from(self.step) {
+            if q.abs() == 1 && i64::from(v.unsigned_abs()) * 16 < bound {
                 candidates.push(i);
             }
             *v = q;
