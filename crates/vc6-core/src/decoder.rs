@@ -14,6 +14,7 @@ use crate::quant::Quant;
 use crate::stree::{self, LayerTables};
 use crate::tableau::Rect;
 use crate::upsample::Upsampler;
+use std::cell::RefCell;
 
 /// A rectangle in the pixel grid of plane 0 at the requested LoQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -525,14 +526,28 @@ impl SectionData<'_> {
     fn decode_band(&self, wk: &PlaneWork<'_>, ty: u32, band: &mut [i32]) -> Result<()> {
         let side = 1usize << self.tile_log2;
         let pp = wk.pp;
+        // Room for the biggest tile of the grid (small echelons have small tiles).
+        let most = side.min(pp.grid.width as usize) * side.min(pp.grid.height as usize);
+        with_scratch(|scratch| self.decode_band_with(wk, ty, band, most, scratch))
+    }
+
+    /// [`SectionData::decode_band`] with this thread's scratch space.
+    fn decode_band_with(
+        &self,
+        wk: &PlaneWork<'_>,
+        ty: u32,
+        band: &mut [i32],
+        most: usize,
+        scratch: &mut BandScratch,
+    ) -> Result<()> {
+        let pp = wk.pp;
         let (w, h) = pp.size;
         let log = self.section.log;
         let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
-        // Room for the biggest tile of the grid (small echelons have small tiles).
-        let most = side.min(pp.grid.width as usize) * side.min(pp.grid.height as usize);
+        let BandScratch { tile, pred } = scratch;
         let Some(lower) = &wk.lower else {
             // Lowest echelon: MED residuals, tiles over samples.
-            let mut tile = TileLayers::new(1, most);
+            tile.prepare(1, most);
             for tx in pp.cover.x0..pp.cover.x1 {
                 let rect = pp.grid.tile_rect(tx, ty);
                 let (tw, th) = (rect.width() as usize, rect.height() as usize);
@@ -544,7 +559,7 @@ impl SectionData<'_> {
                     self.tile_log2,
                     tw,
                     th,
-                    &mut tile,
+                    tile,
                 )
                 .map_err(|e| err(e, tx))?;
                 let buf = tile.decoded_mut(0, tw * th);
@@ -557,8 +572,7 @@ impl SectionData<'_> {
             return Ok(());
         };
         let layers = pp.layers();
-        let mut tile = TileLayers::new(layers, most);
-        let mut pred = Prediction::default();
+        tile.prepare(layers, most);
         for tx in pp.cover.x0..pp.cover.x1 {
             let rect = pp.grid.tile_rect(tx, ty);
             let (tw, th) = (rect.width() as usize, rect.height() as usize);
@@ -570,12 +584,12 @@ impl SectionData<'_> {
                 self.tile_log2,
                 tw,
                 th,
-                &mut tile,
+                tile,
             )
             .map_err(|e| err(e, tx))?;
-            let residuals: Vec<&[i32]> = tile.bufs.iter().map(|b| &b[..]).collect();
+            let residuals: Vec<&[i32]> = tile.bufs[..layers].iter().map(|b| &b[..]).collect();
             predict_reconstruct(
-                &mut pred,
+                pred,
                 self.upsampler,
                 lower,
                 (w, h),
@@ -604,9 +618,36 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
     }
 }
 
+/// What a band job works in, kept per thread from band to band and decode to decode, so
+/// that its buffers are allocated and zeroed once per thread rather than once per band.
+#[derive(Default)]
+struct BandScratch {
+    tile: TileLayers,
+    pred: Prediction,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<BandScratch> = RefCell::default();
+}
+
+/// Runs `f` with this thread's [`BandScratch`] (a fresh one if that is in use or gone).
+fn with_scratch<R>(f: impl FnOnce(&mut BandScratch) -> R) -> R {
+    let mut f = Some(f);
+    let kept = SCRATCH.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        f.take().map(|f| f(&mut s))
+    });
+    match (kept, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => f(&mut BandScratch::default()),
+        (_, None) => unreachable!("the scratch closure ran but returned nothing"),
+    }
+}
+
 /// The coefficient layers of one tile, reused from tile to tile of a band. Each layer
 /// remembers which of its entries the last tile may have left non-zero, so the next tile
 /// clears only those (s-tree layers touch a few entries, dense layers overwrite all).
+#[derive(Default)]
 struct TileLayers {
     bufs: Vec<Vec<i32>>,
     /// Per layer: positions of the last s-tree's leaves.
@@ -626,11 +667,18 @@ enum Dirty {
 }
 
 impl TileLayers {
-    fn new(layers: usize, n: usize) -> Self {
-        TileLayers {
-            bufs: vec![vec![0; n]; layers],
-            leaves: vec![Vec::new(); layers],
-            dirty: vec![Dirty::Clean; layers],
+    /// Readies at least `layers` layers of at least `n` entries each. Buffers only grow
+    /// (with zeros), so what `dirty` says of them stays true.
+    fn prepare(&mut self, layers: usize, n: usize) {
+        for l in 0..layers {
+            if l == self.bufs.len() {
+                self.bufs.push(Vec::new());
+                self.leaves.push(Vec::new());
+                self.dirty.push(Dirty::Clean);
+            }
+            if self.bufs[l].len() < n {
+                self.bufs[l].resize(n, 0);
+            }
         }
     }
 
@@ -711,7 +759,22 @@ fn decode_payload(
         }
         let (buf, leaves) = (&mut out.bufs[l][..n], &mut out.leaves[l]);
         let dq = &dequant[l];
-        if dq.quant.is_identity() {
+        if dq.quant.is_identity() && mode == stree::MODE_DENSE {
+            // Zigzag codes first, undone in a second pass that vectorises: cheaper than
+            // undoing each in the (serial) decode loop.
+            stree::decode_layer_with(
+                mode,
+                &tables[l],
+                &mut ans,
+                buf,
+                w,
+                h,
+                tile_log2,
+                leaves,
+                |u| u as i32,
+            )?;
+            buf.iter_mut().for_each(|v| *v = unzigzag(*v as u32));
+        } else if dq.quant.is_identity() {
             stree::decode_layer_with(
                 mode, &tables[l], &mut ans, buf, w, h, tile_log2, leaves, unzigzag,
             )?;

@@ -190,10 +190,7 @@ pub fn decode_layer_with(
     match mode {
         MODE_ZERO => Ok(()),
         MODE_DENSE => {
-            let out = &mut out[..w * h];
-            ans.values(table(tables, KIND_DENSE)?, out.len(), |i, u| {
-                out[i] = map(u)
-            });
+            ans.fill(table(tables, KIND_DENSE)?, &mut out[..w * h], map);
             Ok(())
         }
         MODE_STREE => {

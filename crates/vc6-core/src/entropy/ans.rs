@@ -60,6 +60,8 @@ fn log2(x: u32) -> u32 {
 #[derive(Clone)]
 pub struct DecTable {
     entries: Box<[u64; SIZE]>,
+    /// Most bits (state and extra) one symbol reads.
+    most_bits: u32,
 }
 
 impl std::fmt::Debug for DecTable {
@@ -82,12 +84,17 @@ impl DecTable {
         // Per symbol: its counter, and the entry bits that depend on the symbol alone.
         let mut next = [0u32; 256];
         let mut fixed = [0u64; 256];
+        let mut most_bits = 0;
         for (sym, &f) in t.freq.iter().enumerate() {
             let (nb, vbase) = if values {
                 TOKEN_LUT[sym]
             } else {
                 (0, sym as u32)
             };
+            if f > 0 {
+                // The symbol's first state (`x = f`) reads the most state bits.
+                most_bits = most_bits.max(log - log2(f) + nb);
+            }
             next[sym] = f;
             fixed[sym] = u64::from(nb) << 26 | u64::from(vbase) << 32;
             for _ in 0..f {
@@ -112,7 +119,17 @@ impl DecTable {
         // keeps every lookup in bounds without a check.
         entries.resize(SIZE, 0);
         let entries = entries.into_boxed_slice().try_into().expect("SIZE entries");
-        DecTable { entries }
+        DecTable { entries, most_bits }
+    }
+}
+
+impl DecTable {
+    /// The most bits two symbols read, when one refill holds them (a refill leaves at
+    /// least 56 bits in the buffer).
+    #[inline(always)]
+    fn pair_bits(&self) -> Option<u32> {
+        let bits = 2 * self.most_bits;
+        (bits <= 56).then_some(bits)
     }
 }
 
@@ -227,6 +244,7 @@ pub struct AnsDecoder<'a> {
     bits: BitReader<'a>,
     /// The state of the next symbol and that of the one after. Symbol `i` uses state
     /// `i mod 2`; rotating the pair after each symbol keeps that without a lane index.
+    /// Only their low `MAX_TABLE_LOG` bits count (see [`step`]).
     cur: u32,
     next: u32,
 }
@@ -245,23 +263,44 @@ impl<'a> AnsDecoder<'a> {
     /// for value tables, the symbol for others.
     #[inline(always)]
     pub fn get(&mut self, table: &DecTable) -> u32 {
-        let (value, state) = step(&table.entries, self.cur, &mut self.bits);
+        let (value, state) = step::<false>(&table.entries, self.cur, &mut self.bits);
         self.cur = self.next;
         self.next = state;
         value
     }
 
     /// Decodes `n` values with one table and hands each to `sink(index, value)`: the hot
-    /// loop of dense layers and s-tree leaves, with the states and bit reader in registers.
+    /// loop of s-tree leaves, with the states and bit reader in registers.
     #[inline(always)]
-    pub fn values(&mut self, table: &DecTable, n: usize, mut sink: impl FnMut(usize, u32)) {
-        let entries = &table.entries;
+    pub fn values(&mut self, table: &DecTable, n: usize, sink: impl FnMut(usize, u32)) {
+        if let Some(pair_bits) = table.pair_bits() {
+            self.values_with::<true>(table, pair_bits, n, sink);
+        } else {
+            self.values_with::<false>(table, 0, n, sink);
+        }
+    }
+
+    /// [`AnsDecoder::values`]; with `PAIRED`, one refill check per pair of symbols for
+    /// `pair_bits`, the most bits that two read.
+    #[inline(always)]
+    fn values_with<const PAIRED: bool>(
+        &mut self,
+        table: &DecTable,
+        pair_bits: u32,
+        n: usize,
+        mut sink: impl FnMut(usize, u32),
+    ) {
+        // A local copy of the (boxed) entries' address saves reloading it every symbol.
+        let entries: &[u64; SIZE] = &table.entries;
         let mut d = *self;
         let mut i = 0;
         // Two symbols per round: the pair of states comes back to where it was.
         while i + STATES <= n {
-            let (v0, t0) = step(entries, d.cur, &mut d.bits);
-            let (v1, t1) = step(entries, d.next, &mut d.bits);
+            if PAIRED {
+                d.bits.peek(pair_bits);
+            }
+            let (v0, t0) = step::<PAIRED>(entries, d.cur, &mut d.bits);
+            let (v1, t1) = step::<PAIRED>(entries, d.next, &mut d.bits);
             (d.cur, d.next) = (t0, t1);
             sink(i, v0);
             sink(i + 1, v1);
@@ -273,19 +312,78 @@ impl<'a> AnsDecoder<'a> {
         *self = d;
     }
 
+    /// Decodes `out.len()` values with one table into `out`, each through `map`: the hot
+    /// loop of dense layers (pairs of slots rather than indices, so no bounds checks).
+    #[inline(always)]
+    pub fn fill(&mut self, table: &DecTable, out: &mut [i32], map: impl Fn(u32) -> i32) {
+        if let Some(pair_bits) = table.pair_bits() {
+            self.fill_with::<true>(table, pair_bits, out, map);
+        } else {
+            self.fill_with::<false>(table, 0, out, map);
+        }
+    }
+
+    /// [`AnsDecoder::fill`]; `PAIRED` and `pair_bits` as for [`AnsDecoder::values_with`].
+    #[inline(always)]
+    fn fill_with<const PAIRED: bool>(
+        &mut self,
+        table: &DecTable,
+        pair_bits: u32,
+        out: &mut [i32],
+        map: impl Fn(u32) -> i32,
+    ) {
+        let entries: &[u64; SIZE] = &table.entries;
+        let mut d = *self;
+        let mut pairs = out.chunks_exact_mut(STATES);
+        for pair in &mut pairs {
+            if PAIRED {
+                d.bits.peek(pair_bits);
+            }
+            let (v0, t0) = step::<PAIRED>(entries, d.cur, &mut d.bits);
+            let (v1, t1) = step::<PAIRED>(entries, d.next, &mut d.bits);
+            (d.cur, d.next) = (t0, t1);
+            pair[0] = map(v0);
+            pair[1] = map(v1);
+        }
+        for slot in pairs.into_remainder() {
+            *slot = map(d.get(table));
+        }
+        *self = d;
+    }
+
     /// True when both states are back at their start and the stream was used up to its
     /// final padding bits: the tile decoded exactly as it was coded.
     pub fn finished_cleanly(&self) -> bool {
-        self.cur == 0 && self.next == 0 && self.bits.finished_cleanly()
+        let low = SIZE as u32 - 1;
+        self.cur & low == 0 && self.next & low == 0 && self.bits.finished_cleanly()
     }
 }
 
 /// One decode step: the value and the next state.
+///
+/// The next state is `base + state bits`, which stays below `2^L`: the sum is formed
+/// from the whole entry and the whole bit buffer, whose higher fields only add above bit
+/// `MAX_TABLE_LOG` (no carry comes up from below), and the next lookup masks them off.
+/// It also comes straight from the bit buffer, so the state's dependency chain does not
+/// wait on the mask lookup of the value's bits.
+///
+/// With `READY`, the caller has made sure the bits are there (no refill check).
 #[inline(always)]
-fn step(entries: &[u64; SIZE], state: u32, bits: &mut BitReader<'_>) -> (u32, u32) {
+fn step<const READY: bool>(
+    entries: &[u64; SIZE],
+    state: u32,
+    bits: &mut BitReader<'_>,
+) -> (u32, u32) {
     let e = entries[state as usize & (SIZE - 1)];
-    let v = bits.read_long((e >> 26) as u32 & 63);
-    let next = (e as u32 & 0x7ff) + (v as u32 & (e >> 11) as u32 & 0x7ff);
+    let total = (e >> 26) as u32 & 63;
+    let acc = if READY {
+        bits.buffer()
+    } else {
+        bits.peek(total)
+    };
+    let next = (e as u32).wrapping_add(acc as u32 & (e >> 11) as u32);
+    let v = BitReader::low_bits(acc, total);
+    bits.consume(total);
     ((e >> 32) as u32 | (v >> ((e >> 22) & 15)) as u32, next)
 }
 

@@ -49,38 +49,44 @@ impl BitWriter {
     }
 }
 
-/// Reads bits LSB-first; reading past the end yields zeros and records an overrun.
+/// Reads bits LSB-first; reading past the end yields zeros, which
+/// [`BitReader::finished_cleanly`] reports.
 ///
-/// It is `Copy` so hot loops can work on a local copy the compiler keeps in registers.
+/// It is `Copy` so hot loops can work on a local copy the compiler keeps in registers;
+/// the fields those loops use are few (the unread bytes, the bit buffer and its count),
+/// so that they fit in registers beside the decoder's own.
 #[derive(Clone, Copy)]
 pub struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+    /// Bytes not yet loaded into `acc`.
+    rest: &'a [u8],
     acc: u64,
     count: u32,
-    overrun: bool,
+    /// Length of the whole data.
+    len: usize,
+    /// Zero bytes loaded past the end.
+    padding: usize,
 }
 
 impl<'a> BitReader<'a> {
     /// A reader over `data`.
     pub fn new(data: &'a [u8]) -> Self {
         BitReader {
-            data,
-            pos: 0,
+            rest: data,
             acc: 0,
             count: 0,
-            overrun: false,
+            len: data.len(),
+            padding: 0,
         }
     }
 
     #[inline(always)]
     fn refill(&mut self) {
-        match self.data.get(self.pos..self.pos + 8) {
-            Some(b) => {
-                let word = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                self.acc |= word << self.count;
+        match self.rest.first_chunk::<8>() {
+            Some(&word) => {
+                self.acc |= u64::from_le_bytes(word) << self.count;
+                // `count < 64`, so at most 7 bytes (`& 7` lets the slicing skip its check).
                 let taken = (63 - self.count) / 8;
-                self.pos += taken as usize;
+                self.rest = &self.rest[taken as usize & 7..];
                 self.count += taken * 8;
             }
             None => *self = self.refill_tail(),
@@ -93,18 +99,18 @@ impl<'a> BitReader<'a> {
     #[inline(never)]
     fn refill_tail(mut self) -> Self {
         while self.count <= 56 {
-            let byte = match self.data.get(self.pos) {
-                Some(&b) => b,
+            let byte = match self.rest.split_first() {
+                Some((&b, rest)) => {
+                    self.rest = rest;
+                    b
+                }
                 None => {
-                    // Past the end: count padding so a corrupt stream cannot loop forever.
-                    if self.pos >= self.data.len() + 8 {
-                        self.overrun = true;
-                    }
+                    // Past the end: counted, so reads there show in `finished_cleanly`.
+                    self.padding += 1;
                     0
                 }
             };
             self.acc |= u64::from(byte) << self.count;
-            self.pos += 1;
             self.count += 8;
         }
         self
@@ -136,12 +142,45 @@ impl<'a> BitReader<'a> {
         v
     }
 
+    /// Makes at least `n <= 56` bits available and returns the bit buffer (its low `n`
+    /// bits are the next ones), consuming nothing: the caller decides how many bits to
+    /// take once it has looked at them, then calls [`BitReader::consume`].
+    #[inline(always)]
+    pub fn peek(&mut self, n: u32) -> u64 {
+        if self.count < n {
+            self.refill();
+        }
+        self.acc
+    }
+
+    /// Drops `n` bits that [`BitReader::peek`] made available.
+    #[inline(always)]
+    pub fn consume(&mut self, n: u32) {
+        self.acc >>= n;
+        self.count -= n;
+    }
+
+    /// The bit buffer: the next bits, lowest first. Only the first `n` that a
+    /// [`BitReader::peek`] of `n` made available are data.
+    #[inline(always)]
+    pub fn buffer(&self) -> u64 {
+        self.acc
+    }
+
+    /// The low `n` bits of `v` (`n < 64`): a mask table, cheaper than building the mask
+    /// with a variable shift.
+    #[inline(always)]
+    pub fn low_bits(v: u64, n: u32) -> u64 {
+        v & MASKS[n as usize & 63]
+    }
+
     /// True when every read stayed inside the data and at most the final byte's
     /// padding is left unread.
     pub fn finished_cleanly(&self) -> bool {
-        let consumed = self.pos as u64 * 8 - u64::from(self.count);
-        let total = self.data.len() as u64 * 8;
-        !self.overrun && consumed <= total && consumed + 8 > total
+        let loaded = (self.len - self.rest.len() + self.padding) as u64;
+        let consumed = loaded * 8 - u64::from(self.count);
+        let total = self.len as u64 * 8;
+        consumed <= total && consumed + 8 > total
     }
 }
 
