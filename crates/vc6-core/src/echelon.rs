@@ -351,45 +351,30 @@ pub fn predict_reconstruct(
     band_y0: u32,
 ) {
     work.zero = upsampler == Upsampler::Nearest;
-    if work.zero {
-        // Every predicted detail is zero: nothing to fuse.
-        let rows = &mut work.edge_rows;
-        let pred = Prediction {
-            zero: true,
-            ..Default::default()
-        };
-        return reconstruct_blocks(
-            lower,
-            upper,
-            blocks,
-            &pred,
-            residuals,
-            predicted_average,
-            range,
-            band,
-            band_y0,
-            rows,
-        );
-    }
     let average = match residuals.get(3) {
         None => Average::Lower,
-        Some(_) if predicted_average => Average::LowerPlusResidual,
+        // The nearest upsampler predicts no details, and the sample below is its A.
+        Some(_) if predicted_average || work.zero => Average::LowerPlusResidual,
         Some(_) => Average::PredictedPlusResidual,
     };
-    // One copy of the row loop per case, so that no loop tests the case per block.
-    let f = match average {
-        Average::Lower => predict_reconstruct_with::<0>,
-        Average::LowerPlusResidual => predict_reconstruct_with::<1>,
-        Average::PredictedPlusResidual => predict_reconstruct_with::<2>,
+    // One copy of the row loop per case, so that no loop tests the case per block; the
+    // nearest upsampler's skip the taps.
+    let f = match (average, work.zero) {
+        (Average::Lower, false) => predict_reconstruct_with::<0, true>,
+        (Average::LowerPlusResidual, false) => predict_reconstruct_with::<1, true>,
+        (Average::PredictedPlusResidual, _) => predict_reconstruct_with::<2, true>,
+        (Average::Lower, true) => predict_reconstruct_with::<0, false>,
+        (Average::LowerPlusResidual, true) => predict_reconstruct_with::<1, false>,
     };
     f(
         work, upsampler, lower, upper, blocks, residuals, range, band, band_y0,
     );
 }
 
-/// [`predict_reconstruct`] for `A` = [`Average`] number `A` (0, 1, 2 in declaration order).
+/// [`predict_reconstruct`] for `A` = [`Average`] number `A` (0, 1, 2 in declaration order);
+/// `PREDICT` false for the nearest upsampler (every predicted detail zero, no taps).
 #[allow(clippy::too_many_arguments)]
-fn predict_reconstruct_with<const A: u8>(
+fn predict_reconstruct_with<const A: u8, const PREDICT: bool>(
     work: &mut Prediction,
     upsampler: Upsampler,
     lower: &Level,
@@ -404,7 +389,12 @@ fn predict_reconstruct_with<const A: u8>(
     let bw = blocks.width() as usize;
     let rows = blocks.height() as usize + 4;
     let k = upsampler.taps();
-    horizontal_pass(&mut work.scratch, k, lower, blocks, range);
+    if PREDICT {
+        horizontal_pass(&mut work.scratch, k, lower, blocks, range);
+    } else if work.scratch.len() < 2 * rows * bw {
+        // Unread without prediction; kept so the row slices below need no second form.
+        work.scratch.resize(2 * rows * bw, 0);
+    }
     let (ev, od) = work.scratch[..2 * rows * bw].split_at(rows * bw);
     if work.edge_rows.len() < 4 * bw {
         work.edge_rows.resize(4 * bw, 0);
@@ -443,10 +433,10 @@ fn predict_reconstruct_with<const A: u8>(
         if !right_edge && y + 1 < uh {
             // Straight into the echelon.
             let (top, bot) = band[start..start + uw + cols].split_at_mut(uw);
-            rows.reconstruct::<A>(top, bot);
+            rows.reconstruct::<A, PREDICT>(top, bot);
             continue;
         }
-        rows.edge_row::<A>(r0, r1, right_edge);
+        rows.edge_row::<A, PREDICT>(r0, r1, right_edge);
         band[start..start + cols].copy_from_slice(&r0[..cols]);
         if y + 1 < uh {
             band[start + uw..start + uw + cols].copy_from_slice(&r1[..cols]);
@@ -473,12 +463,12 @@ struct BlockRow<'a> {
 impl BlockRow<'_> {
     /// Block `i`, unclamped, with its H and D predictions masked by `hmask`.
     #[inline(always)]
-    fn block<const A: u8>(&self, i: usize, hmask: i32) -> [i32; 4] {
+    fn block<const A: u8, const PREDICT: bool>(&self, i: usize, hmask: i32) -> [i32; 4] {
         let ra = if A == 0 { 0 } else { self.ra[i] };
         let [e0, e1, e2, e3, e4] = self.e.map(|l| l[i]);
         let [o0, o1, o2, o3, o4] = self.o.map(|l| l[i]);
         let [rh, rv, rd] = self.r.map(|l| l[i]);
-        predict_block::<A>(
+        predict_block::<A, PREDICT>(
             self.k,
             [e0, e1, e2, e3, e4],
             [o0, o1, o2, o3, o4],
@@ -494,12 +484,17 @@ impl BlockRow<'_> {
     /// A block row at the echelon's right or bottom edge, into the scratch rows `r0` and
     /// `r1` (the caller keeps what lies inside the echelon). Kept out of line: it is rare.
     #[inline(never)]
-    fn edge_row<const A: u8>(&self, r0: &mut [i32], r1: &mut [i32], right_edge: bool) {
-        self.reconstruct::<A>(r0, r1);
+    fn edge_row<const A: u8, const PREDICT: bool>(
+        &self,
+        r0: &mut [i32],
+        r1: &mut [i32],
+        right_edge: bool,
+    ) {
+        self.reconstruct::<A, PREDICT>(r0, r1);
         if right_edge {
             let (lo, hi) = self.range;
             let i = self.base.len() - 1;
-            let s = self.block::<A>(i, 0).map(|v| v.max(lo).min(hi));
+            let s = self.block::<A, PREDICT>(i, 0).map(|v| v.max(lo).min(hi));
             r0[2 * i..2 * i + 2].copy_from_slice(&s[..2]);
             r1[2 * i..2 * i + 2].copy_from_slice(&s[2..]);
         }
@@ -508,7 +503,7 @@ impl BlockRow<'_> {
     /// Both output rows of the block row, clamped and interleaved, into the first
     /// `2 * width` samples of `top` and `bot`.
     #[inline(always)]
-    fn reconstruct<const A: u8>(&self, top: &mut [i32], bot: &mut [i32]) {
+    fn reconstruct<const A: u8, const PREDICT: bool>(&self, top: &mut [i32], bot: &mut [i32]) {
         let (lo, hi) = self.range;
         let bw = self.base.len();
         // Every slice rebound as a local of exactly `bw` (`2 * bw` for the outputs), so
@@ -526,7 +521,7 @@ impl BlockRow<'_> {
         let base = &self.base[..bw];
         let (top, bot) = (&mut top[..2 * bw], &mut bot[..2 * bw]);
         for i in 0..bw {
-            let s = predict_block::<A>(
+            let s = predict_block::<A, PREDICT>(
                 self.k,
                 [e0[i], e1[i], e2[i], e3[i], e4[i]],
                 [o0[i], o1[i], o2[i], o3[i], o4[i]],
@@ -547,12 +542,12 @@ impl BlockRow<'_> {
 
 /// One block of [`predict_reconstruct_with`]: the vertical pass over the horizontal
 /// children `e` (first) and `o` (second) of lower rows `by - 2 .. by + 2`, the forward
-/// transform of the predicted block, the residuals `r` (H, V, D) and `ra` added (H and D
-/// predictions masked by `hmask`, V and D by `vmask`: 0 on odd edges, else -1), and the
-/// inverse transform, unclamped.
+/// transform of the predicted block (none without `PREDICT`: every prediction zero), the
+/// residuals `r` (H, V, D) and `ra` added (H and D predictions masked by `hmask`, V and D
+/// by `vmask`: 0 on odd edges, else -1), and the inverse transform, unclamped.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn predict_block<const A: u8>(
+fn predict_block<const A: u8, const PREDICT: bool>(
     k: [i32; 4],
     e: [i32; 5],
     o: [i32; 5],
@@ -563,9 +558,13 @@ fn predict_block<const A: u8>(
     vmask: i32,
     (lo, hi): (i32, i32),
 ) -> [i32; 4] {
-    let (a, c) = tap_pair(k, e, lo, hi);
-    let (b, d) = tap_pair(k, o, lo, hi);
-    let [pa, ph, pv, pd] = transform::forward([a, b, c, d]);
+    let [pa, ph, pv, pd] = if PREDICT {
+        let (a, c) = tap_pair(k, e, lo, hi);
+        let (b, d) = tap_pair(k, o, lo, hi);
+        transform::forward([a, b, c, d])
+    } else {
+        [0; 4]
+    };
     let avg = match A {
         0 => base,
         1 => base + ra,
