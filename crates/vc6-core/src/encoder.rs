@@ -175,9 +175,9 @@ fn key(plane: usize, layer: usize, kind: usize) -> u16 {
 /// `cfg.target_bpp` bits per pixel (of plane 0).
 ///
 /// Rate control runs the encoder several times, adjusting the quantiser scale (usually 4
-/// to 8 passes; up to about 40 where masses of equal residuals make the size jump, when it
-/// mixes scales across sections, planes and layers), and returns the first stream within
-/// 1% of the target, else the closest one.
+/// to 8 passes; about 20 where masses of equal residuals make the size jump, when it
+/// mixes scales across sections and planes, then drops the `±1`s of a growing fraction of
+/// tiles), and returns the first stream within 1% of the target, else the closest one.
 /// A target below what the coarsest quantiser reaches gives that smallest stream; one
 /// above what quantiser step 1 spends gives that (exact) stream.
 pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
@@ -206,17 +206,20 @@ const MAX_LOG_SCALE: f64 = 12.0;
 /// Most encoder passes of the scale search, and of the section mix after it.
 const RATE_PASSES: usize = 10;
 const MIX_PASSES: usize = 4;
+/// Most passes of the bisection of the thinned fraction.
+const THIN_PASSES: usize = 8;
 /// Rate control stops within this fraction of the target.
 const RATE_TOLERANCE: f64 = 0.01;
 
 /// Lossy rate parameters: log2 of the quantiser scale, one for every section, except
 /// where `mixed` gives `(loq, plane)` units their own, and `layers` single layers
-/// `(loq, plane, layer)`.
+/// `(loq, plane, layer)`; and the fraction of tiles thinned (see [`thinned`]).
 #[derive(Debug, Clone)]
 struct Rate {
     log_scale: f64,
     mixed: Vec<((u8, usize), f64)>,
     layers: Vec<((u8, usize, usize), f64)>,
+    thin: f64,
 }
 
 impl Rate {
@@ -225,6 +228,7 @@ impl Rate {
             log_scale: t,
             mixed: Vec::new(),
             layers: Vec::new(),
+            thin: 0.0,
         }
     }
 
@@ -365,10 +369,32 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
             predicted += units.iter().find(|(x, _)| *x == u).map_or(0.0, |x| x.1);
         }
     }
-    // 3. Still off: the jump sits inside units (typically a mass of equal residuals, such
-    // as every +-1, crossing a threshold of one layer). From the finer scale, move single
-    // layers of the three top sections to the coarser scale, smaller sections and chroma
-    // first, keeping each move that leaves the stream above the target.
+    // 3. Still off: the jump sits inside units, typically a mass of equal residuals (such
+    // as every +-1 of a layer) crossing a threshold. From the finer scale, thin a growing
+    // fraction of tiles (drop their +-1s below one step), by bisection: the size falls
+    // smoothly with the fraction.
+    if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
+        let (mut a, mut b) = (0.0, 1.0);
+        for _ in 0..THIN_PASSES {
+            let rate = Rate {
+                thin: (a + b) / 2.0,
+                ..Rate::uniform(t_lo)
+            };
+            let (pass, _) = run(&rate)?;
+            let size = pass.size;
+            if keep(pass, &mut best) {
+                break;
+            }
+            if size > target {
+                a = rate.thin;
+            } else {
+                b = rate.thin;
+            }
+        }
+    }
+    // 4. Still off (the thinned finer scale stays above the target): from the finer
+    // scale, move single layers of the three top sections to the coarser scale, smaller
+    // sections and chroma first, keeping each move that leaves the stream above the target.
     if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
         let planes = picture.planes.len();
         let mut rate = Rate::uniform(t_lo);
@@ -388,7 +414,7 @@ fn encode_to_bpp(picture: &Picture, cfg: &EncoderConfig, bpp: f64) -> Result<Vec
             }
         }
     }
-    // 4. Last resort: coarsen the detail layers (H, V, D) of the top section together,
+    // 5. Last resort: coarsen the detail layers (H, V, D) of the top section together,
     // by bisection between the two scales' neighbourhood.
     if best.as_ref().is_some_and(|b| b.err > RATE_TOLERANCE) {
         let planes = picture.planes.len();
@@ -619,9 +645,11 @@ fn encode_section(
         recon,
         quants: &quants,
         rounding: DEAD_ZONE_ROUNDING,
+        thin: rate.map_or(0.0, |r| r.thin),
     };
-    let models: Vec<TileModel> = parallel::map(cfg.threads, jobs.clone(), |(p, rect)| {
-        model_tile(&pyramids[p], p, rect, &ctx)
+    let indexed: Vec<(usize, (usize, Rect))> = jobs.iter().copied().enumerate().collect();
+    let models: Vec<TileModel> = parallel::map(cfg.threads, indexed, |(i, (p, rect))| {
+        model_tile(&pyramids[p], p, rect, thinned(i, ctx.thin), &ctx)
     });
     if !header.lossless {
         reconstruct_section(header, pyramids, loq, &jobs, &models, recon, cfg.threads);
@@ -717,9 +745,24 @@ struct TileContext<'a> {
     quants: &'a [[Quant; 4]],
     /// Dead-zone rounding of the quantiser, in 1/256 of a step.
     rounding: u32,
+    /// Fraction of tiles whose residual layers are thinned ([`Quant::quantize_layer`]).
+    thin: f64,
 }
 
-fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) -> TileModel {
+/// Whether tile `i` of a section is among the `thin` fraction that rate control thins:
+/// a low-discrepancy sequence, so any fraction spreads evenly over the picture.
+fn thinned(i: usize, thin: f64) -> bool {
+    const GOLDEN: f64 = 0.618_033_988_749_894_8;
+    thin > 0.0 && ((i + 1) as f64 * GOLDEN).fract() < thin
+}
+
+fn model_tile(
+    pyr: &Pyramid,
+    plane: usize,
+    rect: Rect,
+    thin: bool,
+    ctx: &TileContext<'_>,
+) -> TileModel {
     let (loq, cfg) = (ctx.loq, ctx.cfg);
     let lossy = !ctx.header.lossless;
     let echelons = ctx.header.planes[plane].echelons;
@@ -789,7 +832,7 @@ fn model_tile(pyr: &Pyramid, plane: usize, rect: Rect, ctx: &TileContext<'_>) ->
             };
             layers.push(truth.iter().zip(&base).map(|(&t, &b)| t - b).collect());
             for (l, vals) in layers.iter_mut().enumerate() {
-                quant[l].quantize_layer(vals, w, h, ctx.rounding);
+                quant[l].quantize_layer(vals, w, h, ctx.rounding, thin);
                 decoded.push(vals.iter().map(|&q| quant[l].dequantize(q)).collect());
             }
         }
@@ -893,4 +936,23 @@ fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {
         out.extend_from_slice(&data[start + r.x0 as usize..start + r.x1 as usize]);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinned_tiles_spread_by_fraction() {
+        for f in [0.1, 0.25, 0.5, 0.9] {
+            let n = (0..1000).filter(|&i| thinned(i, f)).count();
+            assert!((n as f64 - 1000.0 * f).abs() <= 10.0, "{f}: {n}");
+            // Evenly: every run of 40 tiles has its share, give or take one or two.
+            for start in (0..960).step_by(40) {
+                let k = (start..start + 40).filter(|&i| thinned(i, f)).count();
+                assert!((k as f64 - 40.0 * f).abs() <= 2.0, "{f} at {start}: {k}");
+            }
+        }
+        assert!((0..1000).all(|i| !thinned(i, 0.0) && thinned(i, 1.0)));
+    }
 }
