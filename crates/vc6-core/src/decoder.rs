@@ -152,6 +152,11 @@ pub fn decode_planned(
 ) -> Result<()> {
     layout.check(plan, out.len())?;
     plan.check_stream(stream)?;
+    if let Some(offsets) = layout.tight_interleaved_u8(plan) {
+        if fusable(plan) {
+            return decode_fused(plan, stream, threads, buffers, &offsets, out);
+        }
+    }
     let rec = reconstruct(plan, stream, threads, buffers)?;
     if let Some(offsets) = layout.tight_interleaved_u8(plan) {
         rec.write_interleaved(&offsets, out);
@@ -224,66 +229,15 @@ impl Reconstruction<'_> {
     /// converted into one contiguous byte row per channel, then interleaved with a fixed
     /// pattern, so both loops vectorise.
     fn write_interleaved(&self, offsets: &[usize], out: &mut [u8]) {
-        let stride = offsets.len();
         let rw = self.rect(0).width() as usize;
-        let mut chan = vec![vec![0u8; rw]; stride];
-        let mut rows: Vec<_> = (0..stride).map(|p| self.rows(p)).collect();
-        // `order[k]`: the plane that goes to byte `k` of a pixel.
-        let mut order = [0; 4];
-        for (p, &o) in offsets.iter().enumerate() {
-            order[o] = p;
-        }
-        for dst in out.chunks_exact_mut(rw * stride) {
+        let mut packer = RowPacker::new(self.plan, offsets, rw);
+        let mut rows: Vec<_> = (0..offsets.len()).map(|p| self.rows(p)).collect();
+        for dst in out.chunks_exact_mut(rw * offsets.len()) {
             let src: Vec<&[i32]> = rows
                 .iter_mut()
                 .map(|r| r.next().expect("one row per output row"))
                 .collect();
-            let mut first = 0;
-            if self.plan.header.colour_transform {
-                let max = self.max(0);
-                let [r, g, b, ..] = &mut chan[..] else {
-                    unreachable!("colour needs three planes")
-                };
-                // A constant 255 lets the clamps become saturating packs.
-                if max == 255 {
-                    colour_row_u8(src[0], src[1], src[2], r, g, b, 255);
-                } else {
-                    colour_row_u8(src[0], src[1], src[2], r, g, b, max);
-                }
-                first = 3;
-            }
-            for p in first..stride {
-                let max = self.max(p);
-                if max == 255 {
-                    clamp_row_u8(src[p], &mut chan[p], 255);
-                } else {
-                    clamp_row_u8(src[p], &mut chan[p], max);
-                }
-            }
-            let c = |k: usize| &chan[order[k]][..];
-            match stride {
-                1 => dst.copy_from_slice(c(0)),
-                3 => {
-                    for (px, ((&a, &b), &d)) in
-                        dst.chunks_exact_mut(3).zip(c(0).iter().zip(c(1)).zip(c(2)))
-                    {
-                        px.copy_from_slice(&[a, b, d]);
-                    }
-                }
-                4 => {
-                    let src = c(0).iter().zip(c(1)).zip(c(2)).zip(c(3));
-                    for (px, (((&a, &b), &d), &e)) in dst.chunks_exact_mut(4).zip(src) {
-                        px.copy_from_slice(&[a, b, d, e]);
-                    }
-                }
-                _ => {
-                    for (i, px) in dst.chunks_exact_mut(stride).enumerate() {
-                        for (k, byte) in px.iter_mut().enumerate() {
-                            *byte = chan[order[k]][i];
-                        }
-                    }
-                }
-            }
+            packer.pack(&src, dst);
         }
     }
 
@@ -347,6 +301,201 @@ impl Reconstruction<'_> {
     }
 }
 
+/// Packs rows of every plane into one interleaved row of bytes (colour transform undone,
+/// samples clamped): each row is converted into one contiguous byte row per channel, then
+/// interleaved with a fixed pattern, so both loops vectorise.
+struct RowPacker {
+    /// One byte row per plane.
+    chan: Vec<Vec<u8>>,
+    /// `order[k]`: the plane that goes to byte `k` of a pixel.
+    order: [usize; 4],
+    colour: bool,
+    max: Vec<i32>,
+}
+
+impl RowPacker {
+    fn new(plan: &Plan, offsets: &[usize], width: usize) -> Self {
+        let mut order = [0; 4];
+        for (p, &o) in offsets.iter().enumerate() {
+            order[o] = p;
+        }
+        RowPacker {
+            chan: vec![vec![0u8; width]; offsets.len()],
+            order,
+            colour: plan.header.colour_transform,
+            max: (0..offsets.len()).map(|p| plan.output_max(p)).collect(),
+        }
+    }
+
+    /// Packs `src` (one row per plane, each as long as the output row) into `dst`.
+    fn pack(&mut self, src: &[&[i32]], dst: &mut [u8]) {
+        let stride = self.chan.len();
+        let chan = &mut self.chan;
+        let mut first = 0;
+        if self.colour {
+            let max = self.max[0];
+            let [r, g, b, ..] = &mut chan[..] else {
+                unreachable!("colour needs three planes")
+            };
+            // A constant 255 lets the clamps become saturating packs.
+            if max == 255 {
+                colour_row_u8(src[0], src[1], src[2], r, g, b, 255);
+            } else {
+                colour_row_u8(src[0], src[1], src[2], r, g, b, max);
+            }
+            first = 3;
+        }
+        for p in first..stride {
+            let max = self.max[p];
+            if max == 255 {
+                clamp_row_u8(src[p], &mut chan[p], 255);
+            } else {
+                clamp_row_u8(src[p], &mut chan[p], max);
+            }
+        }
+        let order = self.order;
+        let c = |k: usize| &chan[order[k]][..];
+        match stride {
+            1 => dst.copy_from_slice(c(0)),
+            3 => {
+                for (px, ((&a, &b), &d)) in
+                    dst.chunks_exact_mut(3).zip(c(0).iter().zip(c(1)).zip(c(2)))
+                {
+                    px.copy_from_slice(&[a, b, d]);
+                }
+            }
+            4 => {
+                let src = c(0).iter().zip(c(1)).zip(c(2)).zip(c(3));
+                for (px, (((&a, &b), &d), &e)) in dst.chunks_exact_mut(4).zip(src) {
+                    px.copy_from_slice(&[a, b, d, e]);
+                }
+            }
+            _ => {
+                for (i, px) in dst.chunks_exact_mut(stride).enumerate() {
+                    for (k, byte) in px.iter_mut().enumerate() {
+                        *byte = chan[order[k]][i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// True when the plan's last section can be decoded band by band straight into packed
+/// output ([`decode_fused`]): it holds every plane, all of one size, grid and kind.
+fn fusable(plan: &Plan) -> bool {
+    let Some(last) = plan.sections.last() else {
+        return false;
+    };
+    let Some(first) = last.planes.first() else {
+        return false;
+    };
+    let band_rows = (1u32 << plan.header.tile_log2) << u32::from(!first.base);
+    let rect = plan.output_rect(0);
+    // The bands decoded cover every output row.
+    let covered = first.cover.y0 * band_rows <= rect.y0
+        && (first.cover.y1 * band_rows).min(first.size.1) >= rect.y1;
+    covered
+        && last.planes.len() == plan.header.planes.len()
+        && last.planes.iter().all(|pp| {
+            pp.size == first.size
+                && pp.base == first.base
+                && pp.cover == first.cover
+                && (pp.grid.width, pp.grid.height) == (first.grid.width, first.grid.height)
+                && plan.output_rect(pp.plane) == plan.output_rect(0)
+        })
+}
+
+/// Decodes like [`reconstruct`] then [`Reconstruction::write_interleaved`], but the last
+/// section band by band, each band of every plane packed into `out` as soon as it is
+/// reconstructed, while it is still in cache: the full-size `i32` planes are never
+/// written out and read back. On an error, `out` may hold part of the picture.
+fn decode_fused(
+    plan: &Plan,
+    stream: &[u8],
+    threads: usize,
+    buffers: &mut DecodeBuffers,
+    offsets: &[usize],
+    out: &mut [u8],
+) -> Result<()> {
+    let (last, earlier) = plan
+        .sections
+        .split_last()
+        .expect("fusable plans have sections");
+    let mut levels: Vec<Option<Level>> = vec![None; plan.header.planes.len()];
+    for section in earlier {
+        decode_section(plan, section, stream, &mut levels, threads, buffers)?;
+    }
+    let tables = section_tables(last);
+    let work = plane_work(last, &tables, &mut levels)?;
+    let data = SectionData {
+        stream,
+        section: last,
+        tile_log2: plan.header.tile_log2,
+        upsampler: plan.header.upsampler,
+        predicted_average: plan.header.predicted_average,
+    };
+    let first = &last.planes[0];
+    let (w, h) = first.size;
+    let side = 1u32 << plan.header.tile_log2;
+    let band_rows = if first.base { side } else { 2 * side };
+    let rect = plan.output_rect(0);
+    let row_bytes = rect.width() as usize * offsets.len();
+    // Each band's rows of the output, in order: the output starts at row `rect.y0`.
+    let mut jobs = Vec::new();
+    let mut rest = out;
+    for ty in first.cover.y0..first.cover.y1 {
+        let y0 = (ty * band_rows).max(rect.y0);
+        let y1 = ((ty + 1) * band_rows).min(rect.y1).min(h);
+        if y1 <= y0 {
+            continue;
+        }
+        let (rows, tail) = rest.split_at_mut((y1 - y0) as usize * row_bytes);
+        rest = tail;
+        jobs.push((ty, y0, y1, rows));
+    }
+    debug_assert!(rest.is_empty(), "the bands cover every output row");
+    let results = parallel::map(threads, jobs, |(ty, y0, y1, rows)| {
+        FUSED.with(|bands| {
+            let mut bands = bands.try_borrow_mut().ok();
+            let mut fresh = Vec::new();
+            let bands: &mut Vec<Vec<i32>> = bands.as_deref_mut().unwrap_or(&mut fresh);
+            let top = ty * band_rows;
+            let len = ((top + band_rows).min(h) - top) as usize * w as usize;
+            bands.resize_with(work.len().max(bands.len()), Vec::new);
+            for (wk, band) in work.iter().zip(bands.iter_mut()) {
+                if band.len() < len {
+                    band.resize(len, 0);
+                }
+                data.decode_band(wk, ty, &mut band[..len])?;
+            }
+            let mut packer = RowPacker::new(plan, offsets, rect.width() as usize);
+            let (x0, x1) = (rect.x0 as usize, rect.x1 as usize);
+            for (y, dst) in (y0..y1).zip(rows.chunks_exact_mut(row_bytes)) {
+                let at = (y - top) as usize * w as usize;
+                let src: Vec<&[i32]> = bands[..work.len()]
+                    .iter()
+                    .map(|b| &b[at + x0..at + x1])
+                    .collect();
+                packer.pack(&src, dst);
+            }
+            Ok(())
+        })
+    });
+    results.into_iter().collect::<Result<()>>()?;
+    for wk in work {
+        if let Some(lower) = wk.lower {
+            buffers.give(lower.data);
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// The band buffers of [`decode_fused`], one per plane, kept per thread.
+    static FUSED: RefCell<Vec<Vec<i32>>> = RefCell::default();
+}
+
 /// One row of R, G and B bytes from Y, Co and Cg, each clamped to `[0, max]`.
 #[inline(always)]
 fn colour_row_u8(
@@ -402,41 +551,20 @@ fn decode_section(
     threads: usize,
     buffers: &mut DecodeBuffers,
 ) -> Result<()> {
-    let tables: Vec<DecTable> = section
-        .tables
-        .iter()
-        .map(|t| DecTable::new(&t.freq, stree::is_value_kind(t.kind)))
-        .collect();
+    let tables = section_tables(section);
     // Every plane of the section at once: the tile rows of all planes form one pool of
     // parallel work (three times as much as plane after plane for colour pictures).
     let side = 1u32 << plan.header.tile_log2;
-    let mut work = Vec::with_capacity(section.planes.len());
-    let mut outs = Vec::with_capacity(section.planes.len());
-    for pp in &section.planes {
-        let (w, h) = pp.size;
-        let lower = match pp.base {
-            true => None,
-            false => Some(
-                levels[pp.plane]
-                    .take()
-                    .ok_or_else(|| Error::format("residual section before its base"))?,
-            ),
-        };
-        let t = &pp.tables;
-        work.push(PlaneWork {
-            pp,
-            lower,
-            tables: std::array::from_fn(|layer| {
-                std::array::from_fn(|k| t[layer][k].map(|i| &tables[i]))
-            }),
-            dequant: pp.quant.map(Dequantizer::new),
-        });
-        outs.push(Level {
-            width: w,
-            height: h,
-            data: buffers.take((w * h) as usize),
-        });
-    }
+    let work = plane_work(section, &tables, levels)?;
+    let mut outs: Vec<Level> = section
+        .planes
+        .iter()
+        .map(|pp| Level {
+            width: pp.size.0,
+            height: pp.size.1,
+            data: buffers.take((pp.size.0 * pp.size.1) as usize),
+        })
+        .collect();
     let mut jobs: Vec<(usize, u32, &mut [i32])> = Vec::new();
     for (i, out) in outs.iter_mut().enumerate() {
         let wk = &work[i];
@@ -470,6 +598,46 @@ fn decode_section(
         levels[wk.pp.plane] = Some(out);
     }
     Ok(())
+}
+
+/// The decode tables of a section.
+fn section_tables(section: &SectionPlan) -> Vec<DecTable> {
+    section
+        .tables
+        .iter()
+        .map(|t| DecTable::new(&t.freq, stree::is_value_kind(t.kind)))
+        .collect()
+}
+
+/// Each plane's part of `section`, taking its echelon below from `levels`.
+fn plane_work<'a>(
+    section: &'a SectionPlan,
+    tables: &'a [DecTable],
+    levels: &mut [Option<Level>],
+) -> Result<Vec<PlaneWork<'a>>> {
+    section
+        .planes
+        .iter()
+        .map(|pp| {
+            let lower = match pp.base {
+                true => None,
+                false => Some(
+                    levels[pp.plane]
+                        .take()
+                        .ok_or_else(|| Error::format("residual section before its base"))?,
+                ),
+            };
+            let t = &pp.tables;
+            Ok(PlaneWork {
+                pp,
+                lower,
+                tables: std::array::from_fn(|layer| {
+                    std::array::from_fn(|k| t[layer][k].map(|i| &tables[i]))
+                }),
+                dequant: pp.quant.map(Dequantizer::new),
+            })
+        })
+        .collect()
 }
 
 /// One plane's part of a section, with its decode tables.

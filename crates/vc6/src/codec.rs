@@ -507,7 +507,9 @@ impl Decoder {
     }
 
     /// Like [`Decoder::decode_region`], into a caller buffer of exactly the frame's
-    /// length; returns (width, height, format).
+    /// length; returns (width, height, format). A stream that fails its checks (header,
+    /// tables, lengths, checksums) leaves `out` untouched; one whose tile data turns out
+    /// corrupt while decoding may leave part of the picture in it.
     pub fn decode_into(
         &self,
         stream: &[u8],
