@@ -927,37 +927,23 @@ fn decode_payload(
         }
         let (buf, leaves) = (&mut out.bufs[l][..n], &mut out.leaves[l]);
         let dq = &dequant[l];
+        // One copy of the decode loop per mapping of the codes (each closure its own type).
+        macro_rules! decode {
+            ($map:expr) => {
+                stree::decode_layer_with(
+                    mode, &tables[l], &mut ans, buf, w, h, tile_log2, leaves, $map,
+                )?
+            };
+        }
         if dq.quant.is_identity() && mode == stree::MODE_DENSE {
             // Zigzag codes first, undone in a second pass that vectorises: cheaper than
             // undoing each in the (serial) decode loop.
-            stree::decode_layer_with(
-                mode,
-                &tables[l],
-                &mut ans,
-                buf,
-                w,
-                h,
-                tile_log2,
-                leaves,
-                |u| u as i32,
-            )?;
+            decode!(|u| u as i32);
             buf.iter_mut().for_each(|v| *v = unzigzag(*v as u32));
         } else if dq.quant.is_identity() {
-            stree::decode_layer_with(
-                mode, &tables[l], &mut ans, buf, w, h, tile_log2, leaves, unzigzag,
-            )?;
+            decode!(unzigzag);
         } else {
-            stree::decode_layer_with(
-                mode,
-                &tables[l],
-                &mut ans,
-                buf,
-                w,
-                h,
-                tile_log2,
-                leaves,
-                |u| dq.get(u),
-            )?;
+            decode!(|u| dq.get(u));
         }
     }
     let ok = if modes == 0 {
