@@ -5,9 +5,7 @@ use crate::colour;
 use crate::echelon::{
     forward_level, med_quantize, med_residuals, predict_reconstruct, Details, Level, Prediction,
 };
-use crate::entropy::{
-    table_log_for, AnsEncTable, AnsEncoder, FreqTable, MIN_TABLE_LOG, VALUE_ALPHABET,
-};
+use crate::entropy::{table_log_for, AnsEncTable, AnsEncoder, FreqTable, VALUE_ALPHABET};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
@@ -673,8 +671,14 @@ fn encode_section(
         .collect();
     let mut tables: Vec<Option<AnsEncTable>> = vec![None; header.planes.len() * 16];
     let mut out = Vec::new();
-    // One precision for the whole section.
-    let log = section_table_log(&counts);
+    // One precision for the whole section, sized to its busiest table.
+    let log = table_log_for(
+        counts
+            .iter()
+            .map(|(_, c)| c.iter().sum::<u64>())
+            .max()
+            .unwrap_or(0),
+    );
     out.put_u8(loq);
     out.put_u8(log as u8);
     if !header.lossless {
@@ -717,37 +721,6 @@ fn encode_section(
         out.put_u32(crc);
     }
     Ok(out)
-}
-
-/// The precision of a section's tables: the one that minimises the tables' own bytes
-/// plus the symbols' estimated coded size (`L - log2 f` bits each). Finer tables code
-/// skewed statistics better but cost more to send, which matters in small sections.
-fn section_table_log(counts: &[(u16, &[u64; VALUE_ALPHABET])]) -> u32 {
-    let busiest = counts
-        .iter()
-        .map(|(_, c)| c.iter().sum::<u64>())
-        .max()
-        .unwrap_or(0);
-    let cost = |log: u32| -> f64 {
-        let mut bytes = Vec::new();
-        let mut bits = 0.0;
-        for &(k, c) in counts {
-            let c = &c[..stree::alphabet(k as usize % KINDS)];
-            let table = FreqTable::from_counts(c, log);
-            table.write(&mut bytes);
-            bits += c
-                .iter()
-                .zip(&table.freq)
-                .filter(|(&n, _)| n > 0)
-                .map(|(&n, &f)| n as f64 * (f64::from(log) - f64::from(f).log2()))
-                .sum::<f64>();
-        }
-        bytes.len() as f64 * 8.0 + bits
-    };
-    // No finer than the busiest table's symbol count needs.
-    (MIN_TABLE_LOG..=table_log_for(busiest))
-        .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
-        .unwrap_or(MIN_TABLE_LOG)
 }
 
 /// The tile grid of plane data at `loq`: samples for the lowest echelon, blocks (the
