@@ -8,7 +8,7 @@
 
 use crate::tableau::Rect;
 use crate::transform;
-use crate::upsample::{tap_pair, Upsampler};
+use crate::upsample::{tap_pair, AnyTaps, LinearTaps, Taps, Upsampler};
 
 /// A plane of signed samples at one echelon.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl Prediction {
         }
         let k = upsampler.taps();
         let rows = bh + 4;
-        horizontal_pass(&mut self.scratch, k, lower, blocks, range);
+        horizontal_pass(&mut self.scratch, AnyTaps(k), lower, blocks, range);
         let (ev, od) = self.scratch[..2 * rows * bw].split_at(rows * bw);
         // Vertical pass and the forward transform of each predicted 2x2 block.
         let (uw, uh) = (upper.0 as usize, upper.1 as usize);
@@ -175,7 +175,7 @@ impl Prediction {
 /// separate so the loops over them vectorise.
 fn horizontal_pass(
     scratch: &mut Vec<i32>,
-    k: [i32; 4],
+    taps: impl Taps,
     lower: &Level,
     blocks: Rect,
     (lo, hi): (i32, i32),
@@ -219,7 +219,7 @@ fn horizontal_pass(
         );
         let (e, o) = (&mut ev[r * bw..][..bw], &mut od[r * bw..][..bw]);
         for i in 0..bw {
-            (e[i], o[i]) = tap_pair(k, [s0[i], s1[i], s2[i], s3[i], s4[i]], lo, hi);
+            (e[i], o[i]) = taps.pair([s0[i], s1[i], s2[i], s3[i], s4[i]], lo, hi);
         }
     }
 }
@@ -357,26 +357,48 @@ pub fn predict_reconstruct(
         Some(_) if predicted_average || work.zero => Average::LowerPlusResidual,
         Some(_) => Average::PredictedPlusResidual,
     };
-    // One copy of the row loop per case, so that no loop tests the case per block; the
-    // nearest upsampler's skip the taps.
-    let f = match (average, work.zero) {
-        (Average::Lower, false) => predict_reconstruct_with::<0, true>,
-        (Average::LowerPlusResidual, false) => predict_reconstruct_with::<1, true>,
-        (Average::PredictedPlusResidual, _) => predict_reconstruct_with::<2, true>,
-        (Average::Lower, true) => predict_reconstruct_with::<0, false>,
-        (Average::LowerPlusResidual, true) => predict_reconstruct_with::<1, false>,
+    // One copy of the row loop per case, so that no loop tests the case per block: the
+    // nearest upsampler's skip the taps, the linear one's use shifts for multiplies.
+    let args = (work, lower, upper, blocks, residuals, range, band, band_y0);
+    match upsampler {
+        Upsampler::Nearest => with_average::<false, _>(average, AnyTaps([0; 4]), args),
+        Upsampler::Linear => with_average::<true, _>(average, LinearTaps, args),
+        _ => with_average::<true, _>(average, AnyTaps(upsampler.taps()), args),
+    }
+}
+
+/// The arguments of [`predict_reconstruct_with`] after its taps.
+type RowArgs<'a> = (
+    &'a mut Prediction,
+    &'a Level,
+    (u32, u32),
+    Rect,
+    &'a [&'a [i32]],
+    (i32, i32),
+    &'a mut [i32],
+    u32,
+);
+
+/// [`predict_reconstruct_with`] for `average`.
+fn with_average<const PREDICT: bool, T: Taps>(average: Average, taps: T, args: RowArgs<'_>) {
+    let f = match average {
+        Average::Lower => predict_reconstruct_with::<0, PREDICT, T>,
+        Average::LowerPlusResidual => predict_reconstruct_with::<1, PREDICT, T>,
+        Average::PredictedPlusResidual => predict_reconstruct_with::<2, PREDICT, T>,
     };
+    let (work, lower, upper, blocks, residuals, range, band, band_y0) = args;
     f(
-        work, upsampler, lower, upper, blocks, residuals, range, band, band_y0,
+        work, taps, lower, upper, blocks, residuals, range, band, band_y0,
     );
 }
 
-/// [`predict_reconstruct`] for `A` = [`Average`] number `A` (0, 1, 2 in declaration order);
-/// `PREDICT` false for the nearest upsampler (every predicted detail zero, no taps).
+/// [`predict_reconstruct`] for `A` = [`Average`] number `A` (0, 1, 2 in declaration order)
+/// and the kernel `taps`; `PREDICT` false for the nearest upsampler (every predicted detail
+/// zero, no taps).
 #[allow(clippy::too_many_arguments)]
-fn predict_reconstruct_with<const A: u8, const PREDICT: bool>(
+fn predict_reconstruct_with<const A: u8, const PREDICT: bool, T: Taps>(
     work: &mut Prediction,
-    upsampler: Upsampler,
+    taps: T,
     lower: &Level,
     upper: (u32, u32),
     blocks: Rect,
@@ -388,9 +410,8 @@ fn predict_reconstruct_with<const A: u8, const PREDICT: bool>(
     let (uw, uh) = (upper.0 as usize, upper.1 as usize);
     let bw = blocks.width() as usize;
     let rows = blocks.height() as usize + 4;
-    let k = upsampler.taps();
     if PREDICT {
-        horizontal_pass(&mut work.scratch, k, lower, blocks, range);
+        horizontal_pass(&mut work.scratch, taps, lower, blocks, range);
     } else if work.scratch.len() < 2 * rows * bw {
         // Unread without prediction; kept so the row slices below need no second form.
         work.scratch.resize(2 * rows * bw, 0);
@@ -424,7 +445,7 @@ fn predict_reconstruct_with<const A: u8, const PREDICT: bool>(
                 &residuals[1][n..][..bw],
                 &residuals[2][n..][..bw],
             ],
-            k,
+            taps,
             // On an odd bottom edge the last block row's V and D are predicted as zero.
             vmask: if y + 1 >= uh { 0 } else { -1 },
             range,
@@ -446,7 +467,7 @@ fn predict_reconstruct_with<const A: u8, const PREDICT: bool>(
 
 /// The inputs of one row of blocks of [`predict_reconstruct_with`], each slice as long
 /// as the row.
-struct BlockRow<'a> {
+struct BlockRow<'a, T> {
     /// First (`e`) and second (`o`) horizontal children of lower rows `by - 2 .. by + 2`.
     e: [&'a [i32]; 5],
     o: [&'a [i32]; 5],
@@ -455,12 +476,12 @@ struct BlockRow<'a> {
     /// Residuals: average (lossy only) and H, V, D.
     ra: &'a [i32],
     r: [&'a [i32]; 3],
-    k: [i32; 4],
+    taps: T,
     vmask: i32,
     range: (i32, i32),
 }
 
-impl BlockRow<'_> {
+impl<T: Taps> BlockRow<'_, T> {
     /// Block `i`, unclamped, with its H and D predictions masked by `hmask`.
     #[inline(always)]
     fn block<const A: u8, const PREDICT: bool>(&self, i: usize, hmask: i32) -> [i32; 4] {
@@ -468,8 +489,8 @@ impl BlockRow<'_> {
         let [e0, e1, e2, e3, e4] = self.e.map(|l| l[i]);
         let [o0, o1, o2, o3, o4] = self.o.map(|l| l[i]);
         let [rh, rv, rd] = self.r.map(|l| l[i]);
-        predict_block::<A, PREDICT>(
-            self.k,
+        predict_block::<A, PREDICT, T>(
+            self.taps,
             [e0, e1, e2, e3, e4],
             [o0, o1, o2, o3, o4],
             self.base[i],
@@ -521,8 +542,8 @@ impl BlockRow<'_> {
         let base = &self.base[..bw];
         let (top, bot) = (&mut top[..2 * bw], &mut bot[..2 * bw]);
         for i in 0..bw {
-            let s = predict_block::<A, PREDICT>(
-                self.k,
+            let s = predict_block::<A, PREDICT, T>(
+                self.taps,
                 [e0[i], e1[i], e2[i], e3[i], e4[i]],
                 [o0[i], o1[i], o2[i], o3[i], o4[i]],
                 base[i],
@@ -547,8 +568,8 @@ impl BlockRow<'_> {
 /// by `vmask`: 0 on odd edges, else -1), and the inverse transform, unclamped.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn predict_block<const A: u8, const PREDICT: bool>(
-    k: [i32; 4],
+fn predict_block<const A: u8, const PREDICT: bool, T: Taps>(
+    taps: T,
     e: [i32; 5],
     o: [i32; 5],
     base: i32,
@@ -559,8 +580,8 @@ fn predict_block<const A: u8, const PREDICT: bool>(
     (lo, hi): (i32, i32),
 ) -> [i32; 4] {
     let [pa, ph, pv, pd] = if PREDICT {
-        let (a, c) = tap_pair(k, e, lo, hi);
-        let (b, d) = tap_pair(k, o, lo, hi);
+        let (a, c) = taps.pair(e, lo, hi);
+        let (b, d) = taps.pair(o, lo, hi);
         transform::forward([a, b, c, d])
     } else {
         [0; 4]

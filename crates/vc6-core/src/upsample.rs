@@ -196,6 +196,38 @@ pub(crate) fn tap_pair(k: [i32; 4], s: [i32; 5], lo: i32, hi: i32) -> (i32, i32)
     (round(first), round(second))
 }
 
+/// The arithmetic of a kernel: both children of a sample ([`tap_pair`]'s values).
+/// Monomorphised so the common kernels can skip multiplies.
+pub(crate) trait Taps: Copy {
+    /// `tap_pair(k, s, lo, hi)` for this kernel's taps `k`.
+    fn pair(self, s: [i32; 5], lo: i32, hi: i32) -> (i32, i32);
+}
+
+/// Any four taps.
+#[derive(Clone, Copy)]
+pub(crate) struct AnyTaps(pub [i32; 4]);
+
+impl Taps for AnyTaps {
+    #[inline(always)]
+    fn pair(self, s: [i32; 5], lo: i32, hi: i32) -> (i32, i32) {
+        tap_pair(self.0, s, lo, hi)
+    }
+}
+
+/// The linear kernel, `(0, 3/4, 1/4, 0)`: `(4096 x + 8192) >> 14` is `(x + 2) >> 2`, so
+/// shifts and adds give [`tap_pair`]'s values exactly.
+#[derive(Clone, Copy)]
+pub(crate) struct LinearTaps;
+
+impl Taps for LinearTaps {
+    #[inline(always)]
+    fn pair(self, s: [i32; 5], lo: i32, hi: i32) -> (i32, i32) {
+        let near = 3 * s[2] + 2;
+        let round = |acc: i32| (acc >> 2).max(lo).min(hi);
+        (round(s[1] + near), round(near + s[3]))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +286,24 @@ mod tests {
             Upsampler::ModifiedCubic,
         ] {
             assert_eq!(tap4(u.taps(), [77; 4], 0, 255), 77, "{u}");
+        }
+    }
+
+    #[test]
+    fn linear_taps_match_the_general_form() {
+        let k = Upsampler::Linear.taps();
+        let mut seed = 99u32;
+        for _ in 0..20_000 {
+            let s: [i32; 5] = std::array::from_fn(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed % 131071) as i32 - 65535
+            });
+            for (lo, hi) in [(-65535, 65535), (0, 255), (-255, 255)] {
+                let s = s.map(|v| v.clamp(lo, hi));
+                assert_eq!(LinearTaps.pair(s, lo, hi), tap_pair(k, s, lo, hi), "{s:?}");
+            }
         }
     }
 
