@@ -54,7 +54,7 @@ struct EncodeArgs {
     /// Exact reconstruction (the default); the same as --preset lossless.
     #[arg(long, conflicts_with_all = ["quality", "bpp", "preset"])]
     lossless: bool,
-    /// Coding tools: lossless, light (lossy, fastest decode) or better (lossy, best
+    /// Coding tools: lossless, light (lossy, faster decode) or better (lossy, best
     /// quality per bit) [default: lossless, or better with --quality/--bpp].
     #[arg(long, value_name = "NAME")]
     preset: Option<Preset>,
