@@ -463,23 +463,32 @@ fn decode_fused(
             let top = ty * band_rows;
             let len = ((top + band_rows).min(h) - top) as usize * w as usize;
             bands.resize_with(work.len().max(bands.len()), Vec::new);
-            for (wk, band) in work.iter().zip(bands.iter_mut()) {
-                if band.len() < len {
-                    band.resize(len, 0);
+            let mut run = || -> Result<()> {
+                for (wk, band) in work.iter().zip(bands.iter_mut()) {
+                    if band.len() < len {
+                        band.resize(len, 0);
+                    }
+                    data.decode_band(wk, ty, &mut band[..len])?;
                 }
-                data.decode_band(wk, ty, &mut band[..len])?;
+                let mut packer = RowPacker::new(plan, offsets, rect.width() as usize);
+                let (x0, x1) = (rect.x0 as usize, rect.x1 as usize);
+                for (y, dst) in (y0..y1).zip(rows.chunks_exact_mut(row_bytes)) {
+                    let at = (y - top) as usize * w as usize;
+                    let src: Vec<&[i32]> = bands[..work.len()]
+                        .iter()
+                        .map(|b| &b[at + x0..at + x1])
+                        .collect();
+                    packer.pack(&src, dst);
+                }
+                Ok(())
+            };
+            let result = run();
+            // Keep a thread's bands for the next decode only while they are modest (a 4K
+            // picture's are 6 MB); very wide pictures give theirs back.
+            if bands.iter().map(Vec::capacity).sum::<usize>() > KEEP_FUSED_SAMPLES {
+                *bands = Vec::new();
             }
-            let mut packer = RowPacker::new(plan, offsets, rect.width() as usize);
-            let (x0, x1) = (rect.x0 as usize, rect.x1 as usize);
-            for (y, dst) in (y0..y1).zip(rows.chunks_exact_mut(row_bytes)) {
-                let at = (y - top) as usize * w as usize;
-                let src: Vec<&[i32]> = bands[..work.len()]
-                    .iter()
-                    .map(|b| &b[at + x0..at + x1])
-                    .collect();
-                packer.pack(&src, dst);
-            }
-            Ok(())
+            result
         })
     });
     results.into_iter().collect::<Result<()>>()?;
@@ -490,6 +499,9 @@ fn decode_fused(
     }
     Ok(())
 }
+
+/// Most samples of band buffers a thread keeps between decodes (32 MiB).
+const KEEP_FUSED_SAMPLES: usize = 8 << 20;
 
 thread_local! {
     /// The band buffers of [`decode_fused`], one per plane, kept per thread.
