@@ -34,8 +34,9 @@ pub struct EncoderConfig {
     pub format_tag: u8,
     /// Worker threads (0 = all cores).
     pub threads: usize,
-    /// Lossy coding at this quality, 0..=100 (`None`: lossless). Quality 100 quantises
-    /// with a step of 1, which still reconstructs the source exactly.
+    /// Lossy coding at this quality, 0..=100 (`None`: lossless), the same at every bit
+    /// depth. Quality 100 quantises with a step of 1, which still reconstructs the source
+    /// exactly.
     pub quality: Option<u8>,
     /// Lossy streams: predict each block's average as the sample of the echelon below
     /// (the predicted-average step), so the average residual corrects the error of the
@@ -86,9 +87,38 @@ pub fn quality_scale(quality: u8) -> f64 {
     QUALITY_STEP * curve
 }
 
-/// The quantiser of one layer of plane `plane` at quality `quality`.
-pub fn lossy_quant(quality: u8, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
-    scaled_quant(quality_scale(quality), 0, plane, colour, base, layer)
+/// The quantiser of one layer of the top echelon of plane `plane` (of `bit_depth` bits)
+/// at quality `quality`.
+pub fn lossy_quant(
+    quality: u8,
+    plane: usize,
+    bit_depth: u8,
+    colour: bool,
+    base: bool,
+    layer: usize,
+) -> Quant {
+    let at = LayerAt {
+        loq: 0,
+        plane,
+        bit_depth,
+        colour,
+        base,
+        layer,
+    };
+    scaled_quant(quality_scale(quality), at)
+}
+
+/// Where a quantiser applies: a layer of a plane's echelon.
+#[derive(Debug, Clone, Copy)]
+struct LayerAt {
+    loq: u8,
+    plane: usize,
+    bit_depth: u8,
+    /// The picture is colour-transformed (planes 1 and 2 are chroma).
+    colour: bool,
+    /// The plane's lowest echelon (one layer of samples).
+    base: bool,
+    layer: usize,
 }
 
 /// Step factor per LoQ below the top: an error in echelon `k` spreads over `4^k` samples
@@ -112,18 +142,19 @@ const DETAIL_WEIGHT: [f64; 4] = [2.0, 2.0, 4.0, 1.0];
 /// best on the rgb8 corpus (+0.2 dB at 1.25 bpp against 2).
 const CHROMA_WEIGHT: f64 = 3.0;
 
-/// The quantiser of one layer of the section of LoQ `loq` at scale `s`, the step
-/// `s * weight` (steps below 1 are 1, exact):
-/// finer in lower echelons ([`ECHELON_WEIGHT`]), by layer ([`DETAIL_WEIGHT`]) and by
-/// plane ([`CHROMA_WEIGHT`]).
-fn scaled_quant(s: f64, loq: u8, plane: usize, colour: bool, base: bool, layer: usize) -> Quant {
-    let mut weight = ECHELON_WEIGHT.powi(i32::from(loq));
-    if !base {
-        weight *= DETAIL_WEIGHT[layer];
+/// The quantiser of a layer at scale `s`, the step `s * weight` (steps below 1 are 1,
+/// exact): finer in lower echelons ([`ECHELON_WEIGHT`]), by layer ([`DETAIL_WEIGHT`]) and
+/// by plane ([`CHROMA_WEIGHT`]), and in units of an 8-bit sample, so that a quality means
+/// the same at every bit depth (a 16-bit plane's steps are 256 times larger).
+fn scaled_quant(s: f64, at: LayerAt) -> Quant {
+    let mut weight = ECHELON_WEIGHT.powi(i32::from(at.loq));
+    if !at.base {
+        weight *= DETAIL_WEIGHT[at.layer];
     }
-    if colour && (plane == 1 || plane == 2) {
+    if at.colour && (at.plane == 1 || at.plane == 2) {
         weight *= CHROMA_WEIGHT;
     }
+    weight *= 2f64.powi(i32::from(at.bit_depth) - 8);
     // Steps in sixteenths of a sample.
     let step = (s * weight * f64::from(STEP_ONE))
         .round()
@@ -199,9 +230,9 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
     }
 }
 
-/// Smallest and largest quantiser scales rate control tries (log2): below 1/16 every step
-/// is 1 (the largest layer weight is 12).
-const MIN_LOG_SCALE: f64 = -4.0;
+/// Smallest and largest quantiser scales rate control tries (log2): at the smallest every
+/// step is 1, even in 16-bit planes (the largest weight is 12 x 256).
+const MIN_LOG_SCALE: f64 = -12.0;
 const MAX_LOG_SCALE: f64 = 12.0;
 /// Most encoder passes of the scale search, and of the section mix after it.
 const RATE_PASSES: usize = 10;
@@ -632,7 +663,15 @@ fn encode_section(
             let base = loq + 1 == header.planes[p].echelons;
             std::array::from_fn(|l| match rate {
                 Some(r) => {
-                    scaled_quant(r.scale(loq, p, l), loq, p, header.colour_transform, base, l)
+                    let at = LayerAt {
+                        loq,
+                        plane: p,
+                        bit_depth: header.planes[p].bit_depth,
+                        colour: header.colour_transform,
+                        base,
+                        layer: l,
+                    };
+                    scaled_quant(r.scale(loq, p, l), at)
                 }
                 None => Quant::IDENTITY,
             })

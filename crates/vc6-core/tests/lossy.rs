@@ -218,3 +218,41 @@ fn adaptive_upsampler_stores_its_taps_and_decodes() {
         }
     }
 }
+
+/// A quality means the same at every bit depth: the same picture in 8 and in 16 bits
+/// (samples x 257) costs about as many bits at one quality and loses about as much,
+/// relative to the peak.
+#[test]
+fn quality_is_relative_to_the_bit_depth() {
+    let pic8 = rgb(96, 64, 41);
+    let pic16 = Picture::new(
+        pic8.planes
+            .iter()
+            .map(|p| {
+                let wide = p.samples.iter().map(|&s| s * 257).collect();
+                Plane::from_samples(p.width, p.height, 16, wide).unwrap()
+            })
+            .collect(),
+    )
+    .unwrap();
+    for quality in [40, 70, 90] {
+        let s8 = encode(&pic8, &cfg(quality, true)).unwrap();
+        let s16 = encode(&pic16, &cfg(quality, true)).unwrap();
+        let ratio = s16.len() as f64 / s8.len() as f64;
+        assert!(
+            (0.8..1.6).contains(&ratio),
+            "quality {quality}: {} bytes in 16 bits against {} in 8",
+            s16.len(),
+            s8.len()
+        );
+        let opts = DecodeOptions::default();
+        let psnr = |pic: &Picture, stream: &[u8], peak: f64| {
+            10.0 * (peak * peak / mse(pic, &decode(stream, &opts).unwrap())).log10()
+        };
+        let (p8, p16) = (psnr(&pic8, &s8, 255.0), psnr(&pic16, &s16, 65535.0));
+        assert!(
+            (p8 - p16).abs() < 1.5,
+            "quality {quality}: {p8:.2} dB in 8 bits, {p16:.2} dB in 16"
+        );
+    }
+}

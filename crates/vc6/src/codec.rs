@@ -87,7 +87,8 @@ pub struct EncoderSettings {
     /// Which backend encodes (the encoder runs on the CPU for every backend today).
     pub backend: Backend,
     /// Lossy coding at this quality, 0..=100 (`None`: lossless). Lower is smaller and
-    /// less exact; 100 quantises with a step of 1 and still reconstructs exactly.
+    /// less exact, alike at every bit depth; 100 quantises with a step of 1 and still
+    /// reconstructs exactly.
     pub quality: Option<u8>,
     /// Lossy streams: the predicted-average step (each block's average predicted as the
     /// sample below, so the average residual corrects the echelon below). On by default.
