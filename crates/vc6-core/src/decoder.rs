@@ -725,32 +725,8 @@ impl SectionData<'_> {
         let log = self.section.log;
         let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
         let BandScratch { tile, pred } = scratch;
-        let Some(lower) = &wk.lower else {
-            // Lowest echelon: MED residuals, tiles over samples.
-            tile.prepare(1, most);
-            for tx in pp.cover.x0..pp.cover.x1 {
-                let rect = pp.grid.tile_rect(tx, ty);
-                let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                decode_payload(
-                    self.payload(wk, tx, ty),
-                    log,
-                    &wk.tables[..1],
-                    &wk.dequant[..1],
-                    self.tile_log2,
-                    tw,
-                    th,
-                    tile,
-                )
-                .map_err(|e| err(e, tx))?;
-                let buf = tile.decoded_mut(0, tw * th);
-                med_reconstruct(buf, tw, th, pp.range);
-                for y in 0..th {
-                    let dst = y * w as usize + rect.x0 as usize;
-                    band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
-                }
-            }
-            return Ok(());
-        };
+        // One layer of MED residuals over samples for a lowest echelon, else the residual
+        // layers over blocks.
         let layers = pp.layers();
         tile.prepare(layers, most);
         for tx in pp.cover.x0..pp.cover.x1 {
@@ -767,6 +743,15 @@ impl SectionData<'_> {
                 tile,
             )
             .map_err(|e| err(e, tx))?;
+            let Some(lower) = &wk.lower else {
+                let buf = tile.decoded_mut(0, tw * th);
+                med_reconstruct(buf, tw, th, pp.range);
+                for y in 0..th {
+                    let dst = y * w as usize + rect.x0 as usize;
+                    band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+                }
+                continue;
+            };
             let residuals: Vec<&[i32]> = tile.bufs[..layers].iter().map(|b| &b[..]).collect();
             predict_reconstruct(
                 pred,
