@@ -79,6 +79,10 @@ struct EncodeArgs {
     /// taking the sample below (turns the predicted-average step off).
     #[arg(long)]
     no_predicted_average: bool,
+    /// Lossy: code the alpha plane of RGBA/BGRA input exactly, the colour at the quality or
+    /// rate (ignored for input without alpha).
+    #[arg(long)]
+    lossless_alpha: bool,
     /// Pixel format: of raw input (required there), or to convert image input to
     /// (gray/rgb/rgba/bgr/bgra at 8 or 16 bits), e.g. gray8, rgb8, rgba16, bgr8, yuv420p.
     #[arg(long, value_name = "FMT")]
@@ -326,6 +330,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         upsampler: args.upsampler.unwrap_or(defaults.upsampler),
         adaptive_upsampler: args.adaptive_upsampler,
         predicted_average: !args.no_predicted_average,
+        lossless_alpha: args.lossless_alpha,
         bit_depth: args.bit_depth,
         quality: match args.bpp {
             Some(_) => None,

@@ -714,6 +714,31 @@ fn lossy_encoding_by_rate_quality_and_preset() {
     ok(&[&"decode", &exact, &"-o", &back]);
     assert_eq!(read_rgb(&back), busy_image(w, h));
 
+    // --lossless-alpha: RGBA input keeps its alpha exactly, its colour does not.
+    let rgba = dir.path("busy_rgba.png");
+    let mut with_alpha = image::DynamicImage::ImageRgb8(busy_image(w, h)).to_rgba8();
+    with_alpha
+        .pixels_mut()
+        .enumerate()
+        .for_each(|(i, p)| p[3] = (i * 7 % 256) as u8);
+    with_alpha.save(&rgba).unwrap();
+    let a = dir.path("alpha.vc6");
+    ok(&[
+        &"encode",
+        &rgba,
+        &"-o",
+        &a,
+        &"-q",
+        &"50",
+        &"--lossless-alpha",
+    ]);
+    let back = dir.path("alpha.png");
+    ok(&[&"decode", &a, &"-o", &back]);
+    let got = image::open(&back).unwrap().to_rgba8();
+    let alpha = |img: &image::RgbaImage| img.pixels().map(|p| p[3]).collect::<Vec<u8>>();
+    assert_eq!(alpha(&got), alpha(&with_alpha), "alpha differs");
+    assert!(got != with_alpha, "quality 50 kept the colour exact");
+
     // The lossless preset takes no rate; an unknown preset is named.
     let err = fails(&[
         &"encode",

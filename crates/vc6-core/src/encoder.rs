@@ -50,6 +50,9 @@ pub struct EncoderConfig {
     /// encoder searches the quantiser scale over several passes until the stream is
     /// within 1% of the target (see [`encode`]).
     pub target_bpp: Option<f64>,
+    /// Lossy streams: code this plane exactly (every step 1), such as the alpha plane (3)
+    /// of an RGBA picture; the others follow the quality or the target rate.
+    pub exact_plane: Option<u8>,
 }
 
 impl Default for EncoderConfig {
@@ -66,6 +69,7 @@ impl Default for EncoderConfig {
             predicted_average: true,
             adaptive_upsampler: false,
             target_bpp: None,
+            exact_plane: None,
         }
     }
 }
@@ -482,6 +486,15 @@ struct Prepared {
 fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<Prepared> {
     picture.validate()?;
     cfg.upsampler.validate()?;
+    if let Some(p) = cfg
+        .exact_plane
+        .filter(|&p| usize::from(p) >= picture.planes.len())
+    {
+        return Err(Error::param(format!(
+            "exact plane {p} but the picture has {} planes",
+            picture.planes.len()
+        )));
+    }
     if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
         return Err(Error::param(format!(
             "tile log2 {} outside 2..=8",
@@ -661,7 +674,9 @@ fn encode_section(
     let quants: Vec<[Quant; 4]> = (0..header.planes.len())
         .map(|p| {
             let base = loq + 1 == header.planes[p].echelons;
+            let exact = cfg.exact_plane.is_some_and(|e| usize::from(e) == p);
             std::array::from_fn(|l| match rate {
+                Some(_) if exact => Quant::IDENTITY,
                 Some(r) => {
                     let at = LayerAt {
                         loq,

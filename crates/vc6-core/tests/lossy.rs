@@ -256,3 +256,28 @@ fn quality_is_relative_to_the_bit_depth() {
         );
     }
 }
+
+/// An exact plane in a lossy stream (an alpha plane, say) decodes to its source sample
+/// for sample, at every quality and at a target rate, while the others are lossy; a plane
+/// the picture does not have is refused.
+#[test]
+fn an_exact_plane_stays_exact() {
+    let pic = Picture::new((0..4).map(|i| plane(80, 56, 8, 70 + i)).collect()).unwrap();
+    let opts = DecodeOptions::default();
+    for (quality, target_bpp) in [(Some(20), None), (Some(75), None), (None, Some(2.0))] {
+        let config = EncoderConfig {
+            quality,
+            target_bpp,
+            exact_plane: Some(3),
+            ..cfg(50, true)
+        };
+        let out = decode(&encode(&pic, &config).unwrap(), &opts).unwrap();
+        assert_eq!(out.planes[3], pic.planes[3], "{quality:?} {target_bpp:?}");
+        assert!(out.planes[0] != pic.planes[0], "{quality:?} {target_bpp:?}");
+    }
+    let config = EncoderConfig {
+        exact_plane: Some(4),
+        ..cfg(50, true)
+    };
+    assert!(encode(&pic, &config).is_err());
+}

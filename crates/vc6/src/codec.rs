@@ -99,6 +99,9 @@ pub struct EncoderSettings {
     /// Lossy coding at this many bits per pixel, instead of a quality: the encoder runs
     /// several passes until the stream is within 1% of it (when reachable).
     pub target_bpp: Option<f64>,
+    /// Lossy streams of formats with alpha: code the alpha plane exactly, the colour
+    /// planes at the quality or target rate. Ignored for formats without alpha.
+    pub lossless_alpha: bool,
 }
 
 impl EncoderSettings {
@@ -139,6 +142,7 @@ impl Default for EncoderSettings {
             predicted_average: true,
             adaptive_upsampler: false,
             target_bpp: None,
+            lossless_alpha: false,
         }
     }
 }
@@ -239,6 +243,7 @@ impl Encoder {
             predicted_average: self.settings.predicted_average,
             adaptive_upsampler: self.settings.adaptive_upsampler,
             target_bpp: self.settings.target_bpp,
+            exact_plane: (self.settings.lossless_alpha && self.format.has_alpha()).then_some(3),
         }
     }
 
