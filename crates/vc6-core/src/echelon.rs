@@ -231,6 +231,9 @@ fn horizontal_pass(
 /// `A` as a fourth: the block's A is then the sample below (with `predicted_average`,
 /// or for the nearest upsampler) or the predicted block's average, plus that residual.
 /// `band` holds rows `2 * band_y0 ..` of the upper echelon (width `upper.0`).
+///
+/// The plain reference form: the codec runs [`predict_reconstruct`], which a test holds
+/// equal to [`Prediction::compute`] followed by this.
 #[allow(clippy::too_many_arguments)]
 pub fn reconstruct_blocks(
     lower: &Level,
