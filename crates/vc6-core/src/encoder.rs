@@ -84,7 +84,8 @@ const RECONSTRUCTION_OFFSET: u8 = 43;
 const QUALITY_STEP: f64 = 6.0;
 
 /// The quantiser scale of a quality: JPEG's quality curve (`2 - q/50` from 50 up, `50/q`
-/// below) times [`QUALITY_STEP`]. At 100 it is 0: every step is 1 and the stream exact.
+/// below) times 6 (the scale at quality 50). At 100 it is 0: every step is 1 and the
+/// stream exact.
 pub fn quality_scale(quality: u8) -> f64 {
     let q = f64::from(quality.clamp(1, 100));
     let curve = if q >= 50.0 { 2.0 - q / 50.0 } else { 50.0 / q };
