@@ -1,17 +1,20 @@
 //! The CPU reference decoder: full, LoQ, prefix and region decoding.
 
-use crate::bytes::ByteReader;
 use crate::colour;
 use crate::echelon::{med_reconstruct, predict_reconstruct, Level, Prediction};
-use crate::entropy::{unzigzag, AnsDecoder, DecTable};
+use crate::entropy;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::output::{OutputLayout, SampleType};
 use crate::parallel;
 use crate::picture::{Picture, Plane};
 use crate::plan::{Plan, PlanePlan, SectionPlan};
-use crate::quant::Quant;
-use crate::stree::{self, LayerTables};
+use crate::quant::{coeff_bound, CoeffMap};
+use crate::syntax::context::context_map;
+use crate::syntax::{
+    decode_tile, LayerTables, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH,
+    KIND_NODE_LOW, MAX_LAYERS,
+};
 use crate::tableau::Rect;
 use crate::upsample::Upsampler;
 use std::cell::RefCell;
@@ -426,7 +429,7 @@ fn decode_fused(
     for section in earlier {
         decode_section(plan, section, stream, &mut levels, threads, buffers)?;
     }
-    let tables = section_tables(last);
+    let tables = SectionTables::new(last);
     let work = plane_work(last, &tables, &mut levels)?;
     let data = SectionData {
         stream,
@@ -563,7 +566,7 @@ fn decode_section(
     threads: usize,
     buffers: &mut DecodeBuffers,
 ) -> Result<()> {
-    let tables = section_tables(section);
+    let tables = SectionTables::new(section);
     // Every plane of the section at once: the tile rows of all planes form one pool of
     // parallel work (three times as much as plane after plane for colour pictures).
     let side = 1u32 << plan.header.tile_log2;
@@ -612,19 +615,63 @@ fn decode_section(
     Ok(())
 }
 
-/// The decode tables of a section.
-fn section_tables(section: &SectionPlan) -> Vec<DecTable> {
-    section
-        .tables
-        .iter()
-        .map(|t| DecTable::new(&t.freq, stree::is_value_kind(t.kind)))
-        .collect()
+/// The decode tables of a section: every table's entries in one array, and a table of
+/// [`entropy::INVALID_SYMBOL`] entries that stands in for the tables the section does not define.
+struct SectionTables {
+    entries: Vec<u32>,
+    log: u32,
+    /// Offset of each of the section's tables in `entries`; the invalid table is last.
+    offsets: Vec<usize>,
+}
+
+impl SectionTables {
+    fn new(section: &SectionPlan) -> SectionTables {
+        let size = 1usize << section.log;
+        let mut entries = vec![0u32; size * (section.tables.len() + 1)];
+        let mut offsets = Vec::with_capacity(section.tables.len() + 1);
+        for (i, (t, chunk)) in section
+            .tables
+            .iter()
+            .zip(entries.chunks_exact_mut(size))
+            .enumerate()
+        {
+            entropy::decode::fill(&t.freq, chunk);
+            offsets.push(i * size);
+        }
+        let invalid = section.tables.len() * size;
+        entropy::decode::fill_invalid(section.log, &mut entries[invalid..]);
+        offsets.push(invalid);
+        SectionTables {
+            entries,
+            log: section.log,
+            offsets,
+        }
+    }
+
+    /// The entries of table `index` (`None`: the invalid table).
+    fn table(&self, index: Option<usize>) -> &[u32] {
+        let at = self.offsets[index.unwrap_or(self.offsets.len() - 1)];
+        &self.entries[at..at + (1 << self.log)]
+    }
+
+    /// A plane's tables, layer by layer.
+    fn layers(&self, pp: &PlanePlan) -> [LayerTables<'_>; MAX_LAYERS] {
+        std::array::from_fn(|l| {
+            let t = &pp.tables[l];
+            LayerTables {
+                dense: std::array::from_fn(|c| self.table(t[KIND_DENSE][c])),
+                leaf: std::array::from_fn(|c| self.table(t[KIND_LEAF][c])),
+                low: self.table(t[KIND_NODE_LOW][0]),
+                high: self.table(t[KIND_NODE_HIGH][0]),
+            }
+        })
+    }
 }
 
 /// Each plane's part of `section`, taking its echelon below from `levels`.
 fn plane_work<'a>(
     section: &'a SectionPlan,
-    tables: &'a [DecTable],
+    tables: &'a SectionTables,
     levels: &mut [Option<Level>],
 ) -> Result<Vec<PlaneWork<'a>>> {
     section
@@ -639,14 +686,12 @@ fn plane_work<'a>(
                         .ok_or_else(|| Error::format("residual section before its base"))?,
                 ),
             };
-            let t = &pp.tables;
+            let bound = coeff_bound(pp.range);
             Ok(PlaneWork {
                 pp,
                 lower,
-                tables: std::array::from_fn(|layer| {
-                    std::array::from_fn(|k| t[layer][k].map(|i| &tables[i]))
-                }),
-                dequant: pp.quant.map(Dequantizer::new),
+                tables: tables.layers(pp),
+                maps: pp.quant.map(|q| CoeffMap::new(q, bound)),
             })
         })
         .collect()
@@ -657,34 +702,9 @@ struct PlaneWork<'a> {
     pp: &'a PlanePlan,
     /// The echelon below; `None` when this is the plane's lowest echelon.
     lower: Option<Level>,
-    tables: [LayerTables<'a>; 4],
-    /// Each layer's dequantisation.
-    dequant: [Dequantizer; 4],
-}
-
-/// Dequantisation of a layer's decoded values by their zigzag code, with the small codes
-/// (nearly all of them in lossy streams) looked up rather than computed.
-struct Dequantizer {
-    quant: Quant,
-    small: [i32; 64],
-}
-
-impl Dequantizer {
-    fn new(quant: Quant) -> Self {
-        Dequantizer {
-            quant,
-            small: std::array::from_fn(|u| quant.dequantize(unzigzag(u as u32))),
-        }
-    }
-
-    /// The dequantised coefficient whose zigzag code is `u`.
-    #[inline(always)]
-    fn get(&self, u: u32) -> i32 {
-        match self.small.get(u as usize) {
-            Some(&v) => v,
-            None => self.quant.dequantize(unzigzag(u)),
-        }
-    }
+    tables: [LayerTables<'a>; MAX_LAYERS],
+    /// Each layer's dequantisation and clamping.
+    maps: [CoeffMap; MAX_LAYERS],
 }
 
 /// What every tile of a section shares.
@@ -704,11 +724,7 @@ impl SectionData<'_> {
     /// Decodes the needed tiles of tile row `ty` into `band`, the rows of the echelon
     /// that tile row covers.
     fn decode_band(&self, wk: &PlaneWork<'_>, ty: u32, band: &mut [i32]) -> Result<()> {
-        let side = 1usize << self.tile_log2;
-        let pp = wk.pp;
-        // Room for the biggest tile of the grid (small echelons have small tiles).
-        let most = side.min(pp.grid.width as usize) * side.min(pp.grid.height as usize);
-        with_scratch(|scratch| self.decode_band_with(wk, ty, band, most, scratch))
+        with_scratch(|scratch| self.decode_band_with(wk, ty, band, scratch))
     }
 
     /// [`SectionData::decode_band`] with this thread's scratch space.
@@ -717,29 +733,44 @@ impl SectionData<'_> {
         wk: &PlaneWork<'_>,
         ty: u32,
         band: &mut [i32],
-        most: usize,
         scratch: &mut BandScratch,
     ) -> Result<()> {
         let pp = wk.pp;
         let (w, h) = pp.size;
-        let log = self.section.log;
         let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
-        let BandScratch { tile, pred } = scratch;
+        let BandScratch { tile, pred, ctx } = scratch;
         // One layer of MED residuals over samples for a lowest echelon, else the residual
         // layers over blocks.
         let layers = pp.layers();
-        tile.prepare(layers, most);
         for tx in pp.cover.x0..pp.cover.x1 {
             let rect = pp.grid.tile_rect(tx, ty);
             let (tw, th) = (rect.width() as usize, rect.height() as usize);
-            decode_payload(
+            match &wk.lower {
+                Some(lower) => context_map(
+                    &lower.data,
+                    lower.width as usize,
+                    lower.height as usize,
+                    rect,
+                    &pp.thresholds,
+                    ctx,
+                ),
+                None => {
+                    ctx.clear();
+                    ctx.resize(tw * th, 0);
+                }
+            }
+            let spec = TileSpec {
+                log: self.section.log,
+                tile_log2: self.tile_log2,
+                w: tw,
+                h: th,
+                ctx,
+            };
+            decode_tile(
                 self.payload(wk, tx, ty),
-                log,
+                &spec,
                 &wk.tables[..layers],
-                &wk.dequant[..layers],
-                self.tile_log2,
-                tw,
-                th,
+                &wk.maps[..layers],
                 tile,
             )
             .map_err(|e| err(e, tx))?;
@@ -775,10 +806,6 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
         Error::Format(m) => {
             Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}"))
         }
-        // The tableau gave the tile its length, so a short payload is corrupt, not cut.
-        Error::Truncated { .. } => Error::format(format!(
-            "tile ({tx},{ty}) of plane {p} at LoQ {loq}: empty tile payload"
-        )),
         e => e,
     }
 }
@@ -789,6 +816,7 @@ fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
 struct BandScratch {
     tile: TileLayers,
     pred: Prediction,
+    ctx: Vec<u8>,
 }
 
 thread_local! {
@@ -807,151 +835,4 @@ fn with_scratch<R>(f: impl FnOnce(&mut BandScratch) -> R) -> R {
         (_, Some(f)) => f(&mut BandScratch::default()),
         (_, None) => unreachable!("the scratch closure ran but returned nothing"),
     }
-}
-
-/// The coefficient layers of one tile, reused from tile to tile of a band. Each layer
-/// remembers which of its entries the last tile may have left non-zero, so the next tile
-/// clears only those (s-tree layers touch a few entries, dense layers overwrite all).
-#[derive(Default)]
-struct TileLayers {
-    bufs: Vec<Vec<i32>>,
-    /// Per layer: positions of the last s-tree's leaves.
-    leaves: Vec<Vec<u32>>,
-    dirty: Vec<Dirty>,
-}
-
-/// Which entries of a layer buffer may be non-zero.
-#[derive(Clone, Copy)]
-enum Dirty {
-    /// None: the buffer is all zero.
-    Clean,
-    /// Those in the layer's `leaves`.
-    Leaves,
-    /// Any of the first `n`.
-    Prefix(usize),
-}
-
-impl TileLayers {
-    /// Readies at least `layers` layers of at least `n` entries each. Buffers only grow
-    /// (with zeros), so what `dirty` says of them stays true.
-    fn prepare(&mut self, layers: usize, n: usize) {
-        for l in 0..layers {
-            if l == self.bufs.len() {
-                self.bufs.push(Vec::new());
-                self.leaves.push(Vec::new());
-                self.dirty.push(Dirty::Clean);
-            }
-            if self.bufs[l].len() < n {
-                self.bufs[l].resize(n, 0);
-            }
-        }
-    }
-
-    /// Zeroes layer `l`.
-    fn clear(&mut self, l: usize) {
-        let buf = &mut self.bufs[l];
-        match self.dirty[l] {
-            Dirty::Clean => {}
-            // Scattered stores beat a fill only while the leaves are few.
-            Dirty::Leaves if self.leaves[l].len() * 8 < buf.len() => {
-                for &i in &self.leaves[l] {
-                    buf[i as usize] = 0;
-                }
-            }
-            Dirty::Leaves => buf.fill(0),
-            Dirty::Prefix(n) => buf[..n].fill(0),
-        }
-        self.dirty[l] = Dirty::Clean;
-    }
-
-    /// Readies layer `l` for a write of every one of its first `n` entries.
-    fn overwrite(&mut self, l: usize, n: usize) {
-        self.dirty[l] = match self.dirty[l] {
-            Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
-            Dirty::Clean | Dirty::Leaves => {
-                // The last tile's leaves may lie past `n` (a smaller tile now).
-                self.clear(l);
-                Dirty::Prefix(n)
-            }
-        };
-    }
-
-    /// Layer `l`'s first `n` entries, as decoded (they hold every non-zero entry), for
-    /// the caller to change in place.
-    fn decoded_mut(&mut self, l: usize, n: usize) -> &mut [i32] {
-        self.dirty[l] = match self.dirty[l] {
-            Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
-            Dirty::Clean | Dirty::Leaves => Dirty::Prefix(n),
-        };
-        &mut self.bufs[l][..n]
-    }
-}
-
-/// Decodes one tile payload (the mode byte, then the tile's ANS bit stream) into the
-/// first `w * h` entries of each of `out`'s layers, dequantised.
-#[allow(clippy::too_many_arguments)]
-fn decode_payload(
-    payload: &[u8],
-    log: u32,
-    tables: &[LayerTables<'_>],
-    dequant: &[Dequantizer],
-    tile_log2: u8,
-    w: usize,
-    h: usize,
-    out: &mut TileLayers,
-) -> Result<()> {
-    let mut r = ByteReader::new(payload);
-    let modes = r.u8("tile modes")?;
-    let layers = tables.len();
-    if u32::from(modes) >> (2 * layers) != 0 {
-        return Err(Error::format(format!(
-            "mode byte {modes:#04x} sets unused layers"
-        )));
-    }
-    let stream = &payload[r.pos()..];
-    let mut ans = AnsDecoder::new(stream, log);
-    let n = w * h;
-    for l in 0..layers {
-        let mode = (modes >> (2 * l)) & 3;
-        if mode == stree::MODE_DENSE {
-            out.overwrite(l, n);
-        } else {
-            out.clear(l);
-            if mode == stree::MODE_STREE {
-                // The s-tree writes only at the leaves it records.
-                out.dirty[l] = Dirty::Leaves;
-            }
-        }
-        let (buf, leaves) = (&mut out.bufs[l][..n], &mut out.leaves[l]);
-        let dq = &dequant[l];
-        // One copy of the decode loop per mapping of the codes (each closure its own type).
-        macro_rules! decode {
-            ($map:expr) => {
-                stree::decode_layer_with(
-                    mode, &tables[l], &mut ans, buf, w, h, tile_log2, leaves, $map,
-                )?
-            };
-        }
-        if dq.quant.is_identity() && mode == stree::MODE_DENSE {
-            // Zigzag codes first, undone in a second pass that vectorises: cheaper than
-            // undoing each in the (serial) decode loop.
-            decode!(|u| u as i32);
-            buf.iter_mut().for_each(|v| *v = unzigzag(*v as u32));
-        } else if dq.quant.is_identity() {
-            decode!(unzigzag);
-        } else {
-            decode!(|u| dq.get(u));
-        }
-    }
-    let ok = if modes == 0 {
-        stream.is_empty()
-    } else {
-        ans.finished_cleanly()
-    };
-    if !ok {
-        return Err(Error::format(
-            "entropy-coded data does not match its length (corrupted tile)",
-        ));
-    }
-    Ok(())
 }

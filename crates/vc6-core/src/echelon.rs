@@ -655,12 +655,13 @@ pub fn med_quantize(
     out: &mut [i32],
 ) {
     let mid = (range.0 + range.1 + 1) >> 1;
+    let bound = crate::quant::coeff_bound(range);
     for y in 0..h {
         for x in 0..w {
             let p = med(tile, w, x, y, mid);
             let q = quant.quantize(tile[y * w + x] - p, rounding);
             out[y * w + x] = q;
-            tile[y * w + x] = (p + quant.dequantize(q)).clamp(range.0, range.1);
+            tile[y * w + x] = (p + quant.dequantize(q, bound)).clamp(range.0, range.1);
         }
     }
 }

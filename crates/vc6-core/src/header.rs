@@ -8,7 +8,7 @@ use crate::upsample::Upsampler;
 /// First four bytes of every stream.
 pub const MAGIC: [u8; 4] = *b"VC6R";
 /// Bitstream version this crate writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Most echelons a plane may have (a 65535-sample side halves to 1 in 16 steps).
 pub const MAX_ECHELONS: u8 = 17;
 /// Smallest and largest tile side, as log2 of the side in coefficients.
@@ -231,7 +231,7 @@ impl Header {
         let version = r.u8("header version")?;
         if version != VERSION {
             return Err(Error::Unsupported(format!(
-                "bitstream version {version} (this decoder reads version {VERSION})"
+                "unsupported bitstream version {version} (this decoder reads version {VERSION})"
             )));
         }
         let flags = r.u8("header flags")?;

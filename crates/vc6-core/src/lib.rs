@@ -9,7 +9,7 @@
 //! is **not** the SMPTE ST 2117-1 syntax.
 //!
 //! Features: `rayon` (default) decodes and encodes tiles on every core.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod backend;
 mod bytes;
@@ -26,7 +26,7 @@ pub mod parallel;
 pub mod picture;
 pub mod plan;
 pub mod quant;
-pub mod stree;
+pub mod syntax;
 pub mod tableau;
 pub mod transform;
 pub mod upsample;

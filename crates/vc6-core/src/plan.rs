@@ -9,13 +9,13 @@
 use crate::bytes::ByteReader;
 use crate::colour;
 use crate::decoder::{DecodeOptions, Region};
-use crate::entropy::{FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
+use crate::entropy::{FreqTable, MAX_PRECISION, MIN_PRECISION};
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::quant::Quant;
-use crate::stree::{self, KINDS};
+use crate::syntax::context::{check_thresholds, MAX_CONTEXTS};
+use crate::syntax::{alphabet, is_value_kind, KINDS, MAX_LAYERS};
 use crate::tableau::{read_tableau, Rect, TileGrid};
-use crate::upsample::Upsampler;
 
 /// A checked decode request: which sections, tiles and samples to produce.
 #[derive(Debug, Clone)]
@@ -48,18 +48,23 @@ pub struct SectionPlan {
     pub offsets: Vec<u64>,
 }
 
-/// A frequency table of a section, for one plane, layer and table kind.
+/// A frequency table of a section, for one plane, layer, table kind and context.
 #[derive(Debug, Clone)]
 pub struct TableSpec {
     /// Plane index.
     pub plane: usize,
-    /// Layer (0..=2).
+    /// Layer (0..=3).
     pub layer: usize,
-    /// Table kind (see [`crate::stree`]).
+    /// Table kind (see [`crate::syntax`]).
     pub kind: usize,
+    /// Context (0 for the node kinds).
+    pub ctx: usize,
     /// The frequencies.
     pub freq: FreqTable,
 }
+
+/// `tables[layer][kind][ctx]` of a plane in a section: index into the section's tables.
+pub type TableIndex = [[[Option<usize>; MAX_CONTEXTS]; KINDS]; MAX_LAYERS];
 
 /// One plane's part of a section.
 #[derive(Debug, Clone)]
@@ -81,10 +86,13 @@ pub struct PlanePlan {
     /// True for lossy streams: residual echelons carry a fourth layer (the average
     /// residual) and every layer is quantised.
     pub lossy: bool,
-    /// `tables[layer][kind]`: index into the section's tables.
-    pub tables: [[Option<usize>; KINDS]; 4],
+    /// `tables[layer][kind][ctx]`: index into the section's tables.
+    pub tables: TableIndex,
     /// Dequantisation of each layer (the identity for lossless streams).
-    pub quant: [Quant; 4],
+    pub quant: [Quant; MAX_LAYERS],
+    /// Context thresholds of the plane's residual layers (none for a lowest echelon):
+    /// `thresholds.len() + 1` contexts.
+    pub thresholds: Vec<u32>,
 }
 
 impl PlanePlan {
@@ -211,15 +219,11 @@ fn needed_rects(header: &Header, loq: u8, region: Option<Region>) -> Result<Vec<
             region.width, region.height, region.x, region.y
         )));
     }
-    let margin = if header.upsampler == Upsampler::Nearest {
-        0
-    } else {
-        2
-    };
     Ok(header
         .planes
         .iter()
-        .map(|d| {
+        .enumerate()
+        .map(|(p, d)| {
             let (wk, hk) = d.size_at(loq);
             let (x0, x1) = map_span(region.x, region.width, w0, wk);
             let (y0, y1) = map_span(region.y, region.height, h0, hk);
@@ -227,14 +231,29 @@ fn needed_rects(header: &Header, loq: u8, region: Option<Region>) -> Result<Vec<
             let mut v = vec![Rect::default(); d.echelons as usize];
             v[loq as usize] = r;
             for (j, need) in v.iter_mut().enumerate().skip(loq as usize + 1) {
-                let (lw, lh) = d.size_at(j as u8);
-                r = r.halved().grown(margin, lw, lh);
+                // Echelon `j - 1` decodes whole tiles, and each tile's contexts and
+                // predictions read the echelon below around every block of the tile:
+                // the tiles' blocks, grown by the kernel's support (docs/bitstream.md 9).
+                let grid = plane_grid(header, p, j as u8 - 1);
+                let tiles = grid.tiles_covering(r.halved());
+                let s = header.tile_log2;
+                let blocks = Rect {
+                    x0: tiles.x0 << s,
+                    y0: tiles.y0 << s,
+                    x1: (tiles.x1 << s).min(grid.width),
+                    y1: (tiles.y1 << s).min(grid.height),
+                };
+                r = blocks.grown(NEED_MARGIN, grid.width, grid.height);
                 *need = r;
             }
             v
         })
         .collect())
 }
+
+/// How far around a decoded tile's blocks the echelon below must be reconstructed: the
+/// upsampling kernels reach two samples, contexts one.
+const NEED_MARGIN: u32 = 2;
 
 /// Maps the span `[start, start + len)` of a side of `full` samples (plane 0) onto a
 /// side of `size` samples. A side that is `full` halved `s` times (rounding up, as for
@@ -344,15 +363,16 @@ fn plan_section(
         .filter(|&p| loq < header.planes[p].echelons)
         .collect();
     let log = u32::from(r.u8("section table precision")?);
-    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&log) {
+    if !(MIN_PRECISION..=MAX_PRECISION).contains(&log) {
         return Err(Error::format(format!(
-            "section table precision {log} outside {MIN_TABLE_LOG}..={MAX_TABLE_LOG}"
+            "section table precision {log} outside {MIN_PRECISION}..={MAX_PRECISION}"
         )));
     }
     let lossy = !header.lossless;
-    let layers = |p: usize| layer_count(loq + 1 == header.planes[p].echelons, lossy);
+    let base = |p: usize| loq + 1 == header.planes[p].echelons;
+    let layers = |p: usize| layer_count(base(p), lossy);
     // Lossy sections signal each present plane's quantisers, layer by layer.
-    let mut quant = vec![[Quant::IDENTITY; 4]; header.planes.len()];
+    let mut quant = vec![[Quant::IDENTITY; MAX_LAYERS]; header.planes.len()];
     if lossy {
         for &p in &present {
             for q in quant[p].iter_mut().take(layers(p)) {
@@ -361,26 +381,67 @@ fn plan_section(
             }
         }
     }
-    let mut index: Vec<[[Option<usize>; KINDS]; 4]> = vec![Default::default(); header.planes.len()];
-    let table_count = r.varint("table count")? as usize;
-    let mut tables = Vec::new();
-    for _ in 0..table_count {
-        let plane = r.u8("table plane")? as usize;
-        let layer = r.u8("table layer")? as usize;
-        let kind = r.u8("table kind")? as usize;
-        if !present.contains(&plane) || layer >= layers(plane) || kind >= KINDS {
+    // Context thresholds of each present plane with a residual echelon here.
+    let mut thresholds: Vec<Vec<u32>> = vec![Vec::new(); header.planes.len()];
+    for &p in present.iter().filter(|&&p| !base(p)) {
+        let n = usize::from(r.u8("context count")?);
+        if n >= MAX_CONTEXTS {
             return Err(Error::format(format!(
-                "table for plane {plane} layer {layer} kind {kind} is not allowed here"
+                "plane {p} at LoQ {loq} has {} contexts, at most {MAX_CONTEXTS}",
+                n + 1
             )));
         }
-        let freq = FreqTable::read(&mut r, stree::alphabet(kind), log)?;
-        if index[plane][layer][kind].replace(tables.len()).is_some() {
+        let t = (0..n)
+            .map(|_| r.varint("context threshold"))
+            .collect::<Result<Vec<u32>>>()?;
+        check_thresholds(&t)?;
+        thresholds[p] = t;
+    }
+    let mut index: Vec<TableIndex> = vec![Default::default(); header.planes.len()];
+    let table_count = r.varint("table count")? as usize;
+    // Each table takes at least three bytes, so the count is bounded by the data.
+    if table_count > r.remaining() / 3 {
+        return Err(Error::format(format!(
+            "section for LoQ {loq} lists {table_count} tables in {} bytes",
+            r.remaining()
+        )));
+    }
+    let mut tables = Vec::with_capacity(table_count);
+    for _ in 0..table_count {
+        let plane = r.u8("table plane")? as usize;
+        let key = r.u8("table key")?;
+        let (layer, kind, ctx) = (
+            usize::from(key & 3),
+            usize::from((key >> 2) & 3),
+            usize::from(key >> 4),
+        );
+        let contexts = if plane < thresholds.len() {
+            thresholds[plane].len() + 1
+        } else {
+            0
+        };
+        let ctx_ok = if is_value_kind(kind) {
+            ctx < contexts
+        } else {
+            ctx == 0
+        };
+        if !present.contains(&plane) || layer >= layers(plane) || !ctx_ok {
+            return Err(Error::format(format!(
+                "table for plane {plane} layer {layer} kind {kind} context {ctx} is not allowed here"
+            )));
+        }
+        let freq = FreqTable::read(&mut r, alphabet(kind), log)?;
+        if index[plane][layer][kind][ctx]
+            .replace(tables.len())
+            .is_some()
+        {
             return Err(Error::format("duplicate table in section"));
         }
         tables.push(TableSpec {
             plane,
             layer,
             kind,
+            ctx,
             freq,
         });
     }
@@ -402,6 +463,7 @@ fn plan_section(
             lossy,
             tables: index[p],
             quant: quant[p],
+            thresholds: std::mem::take(&mut thresholds[p]),
         });
         first_tile += grid.count();
     }

@@ -13,8 +13,14 @@ use crate::error::{Error, Result};
 pub const STEP_ONE: u32 = 16;
 /// Largest step width a stream may signal, in sixteenths (4096 samples).
 pub const MAX_STEP: u32 = 1 << 16;
-/// Dequantised residuals are clamped to this magnitude (docs/bitstream.md section 8).
-pub const MAX_RESIDUAL: i32 = 1 << 27;
+
+/// The bound on a plane's coefficients (docs/bitstream.md 7.7): `4 (hi - lo)` for the
+/// sample range `(lo, hi)`. No valid residual exceeds it (a detail's residual is at most
+/// twice its largest detail, `2 (hi - lo)`), and every decoded coefficient is clamped to
+/// it, so corrupt streams stay within the bounds of section 8 as well.
+pub fn coeff_bound((lo, hi): (i32, i32)) -> i32 {
+    4 * (hi - lo)
+}
 
 /// Step width and reconstruction offset of one plane, echelon and layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,14 +65,14 @@ impl Quant {
     }
 
     /// The decoder's reconstruction of `q`: `sign(q) * ((|q| * step + offset) >> 4)`,
-    /// clamped to `±MAX_RESIDUAL`.
+    /// its magnitude clamped to `bound` (see [`coeff_bound`]).
     #[inline]
-    pub fn dequantize(self, q: i32) -> i32 {
+    pub fn dequantize(self, q: i32, bound: i32) -> i32 {
         if q == 0 {
             return 0;
         }
         let m = (i64::from(q.unsigned_abs()) * i64::from(self.step) + self.offset_value()) >> 4;
-        let m = m.min(i64::from(MAX_RESIDUAL)) as i32;
+        let m = m.min(i64::from(bound)) as i32;
         if q < 0 {
             -m
         } else {
@@ -135,12 +141,52 @@ impl Quant {
             .collect();
         isolated.into_iter().for_each(|i| values[i] = 0);
     }
+}
 
-    /// Dequantises a buffer in place (no-op for the identity).
-    pub fn dequantize_all(self, values: &mut [i32]) {
-        if !self.is_identity() {
-            values.iter_mut().for_each(|v| *v = self.dequantize(*v));
+/// Turns a decoded code `u` (a zigzag value) into a coefficient: unzigzag, dequantise,
+/// clamp to the plane's bound. The small codes, nearly all of them, are looked up.
+#[derive(Debug, Clone)]
+pub struct CoeffMap {
+    quant: Quant,
+    bound: i32,
+    small: [i32; 64],
+}
+
+impl CoeffMap {
+    /// The map of a layer quantised with `quant` in a plane of coefficient bound `bound`.
+    pub fn new(quant: Quant, bound: i32) -> Self {
+        let f = |u: u32| {
+            quant
+                .dequantize(crate::entropy::unzigzag(u), bound)
+                .clamp(-bound, bound)
+        };
+        CoeffMap {
+            quant,
+            bound,
+            small: std::array::from_fn(|u| f(u as u32)),
         }
+    }
+
+    /// The coefficient of code `u`.
+    #[inline(always)]
+    pub fn get(&self, u: u32) -> i32 {
+        match self.small.get(u as usize) {
+            Some(&v) => v,
+            None => self
+                .quant
+                .dequantize(crate::entropy::unzigzag(u), self.bound)
+                .clamp(-self.bound, self.bound),
+        }
+    }
+
+    /// The layer's quantiser.
+    pub fn quant(&self) -> Quant {
+        self.quant
+    }
+
+    /// The plane's coefficient bound.
+    pub fn bound(&self) -> i32 {
+        self.bound
     }
 }
 
@@ -152,12 +198,12 @@ mod tests {
     fn identity_and_round_trip_within_a_step() {
         let id = Quant::IDENTITY;
         for r in [-70000, -3, -1, 0, 1, 2, 99999] {
-            assert_eq!(id.dequantize(id.quantize(r, 0)), r);
+            assert_eq!(id.dequantize(id.quantize(r, 0), 1 << 20), r);
         }
         let q = Quant::new(160, 43).unwrap();
         assert_eq!(q.offset_value(), 26);
         for r in -200..=200 {
-            let back = q.dequantize(q.quantize(r, 85));
+            let back = q.dequantize(q.quantize(r, 85), 1000);
             assert!((back - r).abs() <= 10, "{r} -> {back}");
             assert!(back.signum() * r.signum() >= 0);
         }
@@ -165,7 +211,7 @@ mod tests {
         assert_eq!(q.quantize(6, 85), 0);
         assert_eq!(q.quantize(7, 85), 1);
         assert_eq!(q.quantize(-7, 85), -1);
-        assert_eq!(q.dequantize(-1), -11);
+        assert_eq!(q.dequantize(-1, 1000), -11);
         assert!(Quant::new(0, 0).is_err() && Quant::new(70000, 0).is_err());
         // An isolated 1 below a step goes; one with a neighbour, or a full step, stays.
         let mut layer = vec![0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0];
@@ -182,8 +228,16 @@ mod tests {
         q.quantize_layer(&mut layer, 4, 3, 85, true);
         assert_eq!(layer, vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(
-            Quant::new(MAX_STEP, 255).unwrap().dequantize(1 << 26),
-            MAX_RESIDUAL
+            Quant::new(MAX_STEP, 255).unwrap().dequantize(1 << 26, 1020),
+            1020
         );
+        let map = CoeffMap::new(q, 20);
+        assert_eq!(
+            (map.get(0), map.get(1), map.get(2), map.get(1000)),
+            (0, -11, 11, 20)
+        );
+        assert_eq!(map.get(1001), -20);
+        let id = CoeffMap::new(Quant::IDENTITY, 1020);
+        assert_eq!((id.get(3), id.get(200), id.get(5000)), (-2, 100, 1020));
     }
 }

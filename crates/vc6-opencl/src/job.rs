@@ -2,9 +2,8 @@
 //! decode tables, the per-section planes and coefficient offsets (`run.rs` merges the
 //! frames of a batch). Plain Rust, no OpenCL calls, so it is unit-tested without a device.
 
-use vc6_core::entropy::decode_states;
 use vc6_core::plan::Plan;
-use vc6_core::stree::KINDS;
+use vc6_core::syntax::KINDS;
 use vc6_core::tableau::Rect;
 use vc6_core::{Error, Result};
 
@@ -75,6 +74,11 @@ fn to_u32(v: usize, what: &str) -> Result<u32> {
 
 impl Layout {
     pub(crate) fn new(plan: &Plan) -> Result<Layout> {
+        if plan.header.tile_log2 > 0 {
+            return Err(Error::Unsupported(
+                "the OpenCL kernels do not implement bitstream version 2 yet".into(),
+            ));
+        }
         let tile_log2 = u32::from(plan.header.tile_log2);
         let mut tables = Vec::new();
         let mut jobs = Vec::new();
@@ -86,10 +90,7 @@ impl Layout {
             let mut table_at = Vec::with_capacity(s.tables.len());
             for t in &s.tables {
                 table_at.push(to_u32(entry_count, "table offset")?);
-                tables.extend(
-                    decode_states(&t.freq)
-                        .map(|(sym, nbits, base)| base | nbits << 11 | u32::from(sym) << 16),
-                );
+                tables.extend(t.freq.freq.iter().copied());
                 entry_count += size;
             }
             let section_first = origin.len();
@@ -120,7 +121,7 @@ impl Layout {
                         for l in 0..4 {
                             for k in 0..KINDS {
                                 words[J_TABLES + KINDS * l + k] =
-                                    pp.tables[l][k].map_or(NO_TABLE, |i| table_at[i]);
+                                    pp.tables[l][k][0].map_or(NO_TABLE, |i| table_at[i]);
                             }
                             words[J_STEPS + l] = pp.quant[l].step;
                             words[J_OFFSETS + l] = u32::from(pp.quant[l].offset);

@@ -102,6 +102,12 @@ pub struct EncoderSettings {
     /// Lossy streams of formats with alpha: code the alpha plane exactly, the colour
     /// planes at the quality or target rate. Ignored for formats without alpha.
     pub lossless_alpha: bool,
+    /// Expert: lanes of every coded tile, 1, 8 or 32 (`None`: chosen per tile by its
+    /// size). More lanes decode faster on SIMD and GPUs and cost 2 bytes each per tile.
+    pub lanes: Option<usize>,
+    /// Expert: contexts per plane of each residual section, 1 to 8 (`None`: chosen by
+    /// the section's size).
+    pub contexts: Option<u8>,
 }
 
 impl EncoderSettings {
@@ -143,6 +149,8 @@ impl Default for EncoderSettings {
             adaptive_upsampler: false,
             target_bpp: None,
             lossless_alpha: false,
+            lanes: None,
+            contexts: None,
         }
     }
 }
@@ -244,6 +252,8 @@ impl Encoder {
             adaptive_upsampler: self.settings.adaptive_upsampler,
             target_bpp: self.settings.target_bpp,
             exact_plane: (self.settings.lossless_alpha && self.format.has_alpha()).then_some(3),
+            lanes: self.settings.lanes,
+            contexts: self.settings.contexts,
         }
     }
 

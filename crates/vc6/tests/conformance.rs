@@ -328,6 +328,51 @@ fn fixtures() -> Vec<Fixture> {
             },
             20,
         ),
+        // Wide tiles and many contexts, which the encoder keeps for bigger pictures.
+        packed(
+            "gray8_lanes32_ctx8.vc6",
+            PixelFormat::Gray8,
+            72,
+            56,
+            8,
+            EncoderSettings {
+                tile_log2: 4,
+                lanes: Some(32),
+                contexts: Some(8),
+                ..s()
+            },
+            22,
+        ),
+        packed(
+            "rgb8_lossy_lanes8_ctx3.vc6",
+            PixelFormat::Rgb8,
+            56,
+            40,
+            8,
+            EncoderSettings {
+                quality: Some(70),
+                tile_log2: 4,
+                lanes: Some(8),
+                contexts: Some(3),
+                ..s()
+            },
+            23,
+        ),
+        // 16-bit noise: values with more than 16 extra bits (two bypass steps).
+        packed(
+            "rgb16_lanes32_ctx4.vc6",
+            PixelFormat::Rgb16,
+            40,
+            24,
+            16,
+            EncoderSettings {
+                tile_log2: 3,
+                lanes: Some(32),
+                contexts: Some(4),
+                ..s()
+            },
+            24,
+        ),
         packed(
             "gray16_d12_lossy_q35_linear.vc6",
             PixelFormat::Gray16,

@@ -431,7 +431,7 @@ fn random_bytes_are_rejected() {
         let mut data = rng.bytes(n);
         // Half of them start like a stream, so the header parser gets further.
         if i % 2 == 1 && n >= 5 {
-            data[..5].copy_from_slice(b"VC6R\x01");
+            data[..5].copy_from_slice(b"VC6R\x02");
         }
         let r = panics.run(
             || format!("random #{i} ({n} bytes)"),
@@ -539,7 +539,7 @@ fn helpers_find_the_documented_layout() {
             s.header_len,
             sections(&s)
         );
-        assert_eq!(&s.stream[..5], b"VC6R\x01", "{}", s.name);
+        assert_eq!(&s.stream[..5], b"VC6R\x02", "{}", s.name);
         assert_eq!(header_crc_pos(&s.stream) + 4, s.header_len, "{}", s.name);
         let mut copy = s.stream.clone();
         fix_header_crc(&mut copy);
@@ -558,6 +558,34 @@ fn helpers_find_the_documented_layout() {
             "{}: the test's CRC helpers disagree with the encoder",
             s.name
         );
+    }
+}
+
+/// A stream of another bitstream version (version 1 was never published; version 2
+/// replaced it) is refused before anything else, with an error that says so.
+#[test]
+fn other_bitstream_versions_are_unsupported() {
+    let d = dec();
+    for s in samples() {
+        for version in [0u8, 1, 3, 255] {
+            let mut data = s.stream.clone();
+            data[4] = version;
+            fix_header_crc(&mut data);
+            for r in [
+                vc6::probe(&data).map(|_| ()),
+                d.decode_picture(&data, FrameRegion::default()).map(|_| ()),
+            ] {
+                match r {
+                    Err(Error::Unsupported(m)) => assert!(
+                        m.contains("unsupported bitstream version")
+                            && m.contains(&format!("version {version}")),
+                        "{}: {m}",
+                        s.name
+                    ),
+                    other => panic!("{}: version {version}: {other:?}", s.name),
+                }
+            }
+        }
     }
 }
 

@@ -1,13 +1,31 @@
-//! Entropy coding: static-model table ANS over small alphabets, with values split into
-//! a token (entropy coded) and raw extra bits (docs/bitstream.md, section 7).
+//! Entropy coding (docs/bitstream.md, section 7): static-model rANS with up to 32
+//! interleaved lanes per tile, values split into a token (coded with a frequency table)
+//! and extra bits (coded in the same lanes as uniform "bypass" symbols).
+//!
+//! - [`table`]: frequency tables, their normalisation and their serial form.
+//! - [`rans`]: the encoder, which codes a tile's symbols phase by phase in rounds of
+//!   lanes and writes the lanes' states and one word stream.
+//! - [`decode`]: decode tables and the scalar reference decoder of a round.
+//! - `x86`: the AVX2 decoder of dense rounds, the scalar decoder's twin.
 
-mod ans;
-mod bits;
-mod table;
+pub mod decode;
+pub mod rans;
+pub mod table;
 
-pub use ans::{decode_states, AnsDecoder, AnsEncTable, AnsEncoder, DecTable};
-pub use bits::{BitReader, BitWriter};
-pub use table::{table_log_for, FreqTable, MAX_TABLE_LOG, MIN_TABLE_LOG};
+pub use decode::{DecTable, Lanes, WordReader, INVALID_SYMBOL};
+pub use rans::{RansEncoder, SymbolQueue};
+pub use table::{precision_for, FreqTable, MAX_PRECISION, MIN_PRECISION};
+
+/// The lower bound of a lane's state: states live in `[STATE_LOW, 2^32)`, and a lane
+/// that falls below it reads one 16-bit word. Every lane starts its encoding here, so a
+/// decoder ends each tile with every state back at this value.
+pub const STATE_LOW: u32 = 1 << 16;
+/// Most lanes a tile may use.
+pub const MAX_LANES: usize = 32;
+/// The lane counts a tile header can declare (classes 0, 1, 2).
+pub const LANE_CLASSES: [usize; 3] = [1, 8, 32];
+/// Most extra bits one bypass step carries; longer extra bits take a second step.
+pub const BYPASS_BITS: u32 = 16;
 
 /// Values below this are their own token; larger ones carry extra bits.
 pub const DIRECT_TOKENS: u32 = 16;
@@ -21,7 +39,7 @@ pub const NODE_ALPHABET: usize = 16;
 /// Splits `u` into (token, extra bit count, extra bits).
 ///
 /// `u < 16` is token `u`; otherwise with `n = floor(log2 u)` the token is
-/// `16 + 2 (n - 4) + bit(n - 1)` and the `n - 1` low bits follow raw.
+/// `16 + 2 (n - 4) + bit(n - 1)` and the `n - 1` low bits follow as extra bits.
 #[inline(always)]
 pub fn split_value(u: u32) -> (u8, u32, u32) {
     if u < DIRECT_TOKENS {
@@ -34,34 +52,19 @@ pub fn split_value(u: u32) -> (u8, u32, u32) {
 }
 
 /// Extra bit count and the value's high part for a token (inverse of [`split_value`]).
+/// Tokens past the alphabet give `(0, 0)`.
 #[inline(always)]
 pub fn token_base(token: u32) -> (u32, u32) {
     if token < DIRECT_TOKENS {
         (0, token)
-    } else {
+    } else if (token as usize) < VALUE_ALPHABET {
         let t = token - DIRECT_TOKENS;
         let n = t / 2 + 4;
         (n - 1, (1 << n) | ((t & 1) << (n - 1)))
+    } else {
+        (0, 0)
     }
 }
-
-/// (extra bit count, base value) of each value token; tokens past the alphabet map
-/// to (0, 0) so a lookup never needs a bounds check.
-pub(crate) static TOKEN_LUT: [(u32, u32); 128] = {
-    let mut t = [(0u32, 0u32); 128];
-    let mut i = 0;
-    while i < VALUE_ALPHABET {
-        let token = i as u32;
-        t[i] = if token < DIRECT_TOKENS {
-            (0, token)
-        } else {
-            let n = (token - DIRECT_TOKENS) / 2 + 4;
-            (n - 1, (1 << n) | (((token - DIRECT_TOKENS) & 1) << (n - 1)))
-        };
-        i += 1;
-    }
-    t
-};
 
 /// Maps a signed value to unsigned: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ...
 #[inline(always)]
@@ -88,11 +91,12 @@ mod tests {
             let (nb2, base) = token_base(u32::from(t));
             assert_eq!(nb, nb2);
             assert_eq!(base | extra, u);
-            assert_eq!(TOKEN_LUT[t as usize], (nb, base));
             u = u * 3 / 2 + 1;
         }
         let (t, _, _) = split_value((1 << MAX_VALUE_BITS) - 1);
         assert_eq!(t as usize, VALUE_ALPHABET - 1);
+        assert_eq!(token_base(VALUE_ALPHABET as u32), (0, 0));
+        assert_eq!(token_base(INVALID_SYMBOL), (0, 0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Stream surgery: a stream taken apart with the core's own parser into its header and,
-//! per section, its tables and tile payloads; edited; and put back together along the
-//! documented layout (docs/bitstream.md §3, §7.2) with consistent lengths and checksums.
+//! per section, its quantisers, contexts, tables and tile payloads; edited; and put back
+//! together along the documented layout (docs/bitstream.md §3, §7.2) with consistent
+//! lengths and checksums.
 //! Used to corrupt tile payloads behind valid section heads, and to build pictures whose
 //! planes have different echelon counts (which the encoder never writes).
 
@@ -12,24 +13,40 @@ use vc6_core::{DecodeOptions, Header, Plan};
 pub struct Table {
     /// Plane index.
     pub plane: u8,
-    /// Layer (0..=2).
+    /// Layer (0..=3).
     pub layer: u8,
     /// Table kind (0..=3).
     pub kind: u8,
+    /// Context (0..=7).
+    pub ctx: u8,
     /// The frequencies.
     pub freq: FreqTable,
 }
 
-/// One section: its LoQ, table precision, tables and tile payloads in tableau order.
+/// What a section says of one plane before its tables: quantisers (lossy streams) and
+/// context thresholds (residual echelons).
+#[derive(Debug, Clone)]
+pub struct PlaneHead {
+    /// `(step, offset)` of each layer; empty in lossless streams.
+    pub quant: Vec<(u32, u8)>,
+    /// Context thresholds; `None` for a lowest echelon (which has none to send).
+    pub thresholds: Option<Vec<u32>>,
+}
+
+/// One section: its LoQ, table precision, plane heads, tables and tile payloads in
+/// tableau order.
 #[derive(Debug, Clone)]
 pub struct Section {
     /// The section's LoQ.
     pub loq: u8,
     /// Precision of every table.
     pub log: u8,
+    /// The present planes' heads, in plane order.
+    pub planes: Vec<PlaneHead>,
     /// The tables, in stream order.
     pub tables: Vec<Table>,
-    /// Tile payloads (modes byte and bit stream), every plane's tiles in tableau order.
+    /// Tile payloads (header byte, lane states, words), every plane's tiles in tableau
+    /// order.
     pub tiles: Vec<Vec<u8>>,
 }
 
@@ -54,6 +71,20 @@ impl Dissected {
                 Section {
                     loq: s.loq,
                     log: s.log as u8,
+                    planes: s
+                        .planes
+                        .iter()
+                        .map(|pp| PlaneHead {
+                            quant: match pp.lossy {
+                                true => pp.quant[..pp.layers()]
+                                    .iter()
+                                    .map(|q| (q.step, q.offset))
+                                    .collect(),
+                                false => Vec::new(),
+                            },
+                            thresholds: (!pp.base).then(|| pp.thresholds.clone()),
+                        })
+                        .collect(),
                     tables: s
                         .tables
                         .iter()
@@ -61,6 +92,7 @@ impl Dissected {
                             plane: t.plane as u8,
                             layer: t.layer as u8,
                             kind: t.kind as u8,
+                            ctx: t.ctx as u8,
                             freq: t.freq.clone(),
                         })
                         .collect(),
@@ -118,10 +150,12 @@ impl Dissected {
                     let m = merged.get_or_insert_with(|| Section {
                         loq,
                         log: s.log,
+                        planes: Vec::new(),
                         tables: Vec::new(),
                         tiles: Vec::new(),
                     });
                     assert_eq!(m.log, s.log, "LoQ {loq}: planes coded at other precisions");
+                    m.planes.extend(s.planes.iter().cloned());
                     m.tables.extend(s.tables.iter().map(|t| Table {
                         plane: p as u8,
                         ..t.clone()
@@ -149,9 +183,17 @@ impl Section {
     /// The section's bytes (docs/bitstream.md §7.2).
     pub fn body(&self, checksum: bool) -> Vec<u8> {
         let mut out = vec![self.loq, self.log];
+        for (step, offset) in self.planes.iter().flat_map(|p| &p.quant) {
+            put_varint(&mut out, *step);
+            out.push(*offset);
+        }
+        for t in self.planes.iter().filter_map(|p| p.thresholds.as_ref()) {
+            out.push(t.len() as u8);
+            t.iter().for_each(|&v| put_varint(&mut out, v));
+        }
         put_varint(&mut out, self.tables.len() as u32);
         for t in &self.tables {
-            out.extend_from_slice(&[t.plane, t.layer, t.kind]);
+            out.extend_from_slice(&[t.plane, t.layer | t.kind << 2 | t.ctx << 4]);
             t.freq.write(&mut out);
         }
         for tile in &self.tiles {

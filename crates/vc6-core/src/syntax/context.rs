@@ -1,0 +1,149 @@
+//! Context modelling (docs/bitstream.md 7.3): the value tables of a residual layer are
+//! chosen per coefficient by the *activity* of the echelon below around the coefficient's
+//! block, which every decoder has before it starts the tile. So contexts cost no serial
+//! dependency inside a tile: every lane knows its table before it decodes.
+
+use crate::error::{Error, Result};
+use crate::tableau::Rect;
+
+/// Most contexts a plane may have in a section.
+pub const MAX_CONTEXTS: usize = 8;
+
+/// The activity of block `(bx, by)` of a residual grid: the largest minus the smallest
+/// sample of the echelon below (`lower`, `w x h`, row-major) in the 3x3 window around
+/// `(bx, by)`, coordinates clamped to the echelon.
+pub fn activity(lower: &[i32], w: usize, h: usize, bx: usize, by: usize) -> u32 {
+    let (x0, x1) = (bx.saturating_sub(1), (bx + 1).min(w - 1));
+    let (y0, y1) = (by.saturating_sub(1), (by + 1).min(h - 1));
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+    for y in y0..=y1 {
+        for &v in &lower[y * w + x0..=y * w + x1] {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    hi.abs_diff(lo)
+}
+
+/// The context of an activity: how many thresholds it exceeds.
+#[inline(always)]
+pub fn context_of(act: u32, thresholds: &[u32]) -> u8 {
+    thresholds.iter().filter(|&&t| act > t).count() as u8
+}
+
+/// The context of every block of `blocks` (row-major over the rectangle) into `out`,
+/// from the echelon below (`lower`, `w x h`). With no thresholds every context is 0.
+pub fn context_map(
+    lower: &[i32],
+    w: usize,
+    h: usize,
+    blocks: Rect,
+    thresholds: &[u32],
+    out: &mut Vec<u8>,
+) {
+    let n = (blocks.width() * blocks.height()) as usize;
+    out.clear();
+    if thresholds.is_empty() {
+        out.resize(n, 0);
+        return;
+    }
+    for by in blocks.y0..blocks.y1 {
+        for bx in blocks.x0..blocks.x1 {
+            let a = activity(lower, w, h, bx as usize, by as usize);
+            out.push(context_of(a, thresholds));
+        }
+    }
+}
+
+/// Checks thresholds read from a stream: at most `MAX_CONTEXTS - 1`, strictly
+/// increasing.
+pub fn check_thresholds(t: &[u32]) -> Result<()> {
+    if t.len() >= MAX_CONTEXTS {
+        return Err(Error::format(format!(
+            "{} contexts, at most {MAX_CONTEXTS}",
+            t.len() + 1
+        )));
+    }
+    if t.windows(2).any(|p| p[0] >= p[1]) {
+        return Err(Error::format(format!(
+            "context thresholds {t:?} are not strictly increasing"
+        )));
+    }
+    Ok(())
+}
+
+/// The encoder's thresholds for `count` contexts: activity quantiles, so that each
+/// context holds about as many blocks (ties merge contexts: many blocks of one activity
+/// cannot be split). Reorders `acts`.
+pub fn choose_thresholds(acts: &mut [u32], count: usize) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    let n = acts.len();
+    if count <= 1 || n == 0 {
+        return out;
+    }
+    for k in 1..count.min(MAX_CONTEXTS) {
+        let at = (k * n / count).min(n - 1);
+        let (_, &mut q, _) = acts.select_nth_unstable(at);
+        // Contexts count activities *above* a threshold: put it just below the quantile,
+        // so the quantile's own blocks go up.
+        if let Some(t) = q.checked_sub(1) {
+            if out.last().is_none_or(|&l| l < t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_is_the_window_range() {
+        // 3 x 3 echelon, centre sample 50.
+        let l = [0, 1, 2, 3, 50, 5, 6, 7, 8];
+        assert_eq!(activity(&l, 3, 3, 1, 1), 50);
+        assert_eq!(activity(&l, 3, 3, 0, 0), 50);
+        assert_eq!(activity(&l, 3, 1, 2, 0), 1);
+        let t = [0, 10, 49];
+        assert_eq!(context_of(0, &t), 0);
+        assert_eq!(context_of(1, &t), 1);
+        assert_eq!(context_of(50, &t), 3);
+        let mut map = Vec::new();
+        context_map(&l, 3, 3, Rect::full(3, 3), &t, &mut map);
+        assert_eq!(map, vec![3, 3, 2, 3, 3, 2, 2, 2, 2]);
+        context_map(
+            &l,
+            3,
+            3,
+            Rect {
+                x0: 1,
+                y0: 0,
+                x1: 2,
+                y1: 2,
+            },
+            &[],
+            &mut map,
+        );
+        assert_eq!(map, vec![0; 2]);
+    }
+
+    #[test]
+    fn thresholds_split_by_population() {
+        let mut acts: Vec<u32> = (0..1000).map(|i| i % 100).collect();
+        let t = choose_thresholds(&mut acts, 4);
+        assert_eq!(t, vec![24, 49, 74]);
+        check_thresholds(&t).unwrap();
+        let ctx: Vec<u8> = (0..100).map(|a| context_of(a, &t)).collect();
+        assert_eq!(ctx.iter().filter(|&&c| c == 0).count(), 25);
+        // Most blocks at 0: the thresholds cannot split them.
+        let mut acts: Vec<u32> = (0..1000).map(|i| if i < 900 { 0 } else { i % 7 }).collect();
+        let t = choose_thresholds(&mut acts, 6);
+        check_thresholds(&t).unwrap();
+        assert!(t.len() < 5);
+        assert!(choose_thresholds(&mut acts, 1).is_empty());
+        assert!(check_thresholds(&[3, 3]).is_err());
+        assert!(check_thresholds(&[1, 2, 3, 4, 5, 6, 7, 8]).is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! The syntax inside a section: contexts, tile payloads and s-trees (docs/bitstream.md
+//! section 7).
+
+pub mod context;
+pub mod stree;
+pub mod tile;
+
+pub use tile::{
+    alphabet, choose_mode, decode_tile, is_value_kind, model_layer, LayerTables, TileHeader,
+    TileLayers, TileSpec, KINDS, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS,
+    MODE_DENSE, MODE_STREE, MODE_ZERO,
+};
