@@ -3,7 +3,7 @@
 use crate::bytes::{ByteReader, ByteWriter};
 use crate::error::{Error, Result};
 use crate::picture::{check_plane_shape, MAX_PLANES};
-use crate::upsample::Upsampler;
+use crate::pyramid::upsample::Upsampler;
 
 /// First four bytes of every stream.
 pub const MAGIC: [u8; 4] = *b"VC6R";

@@ -8,10 +8,10 @@
 
 use crate::bytes::ByteReader;
 use crate::colour;
-use crate::decoder::{DecodeOptions, Region};
 use crate::entropy::{FreqTable, MAX_PRECISION, MIN_PRECISION};
 use crate::error::{Error, Result};
 use crate::header::Header;
+use crate::options::{DecodeOptions, Region};
 use crate::quant::Quant;
 use crate::syntax::context::{check_thresholds, MAX_CONTEXTS};
 use crate::syntax::{alphabet, is_value_kind, KINDS, MAX_LAYERS};

@@ -4,7 +4,7 @@ mod common;
 
 use common::xorshift;
 use vc6_core::colour;
-use vc6_core::echelon::{forward_level, Level};
+use vc6_core::pyramid::{forward_level, Level};
 use vc6_core::{
     decode, encode, DecodeOptions, EncoderConfig, Error, Picture, Plane, Region, Upsampler,
 };
@@ -382,14 +382,10 @@ fn interleaved_u8_matches_the_picture() {
                     let Ok(want) = decode(&stream, &opts) else {
                         continue; // a region outside this LoQ's picture
                     };
-                    let mut buffers = vc6_core::decoder::DecodeBuffers::default();
-                    let (w, h, got) = vc6_core::decoder::decode_interleaved_u8(
-                        &stream,
-                        &opts,
-                        &mut buffers,
-                        &offsets,
-                    )
-                    .unwrap();
+                    let mut buffers = vc6_core::DecodeBuffers::default();
+                    let (w, h, got) =
+                        vc6_core::decode_interleaved_u8(&stream, &opts, &mut buffers, &offsets)
+                            .unwrap();
                     let p0 = &want.planes[0];
                     assert_eq!((w, h), (p0.width, p0.height));
                     let n = offsets.len();

@@ -4,13 +4,13 @@ mod rate;
 mod section;
 
 use crate::colour;
-use crate::echelon::{forward_level, Details, Level};
 use crate::error::{Error, Result};
 use crate::header::{Header, PlaneDesc, MAX_ECHELONS, TILE_LOG2_RANGE};
 use crate::parallel;
 use crate::picture::Picture;
+use crate::pyramid::upsample::{fit_kernel, Upsampler};
+use crate::pyramid::{forward_level, Details, Level};
 use crate::quant::{Quant, MAX_STEP, STEP_ONE};
-use crate::upsample::{fit_kernel, Upsampler};
 use rate::{encode_to_bpp, Rate, UnitSizes};
 use section::encode_section;
 

@@ -5,7 +5,6 @@
 use super::rate::{Rate, UnitSizes};
 use super::{scaled_quant, EncoderConfig, LayerAt, Pyramid, DEAD_ZONE_ROUNDING};
 use crate::bytes::ByteWriter;
-use crate::echelon::{med_quantize, med_residuals, predict_reconstruct, Level, Prediction};
 use crate::entropy::{
     precision_for, FreqTable, RansEncoder, SymbolQueue, LANE_CLASSES, MAX_PRECISION, VALUE_ALPHABET,
 };
@@ -13,6 +12,7 @@ use crate::error::Result;
 use crate::header::Header;
 use crate::parallel;
 use crate::plan::layer_count;
+use crate::pyramid::{med_quantize, med_residuals, predict_reconstruct, Level, Prediction};
 use crate::quant::{coeff_bound, Quant};
 use crate::syntax::context::{activity, choose_thresholds, context_map, MAX_CONTEXTS};
 use crate::syntax::{alphabet, choose_mode, model_layer, TileHeader, KINDS, MAX_LAYERS};

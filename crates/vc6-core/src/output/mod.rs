@@ -5,6 +5,8 @@
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 
+pub(crate) mod pack;
+
 /// How one output sample is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SampleType {

@@ -99,10 +99,7 @@ impl std::fmt::Display for Upsampler {
 /// the horizontal children of `lower`'s samples, with the taps summing to one. Returns
 /// `None` when the picture is too small or the fit degenerate. The encoder's adaptive
 /// upsampler; the taps travel in the header as a custom kernel.
-pub fn fit_kernel(
-    lower: &crate::echelon::Level,
-    upper: &crate::echelon::Level,
-) -> Option<[i16; 4]> {
+pub fn fit_kernel(lower: &super::level::Level, upper: &super::level::Level) -> Option<[i16; 4]> {
     let (lw, lh) = (lower.width as usize, lower.height as usize);
     let (uw, uh) = (upper.width as usize, upper.height as usize);
     if lw < 4 || lh < 2 || uw < 8 {
@@ -234,7 +231,7 @@ mod tests {
 
     #[test]
     fn fitted_kernels_sum_to_one_and_track_the_content() {
-        use crate::echelon::{forward_level, Level};
+        use crate::pyramid::{forward_level, Level};
         // Smooth content (a slow sinusoid): the best kernel interpolates, like linear
         // or cubic, with most weight on the nearest sample.
         let (w, h) = (256u32, 64u32);

@@ -1,0 +1,236 @@
+//! One section's tiles, band by band: contexts from the echelon below, entropy decoding,
+//! then prediction and reconstruction (or MED for a lowest echelon).
+
+use crate::entropy;
+use crate::error::{Error, Result};
+use crate::plan::{PlanePlan, SectionPlan};
+use crate::pyramid::{med_reconstruct, predict_reconstruct, Level, Prediction, Upsampler};
+use crate::quant::{coeff_bound, CoeffMap};
+use crate::syntax::context::context_map;
+use crate::syntax::{
+    decode_tile, LayerTables, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH,
+    KIND_NODE_LOW, MAX_LAYERS,
+};
+use std::cell::RefCell;
+
+/// The decode tables of a section: every table's entries in one array, and a table of
+/// [`entropy::INVALID_SYMBOL`] entries that stands in for the tables the section does not define.
+pub(crate) struct SectionTables {
+    pub(crate) entries: Vec<u32>,
+    pub(crate) log: u32,
+    /// Offset of each of the section's tables in `entries`; the invalid table is last.
+    pub(crate) offsets: Vec<usize>,
+}
+
+impl SectionTables {
+    pub(crate) fn new(section: &SectionPlan) -> SectionTables {
+        let size = 1usize << section.log;
+        let mut entries = vec![0u32; size * (section.tables.len() + 1)];
+        let mut offsets = Vec::with_capacity(section.tables.len() + 1);
+        for (i, (t, chunk)) in section
+            .tables
+            .iter()
+            .zip(entries.chunks_exact_mut(size))
+            .enumerate()
+        {
+            entropy::decode::fill(&t.freq, chunk);
+            offsets.push(i * size);
+        }
+        let invalid = section.tables.len() * size;
+        entropy::decode::fill_invalid(section.log, &mut entries[invalid..]);
+        offsets.push(invalid);
+        SectionTables {
+            entries,
+            log: section.log,
+            offsets,
+        }
+    }
+
+    /// The entries of table `index` (`None`: the invalid table).
+    pub(crate) fn table(&self, index: Option<usize>) -> &[u32] {
+        let at = self.offsets[index.unwrap_or(self.offsets.len() - 1)];
+        &self.entries[at..at + (1 << self.log)]
+    }
+
+    /// A plane's tables, layer by layer.
+    pub(crate) fn layers(&self, pp: &PlanePlan) -> [LayerTables<'_>; MAX_LAYERS] {
+        std::array::from_fn(|l| {
+            let t = &pp.tables[l];
+            LayerTables {
+                dense: std::array::from_fn(|c| self.table(t[KIND_DENSE][c])),
+                leaf: std::array::from_fn(|c| self.table(t[KIND_LEAF][c])),
+                low: self.table(t[KIND_NODE_LOW][0]),
+                high: self.table(t[KIND_NODE_HIGH][0]),
+            }
+        })
+    }
+}
+
+/// Each plane's part of `section`, taking its echelon below from `levels`.
+pub(crate) fn plane_work<'a>(
+    section: &'a SectionPlan,
+    tables: &'a SectionTables,
+    levels: &mut [Option<Level>],
+) -> Result<Vec<PlaneWork<'a>>> {
+    section
+        .planes
+        .iter()
+        .map(|pp| {
+            let lower = match pp.base {
+                true => None,
+                false => Some(
+                    levels[pp.plane]
+                        .take()
+                        .ok_or_else(|| Error::format("residual section before its base"))?,
+                ),
+            };
+            let bound = coeff_bound(pp.range);
+            Ok(PlaneWork {
+                pp,
+                lower,
+                tables: tables.layers(pp),
+                maps: pp.quant.map(|q| CoeffMap::new(q, bound)),
+            })
+        })
+        .collect()
+}
+
+/// One plane's part of a section, with its decode tables.
+pub(crate) struct PlaneWork<'a> {
+    pub(crate) pp: &'a PlanePlan,
+    /// The echelon below; `None` when this is the plane's lowest echelon.
+    pub(crate) lower: Option<Level>,
+    pub(crate) tables: [LayerTables<'a>; MAX_LAYERS],
+    /// Each layer's dequantisation and clamping.
+    pub(crate) maps: [CoeffMap; MAX_LAYERS],
+}
+
+/// What every tile of a section shares.
+pub(crate) struct SectionData<'a> {
+    pub(crate) stream: &'a [u8],
+    pub(crate) section: &'a SectionPlan,
+    pub(crate) tile_log2: u8,
+    pub(crate) upsampler: Upsampler,
+    pub(crate) predicted_average: bool,
+}
+
+impl SectionData<'_> {
+    pub(crate) fn payload(&self, wk: &PlaneWork<'_>, tx: u32, ty: u32) -> &[u8] {
+        &self.stream[self.section.payload(wk.pp.tile_index(tx, ty))]
+    }
+
+    /// Decodes the needed tiles of tile row `ty` into `band`, the rows of the echelon
+    /// that tile row covers.
+    pub(crate) fn decode_band(&self, wk: &PlaneWork<'_>, ty: u32, band: &mut [i32]) -> Result<()> {
+        with_scratch(|scratch| self.decode_band_with(wk, ty, band, scratch))
+    }
+
+    /// [`SectionData::decode_band`] with this thread's scratch space.
+    pub(crate) fn decode_band_with(
+        &self,
+        wk: &PlaneWork<'_>,
+        ty: u32,
+        band: &mut [i32],
+        scratch: &mut BandScratch,
+    ) -> Result<()> {
+        let pp = wk.pp;
+        let (w, h) = pp.size;
+        let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
+        let BandScratch { tile, pred, ctx } = scratch;
+        // One layer of MED residuals over samples for a lowest echelon, else the residual
+        // layers over blocks.
+        let layers = pp.layers();
+        for tx in pp.cover.x0..pp.cover.x1 {
+            let rect = pp.grid.tile_rect(tx, ty);
+            let (tw, th) = (rect.width() as usize, rect.height() as usize);
+            match &wk.lower {
+                Some(lower) => context_map(
+                    &lower.data,
+                    lower.width as usize,
+                    lower.height as usize,
+                    rect,
+                    &pp.thresholds,
+                    ctx,
+                ),
+                None => {
+                    ctx.clear();
+                    ctx.resize(tw * th, 0);
+                }
+            }
+            let spec = TileSpec {
+                log: self.section.log,
+                tile_log2: self.tile_log2,
+                w: tw,
+                h: th,
+                ctx,
+            };
+            decode_tile(
+                self.payload(wk, tx, ty),
+                &spec,
+                &wk.tables[..layers],
+                &wk.maps[..layers],
+                tile,
+            )
+            .map_err(|e| err(e, tx))?;
+            let Some(lower) = &wk.lower else {
+                let buf = tile.decoded_mut(0, tw * th);
+                med_reconstruct(buf, tw, th, pp.range);
+                for y in 0..th {
+                    let dst = y * w as usize + rect.x0 as usize;
+                    band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+                }
+                continue;
+            };
+            let residuals: Vec<&[i32]> = tile.bufs[..layers].iter().map(|b| &b[..]).collect();
+            predict_reconstruct(
+                pred,
+                self.upsampler,
+                lower,
+                (w, h),
+                rect,
+                &residuals,
+                self.predicted_average,
+                pp.range,
+                band,
+                rect.y0,
+            );
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
+    match e {
+        Error::Format(m) => {
+            Error::format(format!("tile ({tx},{ty}) of plane {p} at LoQ {loq}: {m}"))
+        }
+        e => e,
+    }
+}
+
+/// What a band job works in, kept per thread from band to band and decode to decode, so
+/// that its buffers are allocated and zeroed once per thread rather than once per band.
+#[derive(Default)]
+pub(crate) struct BandScratch {
+    tile: TileLayers,
+    pred: Prediction,
+    ctx: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<BandScratch> = RefCell::default();
+}
+
+/// Runs `f` with this thread's [`BandScratch`] (a fresh one if that is in use or gone).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut BandScratch) -> R) -> R {
+    let mut f = Some(f);
+    let kept = SCRATCH.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        f.take().map(|f| f(&mut s))
+    });
+    match (kept, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => f(&mut BandScratch::default()),
+        (_, None) => unreachable!("the scratch closure ran but returned nothing"),
+    }
+}
