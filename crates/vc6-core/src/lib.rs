@@ -1,7 +1,7 @@
 //! # vc6-core
 //!
 //! The format layer of vc6-rs: picture model, bitstream (header, sections, tableau),
-//! entropy coding (table ANS, s-trees), the echelon pyramid with its upsamplers, the
+//! entropy coding (lane-interleaved rANS, contexts, s-trees), the echelon pyramid with its upsamplers, the
 //! reversible colour transform, and the CPU reference encoder and decoder.
 //!
 //! This crate has no GPU dependencies. `unsafe` is confined to the SIMD kernels (the

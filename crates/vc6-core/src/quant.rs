@@ -188,6 +188,11 @@ impl CoeffMap {
     pub fn bound(&self) -> i32 {
         self.bound
     }
+
+    /// The coefficients of the codes below 64.
+    pub fn small(&self) -> &[i32; 64] {
+        &self.small
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ pub(crate) fn decode_fused(
         tile_log2: plan.header.tile_log2,
         upsampler: plan.header.upsampler,
         predicted_average: plan.header.predicted_average,
+        simd: crate::simd::avx2(),
     };
     let first = &last.planes[0];
     let (w, h) = first.size;

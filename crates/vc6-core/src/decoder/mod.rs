@@ -193,6 +193,7 @@ fn decode_section(
         tile_log2: plan.header.tile_log2,
         upsampler: plan.header.upsampler,
         predicted_average: plan.header.predicted_average,
+        simd: crate::simd::avx2(),
     };
     let results = parallel::map(threads, jobs, |(i, ty, band)| {
         data.decode_band(&work[i], ty, band)

@@ -17,7 +17,6 @@ use std::cell::RefCell;
 /// [`entropy::INVALID_SYMBOL`] entries that stands in for the tables the section does not define.
 pub(crate) struct SectionTables {
     pub(crate) entries: Vec<u32>,
-    pub(crate) log: u32,
     /// Offset of each of the section's tables in `entries`; the invalid table is last.
     pub(crate) offsets: Vec<usize>,
 }
@@ -39,21 +38,16 @@ impl SectionTables {
         let invalid = section.tables.len() * size;
         entropy::decode::fill_invalid(section.log, &mut entries[invalid..]);
         offsets.push(invalid);
-        SectionTables {
-            entries,
-            log: section.log,
-            offsets,
-        }
+        SectionTables { entries, offsets }
     }
 
-    /// The entries of table `index` (`None`: the invalid table).
-    pub(crate) fn table(&self, index: Option<usize>) -> &[u32] {
-        let at = self.offsets[index.unwrap_or(self.offsets.len() - 1)];
-        &self.entries[at..at + (1 << self.log)]
+    /// The offset of table `index` in the entries (`None`: the invalid table).
+    pub(crate) fn table(&self, index: Option<usize>) -> u32 {
+        self.offsets[index.unwrap_or(self.offsets.len() - 1)] as u32
     }
 
     /// A plane's tables, layer by layer.
-    pub(crate) fn layers(&self, pp: &PlanePlan) -> [LayerTables<'_>; MAX_LAYERS] {
+    pub(crate) fn layers(&self, pp: &PlanePlan) -> [LayerTables; MAX_LAYERS] {
         std::array::from_fn(|l| {
             let t = &pp.tables[l];
             LayerTables {
@@ -89,6 +83,7 @@ pub(crate) fn plane_work<'a>(
                 pp,
                 lower,
                 tables: tables.layers(pp),
+                entries: &tables.entries,
                 maps: pp.quant.map(|q| CoeffMap::new(q, bound)),
             })
         })
@@ -100,7 +95,9 @@ pub(crate) struct PlaneWork<'a> {
     pub(crate) pp: &'a PlanePlan,
     /// The echelon below; `None` when this is the plane's lowest echelon.
     pub(crate) lower: Option<Level>,
-    pub(crate) tables: [LayerTables<'a>; MAX_LAYERS],
+    pub(crate) tables: [LayerTables; MAX_LAYERS],
+    /// Every decode table of the section.
+    pub(crate) entries: &'a [u32],
     /// Each layer's dequantisation and clamping.
     pub(crate) maps: [CoeffMap; MAX_LAYERS],
 }
@@ -112,6 +109,8 @@ pub(crate) struct SectionData<'a> {
     pub(crate) tile_log2: u8,
     pub(crate) upsampler: Upsampler,
     pub(crate) predicted_average: bool,
+    /// Whether the AVX2 kernels run ([`crate::simd::avx2`], read once per decode).
+    pub(crate) simd: bool,
 }
 
 impl SectionData<'_> {
@@ -157,12 +156,15 @@ impl SectionData<'_> {
                     ctx.resize(tw * th, 0);
                 }
             }
+            // Vector loads read 8 bytes past the last position.
+            ctx.extend_from_slice(&[0; 8]);
             let spec = TileSpec {
                 log: self.section.log,
                 tile_log2: self.tile_log2,
                 w: tw,
                 h: th,
                 ctx,
+                entries: wk.entries,
             };
             decode_tile(
                 self.payload(wk, tx, ty),
@@ -170,6 +172,7 @@ impl SectionData<'_> {
                 &wk.tables[..layers],
                 &wk.maps[..layers],
                 tile,
+                self.simd,
             )
             .map_err(|e| err(e, tx))?;
             let Some(lower) = &wk.lower else {

@@ -11,6 +11,8 @@
 pub mod decode;
 pub mod rans;
 pub mod table;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
 
 pub use decode::{DecTable, Lanes, WordReader, INVALID_SYMBOL};
 pub use rans::{RansEncoder, SymbolQueue};

@@ -1,0 +1,579 @@
+//! The AVX2 twin of the scalar lane decoder ([`super::decode::Lanes::phase`]): the full
+//! rounds of a phase, 8 lanes per vector, four vectors for a 32-lane tile (so four
+//! independent table gathers are in flight). Each step is the scalar step on 8 lanes:
+//! look up the entries (a gather), update the states, and let the lanes whose state fell
+//! below 2^16 take the next words in lane order (a movemask gives the lanes, a table
+//! their ranks, one 16-byte load and a permute the words).
+//!
+//! The caller keeps the lanes' states in [`Lanes`] between phases and decodes a phase's
+//! last, partial round with the scalar code, which reads the same words: the two are
+//! interchangeable at any round boundary. The word stream must be followed by
+//! [`WORD_PADDING`] zero bytes, so that the vector loads of a round never leave the buffer
+//! (a stream that runs past its end reads those zeros, as the scalar reader does).
+#![allow(unsafe_code)]
+
+use super::decode::Lanes;
+use super::{BYPASS_BITS, NODE_ALPHABET, VALUE_ALPHABET};
+use core::arch::x86_64::*;
+
+/// Zero bytes the word stream needs after its end: a round reads at most 12 vectors' words
+/// (tokens and two bypass steps for 4 vectors, 16 bytes each) from where it starts.
+pub(crate) const WORD_PADDING: usize = 256;
+
+/// `RANKS[m][i]`: for the lanes `m` (bit `i` set: lane `i` needs a word), the number of
+/// lanes below `i` in `m`, which is the index of lane `i`'s word among the next ones.
+static RANKS: [[u32; 8]; 256] = {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let mut i = 0;
+        let mut rank = 0;
+        while i < 8 {
+            t[m][i] = rank;
+            if m & (1 << i) != 0 {
+                rank += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    t
+};
+
+/// Where each symbol's table starts in the entries.
+#[derive(Clone, Copy)]
+pub(crate) enum Tables<'a> {
+    /// By context: symbol `j` uses `by_ctx[ctx[j]]` (`ctx` has 8 readable bytes past
+    /// every symbol of the phase).
+    Context { by_ctx: [u32; 8], ctx: &'a [u8] },
+    /// Symbol `j` uses `offsets[j]`.
+    Each(&'a [u32]),
+    /// Every symbol uses this one.
+    One(u32),
+}
+
+/// What the decoded values become.
+#[derive(Clone, Copy)]
+pub(crate) enum Values<'a> {
+    /// Node symbols: the symbols themselves.
+    Symbols,
+    /// Zigzag codes (plus `add`) to coefficients, unzigzagged and clamped to `±bound`.
+    Exact { add: u32, bound: i32 },
+    /// Zigzag codes (plus `add`) to coefficients through a table of the first 64 and,
+    /// for larger codes, `slow`.
+    Table {
+        add: u32,
+        small: &'a [i32; 64],
+        slow: &'a dyn Fn(u32) -> i32,
+    },
+}
+
+/// The word stream of a tile, padded: `data[..len]` are the words, then zeros.
+pub(crate) struct Words<'a> {
+    pub data: &'a [u8],
+    pub len: usize,
+    pub pos: usize,
+}
+
+/// Decodes the full rounds of a phase of `n` symbols (`n / lanes` rounds; `lanes` is 8 or
+/// 32), writing each symbol's value to `out[j]` (`out.len() >= n`), and returns how many
+/// symbols it decoded (it stops early, at a round boundary, when the words run out: the
+/// scalar code then finishes the phase and sees the overrun). `entries` holds every
+/// table (each `2^log` entries at its offset).
+///
+/// The caller must have checked [`crate::simd::avx2`].
+pub(crate) fn rounds(
+    lanes: &mut Lanes,
+    words: &mut Words<'_>,
+    entries: &[u32],
+    log: u32,
+    n: usize,
+    tables: Tables<'_>,
+    values: Values<'_>,
+    out: &mut [i32],
+) -> usize {
+    debug_assert!(crate::simd::avx2());
+    debug_assert!(words.data.len() >= words.len + WORD_PADDING);
+    // SAFETY: the caller checked that the CPU has AVX2, BMI1, BMI2 and POPCNT.
+    unsafe {
+        match lanes.count {
+            8 => rounds_avx2::<1>(lanes, words, entries, log, n, tables, values, out),
+            32 => rounds_avx2::<4>(lanes, words, entries, log, n, tables, values, out),
+            _ => 0,
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
+#[allow(clippy::too_many_arguments)]
+fn rounds_avx2<const V: usize>(
+    lanes: &mut Lanes,
+    words: &mut Words<'_>,
+    entries: &[u32],
+    log: u32,
+    n: usize,
+    tables: Tables<'_>,
+    values: Values<'_>,
+    out: &mut [i32],
+) -> usize {
+    let lanes_n = 8 * V;
+    let full = n / lanes_n * lanes_n;
+    // Checked once here so that every gather below stays inside `entries`.
+    let most = entries.len().saturating_sub(1 << log) as u32;
+    let table_ok = match tables {
+        Tables::Context { by_ctx, ctx } => {
+            by_ctx.iter().all(|&o| o <= most) && ctx.len() >= full + 8
+        }
+        Tables::Each(o) => o.len() >= full && o[..full].iter().all(|&o| o <= most),
+        Tables::One(o) => o <= most,
+    };
+    if !table_ok || out.len() < full {
+        return 0;
+    }
+    let mut x = [_mm256_setzero_si256(); V];
+    for (v, xv) in x.iter_mut().enumerate() {
+        *xv = load8(&lanes.x[8 * v..8 * v + 8]);
+    }
+    let mask = _mm256_set1_epi32(((1u32 << log) - 1) as i32);
+    let shift = _mm_cvtsi32_si128(log as i32);
+    let alphabet = match values {
+        Values::Symbols => NODE_ALPHABET,
+        _ => VALUE_ALPHABET,
+    } as i32;
+    let too_big = _mm256_set1_epi32(alphabet - 1);
+    let mut bad = _mm256_setzero_si256();
+    let by_ctx = match tables {
+        Tables::Context { by_ctx, .. } => load8(&by_ctx),
+        _ => _mm256_setzero_si256(),
+    };
+    let mut done = 0;
+    while done < full {
+        if words.pos > words.len {
+            break;
+        }
+        let mut sym = [_mm256_setzero_si256(); V];
+        for v in 0..V {
+            let j = done + 8 * v;
+            let off = match tables {
+                Tables::Context { ctx, .. } => {
+                    let c = _mm256_cvtepu8_epi32(load_bytes8(&ctx[j..j + 8]));
+                    _mm256_permutevar8x32_epi32(by_ctx, c)
+                }
+                Tables::Each(o) => load8(&o[j..j + 8]),
+                Tables::One(o) => _mm256_set1_epi32(o as i32),
+            };
+            let idx = _mm256_add_epi32(off, _mm256_and_si256(x[v], mask));
+            // SAFETY: every offset is at most `entries.len() - 2^log` (checked above) and
+            // the slot below `2^log`, so each index is inside `entries`.
+            let e = unsafe { _mm256_i32gather_epi32::<4>(entries.as_ptr().cast(), idx) };
+            let f = _mm256_and_si256(_mm256_srli_epi32::<12>(e), _mm256_set1_epi32(0x1fff));
+            let bias = _mm256_and_si256(e, _mm256_set1_epi32(0xfff));
+            sym[v] = _mm256_srli_epi32::<25>(e);
+            bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(sym[v], too_big));
+            let nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(x[v], shift)), bias);
+            x[v] = refill(nx, words);
+        }
+        if matches!(values, Values::Symbols) {
+            for v in 0..V {
+                store8(&mut out[done + 8 * v..done + 8 * v + 8], sym[v]);
+            }
+            done += lanes_n;
+            continue;
+        }
+        // Extra bits: tokens of 16 and up carry (token - 10) / 2 of them.
+        let sixteen = _mm256_set1_epi32(15);
+        let mut nb = [_mm256_setzero_si256(); V];
+        let mut any = _mm256_setzero_si256();
+        for v in 0..V {
+            let big = _mm256_cmpgt_epi32(sym[v], sixteen);
+            nb[v] = _mm256_and_si256(
+                big,
+                _mm256_srli_epi32::<1>(_mm256_sub_epi32(sym[v], _mm256_set1_epi32(10))),
+            );
+            any = _mm256_or_si256(any, big);
+        }
+        let mut extra = [_mm256_setzero_si256(); V];
+        if _mm256_testz_si256(any, any) == 0 {
+            let cap = _mm256_set1_epi32(BYPASS_BITS as i32);
+            let one = _mm256_set1_epi32(1);
+            let mut long = _mm256_setzero_si256();
+            for v in 0..V {
+                let b = _mm256_min_epu32(nb[v], cap);
+                let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
+                extra[v] = _mm256_and_si256(x[v], m);
+                x[v] = refill(_mm256_srlv_epi32(x[v], b), words);
+                long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[v], cap));
+            }
+            if _mm256_testz_si256(long, long) == 0 {
+                for v in 0..V {
+                    let b = _mm256_max_epi32(_mm256_sub_epi32(nb[v], cap), _mm256_setzero_si256());
+                    let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
+                    let hi = _mm256_and_si256(x[v], m);
+                    extra[v] = _mm256_or_si256(extra[v], _mm256_slli_epi32::<16>(hi));
+                    x[v] = refill(_mm256_srlv_epi32(x[v], b), words);
+                }
+            }
+            for v in 0..V {
+                // Token base: the token below 16, else (2 + (token & 1)) << extra bits.
+                let big = _mm256_cmpgt_epi32(sym[v], sixteen);
+                let high = _mm256_sllv_epi32(
+                    _mm256_add_epi32(_mm256_set1_epi32(2), _mm256_and_si256(sym[v], one)),
+                    nb[v],
+                );
+                sym[v] = _mm256_or_si256(_mm256_blendv_epi8(sym[v], high, big), extra[v]);
+            }
+        }
+        for v in 0..V {
+            let j = done + 8 * v;
+            map_store(values, sym[v], &mut out[j..j + 8]);
+        }
+        done += lanes_n;
+    }
+    for (v, xv) in x.iter().enumerate() {
+        store8u(&mut lanes.x[8 * v..8 * v + 8], *xv);
+    }
+    lanes.bad |= _mm256_testz_si256(bad, bad) == 0;
+    done
+}
+
+/// The lanes of `x` below 2^16 read the next words, in lane order.
+#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
+#[inline]
+fn refill(x: __m256i, words: &mut Words<'_>) -> __m256i {
+    let low = _mm256_set1_epi32(0xffff);
+    let need = _mm256_cmpeq_epi32(_mm256_min_epu32(x, low), x);
+    let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+    if m == 0 {
+        return x;
+    }
+    let w = load_bytes16(&words.data[words.pos..words.pos + 16]);
+    let w = _mm256_cvtepu16_epi32(w);
+    let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m]));
+    words.pos += 2 * m.count_ones() as usize;
+    let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(x), take);
+    _mm256_blendv_epi8(x, nx, need)
+}
+
+/// Stores 8 values (zigzag codes or symbols) as coefficients.
+#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
+#[inline]
+fn map_store(values: Values<'_>, u: __m256i, out: &mut [i32]) {
+    match values {
+        Values::Symbols => store8(out, u),
+        Values::Exact { add, bound } => {
+            let u = _mm256_add_epi32(u, _mm256_set1_epi32(add as i32));
+            let sign = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_and_si256(u, _mm256_set1_epi32(1)),
+            );
+            let v = _mm256_xor_si256(_mm256_srli_epi32::<1>(u), sign);
+            let v = _mm256_min_epi32(
+                _mm256_max_epi32(v, _mm256_set1_epi32(-bound)),
+                _mm256_set1_epi32(bound),
+            );
+            store8(out, v);
+        }
+        Values::Table { add, small, slow } => {
+            let u = _mm256_add_epi32(u, _mm256_set1_epi32(add as i32));
+            let idx = _mm256_min_epu32(u, _mm256_set1_epi32(63));
+            // SAFETY: every index is at most 63 and `small` has 64 entries.
+            let v = unsafe { _mm256_i32gather_epi32::<4>(small.as_ptr(), idx) };
+            store8(out, v);
+            let big = _mm256_cmpgt_epi32(u, _mm256_set1_epi32(63));
+            let m = _mm256_movemask_ps(_mm256_castsi256_ps(big));
+            if m != 0 {
+                let mut codes = [0u32; 8];
+                store8u(&mut codes, u);
+                for (i, o) in out[..8].iter_mut().enumerate() {
+                    if m & (1 << i) != 0 {
+                        *o = slow(codes[i]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load8<T: Copy32>(s: &[T]) -> __m256i {
+    let s = &s[..8];
+    // SAFETY: `s` holds 8 four-byte values, 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store8(out: &mut [i32], v: __m256i) {
+    let out = &mut out[..8];
+    // SAFETY: `out` holds 8 i32, 32 writable bytes; the store is unaligned.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store8u(out: &mut [u32], v: __m256i) {
+    let out = &mut out[..8];
+    // SAFETY: `out` holds 8 u32, 32 writable bytes; the store is unaligned.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load_bytes8(s: &[u8]) -> __m128i {
+    let s = &s[..8];
+    // SAFETY: `s` holds 8 readable bytes; the load reads exactly 8.
+    unsafe { _mm_loadl_epi64(s.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load_bytes16(s: &[u8]) -> __m128i {
+    let s = &s[..16];
+    // SAFETY: `s` holds 16 readable bytes; the load is unaligned.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+/// Four-byte element types a vector load may read.
+trait Copy32: Copy {}
+impl Copy32 for u32 {}
+impl Copy32 for i32 {}
+
+/// Compares [`rounds`] with the scalar [`Lanes::phase`] on streams from the encoder.
+#[cfg(test)]
+mod tests {
+    use super::super::decode::{fill, fill_invalid, WordReader};
+    use super::super::rans::{RansEncoder, SymbolQueue};
+    use super::super::{split_value, FreqTable, MAX_VALUE_BITS};
+    use super::*;
+    use crate::quant::{CoeffMap, Quant};
+
+    fn xorshift(s: &mut u32) -> u32 {
+        *s ^= *s << 13;
+        *s ^= *s >> 17;
+        *s ^= *s << 5;
+        *s
+    }
+
+    #[test]
+    fn avx2_rounds_equal_scalar_phases() {
+        if !crate::simd::avx2() {
+            eprintln!("no AVX2 here: the AVX2 rANS decoder is not tested");
+            return;
+        }
+        let mut seed = 99u32;
+        for log in [6u32, 9, 12] {
+            for lanes in [8usize, 32] {
+                for case in 0..6 {
+                    // Values from three context tables (one missing in some cases), then
+                    // nodes of one table.
+                    let n = [64, 100, 512, 33, 8, 4096][case];
+                    let ctx: Vec<u8> = (0..n + 8)
+                        .map(|_| (xorshift(&mut seed) % 3) as u8)
+                        .collect();
+                    let vals: Vec<u32> = (0..n)
+                        .map(|_| {
+                            let r = xorshift(&mut seed);
+                            match r % 16 {
+                                0 => r >> (32 - MAX_VALUE_BITS),
+                                1..=3 => 16 + (r >> 24),
+                                _ => r % 9,
+                            }
+                        })
+                        .collect();
+                    let nodes: Vec<u32> =
+                        (0..n / 2).map(|_| 1 + xorshift(&mut seed) % 15).collect();
+                    let mut counts = vec![vec![0u64; VALUE_ALPHABET]; 4];
+                    for (j, &u) in vals.iter().enumerate() {
+                        counts[usize::from(ctx[j])][usize::from(split_value(u).0)] += 1;
+                    }
+                    nodes.iter().for_each(|&s| counts[3][s as usize] += 1);
+                    let freq: Vec<Option<FreqTable>> = counts
+                        .iter()
+                        .map(|c| {
+                            c.iter()
+                                .any(|&k| k > 0)
+                                .then(|| FreqTable::from_counts(c, log))
+                        })
+                        .collect();
+                    let mut q = SymbolQueue::new();
+                    for (j, &u) in vals.iter().enumerate() {
+                        let (t, nb, e) = split_value(u);
+                        q.put(u16::from(ctx[j]), t, nb as u8, e);
+                    }
+                    q.end_phase();
+                    nodes.iter().for_each(|&s| q.put(3, s as u8, 0, 0));
+                    let mut bytes = Vec::new();
+                    RansEncoder::encode(&q, lanes, &freq, &mut bytes);
+                    let size = 1usize << log;
+                    let mut entries = vec![0u32; 5 * size];
+                    for (k, t) in freq.iter().enumerate() {
+                        match t {
+                            Some(t) => fill(t, &mut entries[k * size..(k + 1) * size]),
+                            None => fill_invalid(log, &mut entries[k * size..(k + 1) * size]),
+                        }
+                    }
+                    fill_invalid(log, &mut entries[4 * size..]);
+                    let by_ctx = [0, size as u32, 2 * size as u32, 4 * size as u32, 0, 0, 0, 0];
+                    let states: Vec<u32> = bytes[..4 * lanes]
+                        .chunks_exact(4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    let word_bytes = &bytes[4 * lanes..];
+                    let quant = Quant::new(40, 43).unwrap();
+                    let map = CoeffMap::new(quant, 1 << 19);
+                    let slow = |u: u32| map.get(u);
+                    let small: [i32; 64] = std::array::from_fn(|u| map.get(u as u32));
+                    for damaged in [false, true] {
+                        let mut wb = word_bytes.to_vec();
+                        if damaged && !wb.is_empty() {
+                            let at = wb.len() / 3;
+                            wb[at] ^= 0x21;
+                            // Tiles have whole words (an odd length is refused earlier).
+                            wb.truncate(wb.len() * 2 / 3 & !1);
+                        }
+                        // Scalar reference.
+                        let mut l = Lanes::new(&states);
+                        let mut w = WordReader::new(&wb);
+                        let mut want = vec![0i32; n];
+                        l.phase(
+                            &mut w,
+                            log,
+                            n,
+                            true,
+                            |j| &entries[by_ctx[usize::from(ctx[j])] as usize..][..size],
+                            |j, u| want[j] = map.get(u),
+                        );
+                        let mut want_nodes = vec![0i32; n / 2];
+                        l.phase(
+                            &mut w,
+                            log,
+                            n / 2,
+                            false,
+                            |_| &entries[3 * size..4 * size],
+                            |j, s| want_nodes[j] = s as i32,
+                        );
+                        // AVX2 rounds, scalar tails.
+                        let mut padded = wb.clone();
+                        padded.resize(wb.len() + WORD_PADDING, 0);
+                        let mut l2 = Lanes::new(&states);
+                        let mut ws = Words {
+                            data: &padded,
+                            len: wb.len(),
+                            pos: 0,
+                        };
+                        let mut got = vec![0i32; n];
+                        let values = Values::Table {
+                            add: 0,
+                            small: &small,
+                            slow: &slow,
+                        };
+                        let k = rounds(
+                            &mut l2,
+                            &mut ws,
+                            &entries,
+                            log,
+                            n,
+                            Tables::Context { by_ctx, ctx: &ctx },
+                            values,
+                            &mut got,
+                        );
+                        let mut w2 = WordReader {
+                            data: &wb,
+                            pos: ws.pos,
+                            overrun: false,
+                        };
+                        l2.phase(
+                            &mut w2,
+                            log,
+                            n - k,
+                            true,
+                            |j| &entries[by_ctx[usize::from(ctx[k + j])] as usize..][..size],
+                            |j, u| got[k + j] = map.get(u),
+                        );
+                        let mut ws = Words {
+                            data: &padded,
+                            len: wb.len(),
+                            pos: w2.pos,
+                        };
+                        let mut got_nodes = vec![0i32; n / 2];
+                        let k2 = rounds(
+                            &mut l2,
+                            &mut ws,
+                            &entries,
+                            log,
+                            n / 2,
+                            Tables::One(3 * size as u32),
+                            Values::Symbols,
+                            &mut got_nodes,
+                        );
+                        let mut w3 = WordReader {
+                            data: &wb,
+                            pos: ws.pos,
+                            overrun: w2.overrun,
+                        };
+                        l2.phase(
+                            &mut w3,
+                            log,
+                            n / 2 - k2,
+                            false,
+                            |_| &entries[3 * size..4 * size],
+                            |j, s| got_nodes[k2 + j] = s as i32,
+                        );
+                        let what = format!("log {log} lanes {lanes} case {case} damaged {damaged}");
+                        if !damaged {
+                            assert!(k > 0 || n < lanes, "{what}: no AVX2 rounds ran");
+                            assert!(!l.bad && l.at_start() && w.finished(), "{what}");
+                        }
+                        assert_eq!(got, want, "{what}");
+                        assert_eq!(got_nodes, want_nodes, "{what}");
+                        assert_eq!(l2.x, l.x, "{what}");
+                        assert_eq!(l2.bad, l.bad, "{what}");
+                        assert_eq!(w3.finished(), w.finished(), "{what}");
+                    }
+                    // Exact (lossless) values, leaves' offset (+1).
+                    let mut l = Lanes::new(&states);
+                    let mut w = WordReader::new(word_bytes);
+                    let exact = CoeffMap::new(Quant::IDENTITY, 1000);
+                    let mut want = vec![0i32; n];
+                    l.phase(
+                        &mut w,
+                        log,
+                        n,
+                        true,
+                        |j| &entries[by_ctx[usize::from(ctx[j])] as usize..][..size],
+                        |j, u| want[j] = exact.get(u + 1),
+                    );
+                    let mut padded = word_bytes.to_vec();
+                    padded.resize(word_bytes.len() + WORD_PADDING, 0);
+                    let mut l2 = Lanes::new(&states);
+                    let mut ws = Words {
+                        data: &padded,
+                        len: word_bytes.len(),
+                        pos: 0,
+                    };
+                    let offsets: Vec<u32> = (0..n).map(|j| by_ctx[usize::from(ctx[j])]).collect();
+                    let mut got = vec![0i32; n];
+                    let k = rounds(
+                        &mut l2,
+                        &mut ws,
+                        &entries,
+                        log,
+                        n,
+                        Tables::Each(&offsets),
+                        Values::Exact {
+                            add: 1,
+                            bound: 1000,
+                        },
+                        &mut got,
+                    );
+                    assert_eq!(
+                        &got[..k],
+                        &want[..k],
+                        "log {log} lanes {lanes} case {case} exact"
+                    );
+                }
+            }
+        }
+    }
+}
