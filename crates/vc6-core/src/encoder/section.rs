@@ -6,7 +6,8 @@ use super::rate::{Rate, UnitSizes};
 use super::{scaled_quant, EncoderConfig, LayerAt, Pyramid, DEAD_ZONE_ROUNDING};
 use crate::bytes::ByteWriter;
 use crate::entropy::{
-    precision_for, FreqTable, RansEncoder, SymbolQueue, LANE_CLASSES, MAX_PRECISION, VALUE_ALPHABET,
+    precision_for, EncTable, FreqTable, RansEncoder, SymbolQueue, LANE_CLASSES, MAX_PRECISION,
+    VALUE_ALPHABET,
 };
 use crate::error::Result;
 use crate::header::Header;
@@ -14,7 +15,7 @@ use crate::parallel;
 use crate::plan::layer_count;
 use crate::pyramid::{med_quantize, med_residuals, predict_reconstruct, Level, Prediction};
 use crate::quant::{coeff_bound, Quant};
-use crate::syntax::context::{activity, choose_thresholds, context_map, MAX_CONTEXTS};
+use crate::syntax::context::{context_of, MAX_CONTEXTS};
 use crate::syntax::{alphabet, choose_mode, model_layer, TileHeader, KINDS, MAX_LAYERS};
 use crate::tableau::{write_tableau, Rect, TileGrid};
 
@@ -111,31 +112,33 @@ pub(super) fn encode_section(
         .collect();
     // Context thresholds of each plane with a residual echelon here, from the activity of
     // the echelon below as the decoder will have it.
-    let thresholds: Vec<Vec<u32>> = (0..header.planes.len())
+    // The activity map of each such plane gives its thresholds, then every coefficient's
+    // context.
+    let (thresholds, ctx_maps): (Vec<Vec<u32>>, Vec<Vec<u8>>) = (0..header.planes.len())
         .map(|p| {
             let desc = header.planes[p];
             if loq + 1 >= desc.echelons {
-                return Vec::new();
+                return (Vec::new(), Vec::new());
             }
             let lower = lower_level(header, &pyramids[p], recon, p, loq);
             let (lw, lh) = (lower.width as usize, lower.height as usize);
             let count = cfg.contexts.map_or(context_count(lw * lh), usize::from);
             if count <= 1 {
-                return Vec::new();
+                return (Vec::new(), vec![0; lw * lh]);
             }
-            let mut acts: Vec<u32> = (0..lw * lh)
-                .map(|i| activity(&lower.data, lw, lh, i % lw, i / lw))
-                .collect();
-            choose_thresholds(&mut acts, count)
+            let acts = activity_map(&lower.data, lw, lh);
+            let t = quantile_thresholds(&acts, count);
+            let map = acts.iter().map(|&a| context_of(a, &t)).collect();
+            (t, map)
         })
-        .collect();
+        .unzip();
     let ctx = TileContext {
         header,
         loq,
         cfg,
         recon,
         quants: &quants,
-        thresholds: &thresholds,
+        ctx_maps: &ctx_maps,
         rounding: DEAD_ZONE_ROUNDING,
         thin: rate.map_or(0.0, |r| r.thin),
     };
@@ -181,7 +184,7 @@ pub(super) fn encode_section(
             thresholds[p].iter().for_each(|&t| out.put_varint(t));
         }
     }
-    let mut tables: Vec<Option<FreqTable>> = vec![None; keys];
+    let mut tables: Vec<Option<EncTable>> = vec![None; keys];
     // Cost of each symbol of each table in bits, to choose the tiles' lane counts.
     let mut costs: Vec<Vec<f32>> = vec![Vec::new(); keys];
     out.put_varint(used.len() as u32);
@@ -197,7 +200,7 @@ pub(super) fn encode_section(
             .iter()
             .map(|&f| (log as f32) - (f.max(1) as f32).log2())
             .collect();
-        tables[k] = Some(table);
+        tables[k] = Some(EncTable::new(&table));
     }
     let payloads: Vec<Vec<u8>> = parallel::map(cfg.threads, models, |m| {
         if m.header.is_empty() {
@@ -233,6 +236,56 @@ pub(super) fn encode_section(
         out.put_u32(crc);
     }
     Ok(out)
+}
+
+/// The activity (docs/bitstream.md 7.3) of every sample of a `w x h` echelon: the range
+/// of its 3x3 window, edges clamped. Separable: the range of a window is the largest of
+/// three column maxima minus the smallest of three column minima.
+fn activity_map(l: &[i32], w: usize, h: usize) -> Vec<u32> {
+    let mut out = vec![0u32; w * h];
+    let (mut hi, mut lo) = (vec![0i32; w], vec![0i32; w]);
+    for y in 0..h {
+        let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| &l[r * w..][..w]);
+        for x in 0..w {
+            let c = [rows[0][x], rows[1][x], rows[2][x]];
+            hi[x] = c[0].max(c[1]).max(c[2]);
+            lo[x] = c[0].min(c[1]).min(c[2]);
+        }
+        let row = &mut out[y * w..][..w];
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            let mx = hi[a].max(hi[x]).max(hi[b]);
+            let mn = lo[a].min(lo[x]).min(lo[b]);
+            row[x] = mx.abs_diff(mn);
+        }
+    }
+    out
+}
+
+/// Thresholds for `count` contexts at the quantiles of `acts`, so that each context
+/// holds about as many coefficients (ties merge contexts: a mass of one activity cannot
+/// be split). Activities from 65535 up count as 65535.
+fn quantile_thresholds(acts: &[u32], count: usize) -> Vec<u32> {
+    const BINS: usize = 1 << 16;
+    let most = acts.iter().copied().max().unwrap_or(0).min(BINS as u32 - 1) as usize;
+    let mut hist = vec![0u64; most + 1];
+    for &a in acts {
+        hist[(a as usize).min(most)] += 1;
+    }
+    let total = acts.len() as u64;
+    let mut out: Vec<u32> = Vec::new();
+    let (mut acc, mut k) = (0u64, 1usize);
+    for (a, &n) in hist.iter().enumerate() {
+        // The blocks of activity `a` end the context of every quantile they reach.
+        while k < count.min(MAX_CONTEXTS) && (acc + n) * count as u64 > total * k as u64 {
+            if a < most && out.last().is_none_or(|&t| t < a as u32) {
+                out.push(a as u32);
+            }
+            k += 1;
+        }
+        acc += n;
+    }
+    out
 }
 
 /// The echelon below the residual echelon `loq` of plane `p` as the decoder will have it:
@@ -272,8 +325,8 @@ struct TileContext<'a> {
     /// Lossy streams: the decoder's reconstruction of each plane's echelon below.
     recon: &'a [Option<Level>],
     quants: &'a [[Quant; MAX_LAYERS]],
-    /// Context thresholds of each plane.
-    thresholds: &'a [Vec<u32>],
+    /// The context of every coefficient of each plane's grid (residual echelons).
+    ctx_maps: &'a [Vec<u8>],
     /// Dead-zone rounding of the quantiser, in 1/256 of a step.
     rounding: u32,
     /// Fraction of tiles whose residual layers are thinned ([`Quant::quantize_layer`]).
@@ -320,14 +373,10 @@ fn model_tile(
     } else {
         // Lossless: the exact echelon below; lossy: the decoder's reconstruction of it.
         let lower = lower_level(ctx.header, pyr, ctx.recon, plane, loq);
-        context_map(
-            &lower.data,
-            lower.width as usize,
-            lower.height as usize,
-            rect,
-            &ctx.thresholds[plane],
-            &mut ctx_map,
-        );
+        let gw = lower.width as usize;
+        for y in rect.y0 as usize..rect.y1 as usize {
+            ctx_map.extend_from_slice(&ctx.ctx_maps[plane][y * gw + rect.x0 as usize..][..w]);
+        }
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
         let average = lossy && !ctx.header.predicted_average;
@@ -483,6 +532,44 @@ fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activity_map_is_the_decoders_activity() {
+        let (w, h) = (13, 7);
+        let mut seed = 5u32;
+        let l: Vec<i32> = (0..w * h)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seed >> 16) as i32 % 300 - 40
+            })
+            .collect();
+        let map = activity_map(&l, w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let want = crate::syntax::context::activity(&l, w, h, x, y);
+                assert_eq!(map[y * w + x], want, "({x},{y})");
+            }
+        }
+        assert_eq!(activity_map(&[7], 1, 1), vec![0]);
+    }
+
+    #[test]
+    fn quantile_thresholds_split_by_population() {
+        let acts: Vec<u32> = (0..1000).map(|i| i % 100).collect();
+        let t = quantile_thresholds(&acts, 4);
+        crate::syntax::context::check_thresholds(&t).unwrap();
+        let per: Vec<usize> = (0..4)
+            .map(|c| acts.iter().filter(|&&a| context_of(a, &t) == c).count())
+            .collect();
+        assert!(per.iter().all(|&n| (240..=260).contains(&n)), "{per:?}");
+        // Mostly flat: the zeros stay together.
+        let acts: Vec<u32> = (0..1000).map(|i| if i < 900 { 0 } else { i % 7 }).collect();
+        let t = quantile_thresholds(&acts, 6);
+        crate::syntax::context::check_thresholds(&t).unwrap();
+        assert!(t.len() < 5 && t[0] == 0, "{t:?}");
+        assert!(quantile_thresholds(&acts, 1).is_empty());
+        assert!(quantile_thresholds(&[0; 50], 8).is_empty());
+    }
 
     #[test]
     fn thinned_tiles_spread_by_fraction() {

@@ -216,7 +216,7 @@ fn bypass(x: &mut u32, b: u32, words: &mut WordReader<'_>) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::rans::{RansEncoder, SymbolQueue};
+    use super::super::rans::{EncTable, RansEncoder, SymbolQueue};
     use super::super::{split_value, MAX_VALUE_BITS};
     use super::*;
 
@@ -287,7 +287,9 @@ mod tests {
             }
             for lanes in [1, 2, 8, 32] {
                 let mut bytes = Vec::new();
-                RansEncoder::encode(&q, lanes, &freq, &mut bytes);
+                let enc: Vec<Option<EncTable>> =
+                    freq.iter().map(|t| t.as_ref().map(EncTable::new)).collect();
+                RansEncoder::encode(&q, lanes, &enc, &mut bytes);
                 let states: Vec<u32> = bytes[..4 * lanes]
                     .chunks_exact(4)
                     .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -15,7 +15,7 @@ pub mod table;
 pub(crate) mod x86;
 
 pub use decode::{DecTable, Lanes, WordReader, INVALID_SYMBOL};
-pub use rans::{RansEncoder, SymbolQueue};
+pub use rans::{EncTable, RansEncoder, SymbolQueue};
 pub use table::{precision_for, FreqTable, MAX_PRECISION, MIN_PRECISION};
 
 /// The lower bound of a lane's state: states live in `[STATE_LOW, 2^32)`, and a lane

@@ -92,6 +92,53 @@ impl SymbolQueue {
     }
 }
 
+/// One symbol of an [`EncTable`]: what coding it takes, with the division by its
+/// frequency done as a multiplication.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncSymbol {
+    freq: u32,
+    start: u32,
+    /// States from this one up send a word first.
+    x_max: u64,
+    /// `x / freq = (x * rcp) >> (32 + shift)` for every `x < 2^32`.
+    rcp: u64,
+    shift: u32,
+}
+
+/// The encoder's form of a frequency table.
+#[derive(Debug, Clone)]
+pub struct EncTable {
+    syms: Vec<EncSymbol>,
+    log: u32,
+}
+
+impl EncTable {
+    /// The encoder's form of `t`.
+    pub fn new(t: &FreqTable) -> EncTable {
+        let syms = t
+            .freq
+            .iter()
+            .zip(&t.cum)
+            .map(|(&f, &c)| {
+                if f == 0 {
+                    return EncSymbol::default();
+                }
+                // With s = ceil(log2 f) and rcp = ceil(2^(32+s) / f), the product's error
+                // stays below 1/f for x < 2^32, so the floor is exact.
+                let shift = 32 - (f - 1).leading_zeros();
+                EncSymbol {
+                    freq: f,
+                    start: c,
+                    x_max: (u64::from(STATE_LOW >> t.log) << 16) * u64::from(f),
+                    rcp: (1u64 << (32 + shift)).div_ceil(u64::from(f)),
+                    shift,
+                }
+            })
+            .collect();
+        EncTable { syms, log: t.log }
+    }
+}
+
 /// The rANS encoder.
 #[derive(Debug)]
 pub struct RansEncoder;
@@ -106,7 +153,7 @@ impl RansEncoder {
     pub fn encode(
         queue: &SymbolQueue,
         lanes: usize,
-        tables: &[Option<FreqTable>],
+        tables: &[Option<EncTable>],
         out: &mut Vec<u8>,
     ) {
         assert!(
@@ -139,8 +186,7 @@ impl RansEncoder {
                     let t = tables[usize::from(q.table)]
                         .as_ref()
                         .expect("a table for every queued symbol");
-                    let s = usize::from(q.sym);
-                    put_symbol(&mut x[k], t.freq[s], t.cum[s], t.log, &mut words);
+                    put_symbol(&mut x[k], &t.syms[usize::from(q.sym)], t.log, &mut words);
                 }
             }
         }
@@ -154,17 +200,17 @@ impl RansEncoder {
     }
 }
 
-/// Codes a symbol of frequency `f` starting at `c` (precision `log`) into state `x`.
+/// Codes a symbol into state `x` (tables of precision `log`): `x = (x / f) 2^log +
+/// (x mod f) + c`, after sending a word when that would not fit.
 #[inline(always)]
-fn put_symbol(x: &mut u32, f: u32, c: u32, log: u32, words: &mut Vec<u16>) {
-    debug_assert!(f > 0, "symbol of zero frequency");
-    // The state's largest value before coding that keeps it below 2^32 after.
-    let max = (u64::from(STATE_LOW >> log) << 16) * u64::from(f);
-    if u64::from(*x) >= max {
+fn put_symbol(x: &mut u32, s: &EncSymbol, log: u32, words: &mut Vec<u16>) {
+    debug_assert!(s.freq > 0, "symbol of zero frequency");
+    if u64::from(*x) >= s.x_max {
         words.push(*x as u16);
         *x >>= 16;
     }
-    *x = ((*x / f) << log) + *x % f + c;
+    let q = ((u128::from(*x) * u128::from(s.rcp)) >> (32 + s.shift)) as u32;
+    *x = (q << log) + (*x - q * s.freq) + s.start;
 }
 
 /// Codes `b` (1 to 16) raw bits `v` into state `x`: a symbol of frequency 1 in `2^b`.
@@ -180,6 +226,33 @@ fn put_bypass(x: &mut u32, v: u32, b: u32, words: &mut Vec<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reciprocals_divide_exactly() {
+        let mut seed = 7u64;
+        for f in (1..=4096u32).chain([3, 5, 7, 4095, 2049]) {
+            let t = EncSymbol {
+                freq: f,
+                ..EncTable::new(&FreqTable::from_counts(&[u64::from(f), 1], 13)).syms[0]
+            };
+            let shift = 32 - (f - 1).leading_zeros();
+            let rcp = (1u64 << (32 + shift)).div_ceil(u64::from(f));
+            let _ = t;
+            for k in 0..64 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let x = match k {
+                    0 => u32::MAX,
+                    1 => f.wrapping_mul(u32::MAX / f),
+                    2 => f.wrapping_mul(u32::MAX / f).wrapping_sub(1),
+                    _ => (seed >> 32) as u32,
+                };
+                let q = ((u128::from(x) * u128::from(rcp)) >> (32 + shift)) as u32;
+                assert_eq!(q, x / f, "x {x} f {f}");
+            }
+        }
+    }
 
     #[test]
     fn phases_cover_the_queue() {

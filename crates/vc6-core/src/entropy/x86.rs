@@ -343,7 +343,7 @@ impl Copy32 for i32 {}
 #[cfg(test)]
 mod tests {
     use super::super::decode::{fill, fill_invalid, WordReader};
-    use super::super::rans::{RansEncoder, SymbolQueue};
+    use super::super::rans::{EncTable, RansEncoder, SymbolQueue};
     use super::super::{split_value, FreqTable, MAX_VALUE_BITS};
     use super::*;
     use crate::quant::{CoeffMap, Quant};
@@ -404,7 +404,9 @@ mod tests {
                     q.end_phase();
                     nodes.iter().for_each(|&s| q.put(3, s as u8, 0, 0));
                     let mut bytes = Vec::new();
-                    RansEncoder::encode(&q, lanes, &freq, &mut bytes);
+                    let enc: Vec<Option<EncTable>> =
+                        freq.iter().map(|t| t.as_ref().map(EncTable::new)).collect();
+                    RansEncoder::encode(&q, lanes, &enc, &mut bytes);
                     let size = 1usize << log;
                     let mut entries = vec![0u32; 5 * size];
                     for (k, t) in freq.iter().enumerate() {
