@@ -1,5 +1,6 @@
-//! Helpers for the lossy comparison (`lossy` binary): hitting a target size by bisecting a
-//! codec's quality parameter, PPM files for the command-line JPEG 2000 tools, and finding
+//! Helpers for the lossy comparisons (`lossy` and `report` binaries, the whole-process
+//! comparison): hitting a target size by bisecting a codec's quality parameter, JPEG
+//! through jpeg-encoder and zune-jpeg, PPM files for the command-line tools, and finding
 //! those tools on `PATH`.
 
 use anyhow::{bail, ensure, Context, Result};
@@ -108,6 +109,51 @@ fn closest<P>(tried: Vec<Fit<P>>, target: f64) -> Fit<P> {
             dx.total_cmp(&dy)
         })
         .expect("at least one stream was made")
+}
+
+/// The jpeg-encoder version in Cargo.lock, printed with the tables (the `lossy` binary's
+/// tests check it).
+pub const JPEG_ENCODER_VERSION: &str = "0.7.1";
+/// The zune-jpeg version in Cargo.lock, printed with the tables.
+pub const ZUNE_JPEG_VERSION: &str = "0.5.15";
+
+/// JPEG-encodes RGB8 pixels with jpeg-encoder at `quality`: 4:4:4, or 4:2:0 with
+/// box-averaged chroma when `subsample_420`; `optimised`: Huffman tables fitted to the
+/// picture (the crate then writes one scan per component, non-interleaved), else the
+/// standard tables (one interleaved scan). The quantised coefficients are the same
+/// either way.
+pub fn jpeg_encode_rgb8(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    quality: u8,
+    subsample_420: bool,
+    optimised: bool,
+) -> Result<Vec<u8>> {
+    use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
+    let mut out = Vec::new();
+    let mut enc = Encoder::new(&mut out, quality);
+    enc.set_sampling_factor(if subsample_420 {
+        SamplingFactor::R_4_2_0
+    } else {
+        SamplingFactor::R_4_4_4
+    });
+    // The crate's default takes the top-left chroma sample of each 2x2 block; libjpeg
+    // averages the block, which is what any real JPEG encoder does.
+    enc.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
+    enc.set_optimized_huffman_tables(optimised);
+    let w = u16::try_from(width).context("JPEG: width over 65535")?;
+    let h = u16::try_from(height).context("JPEG: height over 65535")?;
+    enc.encode(rgb, w, h, ColorType::Rgb)?;
+    Ok(out)
+}
+
+/// Decodes a JPEG to RGB8 with zune-jpeg (single-threaded).
+pub fn zune_decode_rgb8(stream: &[u8]) -> Result<Vec<u8>> {
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+    let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(stream), opts);
+    Ok(dec.decode()?)
 }
 
 /// Writes an RGB8 picture as a binary PPM (P6, maxval 255).

@@ -6,9 +6,13 @@
 //!   to run (installing PoCL for OpenCL when no OpenCL platform is present), then the
 //!   conformance check on every backend (what CI runs).
 //! * `conformance [--bless]` — the conformance test against `fixtures/conformance.txt`.
-//! * `bench [--quick] [--corpus DIR] [--loq K]` — the comparison report against
-//!   png and qoi, the decode speed of every backend that runs here (CPU, OpenCL), then
-//!   (unless `--quick`) the criterion benches.
+//! * `bench [--quick] [--corpus DIR] [--loq K] [--no-process]` — the report: vc6 against
+//!   png, qoi and JPEG in process (lossless RGB8, lossy at 1.25 bpp, 16-bit, grey, RGBA;
+//!   one thread and all cores), then the whole process on one core against `ojph_expand`
+//!   and `djpeg`, and a targets table; then the decode speed of every backend that runs
+//!   here (CPU, OpenCL), then (unless `--quick`) the criterion benches.
+//! * `bench --process [--quick] [--corpus DIR]` — the whole-process comparison alone
+//!   (installs openjph-tools, libjpeg-turbo-progs and hyperfine with apt-get when missing).
 //! * `bench --lossy [--quick] [--corpus DIR]` — the lossy comparison instead: vc6 against
 //!   JPEG (4:4:4, 4:2:0) and, where the tools are installed, JPEG 2000 and HTJ2K at 0.5,
 //!   1.25 and 3.0 bpp (PSNR, SSIM, decode speed, thumbnails).
@@ -29,12 +33,21 @@ commands:
                                present), then the conformance check
   conformance [--bless]        run the conformance test on every compiled backend
                                (--bless rewrites fixtures/conformance.txt)
-  bench [--quick] [--corpus DIR] [--loq K]
-                               comparison report vs png and qoi on DIR
-                               (default: ../shared/corpus/rgb8 beside the workspace),
-                               decode speed of each backend that runs here (single
-                               images, batches of 32, 4K from DIR/../uhd), then
-                               criterion benches unless --quick (fewer runs)
+  bench [--quick] [--corpus DIR] [--loq K] [--no-process]
+                               the report on DIR (default: ../shared/corpus/rgb8 beside
+                               the workspace) and the folders beside it (rgb16, gray8,
+                               rgba8, uhd): vc6 against png, qoi and JPEG in process,
+                               one thread and all cores; the whole process on one core
+                               against ojph_expand and djpeg (not with --no-process);
+                               a targets table; then the decode speed of each backend
+                               that runs here, then criterion benches unless --quick
+                               (fewer runs)
+  bench --process [--quick] [--corpus DIR]
+                               the whole-process comparison alone: the release vc6 CLI
+                               (decode --backend cpu, taskset -c 0) against ojph_expand
+                               (lossless and 1.25 bpp) and djpeg (1.25 bpp) at 500x500 to
+                               3840x2160; installs openjph-tools libjpeg-turbo-progs
+                               hyperfine with apt-get when missing
   bench --lossy [--quick] [--corpus DIR]
                                lossy comparison instead: vc6 against JPEG 4:4:4 and
                                4:2:0 (jpeg-encoder, zune-jpeg) and, where installed,
@@ -283,11 +296,15 @@ fn opencl_missing() -> Option<String> {
     None
 }
 
-/// `cargo xtask bench [--quick] [--corpus DIR] [--loq K]`, or with `--lossy` the lossy
-/// comparison.
+/// `cargo xtask bench [--quick] [--corpus DIR] [--loq K] [--no-process]`: the report
+/// (every section, the whole-process comparison included, and the targets table), the
+/// backend comparison, then criterion; `--lossy` runs the lossy comparison instead,
+/// `--process` the whole-process comparison alone.
 fn bench(rest: &[String]) -> Result<()> {
     let mut quick = false;
     let mut lossy = false;
+    let mut process = false;
+    let mut no_process = false;
     let mut corpus: Option<PathBuf> = None;
     let mut loq: Option<String> = None;
     let mut it = rest.iter();
@@ -295,12 +312,20 @@ fn bench(rest: &[String]) -> Result<()> {
         match a.as_str() {
             "--quick" => quick = true,
             "--lossy" => lossy = true,
+            "--process" => process = true,
+            "--no-process" => no_process = true,
             "--corpus" => {
                 corpus = Some(PathBuf::from(it.next().context("--corpus needs a folder")?))
             }
             "--loq" => loq = Some(it.next().context("--loq needs a number")?.clone()),
             other => bail!("bench: unknown option {other:?}\n{USAGE}"),
         }
+    }
+    if lossy && process {
+        bail!("bench: --lossy and --process are separate runs; pick one");
+    }
+    if process && no_process {
+        bail!("bench: --process and --no-process contradict each other");
     }
     let corpus = corpus.unwrap_or_else(default_corpus);
     if !corpus.is_dir() {
@@ -319,48 +344,60 @@ fn bench(rest: &[String]) -> Result<()> {
         .chain(rest.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
+    if (lossy || process) && loq.is_some() {
+        bail!("bench: --loq applies to the report, not to --lossy or --process");
+    }
+    let with_cli = !lossy && !no_process;
+    let build = build_bench_binaries(with_cli)?;
+    let bin = |name: &str| -> Result<String> {
+        let p = build
+            .dir
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        p.to_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{} is not valid UTF-8", p.display()))
+    };
     if lossy {
-        if loq.is_some() {
-            bail!("bench: --loq applies to the lossless report, not to --lossy");
-        }
-        return bench_lossy(&corpus, &corpus_str, quick, &shown);
+        return bench_lossy(&bin("lossy")?, &corpus, &corpus_str, quick, &shown);
     }
-    let mut report_args = vec![
-        "run",
-        "--release",
-        "-p",
-        "vc6-benches",
-        "--bin",
-        "report",
-        "--",
-        "--corpus",
-    ];
-    report_args.push(&corpus_str);
+    if with_cli {
+        ensure_process_tools();
+    }
+    let vc6_cli = bin("vc6")?;
+    let mut common = vec!["--corpus", &corpus_str, "--command", &shown];
+    if quick {
+        common.push("--quick");
+    }
+    if process {
+        step(&format!(
+            "whole-process decode on one core: vc6 against ojph_expand and djpeg{}",
+            if quick { " (--quick: 5 runs each)" } else { "" }
+        ));
+        let mut args = common.clone();
+        args.extend(["--vc6-cli", &vc6_cli]);
+        return run_cmd(Command::new(bin("process")?).args(&args));
+    }
+
+    let mut report_args = common.clone();
     if let Some(k) = &loq {
-        report_args.push("--loq");
-        report_args.push(k);
+        report_args.extend(["--loq", k]);
     }
-    step(&format!("comparison report on {}", corpus.display()));
-    cargo(&report_args, &[])?;
+    if with_cli {
+        report_args.extend(["--vc6-cli", &vc6_cli]);
+    }
+    step(&format!(
+        "report on {} and the folders beside it{}",
+        corpus.display(),
+        if with_cli {
+            ", then the whole process on one core"
+        } else {
+            " (--no-process: without the whole-process comparison)"
+        }
+    ));
+    run_cmd(Command::new(bin("report")?).args(&report_args))?;
 
     // Every backend that runs here, on the same streams (the binary also runs on its
     // own: `target/release/backends DIR`, e.g. copied to a GPU machine).
-    let mut backend_args = vec![
-        "run",
-        "--release",
-        "-p",
-        "vc6-benches",
-        "--bin",
-        "backends",
-        "--",
-        "--corpus",
-        &corpus_str,
-        "--command",
-        &shown,
-    ];
-    if quick {
-        backend_args.push("--quick");
-    }
     step(&format!(
         "decode speed by backend (CPU, OpenCL) on {}{}",
         corpus.display(),
@@ -370,36 +407,149 @@ fn bench(rest: &[String]) -> Result<()> {
             ""
         }
     ));
-    cargo(&backend_args, &[])?;
+    run_cmd(Command::new(bin("backends")?).args(&common))?;
     if quick {
         step("--quick: skipping criterion benches");
         return Ok(());
     }
     step("criterion benches: cargo bench -p vc6-benches");
-    cargo(
-        &["bench", "-p", "vc6-benches"],
-        &[("VC6_CORPUS", &corpus_str)],
-    )
+    let mut args = vec!["bench", "-p", "vc6-benches"];
+    if build.no_default_features {
+        args.push("--no-default-features");
+    }
+    cargo(&args, &[("VC6_CORPUS", &corpus_str)])
+}
+
+/// Where the release binaries of the benches were built, and whether without the
+/// default (OpenCL) features.
+struct BenchBuild {
+    dir: PathBuf,
+    no_default_features: bool,
+}
+
+/// Builds the bench binaries (and, with `cli`, the `vc6` command-line binary) in
+/// release. When that fails, tries again without the default features (the OpenCL
+/// backend), saying so: the CPU measurements do not need it.
+fn build_bench_binaries(cli: bool) -> Result<BenchBuild> {
+    let mut args = vec!["build", "--release", "-p", "vc6-benches", "--bins"];
+    if cli {
+        args.extend(["-p", "vc6-cli"]);
+    }
+    step(&format!(
+        "building the bench binaries{} (release)",
+        if cli { " and the vc6 CLI" } else { "" }
+    ));
+    let no_default_features = match cargo(&args, &[]) {
+        Ok(()) => false,
+        Err(e) => {
+            println!(
+                "xtask: the build with default features failed ({e:#}); building again with \
+                 --no-default-features (no OpenCL backend: the CPU figures do not need it)"
+            );
+            args.push("--no-default-features");
+            cargo(&args, &[])?;
+            true
+        }
+    };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"));
+    Ok(BenchBuild {
+        dir: target.join("release"),
+        no_default_features,
+    })
+}
+
+/// The peers of the whole-process comparison and their Debian packages.
+const PROCESS_TOOLS: [(&str, &str); 5] = [
+    ("ojph_compress", "openjph-tools"),
+    ("ojph_expand", "openjph-tools"),
+    ("cjpeg", "libjpeg-turbo-progs"),
+    ("djpeg", "libjpeg-turbo-progs"),
+    ("hyperfine", "hyperfine"),
+];
+
+/// Installs the whole-process comparison's tools with apt-get when one is missing; never
+/// fails: without them the comparison skips those peers (or times in its own loop) and
+/// says so.
+fn ensure_process_tools() {
+    let missing: Vec<&str> = PROCESS_TOOLS
+        .iter()
+        .filter(|(t, _)| !on_path(t))
+        .map(|(t, _)| *t)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let mut pkgs: Vec<&str> = Vec::new();
+    for (t, p) in PROCESS_TOOLS {
+        if missing.contains(&t) && !pkgs.contains(&p) {
+            pkgs.push(p);
+        }
+    }
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        println!(
+            "xtask: {} not installed and no apt-get here: the whole-process comparison skips \
+             those peers",
+            missing.join(", ")
+        );
+        return;
+    }
+    println!(
+        "xtask: {} not installed: installing Debian packages {} with apt-get for the \
+         whole-process comparison",
+        missing.join(", "),
+        pkgs.join(" ")
+    );
+    if let Err(e) = ensure_apt_packages(&pkgs) {
+        println!(
+            "xtask: installing {} failed ({e:#}): the whole-process comparison skips the \
+             missing peers",
+            pkgs.join(" ")
+        );
+    }
+}
+
+/// Whether `name` is an executable file in a `PATH` folder.
+fn on_path(name: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|d| {
+        let p = d.join(name);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        }
+        #[cfg(not(unix))]
+        {
+            p.is_file()
+        }
+    })
 }
 
 /// `cargo xtask bench --lossy`: the `lossy` binary in release (it also runs on its own:
 /// `target/release/lossy DIR`). JPEG 2000 and HTJ2K rows need `opj_compress` /
 /// `opj_decompress` and `ojph_compress` / `ojph_expand` on PATH (Debian:
 /// libopenjp2-tools, openjph-tools); without them the rows say "not installed".
-fn bench_lossy(corpus: &Path, corpus_str: &str, quick: bool, shown: &str) -> Result<()> {
-    let mut args = vec![
-        "run",
-        "--release",
-        "-p",
-        "vc6-benches",
-        "--bin",
-        "lossy",
-        "--",
-        "--corpus",
-        corpus_str,
-        "--command",
-        shown,
-    ];
+fn bench_lossy(
+    lossy: &str,
+    corpus: &Path,
+    corpus_str: &str,
+    quick: bool,
+    shown: &str,
+) -> Result<()> {
+    let mut args = vec!["--corpus", corpus_str, "--command", shown];
     if quick {
         args.push("--quick");
     }
@@ -412,7 +562,7 @@ fn bench_lossy(corpus: &Path, corpus_str: &str, quick: bool, shown: &str) -> Res
             ""
         }
     ));
-    cargo(&args, &[])
+    run_cmd(Command::new(lossy).args(&args))
 }
 
 /// The workspace root (the folder above `xtask/`).

@@ -37,7 +37,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vc6_benches::lossy::{
-    bisect_f64, bisect_int, find_on_path, read_ppm, target_bytes, write_ppm, TempDir,
+    bisect_f64, bisect_int, find_on_path, jpeg_encode_rgb8, read_ppm, target_bytes, write_ppm,
+    zune_decode_rgb8, TempDir, JPEG_ENCODER_VERSION, ZUNE_JPEG_VERSION,
 };
 use vc6_benches::quality::{area_downscale, lanczos3_downscale, psnr_from_mse, sse, ssim_luma};
 use vc6_benches::{
@@ -690,33 +691,16 @@ impl Chroma {
     }
 }
 
-/// jpeg-encoder at `quality`; `optimised`: Huffman tables fitted to the picture (the
-/// crate then writes one scan per component, non-interleaved), else the standard tables
-/// (one interleaved scan). The quantised coefficients are the same either way.
+/// jpeg-encoder at `quality` ([`jpeg_encode_rgb8`]); `optimised`: Huffman tables
+/// fitted to the picture (non-interleaved scans), else the standard tables.
 fn jpeg_encode(p: &Prepared, quality: u8, chroma: Chroma, optimised: bool) -> Result<Vec<u8>> {
-    use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
-    let mut out = Vec::new();
-    let mut enc = Encoder::new(&mut out, quality);
-    enc.set_sampling_factor(match chroma {
-        Chroma::Full => SamplingFactor::R_4_4_4,
-        Chroma::Quarter => SamplingFactor::R_4_2_0,
-    });
-    // The crate's default takes the top-left chroma sample of each 2x2 block; libjpeg
-    // averages the block, which is what any real JPEG encoder does.
-    enc.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    enc.set_optimized_huffman_tables(optimised);
-    let w = u16::try_from(p.w()).context("JPEG: width over 65535")?;
-    let h = u16::try_from(p.h()).context("JPEG: height over 65535")?;
-    enc.encode(&p.img.pixels, w, h, ColorType::Rgb)
-        .with_context(|| format!("jpeg-encoder on {}", p.img.name))?;
-    Ok(out)
+    let quarter = matches!(chroma, Chroma::Quarter);
+    jpeg_encode_rgb8(&p.img.pixels, p.w(), p.h(), quality, quarter, optimised)
+        .with_context(|| format!("jpeg-encoder on {}", p.img.name))
 }
 
 fn zune_decode(stream: &[u8]) -> Result<Vec<u8>> {
-    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let opts = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(stream), opts);
-    Ok(dec.decode()?)
+    zune_decode_rgb8(stream)
 }
 
 /// The JPEG row: quality bisected on the size of the file with optimised Huffman
@@ -1264,10 +1248,6 @@ fn print_per_image(rows: &[Row]) {
     }
     println!();
 }
-
-/// The versions in Cargo.lock, printed with the tables (a test checks them).
-const JPEG_ENCODER_VERSION: &str = "0.7.1";
-const ZUNE_JPEG_VERSION: &str = "0.5.15";
 
 #[cfg(test)]
 mod tests {
