@@ -479,11 +479,15 @@ pub fn run(opts: &ProcessOptions) -> Result<ProcessResults> {
     );
 
     let dir = crate::lossy::TempDir::new("process")?;
-    // Start-up floor: the binary doing nothing.
-    let floor = env.time(&[env.pinned(&[&vc6, "--version"])], dir.path())?;
+    // Start-up floors: any process (`true`), and the vc6 binary doing nothing.
+    let floor = env.time(
+        &[env.pinned(&["true"]), env.pinned(&[&vc6, "--version"])],
+        dir.path(),
+    )?;
     setup.push(format!(
-        "start-up floor: `vc6 --version` takes {} ms (mean ±sd / min)",
-        floor[0].cell()
+        "start-up floors (mean ±sd / min, ms): starting a process (`true`) {}, `vc6 --version` {}",
+        floor[0].cell(),
+        floor[1].cell()
     ));
 
     let mut lossless = Vec::new();
