@@ -35,6 +35,49 @@ pub fn predict_reconstruct(
     band: &mut [i32],
     band_y0: u32,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::predict_reconstruct(
+        work,
+        upsampler,
+        lower,
+        upper,
+        blocks,
+        residuals,
+        predicted_average,
+        range,
+        band,
+        band_y0,
+    ) {
+        return;
+    }
+    predict_reconstruct_scalar(
+        work,
+        upsampler,
+        lower,
+        upper,
+        blocks,
+        residuals,
+        predicted_average,
+        range,
+        band,
+        band_y0,
+    );
+}
+
+/// [`predict_reconstruct`] in plain Rust: the reference of the SIMD twin.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn predict_reconstruct_scalar(
+    work: &mut Prediction,
+    upsampler: Upsampler,
+    lower: &Level,
+    upper: (u32, u32),
+    blocks: Rect,
+    residuals: &[&[i32]],
+    predicted_average: bool,
+    range: (i32, i32),
+    band: &mut [i32],
+    band_y0: u32,
+) {
     work.zero = upsampler == Upsampler::Nearest;
     let average = match residuals.get(3) {
         None => Average::Lower,

@@ -19,6 +19,8 @@ pub mod med;
 pub mod predict;
 pub mod transform;
 pub mod upsample;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use forward::{forward_level, Details};
 pub use fused::predict_reconstruct;

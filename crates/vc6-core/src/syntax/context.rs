@@ -41,6 +41,26 @@ pub fn context_map(
     thresholds: &[u32],
     out: &mut Vec<u8>,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if (1..8).contains(&thresholds.len()) {
+        out.clear();
+        out.resize((blocks.width() * blocks.height()) as usize, 0);
+        if super::context_x86::context_map(lower, w, h, blocks, thresholds, out) {
+            return;
+        }
+    }
+    context_map_scalar(lower, w, h, blocks, thresholds, out);
+}
+
+/// [`context_map`] in plain Rust: the reference of the SIMD twin.
+pub(crate) fn context_map_scalar(
+    lower: &[i32],
+    w: usize,
+    h: usize,
+    blocks: Rect,
+    thresholds: &[u32],
+    out: &mut Vec<u8>,
+) {
     let n = (blocks.width() * blocks.height()) as usize;
     out.clear();
     if thresholds.is_empty() {

@@ -2,6 +2,8 @@
 //! section 7).
 
 pub mod context;
+#[cfg(target_arch = "x86_64")]
+mod context_x86;
 pub mod stree;
 pub mod tile;
 

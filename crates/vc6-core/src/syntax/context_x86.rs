@@ -1,0 +1,211 @@
+//! The AVX2 twin of [`super::context::context_map`]: per block row, the minimum and maximum
+//! of each column over the three rows of the window (8 columns per vector), then of three
+//! neighbouring columns (unaligned loads at offsets 0, 1, 2), and the thresholds counted by
+//! comparisons (each true lane is -1, subtracted from the count).
+#![allow(unsafe_code)]
+
+use crate::tableau::Rect;
+use core::arch::x86_64::*;
+
+/// Block columns per strip: the window columns of a strip live in two stack arrays.
+const STRIP: usize = 128;
+/// Length of those arrays: a strip's `STRIP + 2` columns, plus room for the last vector's
+/// loads at offsets 1 and 2 past it.
+const COLS: usize = STRIP + 16;
+
+/// [`super::context::context_map`] with AVX2, for `thresholds` not empty (`out` already
+/// `blocks.width() * blocks.height()` long). Returns false, doing nothing, unless
+/// [`crate::simd::avx2`].
+pub(crate) fn context_map(
+    lower: &[i32],
+    w: usize,
+    h: usize,
+    blocks: Rect,
+    thresholds: &[u32],
+    out: &mut [u8],
+) -> bool {
+    if !crate::simd::avx2() {
+        return false;
+    }
+    // SAFETY: `simd::avx2()` is true only on CPUs with AVX2.
+    unsafe { context_map_avx2(lower, w, h, blocks, thresholds, out) };
+    true
+}
+
+#[target_feature(enable = "avx2")]
+fn context_map_avx2(
+    lower: &[i32],
+    w: usize,
+    h: usize,
+    blocks: Rect,
+    thresholds: &[u32],
+    out: &mut [u8],
+) {
+    let (x0, x1) = (blocks.x0 as usize, blocks.x1 as usize);
+    let bw = x1 - x0;
+    assert!(x1 <= w && blocks.y1 as usize <= h && lower.len() >= w * h);
+    assert!(out.len() == bw * (blocks.y1 - blocks.y0) as usize);
+    // Unsigned `act > t` as a signed comparison of both with the top bit flipped (an
+    // activity is below 2^31 for samples of at most 30 bits, but the flip keeps it exact
+    // for any `i32` samples).
+    let flip = _mm256_set1_epi32(i32::MIN);
+    let mut t = [flip; 7];
+    let nt = thresholds.len().min(7);
+    for (v, &th) in t.iter_mut().zip(&thresholds[..nt]) {
+        *v = _mm256_set1_epi32((th ^ 0x8000_0000) as i32);
+    }
+    let t = &t[..nt];
+    let mut vmin = [0i32; COLS];
+    let mut vmax = [0i32; COLS];
+    let mut tail = [0u8; 8];
+    for (j, by) in (blocks.y0 as usize..blocks.y1 as usize).enumerate() {
+        let row = |y: usize| &lower[y * w..][..w];
+        let (ra, rb, rc) = (row(by.saturating_sub(1)), row(by), row((by + 1).min(h - 1)));
+        let out_row = &mut out[j * bw..][..bw];
+        for s0 in (0..bw).step_by(STRIP) {
+            let n = (bw - s0).min(STRIP);
+            // Window columns `x0 + s0 - 1 .. x0 + s0 + n + 1` go to `vmin[0 .. n + 2]`,
+            // clamped to the echelon: those inside it first, then the edges repeated.
+            let c0 = (x0 + s0).saturating_sub(1);
+            let c1 = (x0 + s0 + n + 1).min(w);
+            let first = c0 + 1 - (x0 + s0);
+            let (a, b, c) = (&ra[c0..c1], &rb[c0..c1], &rc[c0..c1]);
+            let len = c1 - c0;
+            let (mn, mx) = (&mut vmin[first..][..len], &mut vmax[first..][..len]);
+            let full = len / 8 * 8;
+            for k in (0..full).step_by(8) {
+                let (va, vb, vc) = (load(&a[k..]), load(&b[k..]), load(&c[k..]));
+                let lo = _mm256_min_epi32(_mm256_min_epi32(va, vb), vc);
+                let hi = _mm256_max_epi32(_mm256_max_epi32(va, vb), vc);
+                store(&mut mn[k..], lo);
+                store(&mut mx[k..], hi);
+            }
+            for k in full..len {
+                mn[k] = a[k].min(b[k]).min(c[k]);
+                mx[k] = a[k].max(b[k]).max(c[k]);
+            }
+            if first == 1 {
+                (vmin[0], vmax[0]) = (vmin[1], vmax[1]);
+            }
+            if first + len == n + 1 {
+                (vmin[n + 1], vmax[n + 1]) = (vmin[n], vmax[n]);
+            }
+            let dst = &mut out_row[s0..][..n];
+            for i in (0..n).step_by(8) {
+                let lo = _mm256_min_epi32(
+                    _mm256_min_epi32(load(&vmin[i..]), load(&vmin[i + 1..])),
+                    load(&vmin[i + 2..]),
+                );
+                let hi = _mm256_max_epi32(
+                    _mm256_max_epi32(load(&vmax[i..]), load(&vmax[i + 1..])),
+                    load(&vmax[i + 2..]),
+                );
+                let act = _mm256_xor_si256(_mm256_sub_epi32(hi, lo), flip);
+                let mut ctx = _mm256_setzero_si256();
+                for &tk in t {
+                    ctx = _mm256_sub_epi32(ctx, _mm256_cmpgt_epi32(act, tk));
+                }
+                // Eight counts (at most 7) to bytes.
+                let half = _mm_packs_epi32(
+                    _mm256_castsi256_si128(ctx),
+                    _mm256_extracti128_si256::<1>(ctx),
+                );
+                let bytes = _mm_packus_epi16(half, half);
+                if i + 8 <= n {
+                    store8(&mut dst[i..], bytes);
+                } else {
+                    store8(&mut tail, bytes);
+                    dst[i..].copy_from_slice(&tail[..n - i]);
+                }
+            }
+        }
+    }
+}
+
+/// The first 8 values of `s`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load(s: &[i32]) -> __m256i {
+    let s: &[i32; 8] = s[..8].try_into().expect("8 values");
+    // SAFETY: `s` holds 8 i32, 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+/// Stores `v` into the first 8 values of `out`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store(out: &mut [i32], v: __m256i) {
+    let out: &mut [i32; 8] = (&mut out[..8]).try_into().expect("8 values");
+    // SAFETY: `out` holds 8 i32, 32 writable bytes; the store is unaligned.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
+}
+
+/// Stores the low 8 bytes of `v` into the first 8 bytes of `out`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store8(out: &mut [u8], v: __m128i) {
+    let out: &mut [u8; 8] = (&mut out[..8]).try_into().expect("8 bytes");
+    // SAFETY: `out` holds 8 writable bytes; the store writes exactly 8, unaligned.
+    unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::context::context_map_scalar;
+    use crate::tableau::Rect;
+
+    fn rng(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    #[test]
+    fn avx2_context_map_matches_scalar() {
+        if !crate::simd::avx2() {
+            eprintln!("note: no AVX2 here; the AVX2 context map is not tested");
+            return;
+        }
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for case in 0..3000 {
+            let w = 1 + (rng(&mut seed) % 300) as usize;
+            let h = 1 + (rng(&mut seed) % 12) as usize;
+            // Sample ranges from 1 to 17 bits, signed or not, and extreme values.
+            let bits = 1 + (rng(&mut seed) % 17) as u32;
+            let max = (1i64 << bits) - 1;
+            let signed = rng(&mut seed) & 1 == 0;
+            let extreme = case % 10 == 0;
+            let lower: Vec<i32> = (0..w * h)
+                .map(|_| {
+                    let r = rng(&mut seed);
+                    if extreme {
+                        [i32::MIN, i32::MAX, 0, -1, 1][(r % 5) as usize]
+                    } else {
+                        let v = (r % (max as u64 + 1)) as i64;
+                        (if signed && r & (1 << 40) != 0 { -v } else { v }) as i32
+                    }
+                })
+                .collect();
+            let x0 = (rng(&mut seed) % w as u64) as u32;
+            let x1 = x0 + 1 + (rng(&mut seed) % (w as u64 - x0 as u64)) as u32;
+            let y0 = (rng(&mut seed) % h as u64) as u32;
+            let y1 = y0 + 1 + (rng(&mut seed) % (h as u64 - y0 as u64)) as u32;
+            let blocks = Rect { x0, y0, x1, y1 };
+            let nt = 1 + (rng(&mut seed) % 7) as usize;
+            let mut t: Vec<u32> = (0..nt)
+                .map(|_| match rng(&mut seed) % 4 {
+                    0 => rng(&mut seed) as u32,
+                    _ => (rng(&mut seed) % (2 * max as u64 + 2)) as u32,
+                })
+                .collect();
+            t.sort_unstable();
+            t.dedup();
+            let mut want = Vec::new();
+            context_map_scalar(&lower, w, h, blocks, &t, &mut want);
+            let mut got = vec![0xAA; want.len()];
+            assert!(super::context_map(&lower, w, h, blocks, &t, &mut got));
+            assert_eq!(got, want, "case {case}: {w}x{h} {blocks:?} {t:?}");
+        }
+    }
+}
