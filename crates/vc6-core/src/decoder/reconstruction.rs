@@ -2,9 +2,8 @@
 //! transform undone, and packed into a layout or a picture.
 
 use super::DecodeBuffers;
-use crate::colour;
-use crate::output::pack::RowPacker;
-use crate::output::OutputLayout;
+use crate::output::pack::{clamp_row_u16, colour_rows, pack_plane_row, RowPacker};
+use crate::output::{OutputLayout, SampleType};
 use crate::picture::{Picture, Plane};
 use crate::plan::Plan;
 use crate::pyramid::Level;
@@ -34,28 +33,26 @@ impl Reconstruction<'_> {
     }
 
     /// Writes every plane where `layout` says, one output row at a time (colour
-    /// transform undone, samples clamped). The general twin of the GPU pack kernels.
+    /// transform undone, samples clamped). The general twin of the GPU pack kernels:
+    /// tight interleaved layouts go through [`RowPacker`], tight rows of one plane
+    /// through [`pack_plane_row`], any other layout sample by sample.
     pub(crate) fn write_layout(&self, layout: &OutputLayout, out: &mut [u8]) {
+        if let Some(offsets) = layout.tight_interleaved(self.plan) {
+            return self.write_packed(&offsets, layout.sample, out);
+        }
         let planes = self.levels.len();
         let mut first = 0;
         if self.plan.header.colour_transform {
-            let (w, _) = self.plan.output_size(0);
+            let w = self.plan.output_size(0).0 as usize;
             let max = self.max(0);
-            let mut rgb = [
-                vec![0i32; w as usize],
-                vec![0; w as usize],
-                vec![0; w as usize],
-            ];
+            let mut rgb = vec![0i32; 3 * w];
             let src = self.rows(0).zip(self.rows(1)).zip(self.rows(2));
             for (y, ((yr, co), cg)) in src.enumerate() {
-                for i in 0..w as usize {
-                    let (r, g, b) = colour::inverse(yr[i], co[i], cg[i]);
-                    rgb[0][i] = r;
-                    rgb[1][i] = g;
-                    rgb[2][i] = b;
-                }
-                for (p, row) in rgb.iter().enumerate() {
-                    layout.write_row(p, y, row, max, out);
+                let (r, gb) = rgb.split_at_mut(w);
+                let (g, b) = gb.split_at_mut(w);
+                colour_rows(yr, co, cg, r, g, b);
+                for (p, row) in rgb.chunks_exact(w).enumerate() {
+                    write_plane_row(layout, p, y, row, max, out);
                 }
             }
             first = 3;
@@ -63,23 +60,29 @@ impl Reconstruction<'_> {
         for p in first..planes {
             let max = self.max(p);
             for (y, row) in self.rows(p).enumerate() {
-                layout.write_row(p, y, row, max, out);
+                write_plane_row(layout, p, y, row, max, out);
             }
         }
     }
 
-    /// Writes the output rectangle interleaved (see [`decode_interleaved_u8`]): each row is
-    /// converted into one contiguous byte row per channel, then interleaved with a fixed
-    /// pattern, so both loops vectorise.
+    /// Writes the output rectangle interleaved (see [`decode_interleaved_u8`]).
     pub(crate) fn write_interleaved(&self, offsets: &[usize], out: &mut [u8]) {
+        self.write_packed(offsets, SampleType::U8, out);
+    }
+
+    /// Writes the output rectangle as tight interleaved pixels of `sample`s, plane `p`
+    /// to sample `offsets[p]` of each.
+    fn write_packed(&self, offsets: &[usize], sample: SampleType, out: &mut [u8]) {
         let rw = self.rect(0).width() as usize;
-        let mut packer = RowPacker::new(self.plan, offsets, rw);
+        let mut packer = RowPacker::with_sample(self.plan, offsets, rw, sample);
         let mut rows: Vec<_> = (0..offsets.len()).map(|p| self.rows(p)).collect();
-        for dst in out.chunks_exact_mut(rw * offsets.len()) {
-            let src: Vec<&[i32]> = rows
-                .iter_mut()
-                .map(|r| r.next().expect("one row per output row"))
-                .collect();
+        let mut src: Vec<&[i32]> = Vec::with_capacity(offsets.len());
+        for dst in out.chunks_exact_mut(rw * offsets.len() * sample.bytes()) {
+            src.clear();
+            src.extend(
+                rows.iter_mut()
+                    .map(|r| r.next().expect("one row per output row")),
+            );
             packer.pack(&src, dst);
         }
     }
@@ -92,6 +95,7 @@ impl Reconstruction<'_> {
         if self.plan.header.colour_transform {
             let max = self.max(0);
             let rw = self.rect(0).width() as usize;
+            let mut rgb = vec![0i32; 3 * rw];
             let (mut rp, mut gp, mut bp) = (vec![0u16; n(0)], vec![0u16; n(0)], vec![0u16; n(0)]);
             let dst = rp
                 .chunks_exact_mut(rw)
@@ -99,29 +103,22 @@ impl Reconstruction<'_> {
                 .zip(bp.chunks_exact_mut(rw));
             let src = self.rows(0).zip(self.rows(1)).zip(self.rows(2));
             for (((rd, gd), bd), ((y, co), cg)) in dst.zip(src) {
-                // Exact-length slices keep the loop free of bounds checks, so it vectorises.
-                let (rd, gd, bd, co, cg) = (
-                    &mut rd[..rw],
-                    &mut gd[..rw],
-                    &mut bd[..rw],
-                    &co[..rw],
-                    &cg[..rw],
-                );
-                for (i, &y) in y[..rw].iter().enumerate() {
-                    let (r, g, b) = colour::inverse(y, co[i], cg[i]);
-                    rd[i] = r.clamp(0, max) as u16;
-                    gd[i] = g.clamp(0, max) as u16;
-                    bd[i] = b.clamp(0, max) as u16;
-                }
+                let (r, gb) = rgb.split_at_mut(rw);
+                let (g, b) = gb.split_at_mut(rw);
+                colour_rows(y, co, cg, r, g, b);
+                clamp_row_u16(r, rd, max);
+                clamp_row_u16(g, gd, max);
+                clamp_row_u16(b, bd, max);
             }
             samples.extend([rp, gp, bp]);
             first = 3;
         }
         for p in first..self.levels.len() {
             let max = self.max(p);
-            let mut out = Vec::with_capacity(n(p));
-            for row in self.rows(p) {
-                out.extend(row.iter().map(|&v| v.clamp(0, max) as u16));
+            let mut out = vec![0u16; n(p)];
+            let rw = self.rect(p).width() as usize;
+            for (dst, row) in out.chunks_exact_mut(rw.max(1)).zip(self.rows(p)) {
+                clamp_row_u16(row, dst, max);
             }
             samples.push(out);
         }
@@ -141,5 +138,30 @@ impl Reconstruction<'_> {
     /// Hands the echelon buffers back for the next decode.
     pub(crate) fn recycle(self, buffers: &mut DecodeBuffers) {
         self.levels.into_iter().for_each(|l| buffers.give(l.data));
+    }
+}
+
+/// Writes row `y` of plane `p` where `layout` says: tight rows packed at once, others
+/// sample by sample.
+fn write_plane_row(
+    layout: &OutputLayout,
+    p: usize,
+    y: usize,
+    row: &[i32],
+    max: i32,
+    out: &mut [u8],
+) {
+    let l = layout.planes[p];
+    let bytes = layout.sample.bytes();
+    if l.pixel_stride == bytes {
+        let start = l.offset + y * l.row_stride;
+        pack_plane_row(
+            row,
+            &mut out[start..start + row.len() * bytes],
+            max,
+            layout.sample,
+        );
+    } else {
+        layout.write_row(p, y, row, max, out);
     }
 }

@@ -6,6 +6,8 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 
 pub(crate) mod pack;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// How one output sample is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,17 +156,25 @@ impl OutputLayout {
     /// The byte position of each plane in a pixel when this is tight interleaved 8-bit
     /// output of planes of one size (the common fast path), else `None`.
     pub fn tight_interleaved_u8(&self, plan: &Plan) -> Option<Vec<usize>> {
+        self.tight_interleaved(plan)
+            .filter(|_| self.sample == SampleType::U8)
+    }
+
+    /// The sample position of each plane in a pixel when this is tight interleaved output
+    /// (8 or 16-bit) of 1 to 4 planes of one size, else `None`.
+    pub fn tight_interleaved(&self, plan: &Plan) -> Option<Vec<usize>> {
         let n = self.planes.len();
+        let bytes = self.sample.bytes();
         let (w, _) = plan.output_size(0);
-        let tight = self.sample == SampleType::U8
-            && (1..=4).contains(&n)
+        let tight = (1..=4).contains(&n)
             && self.planes.iter().enumerate().all(|(p, l)| {
-                l.pixel_stride == n
-                    && l.row_stride == w as usize * n
-                    && l.offset < n
+                l.pixel_stride == n * bytes
+                    && l.row_stride == w as usize * n * bytes
+                    && l.offset < n * bytes
+                    && l.offset % bytes == 0
                     && plan.output_size(p) == plan.output_size(0)
             });
-        let offsets: Vec<usize> = self.planes.iter().map(|l| l.offset).collect();
+        let offsets: Vec<usize> = self.planes.iter().map(|l| l.offset / bytes).collect();
         let distinct = (0..n).all(|o| offsets.contains(&o));
         (tight && distinct).then_some(offsets)
     }
