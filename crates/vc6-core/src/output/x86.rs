@@ -152,53 +152,46 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
         max: core::array::from_fn(|p| _mm256_set1_epi32(max[p])),
         cut: _mm256_set1_epi32((1 << bits) - 1),
     };
-    for (v, out) in dst.chunks_mut(step).enumerate() {
-        let i = 8 * v;
-        // One call of `pixels` (so that it is inlined): a last step of fewer than 8
-        // pixels goes through stack copies.
-        let whole = out.len() == step;
-        let s: [__m256i; N] = match whole {
-            true => load_n(src, i),
-            false => tail_load(src, i),
-        };
-        let (a, b) = pixels::<N, WIDE, C>(s, &k);
-        match whole {
-            true => store_px::<N, WIDE>(out, a, b),
-            false => tail_store::<N, WIDE>(out, a, b),
+    let w = dst.len() / (N * (bits / 8));
+    let full = w / 8;
+    let mut rows: [&[[i32; 8]]; N] = [&[]; N];
+    for (r, s) in rows.iter_mut().zip(src) {
+        *r = arrays(&s[..8 * full]);
+    }
+    let (body, rest) = dst.split_at_mut(full * step);
+    run::<N, WIDE, C>(&rows, body, &k);
+    if !rest.is_empty() {
+        // The last pixels, fewer than 8, through stack copies.
+        let mut t = [[0i32; 8]; N];
+        for (t, s) in t.iter_mut().zip(src) {
+            t[..w - 8 * full].copy_from_slice(&s[8 * full..w]);
         }
+        for (r, t) in rows.iter_mut().zip(&t) {
+            *r = core::slice::from_ref(t);
+        }
+        let mut buf = [0u8; 64];
+        run::<N, WIDE, C>(&rows, &mut buf[..step], &k);
+        rest.copy_from_slice(&buf[..rest.len()]);
     }
 }
 
-/// Samples `i .. i + 8` of each plane.
+/// Packs step `v` of `out` from vector `v` of each plane's `rows`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn load_n<const N: usize>(src: &[&[i32]], i: usize) -> [__m256i; N] {
-    let mut s = [_mm256_setzero_si256(); N];
-    for (v, row) in s.iter_mut().zip(src) {
-        *v = load(&row[i..]);
-    }
-    s
-}
-
-/// Samples `i ..` (fewer than 8) of each plane, zeros after.
-#[target_feature(enable = "avx2")]
-fn tail_load<const N: usize>(src: &[&[i32]], i: usize) -> [__m256i; N] {
-    core::array::from_fn(|p| {
-        let mut t = [0; 8];
-        let rest = &src[p][i..];
-        let m = rest.len().min(8);
-        t[..m].copy_from_slice(&rest[..m]);
-        load(&t)
-    })
-}
-
-/// The first `out.len()` bytes of a step's pixels.
-#[target_feature(enable = "avx2")]
-fn tail_store<const N: usize, const WIDE: bool>(out: &mut [u8], a: __m256i, b: __m256i) {
-    let mut t = [0u8; 64];
+fn run<const N: usize, const WIDE: bool, const C: bool>(
+    rows: &[&[[i32; 8]]; N],
+    out: &mut [u8],
+    k: &Consts<N>,
+) {
     let step = 8 * N * if WIDE { 2 } else { 1 };
-    store_px::<N, WIDE>(&mut t[..step], a, b);
-    out.copy_from_slice(&t[..out.len()]);
+    for (v, o) in out.chunks_exact_mut(step).enumerate() {
+        let mut s = [_mm256_setzero_si256(); N];
+        for (x, r) in s.iter_mut().zip(rows) {
+            *x = load8(&r[v]);
+        }
+        let (a, b) = pixels::<N, WIDE, C>(s, k);
+        store_px::<N, WIDE>(o, a, b);
+    }
 }
 
 /// 8 pixels from each plane's 8 samples `s`: in the first vector, or for 16-bit samples
@@ -317,6 +310,22 @@ fn store_bytes<const B: usize>(out: &mut [u8], v: __m256i) {
             _ => _mm256_storeu_si256(p.cast(), v),
         }
     }
+}
+
+/// `s` as whole arrays of 8 values (a shorter rest is left out), so that loops index
+/// vectors with one bounds check.
+#[inline(always)]
+fn arrays(s: &[i32]) -> &[[i32; 8]] {
+    // SAFETY: `[i32; 8]` is 8 consecutive `i32` with their alignment, and `len / 8`
+    // arrays lie inside `s`; the result borrows `s`.
+    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / 8) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn load8(s: &[i32; 8]) -> __m256i {
+    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
 }
 
 /// The first 8 values of `s`.

@@ -43,8 +43,10 @@ pub fn context_map(
 ) {
     #[cfg(target_arch = "x86_64")]
     if (1..8).contains(&thresholds.len()) {
-        out.clear();
-        out.resize((blocks.width() * blocks.height()) as usize, 0);
+        // Every entry is written: only a longer map needs new (zeroed) ones.
+        let n = (blocks.width() * blocks.height()) as usize;
+        out.truncate(n);
+        out.resize(n, 0);
         if super::context_x86::context_map(lower, w, h, blocks, thresholds, out) {
             return;
         }

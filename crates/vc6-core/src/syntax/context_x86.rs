@@ -49,40 +49,50 @@ fn context_map_avx2(
     // activity is below 2^31 for samples of at most 30 bits, but the flip keeps it exact
     // for any `i32` samples).
     let flip = _mm256_set1_epi32(i32::MIN);
-    let mut t = [flip; 7];
-    let nt = thresholds.len().min(7);
-    for (v, &th) in t.iter_mut().zip(&thresholds[..nt]) {
+    // Seven comparisons always (no branches): missing thresholds are never exceeded.
+    let mut t = [_mm256_set1_epi32(i32::MAX); 7];
+    for (v, &th) in t.iter_mut().zip(thresholds) {
         *v = _mm256_set1_epi32((th ^ 0x8000_0000) as i32);
     }
-    let t = &t[..nt];
     let mut vmin = [0i32; COLS];
     let mut vmax = [0i32; COLS];
-    let mut tail = [0u8; 8];
     for (j, by) in (blocks.y0 as usize..blocks.y1 as usize).enumerate() {
         let row = |y: usize| &lower[y * w..][..w];
         let (ra, rb, rc) = (row(by.saturating_sub(1)), row(by), row((by + 1).min(h - 1)));
         let out_row = &mut out[j * bw..][..bw];
-        for s0 in (0..bw).step_by(STRIP) {
+        let mut s0 = 0;
+        while s0 < bw {
             let n = (bw - s0).min(STRIP);
             // Window columns `x0 + s0 - 1 .. x0 + s0 + n + 1` go to `vmin[0 .. n + 2]`,
             // clamped to the echelon: those inside it first, then the edges repeated.
             let c0 = (x0 + s0).saturating_sub(1);
             let c1 = (x0 + s0 + n + 1).min(w);
             let first = c0 + 1 - (x0 + s0);
-            let (a, b, c) = (&ra[c0..c1], &rb[c0..c1], &rc[c0..c1]);
             let len = c1 - c0;
-            let (mn, mx) = (&mut vmin[first..][..len], &mut vmax[first..][..len]);
-            let full = len / 8 * 8;
-            for k in (0..full).step_by(8) {
-                let (va, vb, vc) = (load(&a[k..]), load(&b[k..]), load(&c[k..]));
-                let lo = _mm256_min_epi32(_mm256_min_epi32(va, vb), vc);
-                let hi = _mm256_max_epi32(_mm256_max_epi32(va, vb), vc);
-                store(&mut mn[k..], lo);
-                store(&mut mx[k..], hi);
+            let (a, b, c) = (&ra[c0..c1], &rb[c0..c1], &rc[c0..c1]);
+            let nv = len / 8;
+            let (a8, b8, c8) = (&arrays(a)[..nv], &arrays(b)[..nv], &arrays(c)[..nv]);
+            let mn8 = &mut arrays_mut(&mut vmin[first..][..8 * nv])[..nv];
+            let mx8 = &mut arrays_mut(&mut vmax[first..][..8 * nv])[..nv];
+            for k in 0..nv {
+                let (va, vb, vc) = (load(&a8[k]), load(&b8[k]), load(&c8[k]));
+                store(&mut mn8[k], _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
+                store(&mut mx8[k], _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
             }
-            for k in full..len {
-                mn[k] = a[k].min(b[k]).min(c[k]);
-                mx[k] = a[k].max(b[k]).max(c[k]);
+            if len % 8 != 0 {
+                if len >= 8 {
+                    // The last 8 columns again (the same values where they overlap).
+                    let k = len - 8;
+                    let (va, vb, vc) = (load(at(a, k)), load(at(b, k)), load(at(c, k)));
+                    let (mn, mx) = (&mut vmin[first + k..], &mut vmax[first + k..]);
+                    store(at_mut(mn), _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
+                    store(at_mut(mx), _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
+                } else {
+                    for k in 0..len {
+                        vmin[first + k] = a[k].min(b[k]).min(c[k]);
+                        vmax[first + k] = a[k].max(b[k]).max(c[k]);
+                    }
+                }
             }
             if first == 1 {
                 (vmin[0], vmax[0]) = (vmin[1], vmax[1]);
@@ -90,19 +100,26 @@ fn context_map_avx2(
             if first + len == n + 1 {
                 (vmin[n + 1], vmax[n + 1]) = (vmin[n], vmax[n]);
             }
+            // Columns `i, i + 1, i + 2` of the window arrays hold block `i`'s window.
+            let nb = n.div_ceil(8);
+            let (lo0, lo1, lo2) = (cols(&vmin, 0, nb), cols(&vmin, 1, nb), cols(&vmin, 2, nb));
+            let (hi0, hi1, hi2) = (cols(&vmax, 0, nb), cols(&vmax, 1, nb), cols(&vmax, 2, nb));
             let dst = &mut out_row[s0..][..n];
-            for i in (0..n).step_by(8) {
+            let (whole, rest) = dst.split_at_mut(n / 8 * 8);
+            let whole = whole.chunks_exact_mut(8);
+            let mut tail = [0u8; 8];
+            for (i, d) in whole.chain([&mut tail[..]]).enumerate().take(nb) {
                 let lo = _mm256_min_epi32(
-                    _mm256_min_epi32(load(&vmin[i..]), load(&vmin[i + 1..])),
-                    load(&vmin[i + 2..]),
+                    _mm256_min_epi32(load(&lo0[i]), load(&lo1[i])),
+                    load(&lo2[i]),
                 );
                 let hi = _mm256_max_epi32(
-                    _mm256_max_epi32(load(&vmax[i..]), load(&vmax[i + 1..])),
-                    load(&vmax[i + 2..]),
+                    _mm256_max_epi32(load(&hi0[i]), load(&hi1[i])),
+                    load(&hi2[i]),
                 );
                 let act = _mm256_xor_si256(_mm256_sub_epi32(hi, lo), flip);
                 let mut ctx = _mm256_setzero_si256();
-                for &tk in t {
+                for tk in t {
                     ctx = _mm256_sub_epi32(ctx, _mm256_cmpgt_epi32(act, tk));
                 }
                 // Eight counts (at most 7) to bytes.
@@ -110,42 +127,67 @@ fn context_map_avx2(
                     _mm256_castsi256_si128(ctx),
                     _mm256_extracti128_si256::<1>(ctx),
                 );
-                let bytes = _mm_packus_epi16(half, half);
-                if i + 8 <= n {
-                    store8(&mut dst[i..], bytes);
-                } else {
-                    store8(&mut tail, bytes);
-                    dst[i..].copy_from_slice(&tail[..n - i]);
-                }
+                store8(d.try_into().expect("8 bytes"), _mm_packus_epi16(half, half));
             }
+            rest.copy_from_slice(&tail[..rest.len()]);
+            s0 += n;
         }
     }
 }
 
+/// The 8 values of `s` from `k`.
+#[inline(always)]
+fn at(s: &[i32], k: usize) -> &[i32; 8] {
+    s[k..k + 8].try_into().expect("8 values")
+}
+
 /// The first 8 values of `s`.
+#[inline(always)]
+fn at_mut(s: &mut [i32]) -> &mut [i32; 8] {
+    (&mut s[..8]).try_into().expect("8 values")
+}
+
+/// `nb` vectors of `v` from column `d`.
+#[inline(always)]
+fn cols(v: &[i32], d: usize, nb: usize) -> &[[i32; 8]] {
+    &arrays(&v[d..][..8 * nb])[..nb]
+}
+
+/// `s` as whole arrays of 8 values (a shorter rest is left out), so that loops index
+/// vectors with one bounds check the compiler can drop.
+#[inline(always)]
+fn arrays(s: &[i32]) -> &[[i32; 8]] {
+    // SAFETY: `[i32; 8]` is 8 consecutive `i32` with their alignment, and `len / 8`
+    // arrays lie inside `s`; the result borrows `s`.
+    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / 8) }
+}
+
+/// [`arrays`] for writing.
+#[inline(always)]
+fn arrays_mut(s: &mut [i32]) -> &mut [[i32; 8]] {
+    // SAFETY: as in `arrays`; the result borrows `s` mutably, so it is the only access.
+    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len() / 8) }
+}
+
 #[target_feature(enable = "avx2")]
 #[inline]
-fn load(s: &[i32]) -> __m256i {
-    let s: &[i32; 8] = s[..8].try_into().expect("8 values");
-    // SAFETY: `s` holds 8 i32, 32 readable bytes; the load is unaligned.
+fn load(s: &[i32; 8]) -> __m256i {
+    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
     unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
 }
 
-/// Stores `v` into the first 8 values of `out`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn store(out: &mut [i32], v: __m256i) {
-    let out: &mut [i32; 8] = (&mut out[..8]).try_into().expect("8 values");
-    // SAFETY: `out` holds 8 i32, 32 writable bytes; the store is unaligned.
+fn store(out: &mut [i32; 8], v: __m256i) {
+    // SAFETY: `out` is 8 i32, 32 writable bytes; the store is unaligned.
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
 
-/// Stores the low 8 bytes of `v` into the first 8 bytes of `out`.
+/// Stores the low 8 bytes of `v`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn store8(out: &mut [u8], v: __m128i) {
-    let out: &mut [u8; 8] = (&mut out[..8]).try_into().expect("8 bytes");
-    // SAFETY: `out` holds 8 writable bytes; the store writes exactly 8, unaligned.
+fn store8(out: &mut [u8; 8], v: __m128i) {
+    // SAFETY: `out` is 8 writable bytes; the store writes exactly 8, unaligned.
     unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), v) }
 }
 
