@@ -1,292 +1,535 @@
-// vc6-rs decode kernels, OpenCL C 1.2.
+// vc6-rs decode kernels, OpenCL C 1.2, bitstream version 2.
 //
 // Each kernel is the twin of a CPU function in crates/vc6-core and must give the same
 // integers (docs/bitstream.md is the contract):
-//   decode_tiles -> decoder::decode_payload + stree::decode_layer + entropy::ans
-//   med_tiles    -> echelon::med_reconstruct
-//   reconstruct  -> echelon::predict_reconstruct (= Prediction::compute + reconstruct_blocks)
+//   decode_tiles -> syntax::tile::decode_tile (entropy::decode::Lanes::phase,
+//                   syntax::stree::expand, quant::CoeffMap::get) with the contexts of
+//                   syntax::context::context_map, as decoder::section::SectionData::
+//                   decode_band calls them
+//   med_tiles    -> pyramid::med_reconstruct
+//   reconstruct  -> pyramid::predict_reconstruct (= Prediction::compute + reconstruct_blocks)
 //   pack_plane / pack_ycocg -> decoder::Reconstruction::write_layout (colour::inverse)
+//
+// The host (crates/vc6-opencl/src/merge.rs and run.rs) runs one wave per section level,
+// coarsest first, over every frame of a batch: decode_tiles (whose contexts read the
+// echelon the previous wave reconstructed), then med_tiles and reconstruct; then the packs.
+//
+// decode_tiles is shaped for a GPU (a work-group of 32 per tile, one rANS lane per work
+// item, word positions by prefix counts in local memory) but has only run on PoCL, a CPU
+// driver, so far.
 
-// Words per tile job (see crates/vc6-opencl/src/job.rs, which writes them).
-#define TILE_WORDS 36
-#define J_START 0      // first payload byte in the stream
-#define J_END 1        // one past the last payload byte
-#define J_COEFF 2      // the plane's first coefficient in `coeffs`
-#define J_GRID_W 3     // coefficient row stride (grid width)
-#define J_LAYER 4      // coefficients per layer (grid width x height)
-#define J_X0 5         // tile's top-left coefficient
-#define J_Y0 6
-#define J_W 7          // tile size in coefficients
-#define J_H 8
-#define J_LAYERS 9     // 1 (lowest echelon), 3 (lossless) or 4 (lossy: H, V, D, A)
-#define J_LOG 10       // table precision | tile_log2 << 8
-#define J_TABLES 11    // 16 table offsets [layer][kind] in `tables` (entries), NO_TABLE if absent
-#define J_STEPS 27     // 4 quantiser steps in sixteenths, one per layer (16: lossless)
-#define J_OFFSETS 31   // 4 reconstruction offsets in 1/256 of a step
+// Words per tile job (crates/vc6-opencl/src/job.rs writes them).
+#define TILE_WORDS 8
+#define T_START 0        // first payload byte in the stream
+#define T_END 1          // one past the last payload byte
+#define T_PLANE 2        // the tile's plane descriptor
+#define T_X0 3           // tile's top-left coefficient in the grid
+#define T_Y0 4
+#define T_SIZE 5         // tile width | height << 16, in coefficients
+#define T_SCRATCH 6      // byte offset of the tile's scratch (s-tree lists, then contexts)
+#define T_SCRATCH_LEN 7  // its length in bytes
 
-#define NO_TABLE 0xffffffffu
+// Words per plane descriptor: one plane of one frame in one section.
+#define PLANE_WORDS 96
+#define P_COEFF 0        // first coefficient of the plane's layers in `coeffs`
+#define P_GRID_W 1       // coefficient grid (= the echelon below, for residual planes)
+#define P_GRID_H 2
+#define P_LAYERS 3       // 1 (lowest echelon), 3 (lossless) or 4 (lossy: H, V, D, A)
+#define P_LOG 4          // table precision | tile_log2 << 8
+#define P_LOWER 5        // the echelon below in `ech` (residual planes)
+#define P_NTHRESH 6      // context thresholds, 0..=7
+#define P_THRESH 7       // the thresholds (7 words, one spare)
+#define P_STEP 15        // per layer: quantiser step in sixteenths
+#define P_OFFSET 19      // per layer: reconstruction offset in 1/256 of a step
+#define P_BOUND 23       // coefficient bound 4 (hi - lo)
+#define P_TABLES 24      // per layer, T_SLOTS table offsets (entries) in `tables`
+#define T_SLOTS 18       // dense by context (8), leaf by context (8), node low, node high
+#define S_DENSE 0
+#define S_LEAF 8
+#define S_LOW 16
+#define S_HIGH 17
 
-// Error codes written to err[job]; crates/vc6-opencl/src/job.rs turns them into messages.
-#define E_CORRUPT 1    // entropy-coded data does not match its length
-#define E_MODES 2      // mode byte sets unused layers
-#define E_TABLE 3      // a table the section does not define
-#define E_NODE 4       // s-tree node with no children or children outside its tile
-#define E_RESERVED 5   // reserved layer mode
-#define E_OUTSIDE 6    // s-tree marks data outside its tile
-#define E_EMPTY 7      // empty tile payload
+// Error codes written to err[job]; crates/vc6-opencl/src/job.rs turns them into the
+// CPU's messages.
+#define E_CORRUPT 1      // final states or word count wrong
+#define E_HEADER 2       // invalid tile header byte
+#define E_LENGTH 3       // payload is not N states and whole words
+#define E_STATE 4        // initial state below 2^16
+#define E_SYMBOL 5       // missing table, or symbol outside its alphabet
+#define E_EMPTY_NODE 6   // s-tree node with no children
+#define E_OUTSIDE 7      // s-tree flags a quadrant outside the tile
+#define E_SCRATCH 8      // the host gave too little scratch (a host bug)
 
-// LSB-first bit reader over stream[pos..end); bytes past `end` read as zero.
+#define STATE_LOW 0x10000u
+#define GROUP 32
+
+// What a lane puts in the exchange byte of a step: bits 0-3 are counted (s-tree child
+// flags), bit 4 counted separately (needs a word), bits 5-7 OR-ed (flags).
+#define B_KIDS 0x0fu
+#define B_WORD 0x10u
+#define F_EXTRA 0x20u    // value phases: the token has extra bits
+#define F_LONG 0x40u     // value phases: more than 16 extra bits
+#define F_EMPTY 0x20u    // node phases: a node without children
+#define F_OUTSIDE 0x40u  // node phases: a flagged quadrant starts outside the tile
+#define F_BAD 0x80u      // a symbol outside its alphabet (a missing table's entries)
+
+// A step's exchange over the lanes.
 typedef struct {
-    ulong acc;
-    uint count;
-    uint pos;
-    uint end;
-} Bits;
+    uint words_before, words;  // B_WORD set in lower lanes / in all lanes
+    uint kids_before, kids;    // bits of B_KIDS set in lower lanes / in all lanes
+    uint any;                  // flags of all lanes, OR-ed
+    uint first;                // flags of the lowest lane that has any
+} Sync;
 
-inline void bits_refill(Bits *b, global const uchar *s) {
-    if (b->pos + 8 <= b->end) {
-        // Eight bytes at once (vload8 needs only byte alignment), as many whole bytes as
-        // fit kept: the same bits as the byte loop below.
-        b->acc |= as_ulong(vload8(0, s + b->pos)) << b->count;
-        uint taken = (63 - b->count) >> 3;
-        b->pos += taken;
-        b->count += taken * 8;
-        return;
-    }
-    while (b->count <= 56) {
-        uchar byte = b->pos < b->end ? s[b->pos] : (uchar)0;
-        b->acc |= (ulong)byte << b->count;
-        b->pos++;
-        b->count += 8;
-    }
-}
-
-inline ulong bits_read(Bits *b, global const uchar *s, uint n) {
-    if (b->count < n) bits_refill(b, s);
-    ulong v = n == 0 ? 0 : (b->acc & (((ulong)1 << n) - 1));
-    b->acc = n == 0 ? b->acc : (b->acc >> n);
-    b->count -= n;
-    return v;
-}
-
-// Two interleaved tANS states; symbol i of the tile uses state i mod 2.
-typedef struct {
-    Bits bits;
-    uint st[2];
-    uint lane;
-} Ans;
-
-// Table entries (crates/vc6-opencl/src/job.rs packs them from entropy::decode_states):
-// bits 0-10 next-state base, 11-14 state bits, 16-21 symbol. Half the size of the CPU's
-// entries, so more of a wave's tables stay in L1.
-inline uint e_base(uint e) { return e & 0x7ff; }
-inline uint e_bits(uint e) { return (e >> 11) & 15; }
-inline uint e_sym(uint e) { return e >> 16; }
-
-// Value tokens (docs/bitstream.md 7.4): below 16 the token is the value; above, it
-// gives the top two bits of an n-bit value and n - 1 extra bits follow.
-inline uint token_extra(uint t) { return t < 16 ? 0 : (t - 16) / 2 + 3; }
+// Value tokens (docs/bitstream.md 7.5, entropy::token_base): below 16 the token is the
+// value; up to 61 it gives the top two bits of an n-bit value and n - 1 extra bits
+// follow; 62 and 63 are invalid (no extra bits, value 0).
+inline uint token_extra(uint t) { return (t < 16 || t >= 62) ? 0 : (t - 16) / 2 + 3; }
 inline uint token_base(uint t) {
     if (t < 16) return t;
+    if (t >= 62) return 0;
     uint n = (t - 16) / 2 + 4;
     return (1u << n) | (((t - 16) & 1u) << (n - 1));
 }
 
-// Consumes an entry's state bits (and a value's extra bits): returns the symbol, or the
-// value when `value`.
-inline uint ans_take(Ans *a, uint lane, uint e, bool value, global const uchar *s) {
-    uint nbits = e_bits(e), sym = e_sym(e);
-    uint extra = value ? token_extra(sym) : 0;
-    ulong v = bits_read(&a->bits, s, nbits + extra);
-    a->st[lane] = e_base(e) + ((uint)v & ((1u << nbits) - 1));
-    return value ? (token_base(sym) | (uint)(v >> nbits)) : sym;
-}
-
-// One tANS step (entropy::ans::AnsDecoder::get).
-inline uint ans_get(Ans *a, global const uint *table, bool value, global const uchar *s) {
-    uint lane = a->lane;
-    a->lane ^= 1;
-    return ans_take(a, lane, table[a->st[lane]], value, s);
-}
-
-// Two consecutive values from one table: both entries are fetched before either is
-// consumed, so the two states' table loads overlap.
-inline void ans_get2(Ans *a, global const uint *table, global const uchar *s, uint *v0, uint *v1) {
-    uint l0 = a->lane, l1 = l0 ^ 1;
-    uint e0 = table[a->st[l0]];
-    uint e1 = table[a->st[l1]];
-    *v0 = ans_take(a, l0, e0, true, s);
-    *v1 = ans_take(a, l1, e1, true, s);
-}
-
-inline int unzigzag(uint u) {
-    return (int)(u >> 1) ^ -(int)(u & 1);
-}
-
-// Dequantisation (quant::Quant::dequantize), steps in sixteenths:
-// sign(q) * ((|q| * step + (step * offset) >> 8) >> 4), its magnitude clamped to 2^27.
-inline int dequantize(int q, uint step, uint offset) {
+// A decoded code to a coefficient (quant::CoeffMap::get): unzigzag, dequantise with the
+// layer's step (sixteenths) and offset, clamp to the plane's bound. 64-bit products.
+inline int coeff(uint u, int bound, uint step, uint off) {
+    int q = (int)(u >> 1) ^ -(int)(u & 1);
     if (q == 0) return 0;
-    long m = ((long)abs(q) * step + (((long)step * offset) >> 8)) >> 4;
-    int v = (int)min(m, (long)(1 << 27));
+    long m = ((long)abs(q) * step + (((long)step * off) >> 8)) >> 4;
+    int v = (int)min(m, (long)bound);
     return q < 0 ? -v : v;
 }
 
-// Entropy-decodes one tile per work item into the coefficient grids. A launch covers
-// jobs first_job .. first_job + job_count: the host launches every tile of every section
-// of every frame of a batch at once (tiles depend only on the stream). Each work item keeps its s-tree leaf list in
-// scratch[gid * scratch_stride ..] (one entry per coefficient of the largest tile).
-kernel void decode_tiles(global const uchar *stream,
-                         global const uint *tables,
-                         global const uint *jobs,
-                         uint first_job,
-                         uint job_count,
-                         global int *coeffs,
-                         global ushort *scratch,
-                         uint scratch_stride,
-                         global uchar *err) {
-    uint gid = get_global_id(0);
-    if (gid >= job_count) return;
-    uint job = first_job + gid;
-    global const uint *j = jobs + (size_t)job * TILE_WORDS;
-    uint start = j[J_START], end = j[J_END];
-    uint gw = j[J_GRID_W];
-    uint w = j[J_W], h = j[J_H];
-    uint layers = j[J_LAYERS];
-    uint log = j[J_LOG] & 0xff;
-    uint tlog = j[J_LOG] >> 8;
-    global ushort *leaves = scratch + (size_t)gid * scratch_stride;
-    err[job] = 0;
-    if (start >= end) {
-        err[job] = E_EMPTY;
-        return;
+// Steps of a tile's decode. Every step is one exchange over the lanes: each lane gives a
+// byte, and gets back prefix counts and flags (Sync). Phases: the initial state check,
+// per layer a dense value phase or s-tree node phases (one per level) and a leaf value
+// phase, and the final check. A fence is an empty step between s-tree levels, so that a
+// level's node list, written after one exchange, is read only after the next.
+#define PH_INIT 0
+#define PH_DENSE 1
+#define PH_NODES 2
+#define PH_LEAF 3
+#define PH_FENCE 4
+#define PH_FINAL 5
+#define PH_DONE 6
+
+// A tile's decode as one work item sees it: the fields up to `code` are the same in
+// every work item (they change only with exchange results), the rest are this lane's.
+typedef struct {
+    uint phase, after;    // phase, and the phase after a fence
+    uint layer, modes;    // current layer; 2 bits of mode per layer
+    uint k;               // s-tree level of a node phase
+    uint m, base, step;   // phase length in symbols, first symbol of the round, step 1-3
+    uint rflags;          // flags of the round's first step
+    uint any, first;      // flags of the phase; flags of its first failing node
+    uint count;           // nodes flagged so far in a node phase
+    uint pos;             // words taken (past nw: the tile read past its end)
+    uint code;            // result: 0 or an error code
+    uint x;               // this lane's state
+    uint on, need;        // this lane has a symbol this round; needs a word this step
+    uint tok, e, px, py, extra, kids;  // this lane's symbol in the round
+} Tile;
+
+// What every step needs, the same for the whole tile.
+typedef struct {
+    global const uchar *s;
+    global const uint *tables;
+    global const uint *p;      // the plane descriptor
+    global int *tile0;         // the tile's first coefficient of layer 0
+    global ushort *list0;      // s-tree positions (y << 8 | x): levels 0, 2, 4 ... (side^2)
+    global ushort *list1;      // levels 1, 3, 5 ... (side^2 / 4)
+    global const uchar *ctx;   // context of each position (when use_ctx)
+    uint use_ctx;
+    uint words, nw;            // first byte and count of the words
+    uint lane, lanes, log, tlog, layers, w, h, gw, layer_len;
+} Env;
+
+// The prefix counts and flags of a step from the lanes' bytes (`slot`: 32 bytes, lane
+// i's at byte i; little-endian devices only, which the host checks).
+inline Sync exchange(local const uint *slot, uint lane) {
+    Sync r;
+    uint q = lane >> 2;
+    uint below = (1u << (8 * (lane & 3))) - 1;
+    r.words_before = 0;
+    r.words = 0;
+    r.kids_before = 0;
+    r.kids = 0;
+    r.any = 0;
+    r.first = 0;
+    for (uint k = 0; k < 8; k++) {
+        uint v = slot[k];
+        uint m = k < q ? 0xffffffffu : (k == q ? below : 0);
+        r.kids += popcount(v & 0x0f0f0f0fu);
+        r.words += popcount(v & 0x10101010u);
+        r.kids_before += popcount(v & m & 0x0f0f0f0fu);
+        r.words_before += popcount(v & m & 0x10101010u);
+        uint f = v & 0xe0e0e0e0u;
+        if (r.first == 0 && f != 0) r.first = (f >> ((31 - clz(f & (0u - f))) & ~7u)) & 0xe0u;
+        r.any |= f;
     }
-    uint modes = stream[start];
-    if ((modes >> (2 * layers)) != 0) {
-        err[job] = E_MODES;
-        return;
-    }
-    Ans a;
-    a.bits.acc = 0;
-    a.bits.count = 0;
-    a.bits.pos = start + 1;
-    a.bits.end = end;
-    a.lane = 0;
-    a.st[0] = (uint)bits_read(&a.bits, stream, log);
-    a.st[1] = (uint)bits_read(&a.bits, stream, log);
-    for (uint l = 0; l < layers; l++) {
-        uint mode = (modes >> (2 * l)) & 3;
-        global int *out = coeffs + j[J_COEFF] + (size_t)l * j[J_LAYER] + (size_t)j[J_Y0] * gw + j[J_X0];
-        global const uint *tab = j + J_TABLES + 4 * l;
-        if (mode != 1) {
-            for (uint y = 0; y < h; y++)
-                for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = 0;
-        }
-        if (mode == 0) continue;
-        if (mode == 1) {
-            if (tab[0] == NO_TABLE) {
-                err[job] = E_TABLE;
-                return;
-            }
-            global const uint *t = tables + tab[0];
-            uint n = w * h, x = 0;
-            global int *row = out;
-            for (uint i = 0; i + 1 < n; i += 2) {
-                uint v0, v1;
-                ans_get2(&a, t, stream, &v0, &v1);
-                row[x] = unzigzag(v0);
-                if (++x == w) { x = 0; row += gw; }
-                row[x] = unzigzag(v1);
-                if (++x == w) { x = 0; row += gw; }
-            }
-            if (n & 1) row[x] = unzigzag(ans_get(&a, t, true, stream));
-            continue;
-        }
-        if (mode != 2) {
-            err[job] = E_RESERVED;
-            return;
-        }
-        if (tab[1] == NO_TABLE || tab[2] == NO_TABLE || (tlog > 1 && tab[3] == NO_TABLE)) {
-            err[job] = E_TABLE;
-            return;
-        }
-        global const uint *leaf = tables + tab[1];
-        global const uint *low = tables + tab[2];
-        global const uint *high = tables + tab[3];
-        // Depth-first, pre-order, quadrants in Z order; each pop pushes at most four.
-        uint sx[40], sy[40], sk[40];
-        uint top = 1, n = 0;
-        sx[0] = 0;
-        sy[0] = 0;
-        sk[0] = tlog;
-        while (top > 0) {
-            top--;
-            uint x = sx[top], y = sy[top], k = sk[top];
-            if (k == 1) {
-                uint flags = ans_get(&a, low, false, stream);
-                uint valid = 1u | (uint)(x + 1 < w) << 1 | (uint)(y + 1 < h) << 2;
-                valid |= (valid & (valid >> 1) & (valid >> 2) & 1u) << 3;
-                if (flags == 0 || (flags & ~valid) != 0) {
-                    err[job] = E_NODE;
-                    return;
-                }
-                for (uint i = 0; i < 4; i++)
-                    if (flags & (1u << i)) leaves[n++] = (ushort)((y + (i >> 1)) * w + x + (i & 1));
-                continue;
-            }
-            uint flags = ans_get(&a, high, false, stream);
-            if (flags == 0) {
-                err[job] = E_NODE;
-                return;
-            }
-            uint hs = 1u << (k - 1);
-            for (int i = 3; i >= 0; i--) {
-                if (flags & (1u << i)) {
-                    uint cx = x + (i & 1) * hs, cy = y + (i >> 1) * hs;
-                    if (cx >= w || cy >= h) {
-                        err[job] = E_OUTSIDE;
-                        return;
-                    }
-                    sx[top] = cx;
-                    sy[top] = cy;
-                    sk[top] = k - 1;
-                    top++;
-                }
-            }
-        }
-        for (uint i = 0; i + 1 < n; i += 2) {
-            uint v0, v1;
-            ans_get2(&a, leaf, stream, &v0, &v1);
-            uint p0 = leaves[i], p1 = leaves[i + 1];
-            out[(size_t)(p0 / w) * gw + p0 % w] = unzigzag(v0 + 1);
-            out[(size_t)(p1 / w) * gw + p1 % w] = unzigzag(v1 + 1);
-        }
-        if (n & 1) {
-            uint at = leaves[n - 1];
-            out[(size_t)(at / w) * gw + at % w] = unzigzag(ans_get(&a, leaf, true, stream) + 1);
-        }
-    }
-    for (uint l = 0; l < layers; l++) {
-        uint step = j[J_STEPS + l], off = j[J_OFFSETS + l];
-        if (step == 16 && off == 0) continue;
-        global int *out = coeffs + j[J_COEFF] + (size_t)l * j[J_LAYER] + (size_t)j[J_Y0] * gw + j[J_X0];
-        for (uint y = 0; y < h; y++)
-            for (uint x = 0; x < w; x++) out[(size_t)y * gw + x] = dequantize(out[(size_t)y * gw + x], step, off);
-    }
-    uint total = (end - start - 1) * 8;
-    ulong consumed = (ulong)(a.bits.pos - start - 1) * 8 - a.bits.count;
-    bool ok = modes == 0 ? end - start == 1
-                         : (a.st[0] == 0 && a.st[1] == 0 && consumed <= total && consumed + 8 > total);
-    if (!ok) err[job] = E_CORRUPT;
+    r.any = (r.any | r.any >> 8 | r.any >> 16 | r.any >> 24) & 0xe0u;
+    return r;
 }
 
-// Words per MED job: tile job index, echelon offset (samples) in the arena, echelon
-// width, lo, hi (crates/vc6-opencl/src/run.rs writes them).
-#define MED_WORDS 8
+// The same for a tile of one lane.
+inline Sync alone(uint byte) {
+    Sync r;
+    r.words_before = 0;
+    r.words = (byte & B_WORD) >> 4;
+    r.kids_before = 0;
+    r.kids = popcount(byte & B_KIDS);
+    r.any = byte & 0xe0u;
+    r.first = r.any;
+    return r;
+}
+
+// Starts a phase of m symbols.
+inline void begin(Tile *t, uint phase, uint m) {
+    t->phase = phase;
+    t->m = m;
+    t->base = 0;
+    t->step = 1;
+    t->any = 0;
+    t->first = 0;
+    t->count = 0;
+}
+
+// Starts layer l, or the final check after the last (zero layers have no phase).
+inline void begin_layer(Tile *t, const Env *v, uint l) {
+    while (l < v->layers && ((t->modes >> (2 * l)) & 3) == 0) l++;
+    t->layer = l;
+    if (l == v->layers) begin(t, PH_FINAL, 0);
+    else if (((t->modes >> (2 * l)) & 3) == 1) begin(t, PH_DENSE, v->w * v->h);
+    else {
+        t->k = v->tlog;
+        begin(t, PH_NODES, 1);
+    }
+}
+
+inline void fail(Tile *t, uint code) {
+    t->code = code;
+    t->phase = PH_DONE;
+}
+
+// This lane's part of a step (before the exchange): returns its byte.
+inline uint produce(Tile *t, const Env *v) {
+    t->need = 0;
+    bool lane_on = v->lane < v->lanes;
+    if (t->phase == PH_INIT) return lane_on && t->x < STATE_LOW ? F_BAD : 0;
+    if (t->phase == PH_FINAL) return lane_on && t->x != STATE_LOW ? F_BAD : 0;
+    if (t->phase == PH_FENCE || t->phase == PH_DONE) return 0;
+    uint mask = (1u << v->log) - 1;
+    global const uint *tab = v->p + P_TABLES + t->layer * T_SLOTS;
+    if (t->step == 1) {
+        // Step 1: every lane's symbol (Lanes::phase), with the table of its context.
+        uint j = t->base + v->lane;
+        t->on = lane_on && j < t->m;
+        t->tok = 0;
+        t->e = 0;
+        t->extra = 0;
+        t->kids = 0;
+        if (!t->on) return 0;
+        uint slot;
+        if (t->phase == PH_DENSE) {
+            t->px = j % v->w;
+            t->py = j / v->w;
+        } else {
+            // Level k's nodes are in list (k & 1), the leaves (level 0) in list0.
+            global const ushort *cur = (t->phase == PH_NODES && (t->k & 1)) ? v->list1 : v->list0;
+            uint q = (t->phase == PH_NODES && t->k == v->tlog) ? 0 : cur[j];
+            t->px = q & 0xffu;
+            t->py = q >> 8;
+        }
+        if (t->phase == PH_NODES) {
+            slot = t->k == 1 ? S_LOW : S_HIGH;
+        } else {
+            uint c = v->use_ctx ? v->ctx[t->py * v->w + t->px] : 0;
+            slot = (t->phase == PH_DENSE ? S_DENSE : S_LEAF) + c;
+        }
+        uint en = v->tables[tab[slot] + (t->x & mask)];
+        t->x = ((en >> 12) & 0x1fffu) * (t->x >> v->log) + (en & 0xfffu);
+        t->tok = en >> 25;
+        t->need = t->x < STATE_LOW;
+        uint byte = t->need ? B_WORD : 0;
+        if (t->phase != PH_NODES) {
+            t->e = token_extra(t->tok);
+            return byte | (t->tok >= 62 ? F_BAD : 0) | (t->e > 0 ? F_EXTRA : 0) |
+                   (t->e > 16 ? F_LONG : 0);
+        }
+        // Node flags (stree::expand's checks).
+        uint f = t->tok;
+        if (f >= 16) return byte | F_BAD;
+        if (f == 0) return byte | F_EMPTY;
+        t->kids = f;
+        for (uint i = 0; i < 4; i++) {
+            uint cx = 2 * t->px + (i & 1), cy = 2 * t->py + (i >> 1);
+            if (((f >> i) & 1) && ((cx << (t->k - 1)) >= v->w || (cy << (t->k - 1)) >= v->h))
+                byte |= F_OUTSIDE;
+        }
+        return byte | f;
+    }
+    // Steps 2 and 3: bypass steps for the low 16 extra bits, then the rest.
+    uint b = t->step == 2 ? min(t->e, 16u) : (t->e > 16 ? t->e - 16 : 0);
+    if (b > 0) {
+        t->extra |= (t->x & ((1u << b) - 1)) << (t->step == 2 ? 0 : 16);
+        t->x >>= b;
+        t->need = t->x < STATE_LOW;
+    }
+    return t->need ? B_WORD : 0;
+}
+
+// After the exchange: the words, the round's results and the next step.
+inline void consume(Tile *t, const Env *v, Sync r) {
+    // The lanes that need a word take the next ones in lane order (WordReader: a word
+    // past the end reads as 0, and the tile then fails its final check).
+    if (t->need) {
+        uint k = t->pos + r.words_before;
+        uint w = 0;
+        if (k < v->nw) {
+            uint at = v->words + 2 * k;
+            w = (uint)v->s[at] | (uint)v->s[at + 1] << 8;
+        }
+        t->x = (t->x << 16) | w;
+    }
+    t->pos += r.words;
+    switch (t->phase) {
+    case PH_INIT:
+        if (r.any) fail(t, E_STATE);
+        else begin_layer(t, v, 0);
+        return;
+    case PH_FINAL:
+        fail(t, (r.any || t->pos != v->nw) ? E_CORRUPT : 0);
+        return;
+    case PH_FENCE:
+        begin(t, t->after, t->m);
+        return;
+    case PH_DONE:
+        return;
+    }
+    if (t->phase == PH_NODES) {
+        // The flagged quadrants go to the next level's list in node order, then bit order.
+        if (t->first == 0) t->first = r.first;
+        t->any |= r.any;
+        global ushort *next = (t->k & 1) ? v->list0 : v->list1;
+        uint side2 = 1u << (2 * v->tlog);
+        uint cap = (t->k & 1) ? side2 : side2 / 4;
+        uint at = t->count + r.kids_before;
+        for (uint i = 0; i < 4; i++) {
+            if ((t->kids >> i) & 1) {
+                if (at < cap) next[at] = (ushort)(((2 * t->py + (i >> 1)) << 8) | (2 * t->px + (i & 1)));
+                at++;
+            }
+        }
+        t->count += r.kids;
+    } else {
+        if (t->step == 1) {
+            t->rflags = r.any;
+            t->any |= r.any;
+        }
+        if (t->step == 1 && (t->rflags & F_EXTRA)) {
+            t->step = 2;
+            return;
+        }
+        if (t->step <= 2 && (t->rflags & F_LONG)) {
+            t->step = 3;
+            return;
+        }
+        if (t->on) {
+            // quant::CoeffMap::get; leaves code zigzag(v) - 1.
+            uint l = t->layer;
+            uint u = (token_base(t->tok) | t->extra) + (t->phase == PH_LEAF ? 1u : 0u);
+            global int *out = v->tile0 + (size_t)l * v->layer_len;
+            out[(size_t)t->py * v->gw + t->px] =
+                coeff(u, (int)v->p[P_BOUND], v->p[P_STEP + l], v->p[P_OFFSET + l]);
+        }
+    }
+    // The round is done.
+    t->step = 1;
+    t->base += v->lanes;
+    if (t->base < t->m) return;
+    if (t->any & F_BAD) {
+        fail(t, E_SYMBOL);
+    } else if (t->phase != PH_NODES) {
+        begin_layer(t, v, t->layer + 1);
+    } else if (t->first & F_EMPTY) {
+        fail(t, E_EMPTY_NODE);
+    } else if (t->first & F_OUTSIDE) {
+        fail(t, E_OUTSIDE);
+    } else {
+        // The next level (or the leaves) after a fence.
+        t->after = t->k > 1 ? PH_NODES : PH_LEAF;
+        if (t->k > 1) t->k--;
+        uint n = t->count;
+        begin(t, PH_FENCE, n);
+    }
+}
+
+// The context of block (bx, by) (syntax::context::activity and context_of): the range of
+// the echelon below over the 3x3 window, clamped to the echelon, against the thresholds.
+inline uint context(global const int *lower, uint gw, uint gh, uint bx, uint by,
+                    global const uint *th, uint n) {
+    uint xa = bx > 0 ? bx - 1 : 0, xb = min(bx + 1, gw - 1);
+    uint ya = by > 0 ? by - 1 : 0, yb = min(by + 1, gh - 1);
+    int lo = INT_MAX, hi = INT_MIN;
+    for (uint y = ya; y <= yb; y++) {
+        global const int *row = lower + (size_t)y * gw;
+        for (uint x = xa; x <= xb; x++) {
+            lo = min(lo, row[x]);
+            hi = max(hi, row[x]);
+        }
+    }
+    uint act = (uint)hi - (uint)lo, c = 0;
+    for (uint i = 0; i < n; i++) c += act > th[i] ? 1 : 0;
+    return c;
+}
+
+// Entropy-decodes one tile per work-group of 32 into the coefficient grids: jobs
+// first_job .. first_job + groups, every tile of one wave of every frame of a batch.
+// The tile's header byte gives its lanes N (1, 8 or 32): lane i runs on work item i and
+// the others idle through the exchanges, one barrier per step (a single barrier in a
+// loop, which PoCL compiles quickly, unlike one per phase and step). One-lane tiles run
+// on work item 0 alone, without barriers. Every coefficient of the tile is written
+// (zeros where the tile fails). CPU twin: SectionData::decode_band's context_map and
+// decode_tile for one tile.
+__attribute__((reqd_work_group_size(GROUP, 1, 1)))
+kernel void decode_tiles(global const uchar *stream,
+                         global const uint *tables,
+                         global const uint *planes,
+                         global const uint *jobs,
+                         uint first_job,
+                         global int *coeffs,
+                         global const int *ech,
+                         global uchar *scratch,
+                         global uchar *err) {
+    local uint ex[16];
+    local uint shared_code;
+    uint lid = get_local_id(0);
+    uint job = first_job + get_group_id(0);
+    global const uint *j = jobs + (size_t)job * TILE_WORDS;
+    global const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
+    uint start = j[T_START], end = j[T_END];
+    uint x0 = j[T_X0], y0 = j[T_Y0], w = j[T_SIZE] & 0xffffu, h = j[T_SIZE] >> 16;
+    uint gw = p[P_GRID_W], gh = p[P_GRID_H], layers = p[P_LAYERS];
+    uint tlog = p[P_LOG] >> 8;
+    uint layer_len = gw * gh;
+    global int *tile0 = coeffs + p[P_COEFF] + (size_t)y0 * gw + x0;
+
+    // The header byte (TileHeader::read) and the payload's length.
+    uint code = 0, lanes = 1, modes = 0;
+    if (start < end) {
+        uint b = stream[start];
+        uint m = b % 81, cls = b / 81;
+        uint limit = layers == 1 ? 3 : (layers == 3 ? 27 : 81);
+        if (cls > 2 || m >= limit || m == 0) {
+            code = E_HEADER;
+        } else {
+            lanes = cls == 0 ? 1 : (cls == 1 ? 8 : 32);
+            uint body = end - start - 1;
+            if (body < 4 * lanes || ((body - 4 * lanes) & 1)) code = E_LENGTH;
+            for (uint l = 0; l < 4; l++) {
+                modes |= (m % 3) << (2 * l);
+                m /= 3;
+            }
+        }
+    }
+    bool stree = false;
+    for (uint l = 0; l < 4; l++) stree |= ((modes >> (2 * l)) & 3) == 2;
+    uint nthresh = min(p[P_NTHRESH], 7u);
+    uint side2 = 1u << (2 * tlog);
+    uint list_bytes = stree ? 2 * (side2 + side2 / 4) : 0;
+    bool run = code == 0 && modes != 0;
+    if (run && list_bytes + (nthresh > 0 ? w * h : 0) > j[T_SCRATCH_LEN]) {
+        code = E_SCRATCH;
+        run = false;
+    }
+    global uchar *sc = scratch + j[T_SCRATCH];
+
+    // Layers that are not dense start at zero (all of them in an empty or failing tile);
+    // every position's context, from the echelon below.
+    global const int *lower = ech + p[P_LOWER];
+    for (uint i = lid; i < w * h; i += GROUP) {
+        uint x = i % w, y = i / w;
+        for (uint l = 0; l < layers; l++)
+            if (!run || ((modes >> (2 * l)) & 3) != 1) tile0[(size_t)l * layer_len + (size_t)y * gw + x] = 0;
+        if (run && nthresh > 0)
+            sc[list_bytes + i] = (uchar)context(lower, gw, gh, x0 + x, y0 + y, p + P_THRESH, nthresh);
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+
+    if (run) {
+        Env v;
+        v.s = stream;
+        v.tables = tables;
+        v.p = p;
+        v.tile0 = tile0;
+        v.list0 = (global ushort *)sc;
+        v.list1 = v.list0 + side2;
+        v.ctx = sc + list_bytes;
+        v.use_ctx = nthresh > 0;
+        v.words = start + 1 + 4 * lanes;
+        v.nw = (end - v.words) / 2;
+        v.lane = lid;
+        v.lanes = lanes;
+        v.log = p[P_LOG] & 0xffu;
+        v.tlog = tlog;
+        v.layers = layers;
+        v.w = w;
+        v.h = h;
+        v.gw = gw;
+        v.layer_len = layer_len;
+        Tile t;
+        t.modes = modes;
+        t.pos = 0;
+        t.code = 0;
+        t.on = 0;
+        t.x = STATE_LOW;
+        if (lid < lanes) {
+            uint a = start + 1 + 4 * lid;
+            t.x = (uint)stream[a] | (uint)stream[a + 1] << 8 | (uint)stream[a + 2] << 16 |
+                  (uint)stream[a + 3] << 24;
+        }
+        begin(&t, PH_INIT, 0);
+        if (lanes > 1) {
+            for (uint odd = 0;; odd ^= 1) {
+                local uint *slot = ex + 8 * odd;
+                uint byte = produce(&t, &v);
+                ((local uchar *)slot)[lid] = (uchar)byte;
+                // Also orders the node lists written after one exchange before the reads
+                // after the next (the fence steps).
+                barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+                consume(&t, &v, exchange(slot, lid));
+                if (t.phase == PH_DONE) break;
+            }
+        } else if (lid == 0) {
+            for (;;) {
+                consume(&t, &v, alone(produce(&t, &v)));
+                if (t.phase == PH_DONE) break;
+            }
+        }
+        code = t.code;
+    }
+    if (lid == 0) shared_code = code;
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    code = shared_code;
+    if (run && code != 0) {
+        for (uint i = lid; i < w * h; i += GROUP)
+            for (uint l = 0; l < layers; l++)
+                tile0[(size_t)l * layer_len + (size_t)(i / w) * gw + i % w] = 0;
+    }
+    if (lid == 0) err[job] = (uchar)code;
+}
+
+// Words per MED job: tile job index, echelon offset (samples) in the arena, lo, hi
+// (crates/vc6-opencl/src/merge.rs writes them).
+#define MED_WORDS 4
 
 // MED (LOCO-I) prediction inside each tile of a lowest echelon, one tile per work item:
-// residuals from `coeffs`, samples to the echelon in `ech`.
-kernel void med_tiles(global const uint *jobs,
+// residuals from the tile's coefficients, samples to the echelon (as wide as the grid).
+// CPU twin: pyramid::med_reconstruct.
+kernel void med_tiles(global const uint *planes,
+                      global const uint *jobs,
                       global const uint *meds,
                       uint first,
                       uint count,
@@ -296,10 +539,11 @@ kernel void med_tiles(global const uint *jobs,
     if (gid >= count) return;
     global const uint *m = meds + (size_t)(first + gid) * MED_WORDS;
     global const uint *j = jobs + (size_t)m[0] * TILE_WORDS;
-    uint width = m[2];
-    int lo = (int)m[3], hi = (int)m[4];
-    uint x0 = j[J_X0], y0 = j[J_Y0], w = j[J_W], h = j[J_H];
-    global const int *res = coeffs + j[J_COEFF] + (size_t)y0 * width + x0;
+    global const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
+    uint width = p[P_GRID_W];
+    int lo = (int)m[2], hi = (int)m[3];
+    uint x0 = j[T_X0], y0 = j[T_Y0], w = j[T_SIZE] & 0xffffu, h = j[T_SIZE] >> 16;
+    global const int *res = coeffs + p[P_COEFF] + (size_t)y0 * width + x0;
     global int *tile = ech + m[1] + (size_t)y0 * width + x0;
     int mid = (lo + hi + 1) >> 1;
     for (uint y = 0; y < h; y++) {
@@ -331,12 +575,14 @@ inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
 // Words per reconstruct job (one plane of one frame in a wave): first block (running
 // count over the wave), coefficient base, lower echelon offset, its width and height,
 // upper echelon offset, its width and height, block rectangle x0, y0, width, height,
-// lo, hi, four kernel taps, flags (1 nearest, 2 lossy, 4 predicted average), unused.
+// lo, hi, four kernel taps, flags (1 nearest, 2 lossy, 4 predicted average), unused
+// (crates/vc6-opencl/src/merge.rs writes them).
 #define RECON_WORDS 20
 
 // Upsample-and-add: one 2x2 block of an upper echelon per work item, over every plane of
 // every frame in a wave. The residual layers H, V, D of a job are at
-// coeffs[cbase + l * lw * lh], row stride lw (the lower echelon's grid).
+// coeffs[cbase + l * lw * lh], row stride lw (the lower echelon's grid). CPU twin:
+// pyramid::predict_reconstruct.
 kernel void reconstruct(global const int *coeffs,
                         global int *ech,
                         global const uint *recons,
@@ -422,6 +668,7 @@ inline void store(global uchar *out, size_t at, int v, uint bytes) {
 
 // Packs the w x h window at (x0, y0) of an echelon (at ech + src_off, `src_w` samples a
 // row) into the output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
+// CPU twin: Reconstruction::write_layout.
 kernel void pack_plane(global const int *ech,
                        uint src_off,
                        uint src_w,
@@ -442,7 +689,8 @@ kernel void pack_plane(global const int *ech,
     store(out, offset + (size_t)y * row_stride + (size_t)x * pixel_stride, v, bytes);
 }
 
-// The same for planes 0-2 of a colour-transformed picture: YCoCg-R back to R, G, B.
+// The same for planes 0-2 of a colour-transformed picture: YCoCg-R back to R, G, B
+// (CPU twin: Reconstruction::write_layout with colour::inverse).
 kernel void pack_ycocg(global const int *ech,
                        uint4 src_off,
                        uint src_w,

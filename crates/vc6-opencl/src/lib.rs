@@ -1,9 +1,11 @@
 //! # vc6-opencl
 //!
 //! The OpenCL backend of vc6-rs: the whole decode after header and tableau parsing runs
-//! on an OpenCL 1.2 device (entropy decoding one tile per work item, the lowest
+//! on an OpenCL 1.2 device (bitstream version 2: entropy decoding one tile per work-group
+//! with its rANS lanes on the work items and contexts from the echelon below, the lowest
 //! echelon's MED, upsample-and-add per echelon, the inverse colour transform and packing
-//! into the output layout), bit-identical to the CPU reference in `vc6-core`.
+//! into the output layout), bit-identical to the CPU reference in `vc6-core`. Contexts
+//! make each section level wait for the one below, so a batch runs wave by wave.
 //!
 //! The OpenCL library is loaded at run time, so this crate builds and links on machines
 //! without OpenCL; [`OpenClBackend::new`] then reports that no platform is present.
@@ -28,6 +30,7 @@
 
 mod cache;
 mod job;
+mod merge;
 mod run;
 
 pub use cache::ProgramOrigin;

@@ -3,7 +3,8 @@
 //! non-blocking transfers whose host memory outlives the `finish` that ends them.
 #![allow(unsafe_code)]
 
-use crate::job::{offset_u32, Layout, J_TABLES};
+use crate::job::Layout;
+use crate::merge::{frame_bytes, merge, FramePrep, HostTables, Wave};
 use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -17,8 +18,9 @@ use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
 const POOL_KEEP: usize = 1024;
-/// Work-group sizes: tiles are serial work; blocks run 1D over every plane of a wave;
-/// packing is 2D over the output.
+/// Work-group sizes: a tile's lanes on one group of 32 (decode.cl's GROUP; MED runs one
+/// tile per work item); blocks run 1D over every plane of a wave; packing is 2D over the
+/// output.
 const TILE_GROUP: usize = 32;
 const BLOCK_GROUP: usize = 128;
 const PACK_GROUP: [usize; 2] = [32, 4];
@@ -94,37 +96,9 @@ impl DeviceFrame {
     }
 }
 
-/// One frame of a batch, prepared on the host: its layout and where its data sits in the
-/// batch's shared buffers.
-struct FramePrep<'a> {
-    plan: &'a Plan,
-    stream: &'a [u8],
-    layout: &'a OutputLayout,
-    lay: Layout,
-    stream_base: usize,
-    /// Per plane: the offsets (in samples) of its two echelon buffers in the batch's
-    /// echelon arena, and which of them holds the plane's last echelon after the batch.
-    ech: Vec<[u32; 2]>,
-    current: Vec<usize>,
-}
-
 /// The device side of one frame: its packed output.
 struct FrameBufs {
     out: Pooled,
-}
-
-/// Words per entry of the reconstruct and MED job tables (see decode.cl).
-const RECON_WORDS: usize = 20;
-const MED_WORDS: usize = 8;
-
-/// One wave's launches: the MED jobs and reconstruct jobs of every frame's section `w`,
-/// each as (first entry, entry count).
-#[derive(Debug, Clone, Copy, Default)]
-struct Wave {
-    meds: (u32, u32),
-    recons: (u32, u32),
-    /// Blocks over all of the wave's reconstruct jobs (the launch size).
-    blocks: u32,
 }
 
 /// A batch in flight: buffers shared by every frame, and the host memory that
@@ -132,6 +106,7 @@ struct Wave {
 struct Shared {
     stream: Pooled,
     tables: Pooled,
+    planes: Pooled,
     jobs: Pooled,
     recons: Pooled,
     meds: Pooled,
@@ -141,39 +116,6 @@ struct Shared {
     err: Pooled,
     host: HostTables,
     codes: Vec<u8>,
-}
-
-/// What `merge` lays out for a batch, on the host.
-#[derive(Default)]
-struct HostTables {
-    table_bytes: Vec<u8>,
-    job_bytes: Vec<u8>,
-    recon_bytes: Vec<u8>,
-    med_bytes: Vec<u8>,
-    /// `(frame, tile index in the frame's layout)` of each merged tile.
-    owner: Vec<(usize, usize)>,
-    waves: Vec<Wave>,
-    stream_len: usize,
-    /// Scratch entries per tile (the largest tile's coefficient count).
-    side2: usize,
-    /// Coefficients of every section of every frame, and the echelon arena's length
-    /// (in elements).
-    coeffs: usize,
-    arena: usize,
-}
-
-fn sum_u32(v: usize, what: &str) -> Result<u32> {
-    offset_u32(
-        v,
-        &format!("the batch's {what}"),
-        "decode fewer frames at once",
-    )
-}
-
-fn put_words(out: &mut Vec<u8>, words: &[u32]) {
-    words
-        .iter()
-        .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
 }
 
 /// Sets a kernel's arguments in order and enqueues it over `global` work items in
@@ -259,7 +201,8 @@ impl Worker {
 
     fn give_shared(&mut self, s: Shared) {
         for p in [
-            s.stream, s.tables, s.jobs, s.recons, s.meds, s.coeffs, s.scratch, s.echelons, s.err,
+            s.stream, s.tables, s.planes, s.jobs, s.recons, s.meds, s.coeffs, s.scratch,
+            s.echelons, s.err,
         ] {
             self.give(p);
         }
@@ -286,141 +229,6 @@ impl Worker {
                 .map_err(|e| cl_err("uploading", e))?;
         }
         Ok(())
-    }
-
-    /// Lays the frames out together. Entropy decoding needs nothing but the stream, so
-    /// every tile of every section of every frame is decoded by one `decode_tiles`
-    /// launch: the batch waits for one tile's serial decode, not one per section. The
-    /// reconstruction then runs in waves: wave `w` is every frame's section `w` (coarsest
-    /// first), one `med_tiles` and one `reconstruct` launch over all frames, so a batch
-    /// costs as many launches as its deepest frame has sections (plus its packs).
-    /// Coefficients of all sections stay in one buffer; echelons live in one arena, two
-    /// buffers per plane.
-    fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
-        let mut t = HostTables::default();
-        let mut table_base = Vec::with_capacity(frames.len());
-        let mut entries = 0usize;
-        for f in frames.iter_mut() {
-            f.stream_base = t.stream_len;
-            t.stream_len += f.stream.len();
-            table_base.push(sum_u32(entries, "table entries")?);
-            entries += f.lay.tables.len();
-            f.lay
-                .tables
-                .iter()
-                .for_each(|e| t.table_bytes.extend_from_slice(&e.to_le_bytes()));
-            for &n in &f.lay.echelon_len {
-                let a = sum_u32(t.arena, "echelon samples")?;
-                let b = sum_u32(t.arena + n, "echelon samples")?;
-                f.ech.push([a, b]);
-                f.current.push(0);
-                t.arena += 2 * n;
-            }
-            t.side2 = t.side2.max(1 << (2 * f.plan.header.tile_log2));
-        }
-        sum_u32(t.arena, "echelon samples")?;
-        sum_u32(t.stream_len, "stream bytes")?;
-        let waves = frames
-            .iter()
-            .map(|f| f.lay.sections.len())
-            .max()
-            .unwrap_or(0);
-        let (mut recon_count, mut med_count) = (0usize, 0usize);
-        let mut coeffs = 0usize;
-        for w in 0..waves {
-            let mut wave = Wave::default();
-            let (recon_first, med_first) = (recon_count, med_count);
-            let mut blocks = 0usize;
-            for (fi, f) in frames.iter_mut().enumerate() {
-                let Some(sec) = f.lay.sections.get(w) else {
-                    continue;
-                };
-                let stream_base = sum_u32(f.stream_base, "stream bytes")?;
-                let cbase = sum_u32(coeffs, "coefficient count")?;
-                let tile_base = t.owner.len();
-                coeffs += sec.coeffs;
-                let range = sec.first_job as usize..(sec.first_job + sec.job_count) as usize;
-                for tile in range {
-                    let mut words = f.lay.jobs[tile];
-                    words[0] += stream_base;
-                    words[1] += stream_base;
-                    words[2] += cbase;
-                    for slot in &mut words[J_TABLES..J_TABLES + 16] {
-                        if *slot != u32::MAX {
-                            *slot += table_base[fi];
-                        }
-                    }
-                    put_words(&mut t.job_bytes, &words);
-                    t.owner.push((fi, tile));
-                }
-                let header = &f.plan.header;
-                let taps = header.upsampler.taps();
-                // Bit 0: nearest upsampler; bit 1: lossy (an average residual layer);
-                // bit 2: the predicted-average step.
-                let flags = u32::from(header.upsampler == vc6_core::Upsampler::Nearest)
-                    | u32::from(!header.lossless) << 1
-                    | u32::from(header.predicted_average) << 2;
-                for p in &sec.planes {
-                    let cur = f.current[p.plane];
-                    let [e0, e1] = f.ech[p.plane];
-                    let (this, other) = if cur == 0 { (e0, e1) } else { (e1, e0) };
-                    let (lo, hi) = (p.range.0 as u32, p.range.1 as u32);
-                    if p.base {
-                        let first = tile_base + (p.first_job - sec.first_job) as usize;
-                        for i in 0..p.job_count as usize {
-                            let tile = sum_u32(first + i, "tile count")?;
-                            let words: [u32; MED_WORDS] = [tile, this, p.size.0, lo, hi, 0, 0, 0];
-                            put_words(&mut t.med_bytes, &words);
-                            med_count += 1;
-                        }
-                        continue;
-                    }
-                    f.current[p.plane] = 1 - cur;
-                    let r = p.blocks;
-                    if r.is_empty() {
-                        continue;
-                    }
-                    let words: [u32; RECON_WORDS] = [
-                        sum_u32(blocks, "block count")?,
-                        cbase + p.cbase,
-                        this,
-                        p.lower.0,
-                        p.lower.1,
-                        other,
-                        p.size.0,
-                        p.size.1,
-                        r.x0,
-                        r.y0,
-                        r.width(),
-                        r.height(),
-                        lo,
-                        hi,
-                        taps[0] as u32,
-                        taps[1] as u32,
-                        taps[2] as u32,
-                        taps[3] as u32,
-                        flags,
-                        0,
-                    ];
-                    put_words(&mut t.recon_bytes, &words);
-                    recon_count += 1;
-                    blocks += r.width() as usize * r.height() as usize;
-                }
-            }
-            sum_u32(coeffs, "coefficient count")?;
-            t.coeffs = coeffs;
-            wave.meds = (
-                sum_u32(med_first, "tile count")?,
-                sum_u32(med_count - med_first, "tile count")?,
-            );
-            wave.recons = (
-                sum_u32(recon_first, "plane count")?,
-                sum_u32(recon_count - recon_first, "plane count")?,
-            );
-            wave.blocks = sum_u32(blocks, "block count")?;
-            t.waves.push(wave);
-        }
-        Ok(t)
     }
 
     /// Prepares, uploads and enqueues a batch; returns per item the index of its frame
@@ -451,7 +259,7 @@ impl Worker {
                         // Tile payloads end within `needed` (the plan checked every offset).
                         stream: &stream[..needed],
                         layout,
-                        lay: Layout::new(plan)?,
+                        lay: Layout::new(plan, &stream[..needed])?,
                         stream_base: 0,
                         ech: Vec::new(),
                         current: Vec::new(),
@@ -464,15 +272,16 @@ impl Worker {
                 frames.len() - 1
             }));
         }
-        let host = Self::merge(&mut frames)?;
+        let host = merge(&mut frames)?;
         let mut sh = Shared {
             stream: self.take(context, info, host.stream_len)?,
             tables: self.take(context, info, host.table_bytes.len())?,
+            planes: self.take(context, info, host.plane_bytes.len())?,
             jobs: self.take(context, info, host.job_bytes.len())?,
             recons: self.take(context, info, host.recon_bytes.len())?,
             meds: self.take(context, info, host.med_bytes.len())?,
             coeffs: self.take(context, info, host.coeffs * 4)?,
-            scratch: self.take(context, info, host.owner.len() * host.side2 * 2)?,
+            scratch: self.take(context, info, host.scratch)?,
             echelons: self.take(context, info, host.arena * 4)?,
             err: self.take(context, info, host.owner.len())?,
             codes: vec![0u8; host.owner.len()],
@@ -488,14 +297,12 @@ impl Worker {
             self.write(&mut sh.stream, f.stream_base, f.stream)?;
         }
         self.write(&mut sh.tables, 0, &host.table_bytes)?;
+        self.write(&mut sh.planes, 0, &host.plane_bytes)?;
         self.write(&mut sh.jobs, 0, &host.job_bytes)?;
         self.write(&mut sh.recons, 0, &host.recon_bytes)?;
         self.write(&mut sh.meds, 0, &host.med_bytes)?;
         // The vectors must outlive the non-blocking writes: they move into `sh`.
         sh.host = host;
-        let stride = sum_u32(sh.host.side2, "scratch stride")?;
-        let tiles = sum_u32(sh.host.owner.len(), "tile count")?;
-        self.decode_tiles(&sh, tiles, stride)?;
         for w in 0..sh.host.waves.len() {
             self.enqueue_wave(&sh, sh.host.waves[w])?;
         }
@@ -514,52 +321,46 @@ impl Worker {
         Ok((slots, frames, bufs, sh))
     }
 
-    /// Entropy decoding of every tile of the batch, one work item per tile.
-    fn decode_tiles(&self, sh: &Shared, count: u32, stride: u32) -> Result<()> {
-        if count == 0 {
-            return Ok(());
-        }
-        // SAFETY: the job table, coefficient, scratch and error buffers were sized by
-        // `merge` for every tile; the kernel bounds-checks its global id against `count`
-        // and writes only inside its tile's coefficients and scratch.
-        unsafe {
-            launch!(
-                &self.queue,
-                &self.k.decode_tiles,
-                "decode_tiles",
-                [
-                    &sh.stream.buf.get(),
-                    &sh.tables.buf.get(),
-                    &sh.jobs.buf.get(),
-                    &0u32,
-                    &count,
-                    &sh.coeffs.buf.get(),
-                    &sh.scratch.buf.get(),
-                    &stride,
-                    &sh.err.buf.get()
-                ],
-                [round_up(count as usize, TILE_GROUP)],
-                [TILE_GROUP]
-            );
-        }
-        Ok(())
-    }
-
-    /// One wave of reconstruction: MED for lowest echelons, upsample-and-add for the
-    /// others, over every frame.
+    /// One wave over every frame: entropy decoding of its tiles (one work-group each),
+    /// then MED for lowest echelons and upsample-and-add for the others.
     fn enqueue_wave(&self, sh: &Shared, w: Wave) -> Result<()> {
         let q = &self.queue;
-        // SAFETY (both launches): every table and buffer was sized by `merge` for every
-        // entry; the kernels bounds-check their global id against the counts, read lower
-        // echelons at clamped positions, and write only inside their tile or echelon,
-        // whose arena regions are disjoint.
+        // SAFETY (all launches): every table and buffer was sized by `merge` for every
+        // entry; decode_tiles runs exactly one group per tile of the wave, reads the
+        // stream only inside its payload (checked against the plan) and tables only
+        // inside the ones `Layout` wrote, and writes only its tile's coefficients, its
+        // scratch (whose size it checks) and its error byte; the other kernels
+        // bounds-check their global id against the counts, read lower echelons at
+        // clamped positions, and write only inside their tile or echelon, whose arena
+        // regions are disjoint.
         unsafe {
+            if w.tiles.1 > 0 {
+                launch!(
+                    q,
+                    &self.k.decode_tiles,
+                    "decode_tiles",
+                    [
+                        &sh.stream.buf.get(),
+                        &sh.tables.buf.get(),
+                        &sh.planes.buf.get(),
+                        &sh.jobs.buf.get(),
+                        &w.tiles.0,
+                        &sh.coeffs.buf.get(),
+                        &sh.echelons.buf.get(),
+                        &sh.scratch.buf.get(),
+                        &sh.err.buf.get()
+                    ],
+                    [w.tiles.1 as usize * TILE_GROUP],
+                    [TILE_GROUP]
+                );
+            }
             if w.meds.1 > 0 {
                 launch!(
                     q,
                     &self.k.med_tiles,
                     "med_tiles",
                     [
+                        &sh.planes.buf.get(),
                         &sh.jobs.buf.get(),
                         &sh.meds.buf.get(),
                         &w.meds.0,
@@ -741,7 +542,7 @@ impl Worker {
         mut deliver: impl FnMut(&mut Self, usize, FrameBufs) -> Result<T>,
     ) -> Vec<Result<T>> {
         let start = std::time::Instant::now();
-        let (slots, _frames, bufs, shared) = match self.enqueue_batch(context, info, items) {
+        let (slots, frames, bufs, shared) = match self.enqueue_batch(context, info, items) {
             Ok(v) => v,
             Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
         };
@@ -771,7 +572,8 @@ impl Worker {
         for (m, &code) in shared.codes.iter().enumerate() {
             let (fi, t) = shared.host.owner[m];
             if code != 0 && tile_errors[fi].is_none() {
-                tile_errors[fi] = _frames[fi].lay.tile_error(t, code).err();
+                let f = &frames[fi];
+                tile_errors[fi] = f.lay.tile_error(t, code, f.stream).err();
             }
         }
         let mut bufs: Vec<Option<FrameBufs>> = bufs.into_iter().map(Some).collect();
@@ -884,23 +686,6 @@ impl Worker {
             },
         )
     }
-}
-
-/// Device memory a frame takes while it decodes, roughly: its stream and output, two
-/// `i32` echelons per plane, and the coefficients of all its sections (about one `i32`
-/// per sample, plus scratch).
-fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
-    let (plan, _, layout) = item;
-    let samples: u64 = plan
-        .header
-        .planes
-        .iter()
-        .map(|d| {
-            let (w, h) = d.size_at(plan.loq.min(d.echelons - 1));
-            u64::from(w) * u64::from(h)
-        })
-        .sum();
-    plan.header.required_size(plan.loq).unwrap_or(0) + layout.len as u64 + samples * 14
 }
 
 /// `VC6_OPENCL_TRACE=1` prints the host and device time of every batch to stderr.
