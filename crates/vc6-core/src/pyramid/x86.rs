@@ -143,11 +143,9 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
     let stride = bw.div_ceil(8) * 8;
     let rows = bh + 4;
     let k = consts(taps, range);
-    let plane = match P {
-        NARROW => 2 * (rows - 1) * stride,
-        WIDE => 2 * rows * stride,
-        _ => 0,
-    };
+    // Rows of the horizontal pass (pairs of rows for `NARROW`).
+    let nrows = if P == NARROW { rows - 1 } else { rows };
+    let plane = if P == NONE { 0 } else { 2 * nrows * stride };
     let need = plane + stride + 8;
     if work.scratch.len() < need {
         work.scratch.resize(need, 0);
@@ -156,7 +154,7 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
     if P != NONE {
         horizontal::<P>(scratch, seg, &k, lower, blocks, stride);
     }
-    let (ev, od) = scratch.split_at(plane / 2);
+    let pred: &[i32] = scratch;
     // Two output rows for rows at the echelon's edges or not a whole number of vectors,
     // and the inputs of the latter, padded.
     if work.edge_rows.len() < 9 * stride {
@@ -177,7 +175,6 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
     } else {
         _mm256_set1_epi32(-1)
     };
-    let last_row = if P == WIDE { 4 } else { 3 };
     for j in 0..bh {
         let by = blocks.y0 as usize + j;
         let y = 2 * by;
@@ -208,8 +205,10 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
             rh,
             rv,
             rd,
-            e: rows_of(ev, j, stride, last_row),
-            o: rows_of(od, j, stride, last_row),
+            pred,
+            // The first row of block row `j` (rows start two above the tile).
+            at: 16 * j,
+            step: 16 * nrows,
             // On an odd bottom edge the last block row's V and D are predicted as zero.
             vm: _mm256_set1_epi32(if y + 1 >= uh { 0 } else { -1 }),
             hm_last,
@@ -222,7 +221,12 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
         } else {
             (&mut r0[..], &mut r1[..])
         };
-        block_row::<A, P>(&ins, &k, top, bot);
+        // Only edge rows mask predictions: the others compile without the masks.
+        if right_edge || y + 1 >= uh {
+            block_row::<A, P, true>(&ins, &k, top, bot);
+        } else {
+            block_row::<A, P, false>(&ins, &k, top, bot);
+        }
         if !direct {
             band[start..start + cols].copy_from_slice(&r0[..cols]);
             if y + 1 < uh {
@@ -232,10 +236,12 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
     }
 }
 
-/// The horizontal pass over lower rows `y0 - 2 .. y1 + 2` (clamped): `NARROW` stores
-/// first children `e_r` packed with the next row's (`e_r & 0xFFFF | e_{r+1} << 16`, rows
-/// `0 .. rows - 1`) in the first half of `out` and second children likewise in the
-/// second; `WIDE` stores the children themselves, `rows` rows each.
+/// The horizontal pass over lower rows `y0 - 2 .. y1 + 2` (clamped) into `out`, vector
+/// by vector (8 block columns), for each its rows one after the other, each the first
+/// children then the second: the rows of a vector that the vertical pass reads lie
+/// together. `NARROW` stores the children `e_r` of row `r` packed with the next row's
+/// (`e_r & 0xFFFF | e_{r+1} << 16`, rows `0 .. rows - 1`), `WIDE` the children
+/// themselves.
 #[target_feature(enable = "avx2")]
 fn horizontal<const P: u8>(
     out: &mut [i32],
@@ -250,7 +256,7 @@ fn horizontal<const P: u8>(
     let (lw, lh) = (lower.width as usize, lower.height as usize);
     let x0 = blocks.x0 as usize;
     let nv = stride / 8;
-    let (ev, od) = out.split_at_mut(out.len() / 2);
+    let nrows = if P == NARROW { rows - 1 } else { rows };
     let low = _mm256_set1_epi32(0xFFFF);
     // Loads cover samples `x0 - 2 .. x0 - 2 + stride + 4`: past `x0 + bw + 2` they are
     // padding lanes, which may read the next row but must stay inside the echelon.
@@ -279,33 +285,6 @@ fn horizontal<const P: u8>(
             &arrays(&src[3..][..stride])[..nv],
             &arrays(&src[4..][..stride])[..nv],
         ];
-        if P == WIDE {
-            let e = &mut arrays_mut(&mut ev[r * stride..][..stride])[..nv];
-            let o = &mut arrays_mut(&mut od[r * stride..][..stride])[..nv];
-            for v in 0..nv {
-                let (ve, vo) = wide_pair(load5(&s, v), k);
-                store8(&mut e[v], ve);
-                store8(&mut o[v], vo);
-            }
-            continue;
-        }
-        // Pair row `r - 1` gets its high halves, pair row `r` its low ones.
-        let (done, next) = ev.split_at_mut(r * stride);
-        let (done_o, next_o) = od.split_at_mut(r * stride);
-        let (mut pe, mut po) = match r > 0 {
-            true => (
-                Some(&mut arrays_mut(&mut done[(r - 1) * stride..])[..nv]),
-                Some(&mut arrays_mut(&mut done_o[(r - 1) * stride..])[..nv]),
-            ),
-            false => (None, None),
-        };
-        let (mut ce, mut co) = match r + 1 < rows {
-            true => (
-                Some(&mut arrays_mut(&mut next[..stride])[..nv]),
-                Some(&mut arrays_mut(&mut next_o[..stride])[..nv]),
-            ),
-            false => (None, None),
-        };
         for v in 0..nv {
             let s = [
                 load8(&s[0][v]),
@@ -314,6 +293,12 @@ fn horizontal<const P: u8>(
                 load8(&s[3][v]),
                 load8(&s[4][v]),
             ];
+            let at = (v * nrows + r) * 16;
+            if P == WIDE {
+                let (e, o) = wide_pair(s, k);
+                store16(at16(out, at), e, o);
+                continue;
+            }
             let p = [
                 pair(s[0], s[1], low),
                 pair(s[1], s[2], low),
@@ -321,18 +306,32 @@ fn horizontal<const P: u8>(
                 pair(s[3], s[4], low),
             ];
             let (e, o) = narrow_pair(p, k);
-            if let (Some(pe), Some(po)) = (pe.as_deref_mut(), po.as_deref_mut()) {
-                let he = _mm256_or_si256(load8(&pe[v]), _mm256_slli_epi32::<16>(e));
-                let ho = _mm256_or_si256(load8(&po[v]), _mm256_slli_epi32::<16>(o));
-                store8(&mut pe[v], he);
-                store8(&mut po[v], ho);
+            // Pair row `r - 1` gets its high halves, pair row `r` its low ones.
+            if r > 0 {
+                let prev = at16(out, at - 16);
+                let (pe, po) = (load8(half(prev, 0)), load8(half(prev, 1)));
+                let or_high =
+                    |p: __m256i, x: __m256i| _mm256_or_si256(p, _mm256_slli_epi32::<16>(x));
+                store16(prev, or_high(pe, e), or_high(po, o));
             }
-            if let (Some(ce), Some(co)) = (ce.as_deref_mut(), co.as_deref_mut()) {
-                store8(&mut ce[v], _mm256_and_si256(e, low));
-                store8(&mut co[v], _mm256_and_si256(o, low));
+            if r + 1 < rows {
+                let (e, o) = (_mm256_and_si256(e, low), _mm256_and_si256(o, low));
+                store16(at16(out, at), e, o);
             }
         }
     }
+}
+
+/// The 16 values of `s` from `at`.
+#[inline(always)]
+fn at16(s: &mut [i32], at: usize) -> &mut [i32; 16] {
+    (&mut s[at..at + 16]).try_into().expect("16 values")
+}
+
+/// Half `h` (0 or 1) of 16 values.
+#[inline(always)]
+fn half(s: &[i32; 16], h: usize) -> &[i32; 8] {
+    s[8 * h..8 * h + 8].try_into().expect("8 values")
 }
 
 /// Sample pairs `(a, b)` as the `i16` halves of each lane (`low` = 0xFFFF).
@@ -392,20 +391,21 @@ struct Inputs<'a> {
     rh: &'a [[i32; 8]],
     rv: &'a [[i32; 8]],
     rd: &'a [[i32; 8]],
-    /// The horizontal pass's rows of the block row, first and second children (see
-    /// [`horizontal`]; `NARROW` reads 4, `WIDE` 5).
-    e: [&'a [[i32; 8]]; 5],
-    o: [&'a [[i32; 8]]; 5],
+    /// The horizontal pass's output (see [`horizontal`]), its first row of the block
+    /// row in the first vector, and the distance from one vector's rows to the next's.
+    pred: &'a [i32],
+    at: usize,
+    step: usize,
     vm: __m256i,
     /// The H and D mask of the last vector (all ones unless on an odd right edge).
     hm_last: __m256i,
 }
 
 /// Reconstructs one block row into `top` and `bot`, the two output rows (at least 16
-/// samples per input vector each).
+/// samples per input vector each); `M`: the row has edge masks.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn block_row<const A: u8, const P: u8>(
+fn block_row<const A: u8, const P: u8, const M: bool>(
     ins: &Inputs<'_>,
     k: &Consts,
     top: &mut [i32],
@@ -414,29 +414,35 @@ fn block_row<const A: u8, const P: u8>(
     let n = ins.base.len();
     let (base, rh, rv, rd) = (ins.base, &ins.rh[..n], &ins.rv[..n], &ins.rd[..n]);
     let ra = if A == 0 { rh } else { &ins.ra[..n] };
-    let (e, o) = match P {
-        NONE => (ins.e, ins.o),
-        _ => (cut(&ins.e, n), cut(&ins.o, n)),
-    };
     let top = &mut arrays_mut::<16>(top)[..n];
     let bot = &mut arrays_mut::<16>(bot)[..n];
     let ones = _mm256_set1_epi32(-1);
     for v in 0..n {
-        let hm = if v + 1 == n { ins.hm_last } else { ones };
+        let (hm, vm) = match M {
+            true if v + 1 == n => (ins.hm_last, ins.vm),
+            true => (ones, ins.vm),
+            false => (ones, ones),
+        };
         let (pa, ph, pv, pd) = if P == NONE {
             let z = _mm256_setzero_si256();
             (z, z, z, z)
         } else {
+            // Rows `d` of the block row: first children at `16 d`, second at `16 d + 8`.
+            let at = ins.at + v * ins.step;
             let (a, c, b, d) = if P == NARROW {
-                let (a, c) = narrow_pair(load4(&e, v), k);
-                let (b, d) = narrow_pair(load4(&o, v), k);
+                let w: &[i32; 64] = ins.pred[at..at + 64].try_into().expect("4 rows");
+                let (a, c) = narrow_pair(load_rows(w, 0), k);
+                let (b, d) = narrow_pair(load_rows(w, 8), k);
                 (a, c, b, d)
             } else {
-                let (a, c) = wide_pair(load5(&e, v), k);
-                let (b, d) = wide_pair(load5(&o, v), k);
+                let w: &[i32; 80] = ins.pred[at..at + 80].try_into().expect("5 rows");
+                let [e0, e1, e2, e3] = load_rows(w, 0);
+                let [o0, o1, o2, o3] = load_rows(w, 8);
+                let (a, c) = wide_pair([e0, e1, e2, e3, load8(sub8(w, 64))], k);
+                let (b, d) = wide_pair([o0, o1, o2, o3, load8(sub8(w, 72))], k);
                 (a, c, b, d)
             };
-            predicted(a, b, c, d, hm, ins.vm)
+            predicted(a, b, c, d, hm, vm)
         };
         let r = [
             load8(&base[v]),
@@ -514,29 +520,6 @@ fn reconstruct<const A: u8>(k: &Consts, p: [__m256i; 4], r: [__m256i; 5]) -> [__
     ]
 }
 
-/// The first `n` vectors of each row.
-#[inline(always)]
-fn cut<'a>(rows: &[&'a [[i32; 8]]; 5], n: usize) -> [&'a [[i32; 8]]; 5] {
-    [
-        &rows[0][..n],
-        &rows[1][..n],
-        &rows[2][..n],
-        &rows[3][..n],
-        &rows[4][..n],
-    ]
-}
-
-/// Rows `j + d` (`d` = 0 to 4, at most `last`) of `s` (rows of `stride`), as vectors;
-/// rows of zero vectors when `s` is empty (no prediction).
-#[inline(always)]
-fn rows_of(s: &[i32], j: usize, stride: usize, last: usize) -> [&[[i32; 8]]; 5] {
-    if s.is_empty() {
-        return [&[]; 5];
-    }
-    let row = |d: usize| arrays(&s[(j + d.min(last)) * stride..][..stride]);
-    [row(0), row(1), row(2), row(3), row(4)]
-}
-
 /// `s` as whole arrays of `N` values (a shorter rest is left out), so that loops index
 /// vectors with one bounds check the compiler can drop.
 #[inline(always)]
@@ -553,24 +536,22 @@ fn arrays_mut<const N: usize>(s: &mut [i32]) -> &mut [[i32; N]] {
     unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len() / N) }
 }
 
-/// Vector `v` of the first four rows.
+/// Vectors `off`, `16 + off`, `32 + off`, `48 + off` of the rows `w`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn load4(rows: &[&[[i32; 8]]; 5], v: usize) -> [__m256i; 4] {
+fn load_rows<const L: usize>(w: &[i32; L], off: usize) -> [__m256i; 4] {
     [
-        load8(&rows[0][v]),
-        load8(&rows[1][v]),
-        load8(&rows[2][v]),
-        load8(&rows[3][v]),
+        load8(sub8(w, off)),
+        load8(sub8(w, 16 + off)),
+        load8(sub8(w, 32 + off)),
+        load8(sub8(w, 48 + off)),
     ]
 }
 
-/// Vector `v` of the five rows.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load5(rows: &[&[[i32; 8]]; 5], v: usize) -> [__m256i; 5] {
-    let [a, b, c, d] = load4(rows, v);
-    [a, b, c, d, load8(&rows[4][v])]
+/// The 8 values of `w` from `at`.
+#[inline(always)]
+fn sub8<const L: usize>(w: &[i32; L], at: usize) -> &[i32; 8] {
+    w[at..at + 8].try_into().expect("8 values")
 }
 
 #[target_feature(enable = "avx2")]
