@@ -9,7 +9,8 @@
 //! - [`level`]: an echelon's samples; [`forward`]: the encoder's pyramid;
 //! - [`transform`]: the 2x2 transform; [`upsample`]: the kernels;
 //! - [`predict`]: predicted details and the plain reconstruction (the reference);
-//! - [`fused`]: the decoder's one-pass prediction and reconstruction;
+//! - [`fused`]: the decoder's one-pass prediction and reconstruction (`x86`: its AVX2
+//!   twin, chosen at run time);
 //! - [`med`]: the lowest echelon.
 
 pub mod forward;
