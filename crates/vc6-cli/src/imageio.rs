@@ -6,6 +6,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use vc6::{Frame, PixelFormat};
 
@@ -285,6 +286,20 @@ pub fn convert(frame: Frame, target: PixelFormat) -> Result<Frame> {
 /// Gray, RGB or RGBA samples of a frame (BGR orders swapped), as u16 values in
 /// `0..=(1<<bit_depth)-1`, with the channel count.
 fn channels(frame: &Frame, what: &str) -> Result<(usize, Vec<u16>)> {
+    let (ch, map) = checked_layout(frame, what)?;
+    let n = frame.width as usize * frame.height as usize;
+    let mut out = Vec::with_capacity(n * ch);
+    for px in 0..n {
+        for &c in map {
+            out.push(sample(frame, px * ch + c));
+        }
+    }
+    Ok((ch, out))
+}
+
+/// The interleaved layout of a frame (channels, source index of each output channel),
+/// checked against its data.
+fn checked_layout(frame: &Frame, what: &str) -> Result<(usize, &'static [usize])> {
     let Some((ch, map)) = interleaved_layout(frame.format) else {
         bail!(
             "{what} output needs a gray/rgb/rgba format, the frame is {}; use .yuv/.raw or --format",
@@ -308,13 +323,7 @@ fn channels(frame: &Frame, what: &str) -> Result<(usize, Vec<u16>)> {
             frame.format
         );
     }
-    let mut out = Vec::with_capacity(n * ch);
-    for px in 0..n {
-        for &c in map {
-            out.push(sample(frame, px * ch + c));
-        }
-    }
-    Ok((ch, out))
+    Ok((ch, map))
 }
 
 /// Checks that the extension of `path` names an output kind this tool writes.
@@ -334,12 +343,23 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 pub fn write_image(path: &Path, frame: &Frame) -> Result<()> {
     check_output_path(path)?;
     let ext = extension(path);
-    let bytes = match ext.as_str() {
-        "png" => return write_png(path, frame),
-        "ppm" | "pgm" | "pam" | "pnm" => encode_netpbm(&ext, frame)?,
-        _ => frame.data.clone(),
+    let write = |parts: &[&[u8]]| -> Result<()> {
+        let mut f =
+            fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        for p in parts {
+            f.write_all(p)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
     };
-    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    match ext.as_str() {
+        "png" => write_png(path, frame),
+        "ppm" | "pgm" | "pam" | "pnm" => match encode_netpbm(&ext, frame)? {
+            Netpbm::Whole(bytes) => write(&[&bytes]),
+            Netpbm::Header(head) => write(&[&head, &frame.data[..frame.data.len()]]),
+        },
+        _ => write(&[&frame.data]),
+    }
 }
 
 fn write_png(path: &Path, frame: &Frame) -> Result<()> {
@@ -377,8 +397,16 @@ fn write_png(path: &Path, frame: &Frame) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn encode_netpbm(ext: &str, frame: &Frame) -> Result<Vec<u8>> {
-    let (ch, samples) = channels(frame, ext)?;
+/// A frame in a netpbm format: the whole file, or just the header when the frame's
+/// bytes follow it as they are.
+enum Netpbm {
+    Whole(Vec<u8>),
+    Header(Vec<u8>),
+}
+
+fn encode_netpbm(ext: &str, frame: &Frame) -> Result<Netpbm> {
+    let (ch, map) = checked_layout(frame, ext)?;
+    let n = frame.width as usize * frame.height as usize;
     let (w, h) = (frame.width, frame.height);
     let maxval = (1u32 << frame.bit_depth.clamp(1, 16)) - 1;
     let mut out = match (ext, ch) {
@@ -397,16 +425,34 @@ fn encode_netpbm(ext: &str, frame: &Frame) -> Result<Vec<u8>> {
         ),
     }
     .into_bytes();
-    out.reserve(samples.len() * 2);
-    for s in samples {
-        let s = u32::from(s).min(maxval);
-        if maxval > 255 {
-            out.extend_from_slice(&(s as u16).to_be_bytes());
-        } else {
-            out.push(s as u8);
+    // Samples in the frame's own order (gray, RGB, RGBA): copied as they are (8-bit) or
+    // byte-swapped to big-endian (16-bit). The decoder never exceeds the bit depth, so
+    // there is nothing to clamp; this runs for every decode to .ppm, so it is one pass.
+    let in_order = matches!(map, [0] | [0, 1, 2] | [0, 1, 2, 3]);
+    if in_order && frame.format.container_bits() <= 8 && maxval == 255 && frame.data.len() == n * ch
+    {
+        return Ok(Netpbm::Header(out));
+    }
+    if in_order && frame.format.container_bits() > 8 {
+        out.reserve(2 * n * ch);
+        for s in frame.data[..2 * n * ch].chunks_exact(2) {
+            let v = u16::from_le_bytes([s[0], s[1]]).min(maxval as u16);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        return Ok(Netpbm::Whole(out));
+    }
+    out.reserve(2 * n * ch);
+    for px in 0..n {
+        for &c in map {
+            let s = u32::from(sample(frame, px * ch + c)).min(maxval);
+            if maxval > 255 {
+                out.extend_from_slice(&(s as u16).to_be_bytes());
+            } else {
+                out.push(s as u8);
+            }
         }
     }
-    Ok(out)
+    Ok(Netpbm::Whole(out))
 }
 
 #[cfg(test)]
@@ -422,7 +468,9 @@ mod tests {
             bit_depth: 10,
             data: vec![0x34, 0x02, 0xff, 0x03],
         };
-        let bytes = encode_netpbm("pgm", &frame).unwrap();
+        let Netpbm::Whole(bytes) = encode_netpbm("pgm", &frame).unwrap() else {
+            panic!("16-bit samples are rewritten")
+        };
         assert!(bytes.starts_with(b"P5\n2 1\n1023\n"));
         assert_eq!(&bytes[bytes.len() - 4..], &[0x02, 0x34, 0x03, 0xff]);
         let back = read_netpbm(&bytes).unwrap();

@@ -254,6 +254,7 @@ impl Encoder {
             exact_plane: (self.settings.lossless_alpha && self.format.has_alpha()).then_some(3),
             lanes: self.settings.lanes,
             contexts: self.settings.contexts,
+            precision: None,
         }
     }
 

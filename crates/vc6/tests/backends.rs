@@ -238,12 +238,14 @@ fn mixed_picture(seed: u64) -> Picture {
     .unwrap()
 }
 
-/// A single-plane stream with its own echelon count, taken apart.
+/// A single-plane stream with its own echelon count, taken apart (at one table
+/// precision, so that sections of several such streams can merge).
 fn single_plane(p: vc6::Plane, echelons: u8, up: Upsampler, tile_log2: u8) -> Dissected {
     let config = vc6_core::EncoderConfig {
         echelons: Some(echelons),
         upsampler: up,
         tile_log2,
+        precision: Some(10),
         ..Default::default()
     };
     Dissected::of(&vc6_core::encode(&Picture::new(vec![p]).unwrap(), &config).unwrap())

@@ -58,6 +58,10 @@ pub struct EncoderConfig {
     /// Contexts per plane of each residual section, 1 to 8 (`None`: chosen by the
     /// section's size: small sections cannot pay for the tables of many).
     pub contexts: Option<u8>,
+    /// The precision of every section's tables, 6 to 12 (`None`: chosen per section by
+    /// its busiest table). For tools that merge sections of several streams, which
+    /// need one precision.
+    pub precision: Option<u8>,
 }
 
 impl Default for EncoderConfig {
@@ -77,6 +81,7 @@ impl Default for EncoderConfig {
             exact_plane: None,
             lanes: None,
             contexts: None,
+            precision: None,
         }
     }
 }
@@ -262,6 +267,11 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
             "{c} contexts: 1 to {}",
             crate::syntax::context::MAX_CONTEXTS
         )));
+    }
+    if let Some(p) = cfg.precision.filter(|p| {
+        !(crate::entropy::MIN_PRECISION..=crate::entropy::MAX_PRECISION).contains(&u32::from(*p))
+    }) {
+        return Err(Error::param(format!("table precision {p}: 6 to 12")));
     }
     if !TILE_LOG2_RANGE.contains(&cfg.tile_log2) {
         return Err(Error::param(format!(

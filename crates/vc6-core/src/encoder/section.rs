@@ -164,7 +164,10 @@ pub(super) fn encode_section(
         .collect();
     // One precision for the whole section, sized to its busiest table.
     let busiest = used.iter().map(|&k| hist[k].iter().sum::<u64>()).max();
-    let log = precision_for(busiest.unwrap_or(0), MOST_PRECISION.min(MAX_PRECISION));
+    let log = match cfg.precision {
+        Some(p) => u32::from(p),
+        None => precision_for(busiest.unwrap_or(0), MOST_PRECISION.min(MAX_PRECISION)),
+    };
     let mut out = Vec::new();
     out.put_u8(loq);
     out.put_u8(log as u8);
