@@ -32,7 +32,10 @@ pub(crate) fn pack(
         return false;
     }
     let w = dst.len() / (n * sample.bytes());
-    assert!(dst.len() == w * n * sample.bytes() && src.iter().all(|s| s.len() >= w));
+    if dst.len() != w * n * sample.bytes() || src.iter().any(|s| s.len() < w) {
+        // Not whole pixels, or rows too short: the scalar code's business.
+        return false;
+    }
     let wide = sample == SampleType::U16;
     let f = match (n, wide, colour) {
         (1, false, _) => pack_n::<1, false, false>,
