@@ -171,8 +171,9 @@ fn rounds_avx2<const V: usize>(
             sym[v] = _mm256_srli_epi32::<25>(e);
             bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(sym[v], too_big));
             let nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(x[v], shift)), bias);
-            x[v] = refill(nx, words);
+            x[v] = nx;
         }
+        refill_all(&mut x, words);
         if matches!(values, Values::Symbols) {
             for v in 0..V {
                 store8(&mut out[done + 8 * v..done + 8 * v + 8], sym[v]);
@@ -201,17 +202,19 @@ fn rounds_avx2<const V: usize>(
                 let b = _mm256_min_epu32(nb[v], cap);
                 let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
                 extra[v] = _mm256_and_si256(x[v], m);
-                x[v] = refill(_mm256_srlv_epi32(x[v], b), words);
+                x[v] = _mm256_srlv_epi32(x[v], b);
                 long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[v], cap));
             }
+            refill_all(&mut x, words);
             if _mm256_testz_si256(long, long) == 0 {
                 for v in 0..V {
                     let b = _mm256_max_epi32(_mm256_sub_epi32(nb[v], cap), _mm256_setzero_si256());
                     let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
                     let hi = _mm256_and_si256(x[v], m);
                     extra[v] = _mm256_or_si256(extra[v], _mm256_slli_epi32::<16>(hi));
-                    x[v] = refill(_mm256_srlv_epi32(x[v], b), words);
+                    x[v] = _mm256_srlv_epi32(x[v], b);
                 }
+                refill_all(&mut x, words);
             }
             for v in 0..V {
                 // Token base: the token below 16, else (2 + (token & 1)) << extra bits.
@@ -236,22 +239,34 @@ fn rounds_avx2<const V: usize>(
     done
 }
 
-/// The lanes of `x` below 2^16 read the next words, in lane order.
+/// The lanes of `x` below 2^16 read the next words, in lane order over all the vectors
+/// (vector 0's lanes first). Each vector's first word is found from the counts of the
+/// vectors before it, so the loads do not wait on one another, and nothing branches on
+/// which lanes read (that is unpredictable).
 #[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
 #[inline]
-fn refill(x: __m256i, words: &mut Words<'_>) -> __m256i {
+fn refill_all<const V: usize>(x: &mut [__m256i; V], words: &mut Words<'_>) {
     let low = _mm256_set1_epi32(0xffff);
-    let need = _mm256_cmpeq_epi32(_mm256_min_epu32(x, low), x);
-    let m = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
-    if m == 0 {
-        return x;
+    let mut need = [_mm256_setzero_si256(); V];
+    let mut m = [0usize; V];
+    for v in 0..V {
+        need[v] = _mm256_cmpeq_epi32(_mm256_min_epu32(x[v], low), x[v]);
+        m[v] = _mm256_movemask_ps(_mm256_castsi256_ps(need[v])) as usize;
     }
-    let w = load_bytes16(&words.data[words.pos..words.pos + 16]);
-    let w = _mm256_cvtepu16_epi32(w);
-    let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m]));
-    words.pos += 2 * m.count_ones() as usize;
-    let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(x), take);
-    _mm256_blendv_epi8(x, nx, need)
+    let mut at = [0usize; V];
+    let mut pos = words.pos;
+    for v in 0..V {
+        at[v] = pos;
+        pos += 2 * m[v].count_ones() as usize;
+    }
+    for v in 0..V {
+        let w = load_bytes16(&words.data[at[v]..at[v] + 16]);
+        let w = _mm256_cvtepu16_epi32(w);
+        let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m[v] & 255]));
+        let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(x[v]), take);
+        x[v] = _mm256_blendv_epi8(x[v], nx, need[v]);
+    }
+    words.pos = pos;
 }
 
 /// Stores 8 values (zigzag codes or symbols) as coefficients.
