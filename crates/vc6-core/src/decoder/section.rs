@@ -8,9 +8,10 @@ use crate::pyramid::{med_reconstruct, predict_reconstruct, Level, Prediction, Up
 use crate::quant::{coeff_bound, CoeffMap};
 use crate::syntax::context::context_map;
 use crate::syntax::{
-    decode_tile, LayerTables, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH,
-    KIND_NODE_LOW, MAX_LAYERS,
+    dense_group, LayerTables, TileDecoder, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF,
+    KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS, MODE_DENSE,
 };
+use crate::tableau::Rect;
 use std::cell::RefCell;
 
 /// The decode tables of a section: every table's entries in one array, and a table of
@@ -135,72 +136,126 @@ impl SectionData<'_> {
         let pp = wk.pp;
         let (w, h) = pp.size;
         let err = |e, tx| tile_error(e, self.section.loq, pp.plane, tx, ty);
-        let BandScratch { tile, pred, ctx } = scratch;
+        let BandScratch {
+            tiles,
+            decoders,
+            ctx,
+            pred,
+        } = scratch;
         // One layer of MED residuals over samples for a lowest echelon, else the residual
         // layers over blocks.
         let layers = pp.layers();
-        for tx in pp.cover.x0..pp.cover.x1 {
-            let rect = pp.grid.tile_rect(tx, ty);
-            let (tw, th) = (rect.width() as usize, rect.height() as usize);
-            match &wk.lower {
-                Some(lower) => context_map(
-                    &lower.data,
-                    lower.width as usize,
-                    lower.height as usize,
-                    rect,
-                    &pp.thresholds,
-                    ctx,
-                ),
-                None => {
-                    ctx.clear();
-                    ctx.resize(tw * th, 0);
+        // Tiles go in groups, so that their dense layers can share the entropy decoder's
+        // rounds (see `syntax::dense_group`); each is reconstructed after its group.
+        let mut tx0 = pp.cover.x0;
+        while tx0 < pp.cover.x1 {
+            let group = tx0..(tx0 + GROUP as u32).min(pp.cover.x1);
+            tx0 = group.end;
+            let count = group.len();
+            let rects: Vec<Rect> = group.clone().map(|tx| pp.grid.tile_rect(tx, ty)).collect();
+            for (c, rect) in ctx.iter_mut().zip(&rects) {
+                let (tw, th) = (rect.width() as usize, rect.height() as usize);
+                match &wk.lower {
+                    Some(lower) => context_map(
+                        &lower.data,
+                        lower.width as usize,
+                        lower.height as usize,
+                        *rect,
+                        &pp.thresholds,
+                        c,
+                    ),
+                    None => {
+                        c.clear();
+                        c.resize(tw * th, 0);
+                    }
+                }
+                // Vector loads read 8 bytes past the last position.
+                c.extend_from_slice(&[0; 8]);
+            }
+            let specs: Vec<TileSpec<'_>> = rects
+                .iter()
+                .zip(ctx.iter())
+                .map(|(r, c)| TileSpec {
+                    log: self.section.log,
+                    tile_log2: self.tile_log2,
+                    w: r.width() as usize,
+                    h: r.height() as usize,
+                    ctx: c,
+                    entries: wk.entries,
+                })
+                .collect();
+            let mut results: Vec<Result<()>> = Vec::with_capacity(count);
+            for (i, tx) in group.clone().enumerate() {
+                results.push(decoders[i].begin(
+                    self.payload(wk, tx, ty),
+                    &specs[i],
+                    layers,
+                    &mut tiles[i],
+                    self.simd,
+                ));
+            }
+            for l in 0..layers {
+                let (t, map) = (&wk.tables[l], &wk.maps[l]);
+                let mut dense = Vec::with_capacity(count);
+                for (i, ((d, out), spec)) in decoders
+                    .iter_mut()
+                    .zip(tiles.iter_mut())
+                    .zip(&specs)
+                    .enumerate()
+                {
+                    if results[i].is_err() {
+                        continue;
+                    }
+                    if d.mode(l) == MODE_DENSE {
+                        dense.push((i, (d, spec, out)));
+                    } else {
+                        results[i] = d.layer(l, spec, t, map, out);
+                    }
+                }
+                let (index, mut group): (Vec<usize>, Vec<_>) = dense.into_iter().unzip();
+                for (i, r) in index.into_iter().zip(dense_group(l, &mut group, t, map)) {
+                    results[i] = r;
                 }
             }
-            // Vector loads read 8 bytes past the last position.
-            ctx.extend_from_slice(&[0; 8]);
-            let spec = TileSpec {
-                log: self.section.log,
-                tile_log2: self.tile_log2,
-                w: tw,
-                h: th,
-                ctx,
-                entries: wk.entries,
-            };
-            decode_tile(
-                self.payload(wk, tx, ty),
-                &spec,
-                &wk.tables[..layers],
-                &wk.maps[..layers],
-                tile,
-                self.simd,
-            )
-            .map_err(|e| err(e, tx))?;
-            let Some(lower) = &wk.lower else {
-                let buf = tile.decoded_mut(0, tw * th);
-                med_reconstruct(buf, tw, th, pp.range);
-                for y in 0..th {
-                    let dst = y * w as usize + rect.x0 as usize;
-                    band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+            for (r, d) in results.iter_mut().zip(decoders.iter()) {
+                if r.is_ok() {
+                    *r = d.finish();
                 }
-                continue;
-            };
-            let residuals: Vec<&[i32]> = tile.bufs[..layers].iter().map(|b| &b[..]).collect();
-            predict_reconstruct(
-                pred,
-                self.upsampler,
-                lower,
-                (w, h),
-                rect,
-                &residuals,
-                self.predicted_average,
-                pp.range,
-                band,
-                rect.y0,
-            );
+            }
+            for (i, (tx, r)) in group.zip(results).enumerate() {
+                r.map_err(|e| err(e, tx))?;
+                let (rect, tile) = (rects[i], &mut tiles[i]);
+                let (tw, th) = (rect.width() as usize, rect.height() as usize);
+                let Some(lower) = &wk.lower else {
+                    let buf = tile.decoded_mut(0, tw * th);
+                    med_reconstruct(buf, tw, th, pp.range);
+                    for y in 0..th {
+                        let dst = y * w as usize + rect.x0 as usize;
+                        band[dst..dst + tw].copy_from_slice(&buf[y * tw..(y + 1) * tw]);
+                    }
+                    continue;
+                };
+                let residuals: Vec<&[i32]> = tile.bufs[..layers].iter().map(|b| &b[..]).collect();
+                predict_reconstruct(
+                    pred,
+                    self.upsampler,
+                    lower,
+                    (w, h),
+                    rect,
+                    &residuals,
+                    self.predicted_average,
+                    pp.range,
+                    band,
+                    rect.y0,
+                );
+            }
         }
         Ok(())
     }
 }
+
+/// Tiles decoded together (their dense layers' rounds interleaved).
+const GROUP: usize = 4;
 
 pub(crate) fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error {
     match e {
@@ -215,9 +270,10 @@ pub(crate) fn tile_error(e: Error, loq: u8, p: usize, tx: u32, ty: u32) -> Error
 /// that its buffers are allocated and zeroed once per thread rather than once per band.
 #[derive(Default)]
 pub(crate) struct BandScratch {
-    tile: TileLayers,
+    tiles: [TileLayers; GROUP],
+    decoders: [TileDecoder; GROUP],
+    ctx: [Vec<u8>; GROUP],
     pred: Prediction,
-    ctx: Vec<u8>,
 }
 
 thread_local! {

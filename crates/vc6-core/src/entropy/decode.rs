@@ -248,7 +248,7 @@ mod tests {
                                 _ => [0, 1, 2, 3, 5, 0][(r % 6) as usize],
                             };
                             (0, u)
-                        } else if r % 3 == 0 {
+                        } else if r.is_multiple_of(3) {
                             (2, 1)
                         } else {
                             (1, (r >> 5) % 16)

@@ -11,6 +11,8 @@
 //! [`WORD_PADDING`] zero bytes, so that the vector loads of a round never leave the buffer
 //! (a stream that runs past its end reads those zeros, as the scalar reader does).
 #![allow(unsafe_code)]
+// The kernels walk several parallel arrays of vectors by index.
+#![allow(clippy::needless_range_loop)]
 
 use super::decode::Lanes;
 use super::{BYPASS_BITS, NODE_ALPHABET, VALUE_ALPHABET};
@@ -82,6 +84,7 @@ pub(crate) struct Words<'a> {
 /// table (each `2^log` entries at its offset).
 ///
 /// The caller must have checked [`crate::simd::avx2`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rounds(
     lanes: &mut Lanes,
     words: &mut Words<'_>,
@@ -237,6 +240,186 @@ fn rounds_avx2<const V: usize>(
     }
     lanes.bad |= _mm256_testz_si256(bad, bad) == 0;
     done
+}
+
+/// One tile's dense phase, for [`dense_streams`].
+pub(crate) struct Stream<'a> {
+    /// The tile's lanes (8 or 32; every stream of a call has the same count).
+    pub lanes: &'a mut Lanes,
+    /// Its words.
+    pub words: Words<'a>,
+    /// The context of each coefficient, 8 readable bytes past the last.
+    pub ctx: &'a [u8],
+    /// Where the coefficients go; the phase has `out.len()` symbols.
+    pub out: &'a mut [i32],
+    /// Symbols decoded so far (a multiple of the lane count).
+    pub done: usize,
+}
+
+/// Decodes the dense phases of several tiles of the same lane count at once: one tile
+/// waits on each round's table gathers, several overlap theirs. Every tile uses the
+/// tables `by_ctx` and the mapping `values` (tiles of one band share plane, section and
+/// layer). Runs full rounds while every tile has one left; the caller finishes each
+/// tile's phase with [`rounds`] and the scalar code.
+///
+/// The caller must have checked [`crate::simd::avx2`].
+pub(crate) fn dense_streams(
+    streams: &mut [Stream<'_>],
+    entries: &[u32],
+    log: u32,
+    by_ctx: [u32; 8],
+    values: Values<'_>,
+) {
+    debug_assert!(crate::simd::avx2());
+    let most = entries.len().saturating_sub(1 << log) as u32;
+    let lanes = streams.first().map_or(0, |s| s.lanes.count);
+    let ok = by_ctx.iter().all(|&o| o <= most)
+        && streams.iter().all(|s| {
+            s.lanes.count == lanes
+                && s.ctx.len() >= s.out.len() + 8
+                && s.words.data.len() >= s.words.len + WORD_PADDING
+                && s.done % lanes == 0
+        });
+    if !ok {
+        return;
+    }
+    // SAFETY: the caller checked that the CPU has AVX2, BMI1, BMI2 and POPCNT.
+    unsafe {
+        match (lanes, streams) {
+            (8, [a, b]) => dense_streams_avx2::<2, 1>([a, b], entries, log, by_ctx, values),
+            (8, [a, b, c]) => dense_streams_avx2::<3, 1>([a, b, c], entries, log, by_ctx, values),
+            (8, [a, b, c, d]) => {
+                dense_streams_avx2::<4, 1>([a, b, c, d], entries, log, by_ctx, values)
+            }
+            (32, [a, b]) => dense_streams_avx2::<2, 4>([a, b], entries, log, by_ctx, values),
+            _ => {}
+        }
+    }
+}
+
+/// [`dense_streams`] for `S` tiles of `8 V` lanes.
+#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
+fn dense_streams_avx2<const S: usize, const V: usize>(
+    mut st: [&mut Stream<'_>; S],
+    entries: &[u32],
+    log: u32,
+    by_ctx: [u32; 8],
+    values: Values<'_>,
+) {
+    let mut x = [[_mm256_setzero_si256(); V]; S];
+    for (xs, s) in x.iter_mut().zip(st.iter()) {
+        for (v, xv) in xs.iter_mut().enumerate() {
+            *xv = load8(&s.lanes.x[8 * v..8 * v + 8]);
+        }
+    }
+    let mask = _mm256_set1_epi32(((1u32 << log) - 1) as i32);
+    let shift = _mm_cvtsi32_si128(log as i32);
+    let too_big = _mm256_set1_epi32(VALUE_ALPHABET as i32 - 1);
+    let by_ctx = load8(&by_ctx);
+    let mut bad = [_mm256_setzero_si256(); S];
+    let fifteen = _mm256_set1_epi32(15);
+    let one = _mm256_set1_epi32(1);
+    let cap = _mm256_set1_epi32(BYPASS_BITS as i32);
+    loop {
+        if st
+            .iter()
+            .any(|s| s.done + 8 * V > s.out.len() || s.words.pos > s.words.len)
+        {
+            break;
+        }
+        let mut sym = [[_mm256_setzero_si256(); V]; S];
+        for k in 0..S {
+            for v in 0..V {
+                let j = st[k].done + 8 * v;
+                let c = _mm256_cvtepu8_epi32(load_bytes8(&st[k].ctx[j..j + 8]));
+                let off = _mm256_permutevar8x32_epi32(by_ctx, c);
+                let idx = _mm256_add_epi32(off, _mm256_and_si256(x[k][v], mask));
+                // SAFETY: every offset in `by_ctx` is at most `entries.len() - 2^log`
+                // (checked by the caller) and the slot below `2^log`.
+                let e = unsafe { _mm256_i32gather_epi32::<4>(entries.as_ptr().cast(), idx) };
+                let f = _mm256_and_si256(_mm256_srli_epi32::<12>(e), _mm256_set1_epi32(0x1fff));
+                let bias = _mm256_and_si256(e, _mm256_set1_epi32(0xfff));
+                sym[k][v] = _mm256_srli_epi32::<25>(e);
+                bad[k] = _mm256_or_si256(bad[k], _mm256_cmpgt_epi32(sym[k][v], too_big));
+                x[k][v] = _mm256_add_epi32(
+                    _mm256_mullo_epi32(f, _mm256_srl_epi32(x[k][v], shift)),
+                    bias,
+                );
+            }
+        }
+        for k in 0..S {
+            refill_all(&mut x[k], &mut st[k].words);
+        }
+        let mut nb = [[_mm256_setzero_si256(); V]; S];
+        let mut any = _mm256_setzero_si256();
+        for k in 0..S {
+            for v in 0..V {
+                let big = _mm256_cmpgt_epi32(sym[k][v], fifteen);
+                nb[k][v] = _mm256_and_si256(
+                    big,
+                    _mm256_srli_epi32::<1>(_mm256_sub_epi32(sym[k][v], _mm256_set1_epi32(10))),
+                );
+                any = _mm256_or_si256(any, big);
+            }
+        }
+        if _mm256_testz_si256(any, any) == 0 {
+            let mut extra = [[_mm256_setzero_si256(); V]; S];
+            let mut long = _mm256_setzero_si256();
+            for k in 0..S {
+                for v in 0..V {
+                    let b = _mm256_min_epu32(nb[k][v], cap);
+                    let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
+                    extra[k][v] = _mm256_and_si256(x[k][v], m);
+                    x[k][v] = _mm256_srlv_epi32(x[k][v], b);
+                    long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[k][v], cap));
+                }
+            }
+            for k in 0..S {
+                refill_all(&mut x[k], &mut st[k].words);
+            }
+            if _mm256_testz_si256(long, long) == 0 {
+                for k in 0..S {
+                    for v in 0..V {
+                        let b = _mm256_max_epi32(
+                            _mm256_sub_epi32(nb[k][v], cap),
+                            _mm256_setzero_si256(),
+                        );
+                        let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
+                        extra[k][v] = _mm256_or_si256(
+                            extra[k][v],
+                            _mm256_slli_epi32::<16>(_mm256_and_si256(x[k][v], m)),
+                        );
+                        x[k][v] = _mm256_srlv_epi32(x[k][v], b);
+                    }
+                    refill_all(&mut x[k], &mut st[k].words);
+                }
+            }
+            for k in 0..S {
+                for v in 0..V {
+                    let big = _mm256_cmpgt_epi32(sym[k][v], fifteen);
+                    let high = _mm256_sllv_epi32(
+                        _mm256_add_epi32(_mm256_set1_epi32(2), _mm256_and_si256(sym[k][v], one)),
+                        nb[k][v],
+                    );
+                    sym[k][v] =
+                        _mm256_or_si256(_mm256_blendv_epi8(sym[k][v], high, big), extra[k][v]);
+                }
+            }
+        }
+        for k in 0..S {
+            let j = st[k].done;
+            for v in 0..V {
+                map_store(values, sym[k][v], &mut st[k].out[j + 8 * v..j + 8 * v + 8]);
+            }
+            st[k].done = j + 8 * V;
+        }
+    }
+    for ((xs, s), b) in x.iter().zip(st.iter_mut()).zip(bad) {
+        for (v, xv) in xs.iter().enumerate() {
+            store8u(&mut s.lanes.x[8 * v..8 * v + 8], *xv);
+        }
+        s.lanes.bad |= _mm256_testz_si256(b, b) == 0;
+    }
 }
 
 /// The lanes of `x` below 2^16 read the next words, in lane order over all the vectors
@@ -447,7 +630,7 @@ mod tests {
                             let at = wb.len() / 3;
                             wb[at] ^= 0x21;
                             // Tiles have whole words (an odd length is refused earlier).
-                            wb.truncate(wb.len() * 2 / 3 & !1);
+                            wb.truncate((wb.len() * 2 / 3) & !1);
                         }
                         // Scalar reference.
                         let mut l = Lanes::new(&states);

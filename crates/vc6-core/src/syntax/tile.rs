@@ -5,11 +5,8 @@
 
 use super::context::MAX_CONTEXTS;
 use super::stree;
-use crate::entropy::{
-    split_value, zigzag, Lanes, SymbolQueue, WordReader, LANE_CLASSES, STATE_LOW,
-};
+use crate::entropy::{split_value, zigzag, SymbolQueue, LANE_CLASSES};
 use crate::error::{Error, Result};
-use crate::quant::CoeffMap;
 
 /// Layer mode: every coefficient is zero; nothing is coded.
 pub const MODE_ZERO: u8 = 0;
@@ -195,22 +192,20 @@ pub struct TileLayers {
     /// One buffer per layer.
     pub bufs: Vec<Vec<i32>>,
     /// Per layer: positions of the last s-tree's leaves.
-    leaves: Vec<Vec<u32>>,
-    dirty: Vec<Dirty>,
+    pub(super) leaves: Vec<Vec<u32>>,
+    pub(super) dirty: Vec<Dirty>,
     /// S-tree scratch: node positions and flags.
-    nodes: Vec<stree::Pos>,
-    next: Vec<stree::Pos>,
-    flags: Vec<u8>,
+    pub(super) nodes: Vec<stree::Pos>,
+    pub(super) next: Vec<stree::Pos>,
+    pub(super) flags: Vec<u8>,
     /// Per-symbol table offsets and decoded values of a phase.
-    offsets: Vec<u32>,
-    values: Vec<i32>,
-    /// The tile's words, followed by zeros for the vector loads.
-    words: Vec<u8>,
+    pub(super) offsets: Vec<u32>,
+    pub(super) values: Vec<i32>,
 }
 
 /// Which entries of a layer buffer may be non-zero.
 #[derive(Clone, Copy)]
-enum Dirty {
+pub(super) enum Dirty {
     /// None: the buffer is all zero.
     Clean,
     /// Those in the layer's `leaves`.
@@ -233,6 +228,36 @@ impl TileLayers {
                 self.bufs[l].resize(n, 0);
             }
         }
+    }
+
+    /// Zeroes layer `l` (only what the last tile may have left non-zero).
+    pub(super) fn clear(&mut self, l: usize) {
+        let buf = &mut self.bufs[l];
+        match self.dirty[l] {
+            Dirty::Clean => {}
+            // Scattered stores beat a fill only while the leaves are few.
+            Dirty::Leaves if self.leaves[l].len() * 8 < buf.len() => {
+                for &i in &self.leaves[l] {
+                    buf[i as usize] = 0;
+                }
+            }
+            Dirty::Leaves => buf.fill(0),
+            Dirty::Prefix(n) => buf[..n].fill(0),
+        }
+        self.dirty[l] = Dirty::Clean;
+    }
+
+    /// Layer `l`'s first `n` entries, to be overwritten whole (a dense layer).
+    pub(super) fn overwrite(&mut self, l: usize, n: usize) -> &mut [i32] {
+        self.dirty[l] = match self.dirty[l] {
+            Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
+            _ => {
+                // The last tile's leaves may lie past `n` (a smaller tile now).
+                self.clear(l);
+                Dirty::Prefix(n)
+            }
+        };
+        &mut self.bufs[l][..n]
     }
 
     /// Layer `l`'s first `n` entries, for the caller to change in place (they hold every
@@ -262,326 +287,6 @@ pub struct TileSpec<'a> {
     pub ctx: &'a [u8],
     /// Every decode table of the section, `2^log` entries each.
     pub entries: &'a [u32],
-}
-
-/// Decodes one tile payload into the first `w * h` entries of each of `out`'s layers.
-/// `tables[l]` and `maps[l]` are layer `l`'s decode tables and code-to-coefficient mapping
-/// (dequantisation and clamping). With `simd`, the full rounds of 8- and 32-lane tiles run
-/// on the AVX2 decoder (the caller checked [`crate::simd::avx2`]); the scalar decoder, the
-/// reference, runs everything else and gives the same result.
-pub fn decode_tile(
-    payload: &[u8],
-    spec: &TileSpec<'_>,
-    tables: &[LayerTables],
-    maps: &[CoeffMap],
-    out: &mut TileLayers,
-    simd: bool,
-) -> Result<()> {
-    let layers = tables.len();
-    let (w, h) = (spec.w, spec.h);
-    let n = w * h;
-    out.prepare(layers, n);
-    let Some((&first, body)) = payload.split_first() else {
-        for l in 0..layers {
-            clear(&mut out.bufs[l], &out.leaves[l], &mut out.dirty[l]);
-        }
-        return Ok(());
-    };
-    let head = TileHeader::read(first, layers)?;
-    let lanes = head.lanes();
-    if body.len() < 4 * lanes || (body.len() - 4 * lanes) % 2 != 0 {
-        return Err(Error::format(format!(
-            "tile of {lanes} lanes has {} bytes after its header: not {lanes} states and whole words",
-            body.len()
-        )));
-    }
-    let (states, words) = body.split_at(4 * lanes);
-    let mut x = [0u32; crate::entropy::MAX_LANES];
-    for (s, b) in x.iter_mut().zip(states.chunks_exact(4)) {
-        *s = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
-    if x[..lanes].iter().any(|&s| s < STATE_LOW) {
-        return Err(Error::format("tile lane state below 2^16"));
-    }
-    let mut d = PhaseDecoder {
-        lanes: Lanes::new(&x[..lanes]),
-        pos: 0,
-        overrun: false,
-        len: words.len(),
-        log: spec.log,
-        entries: spec.entries,
-        simd: simd && lanes >= 8,
-    };
-    if d.simd {
-        out.words.clear();
-        out.words.extend_from_slice(words);
-        out.words.resize(words.len() + WORD_PADDING, 0);
-    }
-    let TileLayers {
-        bufs,
-        leaves,
-        dirty,
-        nodes,
-        next,
-        flags,
-        offsets,
-        values,
-        words: padded,
-    } = out;
-    let words: &[u8] = if d.simd { padded } else { words };
-    for l in 0..layers {
-        let t = &tables[l];
-        let map = &maps[l];
-        match head.modes[l] {
-            MODE_ZERO => clear(&mut bufs[l], &leaves[l], &mut dirty[l]),
-            MODE_DENSE => {
-                dirty[l] = match dirty[l] {
-                    Dirty::Prefix(m) => Dirty::Prefix(m.max(n)),
-                    _ => {
-                        clear(&mut bufs[l], &leaves[l], &mut dirty[l]);
-                        Dirty::Prefix(n)
-                    }
-                };
-                let ctx = &spec.ctx[..];
-                d.values(
-                    words,
-                    n,
-                    Tables::Context {
-                        by_ctx: t.dense,
-                        ctx,
-                    },
-                    |j| t.dense[usize::from(ctx[j]) & (MAX_CONTEXTS - 1)],
-                    0,
-                    map,
-                    &mut bufs[l][..n],
-                );
-            }
-            _ => {
-                clear(&mut bufs[l], &leaves[l], &mut dirty[l]);
-                dirty[l] = Dirty::Leaves;
-                nodes.clear();
-                nodes.push((0, 0));
-                for k in (1..=u32::from(spec.tile_log2)).rev() {
-                    let table = if k == 1 { t.low } else { t.high };
-                    values.clear();
-                    values.resize(nodes.len(), 0);
-                    d.symbols(words, nodes.len(), table, values);
-                    if d.lanes.bad {
-                        break;
-                    }
-                    flags.clear();
-                    flags.extend(values.iter().map(|&f| f as u8));
-                    stree::expand(nodes, flags, k, w, h, next)?;
-                    std::mem::swap(nodes, next);
-                }
-                let leaves = &mut leaves[l];
-                leaves.clear();
-                leaves.extend(
-                    nodes
-                        .iter()
-                        .map(|&(x, y)| u32::from(y) * w as u32 + u32::from(x)),
-                );
-                offsets.clear();
-                offsets.extend(
-                    leaves
-                        .iter()
-                        .map(|&p| t.leaf[usize::from(spec.ctx[p as usize]) & (MAX_CONTEXTS - 1)]),
-                );
-                values.clear();
-                values.resize(leaves.len(), 0);
-                d.values(
-                    words,
-                    leaves.len(),
-                    Tables::Each(offsets),
-                    |j| offsets[j],
-                    1,
-                    map,
-                    values,
-                );
-                let buf = &mut bufs[l][..n];
-                for (&p, &v) in leaves.iter().zip(values.iter()) {
-                    buf[p as usize] = v;
-                }
-            }
-        }
-        if d.lanes.bad {
-            return Err(Error::format(
-                "tile uses a table its section does not define, or a symbol outside its alphabet",
-            ));
-        }
-    }
-    if !(d.lanes.at_start() && !d.overrun && d.pos == d.len) {
-        return Err(Error::format(
-            "entropy-coded data does not match its length (corrupted tile)",
-        ));
-    }
-    Ok(())
-}
-
-/// Zeroes a layer buffer that `dirty` says may hold non-zeros at `leaves` or a prefix.
-fn clear(buf: &mut [i32], leaves: &[u32], dirty: &mut Dirty) {
-    match *dirty {
-        Dirty::Clean => {}
-        // Scattered stores beat a fill only while the leaves are few.
-        Dirty::Leaves if leaves.len() * 8 < buf.len() => {
-            for &i in leaves {
-                buf[i as usize] = 0;
-            }
-        }
-        Dirty::Leaves => buf.fill(0),
-        Dirty::Prefix(n) => buf[..n].fill(0),
-    }
-    *dirty = Dirty::Clean;
-}
-
-/// Where the table offsets of a phase's symbols come from (the AVX2 decoder's form).
-#[cfg(target_arch = "x86_64")]
-use crate::entropy::x86::Tables;
-
-/// Stand-in for the AVX2 decoder's table description where there is none.
-#[cfg(not(target_arch = "x86_64"))]
-#[derive(Clone, Copy)]
-enum Tables<'a> {
-    Context { by_ctx: [u32; 8], ctx: &'a [u8] },
-    Each(&'a [u32]),
-}
-
-#[cfg(target_arch = "x86_64")]
-use crate::entropy::x86::WORD_PADDING;
-#[cfg(not(target_arch = "x86_64"))]
-const WORD_PADDING: usize = 0;
-
-/// A tile's lanes and word position, decoding phase after phase.
-struct PhaseDecoder<'e> {
-    lanes: Lanes,
-    /// Byte position of the next word, and whether a read went past the end.
-    pos: usize,
-    overrun: bool,
-    /// Bytes of words.
-    len: usize,
-    log: u32,
-    entries: &'e [u32],
-    simd: bool,
-}
-
-impl PhaseDecoder<'_> {
-    /// A value phase of `n` symbols, symbol `j` with the table at `table_of(j)` (also
-    /// described by `tables` for the AVX2 decoder), its code plus `add` mapped by `map`
-    /// into `out[j]`.
-    #[allow(clippy::too_many_arguments)]
-    fn values(
-        &mut self,
-        words: &[u8],
-        n: usize,
-        tables: Tables<'_>,
-        table_of: impl Fn(usize) -> u32,
-        add: u32,
-        map: &CoeffMap,
-        out: &mut [i32],
-    ) {
-        let done = self.simd_rounds(words, n, tables, Some((add, map)), out);
-        let size = 1usize << self.log;
-        let entries = self.entries;
-        let mut w = self.reader(words);
-        self.lanes.phase(
-            &mut w,
-            self.log,
-            n - done,
-            true,
-            |j| &entries[table_of(done + j) as usize..][..size],
-            |j, u| out[done + j] = map.get(u + add),
-        );
-        self.pos = w.pos;
-        self.overrun = w.overrun;
-    }
-
-    /// A node phase of `n` symbols of the table at `table`, into `out`.
-    fn symbols(&mut self, words: &[u8], n: usize, table: u32, out: &mut [i32]) {
-        #[cfg(target_arch = "x86_64")]
-        let done = self.simd_rounds(words, n, Tables::One(table), None, out);
-        #[cfg(not(target_arch = "x86_64"))]
-        let done = 0;
-        let size = 1usize << self.log;
-        let t = &self.entries[table as usize..][..size];
-        let mut w = self.reader(words);
-        self.lanes.phase(
-            &mut w,
-            self.log,
-            n - done,
-            false,
-            |_| t,
-            |j, s| out[done + j] = s as i32,
-        );
-        self.pos = w.pos;
-        self.overrun = w.overrun;
-    }
-
-    /// The scalar reader at the current position (over the words without their padding).
-    fn reader<'w>(&self, words: &'w [u8]) -> WordReader<'w> {
-        WordReader {
-            data: &words[..self.len],
-            pos: self.pos,
-            overrun: self.overrun,
-        }
-    }
-
-    /// The AVX2 decoder's full rounds; returns the symbols decoded.
-    #[cfg(target_arch = "x86_64")]
-    fn simd_rounds(
-        &mut self,
-        words: &[u8],
-        n: usize,
-        tables: Tables<'_>,
-        values: Option<(u32, &CoeffMap)>,
-        out: &mut [i32],
-    ) -> usize {
-        use crate::entropy::x86::{rounds, Values, Words};
-        if !self.simd || self.overrun || n < self.lanes.count {
-            return 0;
-        }
-        let mut w = Words {
-            data: words,
-            len: self.len,
-            pos: self.pos,
-        };
-        let slow = |u: u32| values.map_or(0, |(_, m)| m.get(u));
-        let v = match values {
-            None => Values::Symbols,
-            Some((add, m)) if m.quant().is_identity() => Values::Exact {
-                add,
-                bound: m.bound(),
-            },
-            Some((add, m)) => Values::Table {
-                add,
-                small: m.small(),
-                slow: &slow,
-            },
-        };
-        let done = rounds(
-            &mut self.lanes,
-            &mut w,
-            self.entries,
-            self.log,
-            n,
-            tables,
-            v,
-            out,
-        );
-        self.pos = w.pos;
-        done
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn simd_rounds(
-        &mut self,
-        _: &[u8],
-        _: usize,
-        _: Tables<'_>,
-        _: Option<(u32, &CoeffMap)>,
-        _: &mut [i32],
-    ) -> usize {
-        0
-    }
 }
 
 #[cfg(test)]
