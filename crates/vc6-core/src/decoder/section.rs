@@ -8,7 +8,7 @@ use crate::pyramid::{med_reconstruct, predict_reconstruct, Level, Prediction, Up
 use crate::quant::{coeff_bound, CoeffMap};
 use crate::syntax::context::context_map;
 use crate::syntax::{
-    dense_group, LayerTables, TileDecoder, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF,
+    dense_group, Contexts, LayerTables, TileDecoder, TileLayers, TileSpec, KIND_DENSE, KIND_LEAF,
     KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS, MODE_DENSE,
 };
 use crate::tableau::Rect;
@@ -153,21 +153,40 @@ impl SectionData<'_> {
             tx0 = group.end;
             let count = group.len();
             let rects: Vec<Rect> = group.clone().map(|tx| pp.grid.tile_rect(tx, ty)).collect();
-            for (c, rect) in ctx.iter_mut().zip(&rects) {
-                let (tw, th) = (rect.width() as usize, rect.height() as usize);
-                match &wk.lower {
-                    Some(lower) => context_map(
+            let spec = |r: &Rect, ctx| TileSpec {
+                log: self.section.log,
+                tile_log2: self.tile_log2,
+                w: r.width() as usize,
+                h: r.height() as usize,
+                ctx,
+                entries: wk.entries,
+            };
+            let mut results: Vec<Result<()>> = Vec::with_capacity(count);
+            for (i, tx) in group.clone().enumerate() {
+                results.push(decoders[i].begin(
+                    self.payload(wk, tx, ty),
+                    &spec(&rects[i], Contexts::Zero),
+                    layers,
+                    &mut tiles[i],
+                    self.simd,
+                ));
+            }
+            // Contexts: a map for tiles with a dense layer; leaves alone take theirs one
+            // by one; a lowest echelon, or a tile with nothing coded, needs none.
+            for ((c, rect), d) in ctx.iter_mut().zip(&rects).zip(decoders.iter()) {
+                let dense = (0..layers).any(|l| d.mode(l) == MODE_DENSE);
+                c.clear();
+                if let (Some(lower), true, false) = (&wk.lower, dense, pp.thresholds.is_empty()) {
+                    context_map(
                         &lower.data,
                         lower.width as usize,
                         lower.height as usize,
                         *rect,
                         &pp.thresholds,
                         c,
-                    ),
-                    None => {
-                        c.clear();
-                        c.resize(tw * th, 0);
-                    }
+                    );
+                } else if dense {
+                    c.resize((rect.width() * rect.height()) as usize, 0);
                 }
                 // Vector loads read 8 bytes past the last position.
                 c.extend_from_slice(&[0; 8]);
@@ -175,25 +194,24 @@ impl SectionData<'_> {
             let specs: Vec<TileSpec<'_>> = rects
                 .iter()
                 .zip(ctx.iter())
-                .map(|(r, c)| TileSpec {
-                    log: self.section.log,
-                    tile_log2: self.tile_log2,
-                    w: r.width() as usize,
-                    h: r.height() as usize,
-                    ctx: c,
-                    entries: wk.entries,
+                .zip(decoders.iter())
+                .map(|((r, c), d)| {
+                    let dense = (0..layers).any(|l| d.mode(l) == MODE_DENSE);
+                    let ctx = match &wk.lower {
+                        _ if dense => Contexts::Map(c),
+                        Some(lower) if !pp.thresholds.is_empty() => Contexts::Lower {
+                            lower: &lower.data,
+                            lw: lower.width as usize,
+                            lh: lower.height as usize,
+                            x0: r.x0 as usize,
+                            y0: r.y0 as usize,
+                            thresholds: &pp.thresholds,
+                        },
+                        _ => Contexts::Zero,
+                    };
+                    spec(r, ctx)
                 })
                 .collect();
-            let mut results: Vec<Result<()>> = Vec::with_capacity(count);
-            for (i, tx) in group.clone().enumerate() {
-                results.push(decoders[i].begin(
-                    self.payload(wk, tx, ty),
-                    &specs[i],
-                    layers,
-                    &mut tiles[i],
-                    self.simd,
-                ));
-            }
             for l in 0..layers {
                 let (t, map) = (&wk.tables[l], &wk.maps[l]);
                 let mut dense = Vec::with_capacity(count);

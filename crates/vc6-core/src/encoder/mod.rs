@@ -24,7 +24,8 @@ pub struct EncoderConfig {
     pub upsampler: Upsampler,
     /// Apply YCoCg-R to planes 0-2 (which must then share size and depth).
     pub colour_transform: bool,
-    /// log2 of the tile side in coefficients (2..=8).
+    /// log2 of the tile side in coefficients (2..=8; 7 by default, good for lossless
+    /// coding: lossy streams do as well with 6).
     pub tile_log2: u8,
     /// Append a CRC-32 to every section.
     pub checksums: bool,
@@ -70,7 +71,7 @@ impl Default for EncoderConfig {
             echelons: None,
             upsampler: Upsampler::Cubic,
             colour_transform: false,
-            tile_log2: 6,
+            tile_log2: 7,
             checksums: true,
             format_tag: 0,
             threads: 0,

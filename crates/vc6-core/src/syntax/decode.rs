@@ -8,7 +8,7 @@
 
 use super::context::MAX_CONTEXTS;
 use super::stree;
-use super::tile::{LayerTables, TileHeader, TileLayers, TileSpec, MODE_DENSE, MODE_ZERO};
+use super::tile::{Contexts, LayerTables, TileHeader, TileLayers, TileSpec, MODE_DENSE, MODE_ZERO};
 use crate::entropy::{Lanes, WordReader, MAX_LANES, STATE_LOW};
 use crate::error::{Error, Result};
 use crate::quant::CoeffMap;
@@ -60,6 +60,8 @@ pub struct TileDecoder {
     pos: usize,
     overrun: bool,
     simd: bool,
+    /// A context map made for the leaves of a tile that had none.
+    ctx: Vec<u8>,
 }
 
 impl TileDecoder {
@@ -131,7 +133,9 @@ impl TileDecoder {
         match self.mode(l) {
             MODE_ZERO => out.clear(l),
             MODE_DENSE => {
-                let ctx = spec.ctx;
+                let Contexts::Map(ctx) = spec.ctx else {
+                    return self.dense_without_map(l, spec, t, map, out);
+                };
                 let buf = out.overwrite(l, n);
                 self.values(
                     spec,
@@ -197,11 +201,36 @@ impl TileDecoder {
                 .map(|&(x, y)| u32::from(y) * w as u32 + u32::from(x)),
         );
         offsets.clear();
-        offsets.extend(
-            leaves
-                .iter()
-                .map(|&p| t.leaf[usize::from(spec.ctx[p as usize]) & (MAX_CONTEXTS - 1)]),
-        );
+        match spec.ctx {
+            // Many leaves: a whole map (vectorised) costs less than window by window.
+            Contexts::Lower {
+                lower,
+                lw,
+                lh,
+                x0,
+                y0,
+                thresholds,
+            } if leaves.len() * 8 > w * h => {
+                let blocks = crate::tableau::Rect {
+                    x0: x0 as u32,
+                    y0: y0 as u32,
+                    x1: (x0 + w) as u32,
+                    y1: (y0 + h) as u32,
+                };
+                super::context::context_map(lower, lw, lh, blocks, thresholds, &mut self.ctx);
+                let c = &self.ctx;
+                offsets.extend(
+                    leaves
+                        .iter()
+                        .map(|&p| t.leaf[usize::from(c[p as usize]) & (MAX_CONTEXTS - 1)]),
+                );
+            }
+            ctx => offsets.extend(
+                leaves
+                    .iter()
+                    .map(|&p| t.leaf[usize::from(ctx.at(p as usize, w)) & (MAX_CONTEXTS - 1)]),
+            ),
+        }
         values.clear();
         values.resize(leaves.len(), 0);
         let count = leaves.len();
@@ -417,6 +446,10 @@ pub fn dense_group(
                 let n = spec.w * spec.h;
                 let buf = out.overwrite(l, n);
                 let ok = able(d, lanes) && streams.len() < most;
+                let Contexts::Map(ctx) = spec.ctx else {
+                    done.push(None);
+                    continue;
+                };
                 if !ok {
                     done.push(None);
                     continue;
@@ -429,7 +462,7 @@ pub fn dense_group(
                         len: d.len,
                         pos: d.pos,
                     },
-                    ctx: spec.ctx,
+                    ctx,
                     out: buf,
                     done: 0,
                 });
@@ -458,6 +491,34 @@ pub fn dense_group(
 }
 
 impl TileDecoder {
+    /// A dense layer whose caller gave no context map (it did not expect one): the
+    /// contexts position by position.
+    fn dense_without_map(
+        &mut self,
+        l: usize,
+        spec: &TileSpec<'_>,
+        t: &LayerTables,
+        map: &CoeffMap,
+        out: &mut TileLayers,
+    ) -> Result<()> {
+        let n = spec.w * spec.h;
+        let offsets: Vec<u32> = (0..n)
+            .map(|p| t.dense[usize::from(spec.ctx.at(p, spec.w)) & (MAX_CONTEXTS - 1)])
+            .collect();
+        let buf = out.overwrite(l, n);
+        self.values(
+            spec,
+            n,
+            0,
+            Tables::Each(&offsets),
+            |j| offsets[j],
+            0,
+            map,
+            buf,
+        );
+        self.check_symbols()
+    }
+
     /// Finishes dense layer `l` from symbol `from` on (the symbols before are in `out`).
     fn dense_from(
         &mut self,
@@ -469,7 +530,9 @@ impl TileDecoder {
         from: usize,
     ) -> Result<()> {
         let n = spec.w * spec.h;
-        let ctx = spec.ctx;
+        let Contexts::Map(ctx) = spec.ctx else {
+            return self.dense_without_map(l, spec, t, map, out);
+        };
         let buf = out.overwrite(l, n);
         self.values(
             spec,

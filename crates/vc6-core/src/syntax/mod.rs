@@ -10,7 +10,7 @@ pub mod tile;
 
 pub use decode::{decode_tile, dense_group, TileDecoder};
 pub use tile::{
-    alphabet, choose_mode, is_value_kind, model_layer, LayerTables, TileHeader, TileLayers,
-    TileSpec, KINDS, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS, MODE_DENSE,
-    MODE_STREE, MODE_ZERO,
+    alphabet, choose_mode, is_value_kind, model_layer, Contexts, LayerTables, TileHeader,
+    TileLayers, TileSpec, KINDS, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS,
+    MODE_DENSE, MODE_STREE, MODE_ZERO,
 };

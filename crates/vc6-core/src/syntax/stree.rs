@@ -78,22 +78,48 @@ pub fn expand(
     next: &mut Vec<Pos>,
 ) -> Result<()> {
     next.clear();
+    next.reserve(4 * nodes.len());
+    let (kw, kh) = (w.div_ceil(1 << (k - 1)), h.div_ceil(1 << (k - 1)));
     for (&(x, y), &f) in nodes.iter().zip(flags) {
-        if f == 0 {
-            return Err(Error::format("s-tree node with no children"));
+        // Quadrants that start inside the tile: the right ones when column 2x + 1 of
+        // level k - 1 does, the bottom ones when row 2y + 1 does.
+        let right = usize::from(2 * x + 1) < kw;
+        let down = usize::from(2 * y + 1) < kh;
+        let valid = 1 | u8::from(right) << 1 | u8::from(down) << 2 | u8::from(right && down) << 3;
+        if f == 0 || f & !valid != 0 {
+            return Err(Error::format(if f == 0 {
+                "s-tree node with no children"
+            } else {
+                "s-tree marks data outside its tile"
+            }));
         }
-        for i in 0..4u16 {
-            if f & (1 << i) != 0 {
-                let (cx, cy) = (2 * x + (i & 1), 2 * y + (i >> 1));
-                if (usize::from(cx) << (k - 1)) >= w || (usize::from(cy) << (k - 1)) >= h {
-                    return Err(Error::format("s-tree marks data outside its tile"));
-                }
-                next.push((cx, cy));
-            }
+        let (bx, by) = (2 * x, 2 * y);
+        for &(dx, dy) in CHILDREN[usize::from(f & 15)] {
+            next.push((bx + dx, by + dy));
         }
     }
     Ok(())
 }
+
+/// The flagged quadrants of each node symbol, in flag order.
+static CHILDREN: [&[(u16, u16)]; 16] = [
+    &[],
+    &[(0, 0)],
+    &[(1, 0)],
+    &[(0, 0), (1, 0)],
+    &[(0, 1)],
+    &[(0, 0), (0, 1)],
+    &[(1, 0), (0, 1)],
+    &[(0, 0), (1, 0), (0, 1)],
+    &[(1, 1)],
+    &[(0, 0), (1, 1)],
+    &[(1, 0), (1, 1)],
+    &[(0, 0), (1, 0), (1, 1)],
+    &[(0, 1), (1, 1)],
+    &[(0, 0), (0, 1), (1, 1)],
+    &[(1, 0), (0, 1), (1, 1)],
+    &[(0, 0), (1, 0), (0, 1), (1, 1)],
+];
 
 #[cfg(test)]
 mod tests {

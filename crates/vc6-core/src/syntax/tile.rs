@@ -271,6 +271,55 @@ impl TileLayers {
     }
 }
 
+/// Where a tile's coefficient contexts come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Contexts<'a> {
+    /// A map of every position (`w x h`, row-major), followed by at least 8 more bytes
+    /// (read, unused, by vector loads). Dense layers need it.
+    Map(&'a [u8]),
+    /// Computed position by position from the echelon below (`lower`, `lw` samples a
+    /// row), the tile's blocks starting at `(x0, y0)` of its grid: cheaper than a map
+    /// when only a few leaves need one.
+    Lower {
+        /// The echelon below.
+        lower: &'a [i32],
+        /// Its width and height.
+        lw: usize,
+        /// Its height.
+        lh: usize,
+        /// The tile's first block.
+        x0: usize,
+        /// Its first block row.
+        y0: usize,
+        /// The plane's thresholds.
+        thresholds: &'a [u32],
+    },
+    /// Context 0 everywhere (a lowest echelon, one context).
+    Zero,
+}
+
+impl Contexts<'_> {
+    /// The context of position `p` of a tile `w` coefficients wide.
+    #[inline]
+    pub fn at(&self, p: usize, w: usize) -> u8 {
+        match *self {
+            Contexts::Map(m) => m[p],
+            Contexts::Lower {
+                lower,
+                lw,
+                lh,
+                x0,
+                y0,
+                thresholds,
+            } => {
+                let a = super::context::activity(lower, lw, lh, x0 + p % w, y0 + p / w);
+                super::context::context_of(a, thresholds)
+            }
+            Contexts::Zero => 0,
+        }
+    }
+}
+
 /// What decoding a tile needs besides its payload.
 #[derive(Debug, Clone, Copy)]
 pub struct TileSpec<'a> {
@@ -282,9 +331,8 @@ pub struct TileSpec<'a> {
     pub w: usize,
     /// Tile height.
     pub h: usize,
-    /// The context of each coefficient position (`w x h`), followed by at least 8 more
-    /// bytes (read, unused, by vector loads).
-    pub ctx: &'a [u8],
+    /// The context of each coefficient position.
+    pub ctx: Contexts<'a>,
     /// Every decode table of the section, `2^log` entries each.
     pub entries: &'a [u32],
 }
