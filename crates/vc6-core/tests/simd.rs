@@ -52,7 +52,7 @@ fn outcomes(stream: &[u8], planes: usize, w: u32, h: u32) -> Vec<String> {
         let offsets: Vec<usize> = (0..planes).collect();
         if planes <= 4 {
             let r = decode_interleaved_u8(stream, &o, &mut DecodeBuffers::default(), &offsets);
-            out.push(format!("{:?}", r.map(|(w, h, b)| (w, h, b))));
+            out.push(format!("{r:?}"));
         }
     }
     out
