@@ -428,6 +428,15 @@ impl Target {
         }
     }
 
+    /// A figure shown beside the targets, not itself a target.
+    pub fn info(what: impl Into<String>, measured: impl Into<String>) -> Target {
+        Target {
+            target: format!("(info) {}", what.into()),
+            measured: measured.into(),
+            met: None,
+        }
+    }
+
     /// A target that was not measured, and why.
     pub fn skipped(target: impl Into<String>, why: impl Into<String>) -> Target {
         Target {
@@ -442,8 +451,10 @@ impl Target {
 pub fn print_targets(targets: &[Target]) {
     println!("| target | measured | status |");
     println!("|---|---|---|");
+    let info = |t: &Target| t.target.starts_with("(info)");
     for t in targets {
         let status = match t.met {
+            _ if info(t) => "",
             Some(true) => "**met**",
             Some(false) => "not met",
             None => "not measured",
@@ -452,11 +463,8 @@ pub fn print_targets(targets: &[Target]) {
     }
     let met = targets.iter().filter(|t| t.met == Some(true)).count();
     let measured = targets.iter().filter(|t| t.met.is_some()).count();
-    println!(
-        "
-{met} of {measured} measured targets met ({} not measured).",
-        targets.len() - measured
-    );
+    let unmeasured = targets.iter().filter(|t| t.met.is_none() && !info(t)).count();
+    println!("\n{met} of {measured} measured targets met ({unmeasured} not measured).");
 }
 
 /// The CPU model from `/proc/cpuinfo` ("unknown CPU" elsewhere).

@@ -829,6 +829,11 @@ impl ProcessResults {
             &self.lossy,
             &|r| r.jpeg.as_ref(),
         );
+        // Issue 9 targets OpenJPH; libjpeg-turbo is shown for information.
+        if let Some(last) = out.last_mut() {
+            last.target = format!("(info) {}", last.target);
+            last.met = None;
+        }
         out
     }
 }
