@@ -12,12 +12,20 @@ pub fn map<T: Send, R: Send>(
     f: impl Fn(T) -> R + Sync + Send,
 ) -> Vec<R> {
     #[cfg(feature = "rayon")]
-    if threads != 1 && items.len() > 1 {
+    if threads != 1 && items.len() > 1 && !(threads == 0 && cores() == 1) {
         use rayon::prelude::*;
         return install(threads, || items.into_par_iter().map(&f).collect());
     }
     let _ = threads;
     items.into_iter().map(f).collect()
+}
+
+/// Cores this process may run on (1 when pinned to one, as a one-file CLI run often is:
+/// then no thread pool is started at all).
+#[cfg(feature = "rayon")]
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Runs `op` inside a pool with `threads` workers (0 = rayon's global pool).

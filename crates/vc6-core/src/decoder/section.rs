@@ -22,10 +22,36 @@ pub(crate) struct SectionTables {
     pub(crate) offsets: Vec<usize>,
 }
 
+thread_local! {
+    /// The last section's table array, for the next section to reuse: fresh memory costs
+    /// a page fault per 4 KiB, which a one-picture process pays in full.
+    static TABLES: RefCell<Vec<u32>> = RefCell::default();
+}
+
+impl Drop for SectionTables {
+    fn drop(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        // A thread keeps at most 4 MiB of tables between sections.
+        if entries.capacity() <= 1 << 20 {
+            let _ = TABLES.try_with(|t| {
+                if let Ok(mut t) = t.try_borrow_mut() {
+                    *t = entries;
+                }
+            });
+        }
+    }
+}
+
 impl SectionTables {
     pub(crate) fn new(section: &SectionPlan) -> SectionTables {
         let size = 1usize << section.log;
-        let mut entries = vec![0u32; size * (section.tables.len() + 1)];
+        let mut entries = TABLES
+            .try_with(|t| t.try_borrow_mut().map(|mut t| std::mem::take(&mut *t)).ok())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // Every entry is written below.
+        entries.resize(size * (section.tables.len() + 1), 0);
         let mut offsets = Vec::with_capacity(section.tables.len() + 1);
         for (i, (t, chunk)) in section
             .tables
@@ -147,9 +173,11 @@ impl SectionData<'_> {
         let layers = pp.layers();
         // Tiles go in groups, so that their dense layers can share the entropy decoder's
         // rounds (see `syntax::dense_group`); each is reconstructed after its group.
+        // Big tiles have 32 lanes (two share rounds) and big buffers: two at a time.
+        let size = if self.tile_log2 >= 7 { 2 } else { GROUP as u32 };
         let mut tx0 = pp.cover.x0;
         while tx0 < pp.cover.x1 {
-            let group = tx0..(tx0 + GROUP as u32).min(pp.cover.x1);
+            let group = tx0..(tx0 + size).min(pp.cover.x1);
             tx0 = group.end;
             let count = group.len();
             let rects: Vec<Rect> = group.clone().map(|tx| pp.grid.tile_rect(tx, ty)).collect();
