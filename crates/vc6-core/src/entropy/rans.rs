@@ -100,8 +100,9 @@ struct EncSymbol {
     start: u32,
     /// States from this one up send a word first.
     x_max: u64,
-    /// `x / freq = (x * rcp) >> (32 + shift)` for every `x < 2^32`.
-    rcp: u64,
+    /// `x / freq = (x + (x * rcp >> 32)) >> shift` for every `x < 2^32`: the low 32 bits of
+    /// the reciprocal `ceil(2^(32 + shift) / freq)`, whose bit 32 is always set.
+    rcp: u32,
     shift: u32,
 }
 
@@ -119,23 +120,28 @@ impl EncTable {
             .freq
             .iter()
             .zip(&t.cum)
-            .map(|(&f, &c)| {
-                if f == 0 {
-                    return EncSymbol::default();
-                }
-                // With s = ceil(log2 f) and rcp = ceil(2^(32+s) / f), the product's error
-                // stays below 1/f for x < 2^32, so the floor is exact.
-                let shift = 32 - (f - 1).leading_zeros();
-                EncSymbol {
-                    freq: f,
-                    start: c,
-                    x_max: (u64::from(STATE_LOW >> t.log) << 16) * u64::from(f),
-                    rcp: (1u64 << (32 + shift)).div_ceil(u64::from(f)),
-                    shift,
-                }
-            })
+            .map(|(&f, &c)| enc_symbol(f, c, t.log))
             .collect();
         EncTable { syms, log: t.log }
+    }
+}
+
+/// The coding of a symbol of frequency `f` (0: never coded) starting at `c`, in tables
+/// of precision `log`.
+fn enc_symbol(f: u32, c: u32, log: u32) -> EncSymbol {
+    if f == 0 {
+        return EncSymbol::default();
+    }
+    // With s = ceil(log2 f) and r = ceil(2^(32+s) / f), the error of x r / 2^(32+s) stays
+    // below 1/f for x < 2^32, so its floor is x / f; and 2^32 <= r < 2^33.
+    let shift = 32 - (f - 1).leading_zeros();
+    let r = (1u64 << (32 + shift)).div_ceil(u64::from(f));
+    EncSymbol {
+        freq: f,
+        start: c,
+        x_max: (u64::from(STATE_LOW >> log) << 16) * u64::from(f),
+        rcp: r as u32,
+        shift,
     }
 }
 
@@ -163,30 +169,31 @@ impl RansEncoder {
         let mut x = [STATE_LOW; super::MAX_LANES];
         let mut words: Vec<u16> = Vec::with_capacity(queue.len());
         let phases: Vec<_> = queue.phases().collect();
+        // A round's words, by step: each lane is coded whole (its long extra bits, its
+        // extra bits, its token), its words going to the buffer of their step, and the
+        // buffers are sent in the decoder's order reversed.
+        let mut step = [Words::default(), Words::default(), Words::default()];
         for phase in phases.into_iter().rev() {
             let syms = &queue.syms[phase];
             let rounds = syms.len().div_ceil(lanes);
             for r in (0..rounds).rev() {
                 let round = &syms[r * lanes..((r + 1) * lanes).min(syms.len())];
-                // The decoder's order within a round, backwards: the long extra bits'
-                // high parts, the extra bits (up to 16), the tokens.
-                for (k, q) in round.iter().enumerate().rev() {
-                    if u32::from(q.nb) > BYPASS_BITS {
-                        let b = u32::from(q.nb) - BYPASS_BITS;
-                        put_bypass(&mut x[k], q.extra >> BYPASS_BITS, b, &mut words);
+                step.iter_mut().for_each(|s| s.len = 0);
+                for (q, x) in round.iter().zip(&mut x).rev() {
+                    let nb = u32::from(q.nb);
+                    if nb > BYPASS_BITS {
+                        put_bypass(x, q.extra >> BYPASS_BITS, nb - BYPASS_BITS, &mut step[0]);
                     }
-                }
-                for (k, q) in round.iter().enumerate().rev() {
-                    if q.nb > 0 {
-                        let b = u32::from(q.nb).min(BYPASS_BITS);
-                        put_bypass(&mut x[k], q.extra & ((1 << b) - 1), b, &mut words);
-                    }
-                }
-                for (k, q) in round.iter().enumerate().rev() {
+                    // No extra bits is a bypass of none: it changes nothing, sends nothing.
+                    let b = nb.min(BYPASS_BITS);
+                    put_bypass(x, q.extra & ((1 << b) - 1), b, &mut step[1]);
                     let t = tables[usize::from(q.table)]
                         .as_ref()
                         .expect("a table for every queued symbol");
-                    put_symbol(&mut x[k], &t.syms[usize::from(q.sym)], t.log, &mut words);
+                    put_symbol(x, &t.syms[usize::from(q.sym)], t.log, &mut step[2]);
+                }
+                for s in &step {
+                    words.extend_from_slice(&s.buf[..s.len]);
                 }
             }
         }
@@ -200,26 +207,50 @@ impl RansEncoder {
     }
 }
 
+/// The words one step of a round sends (at most one per lane).
+struct Words {
+    buf: [u16; super::MAX_LANES + 1],
+    len: usize,
+}
+
+impl Default for Words {
+    fn default() -> Self {
+        Words {
+            buf: [0; super::MAX_LANES + 1],
+            len: 0,
+        }
+    }
+}
+
+impl Words {
+    /// Sends the low 16 bits of `x` when `send` (the store happens either way: a branch
+    /// on `send` would be mispredicted about one step in five).
+    #[inline(always)]
+    fn put(&mut self, x: u32, send: bool) {
+        self.buf[self.len.min(super::MAX_LANES)] = x as u16;
+        self.len += usize::from(send);
+    }
+}
+
 /// Codes a symbol into state `x` (tables of precision `log`): `x = (x / f) 2^log +
 /// (x mod f) + c`, after sending a word when that would not fit.
 #[inline(always)]
-fn put_symbol(x: &mut u32, s: &EncSymbol, log: u32, words: &mut Vec<u16>) {
+fn put_symbol(x: &mut u32, s: &EncSymbol, log: u32, words: &mut Words) {
     debug_assert!(s.freq > 0, "symbol of zero frequency");
-    if u64::from(*x) >= s.x_max {
-        words.push(*x as u16);
-        *x >>= 16;
-    }
-    let q = ((u128::from(*x) * u128::from(s.rcp)) >> (32 + s.shift)) as u32;
+    let send = u64::from(*x) >= s.x_max;
+    words.put(*x, send);
+    *x >>= if send { 16 } else { 0 };
+    let x64 = u64::from(*x);
+    let q = ((x64 + ((x64 * u64::from(s.rcp)) >> 32)) >> s.shift) as u32;
     *x = (q << log) + (*x - q * s.freq) + s.start;
 }
 
-/// Codes `b` (1 to 16) raw bits `v` into state `x`: a symbol of frequency 1 in `2^b`.
+/// Codes `b` (0 to 16) raw bits `v` into state `x`: a symbol of frequency 1 in `2^b`.
 #[inline(always)]
-fn put_bypass(x: &mut u32, v: u32, b: u32, words: &mut Vec<u16>) {
-    if u64::from(*x) >= 1u64 << (32 - b) {
-        words.push(*x as u16);
-        *x >>= 16;
-    }
+fn put_bypass(x: &mut u32, v: u32, b: u32, words: &mut Words) {
+    let send = u64::from(*x) >= 1u64 << (32 - b);
+    words.put(*x, send);
+    *x >>= if send { 16 } else { 0 };
     *x = (*x << b) | v;
 }
 
@@ -231,13 +262,11 @@ mod tests {
     fn reciprocals_divide_exactly() {
         let mut seed = 7u64;
         for f in (1..=4096u32).chain([3, 5, 7, 4095, 2049]) {
-            let t = EncSymbol {
-                freq: f,
-                ..EncTable::new(&FreqTable::from_counts(&[u64::from(f), 1], 13)).syms[0]
-            };
+            let t = enc_symbol(f, 0, 12);
             let shift = 32 - (f - 1).leading_zeros();
             let rcp = (1u64 << (32 + shift)).div_ceil(u64::from(f));
-            let _ = t;
+            assert!(rcp >> 32 == 1, "f {f}");
+            assert_eq!((t.rcp, t.shift), (rcp as u32, shift), "f {f}");
             for k in 0..64 {
                 seed = seed
                     .wrapping_mul(6364136223846793005)
@@ -250,6 +279,9 @@ mod tests {
                 };
                 let q = ((u128::from(x) * u128::from(rcp)) >> (32 + shift)) as u32;
                 assert_eq!(q, x / f, "x {x} f {f}");
+                let x64 = u64::from(x);
+                let q2 = ((x64 + ((x64 * u64::from(t.rcp)) >> 32)) >> t.shift) as u32;
+                assert_eq!(q2, q, "x {x} f {f}");
             }
         }
     }
