@@ -6,8 +6,8 @@ use super::rate::{Rate, UnitSizes};
 use super::{scaled_quant, EncoderConfig, LayerAt, Pyramid, DEAD_ZONE_ROUNDING};
 use crate::bytes::ByteWriter;
 use crate::entropy::{
-    precision_for, EncTable, FreqTable, RansEncoder, SymbolQueue, LANE_CLASSES, MAX_PRECISION,
-    VALUE_ALPHABET,
+    precision_for, rans::EncTables, rans::Queued, EncTable, FreqTable, RansEncoder, SymbolQueue,
+    LANE_CLASSES, MAX_PRECISION, VALUE_ALPHABET,
 };
 use crate::error::Result;
 use crate::header::Header;
@@ -15,8 +15,10 @@ use crate::parallel;
 use crate::plan::layer_count;
 use crate::pyramid::{med_quantize, med_residuals, predict_reconstruct, Level, Prediction};
 use crate::quant::{coeff_bound, Quant};
-use crate::syntax::context::{context_of, MAX_CONTEXTS};
-use crate::syntax::{alphabet, choose_mode, model_layer, TileHeader, KINDS, MAX_LAYERS};
+use crate::syntax::context::{context_map, MAX_CONTEXTS};
+use crate::syntax::{
+    alphabet, choose_mode, model_layer, TileHeader, KINDS, MAX_LAYERS, MODE_DENSE, MODE_STREE,
+};
 use crate::tableau::{write_tableau, Rect, TileGrid};
 
 /// The symbols of one tile, before the section's tables exist.
@@ -60,6 +62,84 @@ fn lane_class(bits: f64) -> u8 {
         1
     } else {
         0
+    }
+}
+
+/// The cost of every symbol of a section's tables, to estimate a tile's payload for
+/// [`lane_class`].
+///
+/// The reference is the `f64` sum, symbol by symbol in queue order, of each symbol's
+/// cost `log - log2(freq)` computed in `f32`, plus its extra bits. Every such cost is a
+/// multiple of 2^-23 (both terms are `f32` below 16, the second either 0 or at least 1,
+/// so multiples of 2^-23; their difference too, and rounding it to `f32` keeps that), so
+/// is every extra bit count, and so every partial sum: as long as those stay below
+/// 2^30 bits in size they are exact in `f64` (53 bits), which makes the `f64` sum equal
+/// to this integer sum, whatever the order: tiles are far below that (at most 2^16
+/// blocks of 4 layers of at most 12 + 27 bits each, counting s-tree nodes). Were a
+/// cost negative (it is not, unless `log2` rounded a power of two up), the reference
+/// sum decides.
+struct Cost {
+    /// Per table number: where its costs start in `units` (`u32::MAX`: no table).
+    starts: Vec<u32>,
+    /// Costs in units of 2^-23 bit.
+    units: Vec<i64>,
+    /// The reference costs in bits, for sums that might not be exact.
+    bits: Vec<f32>,
+    /// Whether a cost is negative (only if `log2` rounded a power of two up).
+    negative: bool,
+}
+
+/// One bit in the units of [`Cost`].
+const COST_ONE: f64 = (1u64 << 23) as f64;
+
+impl Cost {
+    fn with_count(count: usize) -> Cost {
+        Cost {
+            starts: vec![u32::MAX; count],
+            units: Vec::new(),
+            bits: Vec::new(),
+            negative: false,
+        }
+    }
+
+    /// Sets table `k`: frequencies `freq` of precision `log`.
+    fn insert(&mut self, k: usize, freq: &[u32], log: u32) {
+        self.starts[k] = self.units.len() as u32;
+        for &f in freq {
+            let c = (log as f32) - (f.max(1) as f32).log2();
+            let units = f64::from(c) * COST_ONE;
+            debug_assert_eq!(units, units.trunc(), "cost {c} is a multiple of 2^-23");
+            self.units.push(units as i64);
+            self.bits.push(c);
+            self.negative |= c < 0.0;
+        }
+    }
+
+    /// The lane class ([`lane_class`]) of a tile of symbols `syms`, from their payload
+    /// estimate in bits.
+    fn lane_class(&self, syms: &[Queued]) -> u8 {
+        let at = |q: &Queued| self.starts[usize::from(q.table)] as usize + usize::from(q.sym);
+        if self.negative {
+            let bits: f64 = syms
+                .iter()
+                .map(|q| f64::from(self.bits[at(q)]) + f64::from(q.nb))
+                .sum();
+            return lane_class(bits);
+        }
+        let (mut units, mut extra) = (0i64, 0u64);
+        // With no negative cost the sum only grows: once past the largest class's
+        // threshold it has its answer.
+        let most = lane_class(f64::MAX);
+        for chunk in syms.chunks(1024) {
+            for q in chunk {
+                units += self.units[at(q)];
+                extra += u64::from(q.nb);
+            }
+            if lane_class(units as f64 / COST_ONE + extra as f64) == most {
+                return most;
+            }
+        }
+        lane_class(units as f64 / COST_ONE + extra as f64)
     }
 }
 
@@ -126,9 +206,11 @@ pub(super) fn encode_section(
             if count <= 1 {
                 return (Vec::new(), vec![0; lw * lh]);
             }
-            let acts = activity_map(&lower.data, lw, lh);
-            let t = quantile_thresholds(&acts, count);
-            let map = acts.iter().map(|&a| context_of(a, &t)).collect();
+            let hist = activity_histogram(&lower.data, lw, lh);
+            let t = quantile_thresholds(&hist, count);
+            let mut map = Vec::new();
+            let all = Rect::full(lower.width, lower.height);
+            context_map(&lower.data, lw, lh, all, &t, &mut map);
             (t, map)
         })
         .unzip();
@@ -187,9 +269,10 @@ pub(super) fn encode_section(
             thresholds[p].iter().for_each(|&t| out.put_varint(t));
         }
     }
-    let mut tables: Vec<Option<EncTable>> = vec![None; keys];
-    // Cost of each symbol of each table in bits, to choose the tiles' lane counts.
-    let mut costs: Vec<Vec<f32>> = vec![Vec::new(); keys];
+    let mut tables = EncTables::with_count(keys);
+    // Cost of each symbol of each table, to choose the tiles' lane counts: in bits as
+    // `f32` (the reference), held exactly in units of 2^-23 bit (see [`Cost`]).
+    let mut costs = Cost::with_count(keys);
     out.put_varint(used.len() as u32);
     for &k in &used {
         let (plane, layer, kind, c) = (k / 128, (k / 32) % 4, (k / 8) % 4, k % 8);
@@ -198,31 +281,21 @@ pub(super) fn encode_section(
         out.put_u8(plane as u8);
         out.put_u8((layer | kind << 2 | c << 4) as u8);
         table.write(&mut out);
-        costs[k] = table
-            .freq
-            .iter()
-            .map(|&f| (log as f32) - (f.max(1) as f32).log2())
-            .collect();
-        tables[k] = Some(EncTable::new(&table));
+        costs.insert(k, &table.freq, log);
+        tables.insert(k, &EncTable::new(&table));
     }
     let payloads: Vec<Vec<u8>> = parallel::map(cfg.threads, models, |m| {
         if m.header.is_empty() {
             return Vec::new();
         }
-        let bits: f64 = m
-            .syms
-            .symbols()
-            .iter()
-            .map(|q| f64::from(costs[usize::from(q.table)][usize::from(q.sym)]) + f64::from(q.nb))
-            .sum();
         let class = match cfg.lanes {
             Some(l) => LANE_CLASSES.iter().position(|&c| c == l).unwrap_or(0) as u8,
-            None => lane_class(bits),
+            None => costs.lane_class(m.syms.symbols()),
         };
         let head = TileHeader { class, ..m.header };
-        let mut payload = Vec::with_capacity(1 + (bits / 8.0) as usize + 4 * LANE_CLASSES[2]);
+        let mut payload = Vec::with_capacity(1 + 2 * m.syms.len() + 4 * LANE_CLASSES[2]);
         payload.put_u8(head.byte());
-        RansEncoder::encode(&m.syms, head.lanes(), &tables, &mut payload);
+        RansEncoder::encode_with(&m.syms, head.lanes(), &tables, &mut payload);
         payload
     });
     let sizes: Vec<u32> = payloads.iter().map(|p| p.len() as u32).collect();
@@ -241,41 +314,86 @@ pub(super) fn encode_section(
     Ok(out)
 }
 
-/// The activity (docs/bitstream.md 7.3) of every sample of a `w x h` echelon: the range
-/// of its 3x3 window, edges clamped. Separable: the range of a window is the largest of
-/// three column maxima minus the smallest of three column minima.
-fn activity_map(l: &[i32], w: usize, h: usize) -> Vec<u32> {
-    let mut out = vec![0u32; w * h];
-    let (mut hi, mut lo) = (vec![0i32; w], vec![0i32; w]);
-    for y in 0..h {
-        let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| &l[r * w..][..w]);
-        for x in 0..w {
-            let c = [rows[0][x], rows[1][x], rows[2][x]];
-            hi[x] = c[0].max(c[1]).max(c[2]);
-            lo[x] = c[0].min(c[1]).min(c[2]);
-        }
-        let row = &mut out[y * w..][..w];
-        for x in 0..w {
-            let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
-            let mx = hi[a].max(hi[x]).max(hi[b]);
-            let mn = lo[a].min(lo[x]).min(lo[b]);
-            row[x] = mx.abs_diff(mn);
-        }
+/// The activity (docs/bitstream.md 7.3) of every sample of row `y` of a `w x h` echelon
+/// `l` into `out` (`w` long): the range of its 3x3 window, edges clamped. Separable: the
+/// range of a window is the largest of three column maxima minus the smallest of three
+/// column minima. `cols` is scratch space.
+fn activity_row(l: &[i32], (w, h): (usize, usize), y: usize, cols: &mut Vec<i32>, out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::pyramid::x86_predict::activity_row(l, (w, h), y, cols, out) {
+        return;
     }
-    out
+    activity_row_scalar(l, (w, h), y, cols, out);
 }
 
-/// Thresholds for `count` contexts at the quantiles of `acts`, so that each context
-/// holds about as many coefficients (ties merge contexts: a mass of one activity cannot
-/// be split). Activities from 65535 up count as 65535.
-fn quantile_thresholds(acts: &[u32], count: usize) -> Vec<u32> {
-    const BINS: usize = 1 << 16;
-    let most = acts.iter().copied().max().unwrap_or(0).min(BINS as u32 - 1) as usize;
-    let mut hist = vec![0u64; most + 1];
-    for &a in acts {
-        hist[(a as usize).min(most)] += 1;
+/// [`activity_row`] in plain Rust: the reference of the SIMD twin.
+fn activity_row_scalar(
+    l: &[i32],
+    (w, h): (usize, usize),
+    y: usize,
+    cols: &mut Vec<i32>,
+    out: &mut [u32],
+) {
+    if cols.len() < 2 * w {
+        cols.resize(2 * w, 0);
     }
-    let total = acts.len() as u64;
+    let (hi, lo) = cols[..2 * w].split_at_mut(w);
+    let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| &l[r * w..][..w]);
+    for x in 0..w {
+        let c = [rows[0][x], rows[1][x], rows[2][x]];
+        hi[x] = c[0].max(c[1]).max(c[2]);
+        lo[x] = c[0].min(c[1]).min(c[2]);
+    }
+    for (x, o) in out[..w].iter_mut().enumerate() {
+        let (a, b) = (x.saturating_sub(1), (x + 1).min(w - 1));
+        let mx = hi[a].max(hi[x]).max(hi[b]);
+        let mn = lo[a].min(lo[x]).min(lo[b]);
+        *o = mx.abs_diff(mn);
+    }
+}
+
+/// Activities from this one up count as this one in [`activity_histogram`].
+const MOST_ACTIVITY: u32 = (1 << 16) - 1;
+
+/// How many samples of a `w x h` echelon `l` have each activity ([`activity_row`]), up
+/// to the largest (activities from [`MOST_ACTIVITY`] up counting as it).
+fn activity_histogram(l: &[i32], w: usize, h: usize) -> Vec<u64> {
+    let l = &l[..w * h];
+    let (lo, hi) = l
+        .iter()
+        .fold((i32::MAX, i32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    // No window spans more than the whole echelon.
+    let most = hi.abs_diff(lo).min(MOST_ACTIVITY) as usize;
+    // Small ranges take four interleaved histograms, so that runs of one activity do not
+    // wait on the store of the count before.
+    let ways = if most < 4096 { 4 } else { 1 };
+    let mut counts = vec![0u64; (most + 1) * ways];
+    let (mut row, mut cols) = (vec![0u32; w], Vec::new());
+    for y in 0..h {
+        activity_row(l, (w, h), y, &mut cols, &mut row);
+        if ways == 4 {
+            for (i, &a) in row.iter().enumerate() {
+                counts[(a.min(MOST_ACTIVITY) as usize) * 4 + (i & 3)] += 1;
+            }
+        } else {
+            for &a in &row {
+                counts[a.min(MOST_ACTIVITY) as usize] += 1;
+            }
+        }
+    }
+    let mut hist: Vec<u64> = counts.chunks_exact(ways).map(|c| c.iter().sum()).collect();
+    let last = hist.iter().rposition(|&n| n > 0).unwrap_or(0);
+    hist.truncate(last + 1);
+    hist
+}
+
+/// Thresholds for `count` contexts at the quantiles of the activities counted in `hist`
+/// (`hist[a]` of activity `a`, the last entry not empty), so that each context holds
+/// about as many coefficients (ties merge contexts: a mass of one activity cannot be
+/// split).
+fn quantile_thresholds(hist: &[u64], count: usize) -> Vec<u32> {
+    let most = hist.len().saturating_sub(1);
+    let total: u64 = hist.iter().sum();
     let mut out: Vec<u32> = Vec::new();
     let (mut acc, mut k) = (0u64, 1usize);
     for (a, &n) in hist.iter().enumerate() {
@@ -383,43 +501,37 @@ fn model_tile(
         let upper = &pyr.levels[loq as usize];
         let det = &pyr.details[loq as usize];
         let average = lossy && !ctx.header.predicted_average;
-        let mut pred = Prediction::default();
-        pred.compute(
-            ctx.header.upsampler,
-            lower,
-            (upper.width, upper.height),
-            rect,
-            pyr.range,
-            average,
-        );
-        for l in 0..3 {
-            let coeffs = crop(&det.layers[l], lower.width as usize, rect);
-            layers.push(if pred.zero {
-                coeffs
-            } else {
-                coeffs
-                    .iter()
-                    .zip(&pred.layers[l])
-                    .map(|(&c, &p)| c - p)
-                    .collect()
-            });
-        }
-        if lossy {
-            // The average residual: the true A (the exact echelon below) against the
-            // predicted A, which is the reconstructed sample below with the
-            // predicted-average step (or for the nearest upsampler).
-            let truth = crop(
-                &pyr.levels[loq as usize + 1].data,
-                lower.width as usize,
+        PREDICTION.with_borrow_mut(|pred| {
+            pred.compute(
+                ctx.header.upsampler,
+                lower,
+                (upper.width, upper.height),
                 rect,
+                pyr.range,
+                average,
             );
-            let below = crop(&lower.data, lower.width as usize, rect);
-            let base = if ctx.header.predicted_average || pred.zero {
-                below
-            } else {
-                pred.average[..w * h].to_vec()
-            };
-            layers.push(truth.iter().zip(&base).map(|(&t, &b)| t - b).collect());
+            for l in 0..3 {
+                layers.push(if pred.zero {
+                    crop(&det.layers[l], lower.width as usize, rect)
+                } else {
+                    residuals(&det.layers[l], lower.width as usize, rect, &pred.layers[l])
+                });
+            }
+            if lossy {
+                // The average residual: the true A (the exact echelon below) against the
+                // predicted A, which is the reconstructed sample below with the
+                // predicted-average step (or for the nearest upsampler).
+                let truth = &pyr.levels[loq as usize + 1].data;
+                layers.push(if ctx.header.predicted_average || pred.zero {
+                    let below = crop(&lower.data, lower.width as usize, rect);
+                    let truth = crop(truth, lower.width as usize, rect);
+                    truth.iter().zip(&below).map(|(&t, &b)| t - b).collect()
+                } else {
+                    residuals(truth, lower.width as usize, rect, &pred.average)
+                });
+            }
+        });
+        if lossy {
             for (l, vals) in layers.iter_mut().enumerate() {
                 quant[l].quantize_layer(vals, w, h, ctx.rounding, thin);
                 decoded.push(
@@ -431,9 +543,24 @@ fn model_tile(
         }
     }
     let mut modes = [0u8; MAX_LAYERS];
-    let mut syms = SymbolQueue::new();
     for (l, vals) in layers.iter().enumerate() {
         modes[l] = choose_mode(vals);
+    }
+    // Room for every symbol, so the queue is not copied as it grows: a dense layer has
+    // one per value, an s-tree (under a quarter of its values not zero) rarely more
+    // than half as many.
+    let mut syms = SymbolQueue::new();
+    syms.reserve(
+        modes[..layers.len()]
+            .iter()
+            .map(|&m| match m {
+                MODE_DENSE => w * h,
+                MODE_STREE => w * h / 2,
+                _ => 0,
+            })
+            .sum(),
+    );
+    for (l, vals) in layers.iter().enumerate() {
         model_layer(
             vals,
             w,
@@ -523,6 +650,26 @@ fn reconstruct_section(
     }
 }
 
+thread_local! {
+    /// The prediction of [`model_tile`], kept from tile to tile.
+    static PREDICTION: std::cell::RefCell<Prediction> = std::cell::RefCell::default();
+}
+
+/// The residuals of rectangle `r` of `data` (row stride `stride`) against `pred` (the
+/// predictions of `r`, row-major).
+fn residuals(data: &[i32], stride: usize, r: Rect, pred: &[i32]) -> Vec<i32> {
+    let w = r.width() as usize;
+    let mut out = Vec::with_capacity(w * r.height() as usize);
+    if w == 0 {
+        return out;
+    }
+    for (y, p) in (r.y0 as usize..r.y1 as usize).zip(pred.chunks_exact(w)) {
+        let row = &data[y * stride + r.x0 as usize..][..w];
+        out.extend(row.iter().zip(p).map(|(&c, &p)| c - p));
+    }
+    out
+}
+
 fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {
     let mut out = Vec::with_capacity((r.width() * r.height()) as usize);
     for y in r.y0..r.y1 {
@@ -536,30 +683,73 @@ fn crop(data: &[i32], stride: usize, r: Rect) -> Vec<i32> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn activity_map_is_the_decoders_activity() {
-        let (w, h) = (13, 7);
-        let mut seed = 5u32;
-        let l: Vec<i32> = (0..w * h)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (seed >> 16) as i32 % 300 - 40
-            })
-            .collect();
-        let map = activity_map(&l, w, h);
-        for y in 0..h {
-            for x in 0..w {
-                let want = crate::syntax::context::activity(&l, w, h, x, y);
-                assert_eq!(map[y * w + x], want, "({x},{y})");
+    /// The activities of a `w x h` echelon, row by row, with the scalar or the dispatched
+    /// row.
+    fn activities(l: &[i32], w: usize, h: usize, scalar: bool) -> Vec<u32> {
+        let (mut out, mut cols) = (vec![u32::MAX; w * h], vec![-7; 3]);
+        for (y, row) in out.chunks_exact_mut(w).enumerate() {
+            match scalar {
+                true => activity_row_scalar(l, (w, h), y, &mut cols, row),
+                false => activity_row(l, (w, h), y, &mut cols, row),
             }
         }
-        assert_eq!(activity_map(&[7], 1, 1), vec![0]);
+        out
+    }
+
+    #[test]
+    fn activity_rows_are_the_decoders_activity() {
+        let mut seed = 5u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            seed >> 8
+        };
+        for (w, h) in [
+            (13, 7),
+            (1, 1),
+            (1, 5),
+            (8, 1),
+            (9, 2),
+            (16, 3),
+            (31, 4),
+            (40, 9),
+        ] {
+            for (lo, span) in [
+                (-40, 300),
+                (0, 1),
+                (0, 65536),
+                (-65535, 131071),
+                (i32::MIN / 2, i32::MAX),
+            ] {
+                let l: Vec<i32> = (0..w * h)
+                    .map(|_| lo.wrapping_add((next() % span as u32) as i32))
+                    .collect();
+                let want: Vec<u32> = (0..w * h)
+                    .map(|i| crate::syntax::context::activity(&l, w, h, i % w, i / w))
+                    .collect();
+                assert_eq!(activities(&l, w, h, true), want, "{w}x{h} scalar");
+                assert_eq!(activities(&l, w, h, false), want, "{w}x{h}");
+                // The histogram counts them, from 65535 up as 65535, up to the largest.
+                let most = want.iter().map(|&a| a.min(MOST_ACTIVITY)).max().unwrap();
+                let mut hist = vec![0u64; most as usize + 1];
+                want.iter().for_each(|&a| hist[a.min(most) as usize] += 1);
+                assert_eq!(activity_histogram(&l, w, h), hist, "{w}x{h}");
+            }
+        }
+        assert_eq!(activities(&[7], 1, 1, false), vec![0]);
+    }
+
+    /// `hist[a]`: how many of `acts` are `a`, up to the largest.
+    fn histogram(acts: &[u32]) -> Vec<u64> {
+        let mut hist = vec![0u64; *acts.iter().max().unwrap() as usize + 1];
+        acts.iter().for_each(|&a| hist[a as usize] += 1);
+        hist
     }
 
     #[test]
     fn quantile_thresholds_split_by_population() {
+        use crate::syntax::context::context_of;
         let acts: Vec<u32> = (0..1000).map(|i| i % 100).collect();
-        let t = quantile_thresholds(&acts, 4);
+        let t = quantile_thresholds(&histogram(&acts), 4);
         crate::syntax::context::check_thresholds(&t).unwrap();
         let per: Vec<usize> = (0..4)
             .map(|c| acts.iter().filter(|&&a| context_of(a, &t) == c).count())
@@ -567,11 +757,11 @@ mod tests {
         assert!(per.iter().all(|&n| (240..=260).contains(&n)), "{per:?}");
         // Mostly flat: the zeros stay together.
         let acts: Vec<u32> = (0..1000).map(|i| if i < 900 { 0 } else { i % 7 }).collect();
-        let t = quantile_thresholds(&acts, 6);
+        let t = quantile_thresholds(&histogram(&acts), 6);
         crate::syntax::context::check_thresholds(&t).unwrap();
         assert!(t.len() < 5 && t[0] == 0, "{t:?}");
-        assert!(quantile_thresholds(&acts, 1).is_empty());
-        assert!(quantile_thresholds(&[0; 50], 8).is_empty());
+        assert!(quantile_thresholds(&histogram(&acts), 1).is_empty());
+        assert!(quantile_thresholds(&histogram(&[0; 50]), 8).is_empty());
     }
 
     #[test]

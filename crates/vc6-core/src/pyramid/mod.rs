@@ -22,6 +22,8 @@ pub mod transform;
 pub mod upsample;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86_predict;
 
 pub use forward::{forward_level, Details};
 pub use fused::predict_reconstruct;

@@ -38,6 +38,29 @@ impl Prediction {
         range: (i32, i32),
         average: bool,
     ) {
+        self.zero = upsampler == Upsampler::Nearest;
+        if self.zero {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if blocks.width() * blocks.height() > 0
+            && super::x86_predict::compute(self, upsampler, lower, upper, blocks, range, average)
+        {
+            return;
+        }
+        self.compute_scalar(upsampler, lower, upper, blocks, range, average);
+    }
+
+    /// [`Prediction::compute`] in plain Rust: the reference of the SIMD twin.
+    pub(crate) fn compute_scalar(
+        &mut self,
+        upsampler: Upsampler,
+        lower: &Level,
+        upper: (u32, u32),
+        blocks: Rect,
+        range: (i32, i32),
+        average: bool,
+    ) {
         let (lo, hi) = range;
         let bw = blocks.width() as usize;
         let bh = blocks.height() as usize;

@@ -8,6 +8,8 @@
 //! is four `madd`s per child with no shuffles. Wider samples take `mullo_epi32`. Both wrap
 //! modulo 2^32 exactly as the scalar `i32` arithmetic does, so even custom kernels whose
 //! sums overflow give the same values. The nearest upsampler predicts nothing.
+//!
+//! The encoder's prediction ([`super::x86_predict`]) runs the same passes.
 #![allow(unsafe_code)]
 
 use super::level::Level;
@@ -17,11 +19,11 @@ use crate::tableau::Rect;
 use core::arch::x86_64::*;
 
 /// No prediction (nearest).
-const NONE: u8 = 0;
+pub(super) const NONE: u8 = 0;
 /// Samples within `i16`: packed pairs and `madd_epi16`.
-const NARROW: u8 = 1;
+pub(super) const NARROW: u8 = 1;
 /// Wider samples: `i32` rows and `mullo_epi32`.
-const WIDE: u8 = 2;
+pub(super) const WIDE: u8 = 2;
 
 /// [`super::predict_reconstruct`] with AVX2 (same arguments). Returns false, doing
 /// nothing, unless [`crate::simd::avx2`].
@@ -95,7 +97,7 @@ struct Args<'a> {
 /// The kernel's constants: tap pairs for `madd_epi16` (low half times the pair's first
 /// sample) or single taps for `mullo_epi32`, and the range.
 #[derive(Clone, Copy)]
-struct Consts {
+pub(super) struct Consts {
     /// `(k3, k2)`, `(k1, k0)`: the first child; `(k0, k1)`, `(k2, k3)`: the second.
     k32: __m256i,
     k10: __m256i,
@@ -108,7 +110,7 @@ struct Consts {
 }
 
 #[target_feature(enable = "avx2")]
-fn consts(k: [i32; 4], (lo, hi): (i32, i32)) -> Consts {
+pub(super) fn consts(k: [i32; 4], (lo, hi): (i32, i32)) -> Consts {
     // Taps are `i16` (custom taps are sent as such; the built-in ones fit).
     let pair = |a: i32, b: i32| _mm256_set1_epi32((a & 0xFFFF) | (b << 16));
     Consts {
@@ -243,7 +245,7 @@ fn kernel<const A: u8, const P: u8>(work: &mut Prediction, args: &Args<'_>, band
 /// (`e_r & 0xFFFF | e_{r+1} << 16`, rows `0 .. rows - 1`), `WIDE` the children
 /// themselves.
 #[target_feature(enable = "avx2")]
-fn horizontal<const P: u8>(
+pub(super) fn horizontal<const P: u8>(
     out: &mut [i32],
     seg: &mut [i32],
     k: &Consts,
@@ -344,7 +346,7 @@ fn pair(a: __m256i, b: __m256i, low: __m256i) -> __m256i {
 /// `tap_pair` on 8 lanes from packed pairs `p[d] = (s_d, s_{d+1})` of `i16` samples.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn narrow_pair(p: [__m256i; 4], k: &Consts) -> (__m256i, __m256i) {
+pub(super) fn narrow_pair(p: [__m256i; 4], k: &Consts) -> (__m256i, __m256i) {
     let madd = _mm256_madd_epi16;
     let first = _mm256_add_epi32(madd(p[0], k.k32), madd(p[2], k.k10));
     let second = _mm256_add_epi32(madd(p[1], k.k01), madd(p[3], k.k23));
@@ -354,7 +356,7 @@ fn narrow_pair(p: [__m256i; 4], k: &Consts) -> (__m256i, __m256i) {
 /// `tap_pair` on 8 lanes with `mullo_epi32`: both children from `s = (s0 .. s4)`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn wide_pair(s: [__m256i; 5], k: &Consts) -> (__m256i, __m256i) {
+pub(super) fn wide_pair(s: [__m256i; 5], k: &Consts) -> (__m256i, __m256i) {
     let mul = _mm256_mullo_epi32;
     let add = _mm256_add_epi32;
     let shared = mul(k.k[1], s[2]);
@@ -461,7 +463,7 @@ fn block_row<const A: u8, const P: u8, const M: bool>(
 /// and D by `hm`, V and D by `vm`).
 #[target_feature(enable = "avx2")]
 #[inline]
-fn predicted(
+pub(super) fn predicted(
     a: __m256i,
     b: __m256i,
     c: __m256i,
@@ -523,7 +525,7 @@ fn reconstruct<const A: u8>(k: &Consts, p: [__m256i; 4], r: [__m256i; 5]) -> [__
 /// `s` as whole arrays of `N` values (a shorter rest is left out), so that loops index
 /// vectors with one bounds check the compiler can drop.
 #[inline(always)]
-fn arrays<const N: usize>(s: &[i32]) -> &[[i32; N]] {
+pub(super) fn arrays<const N: usize>(s: &[i32]) -> &[[i32; N]] {
     // SAFETY: `[i32; N]` is `N` consecutive `i32` with their alignment, and `len / N`
     // arrays lie inside `s`; the result borrows `s`.
     unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / N) }
@@ -539,7 +541,7 @@ fn arrays_mut<const N: usize>(s: &mut [i32]) -> &mut [[i32; N]] {
 /// Vectors `off`, `16 + off`, `32 + off`, `48 + off` of the rows `w`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn load_rows<const L: usize>(w: &[i32; L], off: usize) -> [__m256i; 4] {
+pub(super) fn load_rows<const L: usize>(w: &[i32; L], off: usize) -> [__m256i; 4] {
     [
         load8(sub8(w, off)),
         load8(sub8(w, 16 + off)),
@@ -550,20 +552,20 @@ fn load_rows<const L: usize>(w: &[i32; L], off: usize) -> [__m256i; 4] {
 
 /// The 8 values of `w` from `at`.
 #[inline(always)]
-fn sub8<const L: usize>(w: &[i32; L], at: usize) -> &[i32; 8] {
+pub(super) fn sub8<const L: usize>(w: &[i32; L], at: usize) -> &[i32; 8] {
     w[at..at + 8].try_into().expect("8 values")
 }
 
 #[target_feature(enable = "avx2")]
 #[inline]
-fn load8(s: &[i32; 8]) -> __m256i {
+pub(super) fn load8(s: &[i32; 8]) -> __m256i {
     // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
     unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
 }
 
 #[target_feature(enable = "avx2")]
 #[inline]
-fn store8(out: &mut [i32; 8], v: __m256i) {
+pub(super) fn store8(out: &mut [i32; 8], v: __m256i) {
     // SAFETY: `out` is 8 i32, 32 writable bytes; the store is unaligned.
     unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
