@@ -22,6 +22,40 @@ use core::arch::x86_64::*;
 /// (tokens and two bypass steps for 4 vectors, 16 bytes each) from where it starts.
 pub(crate) const WORD_PADDING: usize = 256;
 
+/// The lanes of `$x` (an array of at most 4 vectors) below 2^16 read the next words of
+/// `$words`, in lane order over all the vectors (vector 0's lanes first). Each vector's
+/// first word is found from the counts of the vectors before it, so the loads do not wait
+/// on one another, and nothing branches on which lanes read (that is unpredictable). A
+/// macro, so that the states stay in registers (a function with a target feature may not
+/// be forced inline, and the compiler kept it out of line).
+macro_rules! refill_all {
+    ($x:expr, $words:expr) => {{
+        let x = &mut $x;
+        let words: &mut Words<'_> = $words;
+        let low = _mm256_set1_epi32(0xffff);
+        let mut need = [_mm256_setzero_si256(); 4];
+        let mut m = [0usize; 4];
+        for (v, xv) in x.iter().enumerate() {
+            need[v] = _mm256_cmpeq_epi32(_mm256_min_epu32(*xv, low), *xv);
+            m[v] = _mm256_movemask_ps(_mm256_castsi256_ps(need[v])) as usize;
+        }
+        let mut at = [0usize; 4];
+        let mut pos = words.pos;
+        for v in 0..x.len() {
+            at[v] = pos;
+            pos += 2 * m[v].count_ones() as usize;
+        }
+        for (v, xv) in x.iter_mut().enumerate() {
+            let w = load_bytes16(&words.data[at[v]..at[v] + 16]);
+            let w = _mm256_cvtepu16_epi32(w);
+            let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m[v] & 255]));
+            let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(*xv), take);
+            *xv = _mm256_blendv_epi8(*xv, nx, need[v]);
+        }
+        words.pos = pos;
+    }};
+}
+
 /// `RANKS[m][i]`: for the lanes `m` (bit `i` set: lane `i` needs a word), the number of
 /// lanes below `i` in `m`, which is the index of lane `i`'s word among the next ones.
 static RANKS: [[u32; 8]; 256] = {
@@ -176,7 +210,7 @@ fn rounds_avx2<const V: usize>(
             let nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(x[v], shift)), bias);
             x[v] = nx;
         }
-        refill_all(&mut x, words);
+        refill_all!(x, words);
         if matches!(values, Values::Symbols) {
             for v in 0..V {
                 store8(&mut out[done + 8 * v..done + 8 * v + 8], sym[v]);
@@ -208,7 +242,7 @@ fn rounds_avx2<const V: usize>(
                 x[v] = _mm256_srlv_epi32(x[v], b);
                 long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[v], cap));
             }
-            refill_all(&mut x, words);
+            refill_all!(x, words);
             if _mm256_testz_si256(long, long) == 0 {
                 for v in 0..V {
                     let b = _mm256_max_epi32(_mm256_sub_epi32(nb[v], cap), _mm256_setzero_si256());
@@ -217,7 +251,7 @@ fn rounds_avx2<const V: usize>(
                     extra[v] = _mm256_or_si256(extra[v], _mm256_slli_epi32::<16>(hi));
                     x[v] = _mm256_srlv_epi32(x[v], b);
                 }
-                refill_all(&mut x, words);
+                refill_all!(x, words);
             }
             for v in 0..V {
                 // Token base: the token below 16, else (2 + (token & 1)) << extra bits.
@@ -348,7 +382,7 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
             }
         }
         for k in 0..S {
-            refill_all(&mut x[k], &mut st[k].words);
+            refill_all!(x[k], &mut st[k].words);
         }
         let mut nb = [[_mm256_setzero_si256(); V]; S];
         let mut any = _mm256_setzero_si256();
@@ -375,7 +409,7 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
                 }
             }
             for k in 0..S {
-                refill_all(&mut x[k], &mut st[k].words);
+                refill_all!(x[k], &mut st[k].words);
             }
             if _mm256_testz_si256(long, long) == 0 {
                 for k in 0..S {
@@ -391,7 +425,7 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
                         );
                         x[k][v] = _mm256_srlv_epi32(x[k][v], b);
                     }
-                    refill_all(&mut x[k], &mut st[k].words);
+                    refill_all!(x[k], &mut st[k].words);
                 }
             }
             for k in 0..S {
@@ -420,36 +454,6 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
         }
         s.lanes.bad |= _mm256_testz_si256(b, b) == 0;
     }
-}
-
-/// The lanes of `x` below 2^16 read the next words, in lane order over all the vectors
-/// (vector 0's lanes first). Each vector's first word is found from the counts of the
-/// vectors before it, so the loads do not wait on one another, and nothing branches on
-/// which lanes read (that is unpredictable).
-#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
-#[inline]
-fn refill_all<const V: usize>(x: &mut [__m256i; V], words: &mut Words<'_>) {
-    let low = _mm256_set1_epi32(0xffff);
-    let mut need = [_mm256_setzero_si256(); V];
-    let mut m = [0usize; V];
-    for v in 0..V {
-        need[v] = _mm256_cmpeq_epi32(_mm256_min_epu32(x[v], low), x[v]);
-        m[v] = _mm256_movemask_ps(_mm256_castsi256_ps(need[v])) as usize;
-    }
-    let mut at = [0usize; V];
-    let mut pos = words.pos;
-    for v in 0..V {
-        at[v] = pos;
-        pos += 2 * m[v].count_ones() as usize;
-    }
-    for v in 0..V {
-        let w = load_bytes16(&words.data[at[v]..at[v] + 16]);
-        let w = _mm256_cvtepu16_epi32(w);
-        let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m[v] & 255]));
-        let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(x[v]), take);
-        x[v] = _mm256_blendv_epi8(x[v], nx, need[v]);
-    }
-    words.pos = pos;
 }
 
 /// Stores 8 values (zigzag codes or symbols) as coefficients.
