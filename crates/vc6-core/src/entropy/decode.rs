@@ -153,6 +153,9 @@ impl Lanes {
         mut table_of: impl FnMut(usize) -> &'t [u32],
         mut sink: impl FnMut(usize, u32),
     ) {
+        if self.count == 1 {
+            return self.phase1(words, log, n, values, table_of, sink);
+        }
         let lanes = self.count;
         let mask = (1u32 << log) - 1;
         let alphabet = if values {
@@ -200,6 +203,71 @@ impl Lanes {
             }
             start += k;
         }
+    }
+}
+
+impl Lanes {
+    /// [`Lanes::phase`] for one lane: a round is one symbol (its token, then its extra
+    /// bits), so the loop is plain, and the words are read without a branch on whether the
+    /// state needs one (that is unpredictable).
+    fn phase1<'t>(
+        &mut self,
+        words: &mut WordReader<'_>,
+        log: u32,
+        n: usize,
+        values: bool,
+        mut table_of: impl FnMut(usize) -> &'t [u32],
+        mut sink: impl FnMut(usize, u32),
+    ) {
+        let mask = (1u32 << log) - 1;
+        let alphabet = if values {
+            VALUE_ALPHABET
+        } else {
+            NODE_ALPHABET
+        } as u32;
+        let mut x = self.x[0];
+        let mut bad = false;
+        for j in 0..n {
+            let (bias, f, sym) = unpack(table_of(j)[(x & mask) as usize]);
+            x = f * (x >> log) + bias;
+            x = refill(x, words);
+            bad |= sym >= alphabet;
+            if !values {
+                sink(j, sym);
+                continue;
+            }
+            let (nb, base) = token_base(sym);
+            let mut extra = 0;
+            if nb > 0 {
+                let b = nb.min(BYPASS_BITS);
+                extra = x & ((1 << b) - 1);
+                x = refill(x >> b, words);
+                if nb > BYPASS_BITS {
+                    let b = nb - BYPASS_BITS;
+                    extra |= (x & ((1 << b) - 1)) << BYPASS_BITS;
+                    x = refill(x >> b, words);
+                }
+            }
+            sink(j, base | extra);
+        }
+        self.x[0] = x;
+        self.bad |= bad;
+    }
+}
+
+/// `x`, or `x` with the next word shifted in when it fell below [`STATE_LOW`].
+#[inline(always)]
+fn refill(x: u32, words: &mut WordReader<'_>) -> u32 {
+    let need = x < STATE_LOW;
+    let b = |i: usize| words.data.get(i).map_or(0, |&v| u32::from(v));
+    let w = b(words.pos) | b(words.pos + 1) << 8;
+    let step = if need { 2 } else { 0 };
+    words.overrun |= need && words.pos + 2 > words.data.len();
+    words.pos += step;
+    if need {
+        (x << 16) | w
+    } else {
+        x
     }
 }
 

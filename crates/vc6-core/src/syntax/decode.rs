@@ -210,7 +210,7 @@ impl TileDecoder {
                 x0,
                 y0,
                 thresholds,
-            } if leaves.len() * 8 > w * h => {
+            } if leaves.len() * 16 > w * h => {
                 let blocks = crate::tableau::Rect {
                     x0: x0 as u32,
                     y0: y0 as u32,
