@@ -463,7 +463,10 @@ pub fn print_targets(targets: &[Target]) {
     }
     let met = targets.iter().filter(|t| t.met == Some(true)).count();
     let measured = targets.iter().filter(|t| t.met.is_some()).count();
-    let unmeasured = targets.iter().filter(|t| t.met.is_none() && !info(t)).count();
+    let unmeasured = targets
+        .iter()
+        .filter(|t| t.met.is_none() && !info(t))
+        .count();
     println!("\n{met} of {measured} measured targets met ({unmeasured} not measured).");
 }
 

@@ -103,7 +103,13 @@ fn simd_decodes_equal_scalar_decodes() {
             let mut s = stream.clone();
             let at = header + xorshift(&mut seed) as usize % (s.len() - header);
             s[at] ^= 1 << (k % 8);
-            cases.push((format!("{what}, bit flipped at {at}"), s, planes as usize, w, h));
+            cases.push((
+                format!("{what}, bit flipped at {at}"),
+                s,
+                planes as usize,
+                w,
+                h,
+            ));
         }
     }
     let mut compared = 0;
