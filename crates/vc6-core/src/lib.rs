@@ -32,6 +32,8 @@ pub mod quant;
 pub mod simd;
 pub mod syntax;
 pub mod tableau;
+#[cfg(test)]
+mod test_rng;
 
 pub use backend::{Backend, CpuBackend, DecodeJob};
 pub use decoder::{decode, decode_interleaved_u8, decode_planned, decode_with, DecodeBuffers};

@@ -287,13 +287,7 @@ mod tests {
     use super::super::rans::{EncTable, RansEncoder, SymbolQueue};
     use super::super::{split_value, MAX_VALUE_BITS};
     use super::*;
-
-    fn xorshift(seed: &mut u32) -> u32 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 17;
-        *seed ^= *seed << 5;
-        *seed
-    }
+    use crate::test_rng::xorshift;
 
     /// Codes random phases of values and nodes with several tables, decodes them back
     /// with every lane count, and checks the states and the stream end.

@@ -549,13 +549,7 @@ mod tests {
     use super::super::{split_value, FreqTable, MAX_VALUE_BITS};
     use super::*;
     use crate::quant::{CoeffMap, Quant};
-
-    fn xorshift(s: &mut u32) -> u32 {
-        *s ^= *s << 13;
-        *s ^= *s >> 17;
-        *s ^= *s << 5;
-        *s
-    }
+    use crate::test_rng::xorshift;
 
     #[test]
     fn avx2_rounds_equal_scalar_phases() {

@@ -353,27 +353,15 @@ fn store(out: &mut [i32], v: __m256i) {
 mod tests {
     use super::super::pack::{clamp_row_u16_scalar, colour_rows_scalar, RowPacker};
     use super::super::SampleType;
+    use crate::test_rng::Rng;
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        /// A sample: mostly near `[0, max]`, some far outside, some extreme.
-        fn sample(&mut self, max: i32) -> i32 {
-            let m = i64::from(max);
-            match self.below(8) {
-                0 => [i32::MIN / 4, i32::MAX / 4, -1, 0, max, max + 1][self.below(6) as usize],
-                1 => (self.below(1 << 24) as i64 - (1 << 23)) as i32,
-                _ => (self.below(3 * m as u64 + 3) as i64 - m - 1) as i32,
-            }
+    /// A sample: mostly near `[0, max]`, some far outside, some extreme.
+    fn draw_sample(rng: &mut Rng, max: i32) -> i32 {
+        let m = i64::from(max);
+        match rng.below(8) {
+            0 => [i32::MIN / 4, i32::MAX / 4, -1, 0, max, max + 1][rng.below(6) as usize],
+            1 => (rng.below(1 << 24) as i64 - (1 << 23)) as i32,
+            _ => (rng.below(3 * m as u64 + 3) as i64 - m - 1) as i32,
         }
     }
 
@@ -402,7 +390,7 @@ mod tests {
                 })
                 .collect();
             let rows: Vec<Vec<i32>> = (0..n)
-                .map(|p| (0..w).map(|_| rng.sample(max[p])).collect())
+                .map(|p| (0..w).map(|_| draw_sample(&mut rng, max[p])).collect())
                 .collect();
             let src: Vec<&[i32]> = rows.iter().map(|r| &r[..]).collect();
             let mut packer = RowPacker::from_parts(&pos, w, colour, max.clone(), sample);

@@ -304,38 +304,7 @@ mod tests {
     use super::super::forward::forward_scalar;
     use super::super::{forward_level, Level, Prediction, Upsampler};
     use crate::tableau::Rect;
-
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        /// Uniform in `lo ..= hi`.
-        fn within(&mut self, lo: i32, hi: i32) -> i32 {
-            (i64::from(lo) + self.below((i64::from(hi) - i64::from(lo) + 1) as u64) as i64) as i32
-        }
-    }
-
-    /// Four `i16` taps summing to 16384, some of them extreme.
-    fn custom_taps(rng: &mut Rng) -> [i16; 4] {
-        if rng.below(4) == 0 {
-            return [32767, 32767, -32768, -16382];
-        }
-        loop {
-            let k: [i32; 3] = std::array::from_fn(|_| rng.within(-20000, 20000));
-            let k3 = 16384 - k[0] - k[1] - k[2];
-            if let Ok(k3) = i16::try_from(k3) {
-                return [k[0] as i16, k[1] as i16, k[2] as i16, k3];
-            }
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// A random sample range of 1 to 16 bits (a third of them signed) or, rarely, wider.
     fn range(rng: &mut Rng) -> (i32, i32) {
@@ -364,7 +333,7 @@ mod tests {
                 0 => Upsampler::Linear,
                 1 => Upsampler::Cubic,
                 2 => Upsampler::ModifiedCubic,
-                _ => Upsampler::Custom(custom_taps(&mut rng)),
+                _ => Upsampler::Custom(rng.custom_taps()),
             };
             // Debug builds panic where the scalar `i32` sums overflow; release builds
             // wrap, and so must the kernel.
