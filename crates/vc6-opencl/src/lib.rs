@@ -7,6 +7,9 @@
 //! into the output layout), bit-identical to the CPU reference in `vc6-core`. Contexts
 //! make each section level wait for the one below, so a batch runs wave by wave.
 //!
+//! The bitstream-v2 kernels have run only on PoCL (a CPU OpenCL) so far, not on GPU
+//! hardware: bit-exact there, their speed on a GPU is not measured.
+//!
 //! The OpenCL library is loaded at run time, so this crate builds and links on machines
 //! without OpenCL; [`OpenClBackend::new`] then reports that no platform is present.
 //!
