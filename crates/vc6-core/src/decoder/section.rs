@@ -201,8 +201,11 @@ impl SectionData<'_> {
             }
             // Contexts: a map for tiles with a dense layer; leaves alone take theirs one
             // by one; a lowest echelon, or a tile with nothing coded, needs none.
-            for ((c, rect), d) in ctx.iter_mut().zip(&rects).zip(decoders.iter()) {
-                let dense = (0..layers).any(|l| d.mode(l) == MODE_DENSE);
+            let has_dense: Vec<bool> = decoders[..count]
+                .iter()
+                .map(|d| (0..layers).any(|l| d.mode(l) == MODE_DENSE))
+                .collect();
+            for ((c, rect), &dense) in ctx.iter_mut().zip(&rects).zip(&has_dense) {
                 c.clear();
                 if let (Some(lower), true, false) = (&wk.lower, dense, pp.thresholds.is_empty()) {
                     context_map(
@@ -222,9 +225,8 @@ impl SectionData<'_> {
             let specs: Vec<TileSpec<'_>> = rects
                 .iter()
                 .zip(ctx.iter())
-                .zip(decoders.iter())
-                .map(|((r, c), d)| {
-                    let dense = (0..layers).any(|l| d.mode(l) == MODE_DENSE);
+                .zip(&has_dense)
+                .map(|((r, c), &dense)| {
                     let ctx = match &wk.lower {
                         _ if dense => Contexts::Map(c),
                         Some(lower) if !pp.thresholds.is_empty() => Contexts::Lower {

@@ -94,29 +94,6 @@ pub fn check_thresholds(t: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// The encoder's thresholds for `count` contexts: activity quantiles, so that each
-/// context holds about as many blocks (ties merge contexts: many blocks of one activity
-/// cannot be split). Reorders `acts`.
-pub fn choose_thresholds(acts: &mut [u32], count: usize) -> Vec<u32> {
-    let mut out: Vec<u32> = Vec::new();
-    let n = acts.len();
-    if count <= 1 || n == 0 {
-        return out;
-    }
-    for k in 1..count.min(MAX_CONTEXTS) {
-        let at = (k * n / count).min(n - 1);
-        let (_, &mut q, _) = acts.select_nth_unstable(at);
-        // Contexts count activities *above* a threshold: put it just below the quantile,
-        // so the quantile's own blocks go up.
-        if let Some(t) = q.checked_sub(1) {
-            if out.last().is_none_or(|&l| l < t) {
-                out.push(t);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,19 +129,9 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_split_by_population() {
-        let mut acts: Vec<u32> = (0..1000).map(|i| i % 100).collect();
-        let t = choose_thresholds(&mut acts, 4);
-        assert_eq!(t, vec![24, 49, 74]);
-        check_thresholds(&t).unwrap();
-        let ctx: Vec<u8> = (0..100).map(|a| context_of(a, &t)).collect();
-        assert_eq!(ctx.iter().filter(|&&c| c == 0).count(), 25);
-        // Most blocks at 0: the thresholds cannot split them.
-        let mut acts: Vec<u32> = (0..1000).map(|i| if i < 900 { 0 } else { i % 7 }).collect();
-        let t = choose_thresholds(&mut acts, 6);
-        check_thresholds(&t).unwrap();
-        assert!(t.len() < 5);
-        assert!(choose_thresholds(&mut acts, 1).is_empty());
+    fn thresholds_are_checked() {
+        check_thresholds(&[24, 49, 74]).unwrap();
+        check_thresholds(&[]).unwrap();
         assert!(check_thresholds(&[3, 3]).is_err());
         assert!(check_thresholds(&[1, 2, 3, 4, 5, 6, 7, 8]).is_err());
     }

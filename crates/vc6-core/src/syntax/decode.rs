@@ -128,29 +128,9 @@ impl TileDecoder {
         map: &CoeffMap,
         out: &mut TileLayers,
     ) -> Result<()> {
-        let (w, h) = (spec.w, spec.h);
-        let n = w * h;
         match self.mode(l) {
             MODE_ZERO => out.clear(l),
-            MODE_DENSE => {
-                let Contexts::Map(ctx) = spec.ctx else {
-                    return self.dense_without_map(l, spec, t, map, out);
-                };
-                let buf = out.overwrite(l, n);
-                self.values(
-                    spec,
-                    n,
-                    0,
-                    Tables::Context {
-                        by_ctx: t.dense,
-                        ctx,
-                    },
-                    |j| t.dense[usize::from(ctx[j]) & (MAX_CONTEXTS - 1)],
-                    0,
-                    map,
-                    buf,
-                );
-            }
+            MODE_DENSE => return self.dense_from(l, spec, t, map, out, 0),
             _ => self.stree(l, spec, t, map, out)?,
         }
         self.check_symbols()
@@ -519,7 +499,8 @@ impl TileDecoder {
         self.check_symbols()
     }
 
-    /// Finishes dense layer `l` from symbol `from` on (the symbols before are in `out`).
+    /// Decodes dense layer `l` from symbol `from` on (the symbols before are in `out`;
+    /// 0: the whole layer).
     fn dense_from(
         &mut self,
         l: usize,

@@ -283,7 +283,7 @@ pub enum Contexts<'a> {
     Lower {
         /// The echelon below.
         lower: &'a [i32],
-        /// Its width and height.
+        /// Its width.
         lw: usize,
         /// Its height.
         lh: usize,
