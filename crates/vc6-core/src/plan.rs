@@ -106,6 +106,12 @@ impl PlanePlan {
     pub fn layers(&self) -> usize {
         layer_count(self.base, self.lossy)
     }
+
+    /// Rows of the echelon that one tile row covers: a tile's side for the lowest
+    /// echelon (tiles of samples), twice that otherwise (tiles of 2x2 blocks).
+    pub fn band_rows(&self) -> u32 {
+        (1u32 << self.grid.tile_log2) << u32::from(!self.base)
+    }
 }
 
 impl SectionPlan {

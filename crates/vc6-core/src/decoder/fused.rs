@@ -20,7 +20,7 @@ pub(crate) fn fusable(plan: &Plan) -> bool {
     let Some(first) = last.planes.first() else {
         return false;
     };
-    let band_rows = (1u32 << plan.header.tile_log2) << u32::from(!first.base);
+    let band_rows = first.band_rows();
     let rect = plan.output_rect(0);
     // The bands decoded cover every output row.
     let covered = first.cover.y0 * band_rows <= rect.y0
@@ -36,7 +36,7 @@ pub(crate) fn fusable(plan: &Plan) -> bool {
         })
 }
 
-/// Decodes like [`reconstruct`] then [`Reconstruction::write_interleaved`], but the last
+/// Decodes like [`reconstruct`] then [`Reconstruction::write_layout`], but the last
 /// section band by band, each band of every plane packed into `out` as soon as it is
 /// reconstructed, while it is still in cache: the full-size `i32` planes are never
 /// written out and read back. On an error, `out` may hold part of the picture.
@@ -58,18 +58,10 @@ pub(crate) fn decode_fused(
     }
     let tables = SectionTables::new(last);
     let work = plane_work(last, &tables, &mut levels)?;
-    let data = SectionData {
-        stream,
-        section: last,
-        tile_log2: plan.header.tile_log2,
-        upsampler: plan.header.upsampler,
-        predicted_average: plan.header.predicted_average,
-        simd: crate::simd::avx2(),
-    };
+    let data = SectionData::new(plan, last, stream);
     let first = &last.planes[0];
     let (w, h) = first.size;
-    let side = 1u32 << plan.header.tile_log2;
-    let band_rows = if first.base { side } else { 2 * side };
+    let band_rows = first.band_rows();
     let rect = plan.output_rect(0);
     let row_bytes = rect.width() as usize * offsets.len();
     // Each band's rows of the output, in order: the output starts at row `rect.y0`.

@@ -117,17 +117,11 @@ pub fn decode_planned(
 ) -> Result<()> {
     layout.check(plan, out.len())?;
     plan.check_stream(stream)?;
-    if let Some(offsets) = layout.tight_interleaved_u8(plan) {
-        if fusable(plan) {
-            return decode_fused(plan, stream, threads, buffers, &offsets, out);
-        }
+    if let Some(offsets) = layout.tight_interleaved_u8(plan).filter(|_| fusable(plan)) {
+        return decode_fused(plan, stream, threads, buffers, &offsets, out);
     }
     let rec = reconstruct(plan, stream, threads, buffers)?;
-    if let Some(offsets) = layout.tight_interleaved_u8(plan) {
-        rec.write_interleaved(&offsets, out);
-    } else {
-        rec.write_layout(layout, out);
-    }
+    rec.write_layout(layout, out);
     rec.recycle(buffers);
     Ok(())
 }
@@ -161,7 +155,6 @@ fn decode_section(
     let tables = SectionTables::new(section);
     // Every plane of the section at once: the tile rows of all planes form one pool of
     // parallel work (three times as much as plane after plane for colour pictures).
-    let side = 1u32 << plan.header.tile_log2;
     let work = plane_work(section, &tables, levels)?;
     let mut outs: Vec<Level> = section
         .planes
@@ -175,10 +168,9 @@ fn decode_section(
     let mut jobs: Vec<(usize, u32, &mut [i32])> = Vec::new();
     for (i, out) in outs.iter_mut().enumerate() {
         let wk = &work[i];
-        let rows = if wk.lower.is_none() { side } else { 2 * side };
         let bands = out
             .data
-            .chunks_mut((rows * wk.pp.size.0) as usize)
+            .chunks_mut((wk.pp.band_rows() * wk.pp.size.0) as usize)
             .enumerate();
         let cover = wk.pp.cover;
         jobs.extend(
@@ -187,14 +179,7 @@ fn decode_section(
                 .filter(|(_, ty, _)| (cover.y0..cover.y1).contains(ty)),
         );
     }
-    let data = SectionData {
-        stream,
-        section,
-        tile_log2: plan.header.tile_log2,
-        upsampler: plan.header.upsampler,
-        predicted_average: plan.header.predicted_average,
-        simd: crate::simd::avx2(),
-    };
+    let data = SectionData::new(plan, section, stream);
     let results = parallel::map(threads, jobs, |(i, ty, band)| {
         data.decode_band(&work[i], ty, band)
     });

@@ -65,11 +65,6 @@ impl Reconstruction<'_> {
         }
     }
 
-    /// Writes the output rectangle interleaved (see [`decode_interleaved_u8`]).
-    pub(crate) fn write_interleaved(&self, offsets: &[usize], out: &mut [u8]) {
-        self.write_packed(offsets, SampleType::U8, out);
-    }
-
     /// Writes the output rectangle as tight interleaved pixels of `sample`s, plane `p`
     /// to sample `offsets[p]` of each.
     fn write_packed(&self, offsets: &[usize], sample: SampleType, out: &mut [u8]) {

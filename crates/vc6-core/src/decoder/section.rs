@@ -3,7 +3,7 @@
 
 use crate::entropy;
 use crate::error::{Error, Result};
-use crate::plan::{PlanePlan, SectionPlan};
+use crate::plan::{Plan, PlanePlan, SectionPlan};
 use crate::pyramid::{med_reconstruct, predict_reconstruct, Level, Prediction, Upsampler};
 use crate::quant::{coeff_bound, CoeffMap};
 use crate::syntax::context::context_map;
@@ -140,7 +140,19 @@ pub(crate) struct SectionData<'a> {
     pub(crate) simd: bool,
 }
 
-impl SectionData<'_> {
+impl<'a> SectionData<'a> {
+    /// What the tiles of `section` of `plan` share, in `stream`.
+    pub(crate) fn new(plan: &Plan, section: &'a SectionPlan, stream: &'a [u8]) -> Self {
+        SectionData {
+            stream,
+            section,
+            tile_log2: plan.header.tile_log2,
+            upsampler: plan.header.upsampler,
+            predicted_average: plan.header.predicted_average,
+            simd: crate::simd::avx2(),
+        }
+    }
+
     pub(crate) fn payload(&self, wk: &PlaneWork<'_>, tx: u32, ty: u32) -> &[u8] {
         &self.stream[self.section.payload(wk.pp.tile_index(tx, ty))]
     }
