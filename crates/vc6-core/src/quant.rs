@@ -155,15 +155,10 @@ pub struct CoeffMap {
 impl CoeffMap {
     /// The map of a layer quantised with `quant` in a plane of coefficient bound `bound`.
     pub fn new(quant: Quant, bound: i32) -> Self {
-        let f = |u: u32| {
-            quant
-                .dequantize(crate::entropy::unzigzag(u), bound)
-                .clamp(-bound, bound)
-        };
         CoeffMap {
             quant,
             bound,
-            small: std::array::from_fn(|u| f(u as u32)),
+            small: std::array::from_fn(|u| Self::compute(quant, bound, u as u32)),
         }
     }
 
@@ -172,11 +167,16 @@ impl CoeffMap {
     pub fn get(&self, u: u32) -> i32 {
         match self.small.get(u as usize) {
             Some(&v) => v,
-            None => self
-                .quant
-                .dequantize(crate::entropy::unzigzag(u), self.bound)
-                .clamp(-self.bound, self.bound),
+            None => Self::compute(self.quant, self.bound, u),
         }
+    }
+
+    /// The coefficient of code `u`, computed.
+    #[inline]
+    fn compute(quant: Quant, bound: i32, u: u32) -> i32 {
+        quant
+            .dequantize(crate::entropy::unzigzag(u), bound)
+            .clamp(-bound, bound)
     }
 
     /// The layer's quantiser.

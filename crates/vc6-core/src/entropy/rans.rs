@@ -82,28 +82,15 @@ impl SymbolQueue {
         self.syms.reserve(n);
     }
 
-    /// The phases, last first (see [`SymbolQueue::phases`]).
-    fn phases_rev(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    /// The phases, as ranges of [`SymbolQueue::symbols`] (an unfinished last phase
+    /// counts as one), in either direction (the encoder codes them last first).
+    pub fn phases(&self) -> impl DoubleEndedIterator<Item = std::ops::Range<usize>> + '_ {
         let ends = &self.phase_ends[..];
         let n = self.syms.len() as u32;
         let open = ends.last().copied().unwrap_or(0) < n;
-        (0..ends.len() + usize::from(open)).rev().map(move |k| {
+        (0..ends.len() + usize::from(open)).map(move |k| {
             let start = if k == 0 { 0 } else { ends[k - 1] };
             start as usize..ends.get(k).copied().unwrap_or(n) as usize
-        })
-    }
-
-    /// The phases, as ranges of [`SymbolQueue::symbols`] (an unfinished last phase
-    /// counts as one).
-    pub fn phases(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        let n = self.syms.len() as u32;
-        let open = (self.phase_ends.last().copied().unwrap_or(0) < n).then_some(n);
-        let ends = self.phase_ends.iter().copied().chain(open);
-        let mut start = 0usize;
-        ends.map(move |e| {
-            let r = start..e as usize;
-            start = e as usize;
-            r
         })
     }
 }
@@ -318,7 +305,7 @@ fn encode_phases<const L: usize>(
 ) {
     let lanes = if L == 0 { x.len() } else { L };
     let x = &mut x[..lanes];
-    for phase in queue.phases_rev() {
+    for phase in queue.phases().rev() {
         let syms = &queue.syms[phase];
         let full = syms.len() / lanes;
         let (whole, rest) = syms.split_at(full * lanes);
@@ -581,5 +568,6 @@ mod tests {
         assert_eq!(p, vec![0..5, 5..6]);
         q.end_phase();
         assert_eq!(q.phases().collect::<Vec<_>>(), vec![0..5, 5..6]);
+        assert_eq!(q.phases().rev().collect::<Vec<_>>(), vec![5..6, 0..5]);
     }
 }
