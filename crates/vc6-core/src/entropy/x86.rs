@@ -16,6 +16,7 @@
 
 use super::decode::Lanes;
 use super::{BYPASS_BITS, NODE_ALPHABET, VALUE_ALPHABET};
+use crate::simd::x86::{load, store};
 use core::arch::x86_64::*;
 
 /// Zero bytes the word stream needs after its end: a round reads at most 12 vectors' words
@@ -48,7 +49,7 @@ macro_rules! refill_all {
         for (v, xv) in x.iter_mut().enumerate() {
             let w = load_bytes16(&words.data[at[v]..at[v] + 16]);
             let w = _mm256_cvtepu16_epi32(w);
-            let take = _mm256_permutevar8x32_epi32(w, load8(&RANKS[m[v] & 255]));
+            let take = _mm256_permutevar8x32_epi32(w, load(&RANKS[m[v] & 255]));
             let nx = _mm256_or_si256(_mm256_slli_epi32::<16>(*xv), take);
             *xv = _mm256_blendv_epi8(*xv, nx, need[v]);
         }
@@ -169,7 +170,7 @@ fn rounds_avx2<const V: usize>(
     }
     let mut x = [_mm256_setzero_si256(); V];
     for (v, xv) in x.iter_mut().enumerate() {
-        *xv = load8(&lanes.x[8 * v..8 * v + 8]);
+        *xv = load(&lanes.x[8 * v..8 * v + 8]);
     }
     let mask = _mm256_set1_epi32(((1u32 << log) - 1) as i32);
     let shift = _mm_cvtsi32_si128(log as i32);
@@ -180,7 +181,7 @@ fn rounds_avx2<const V: usize>(
     let too_big = _mm256_set1_epi32(alphabet - 1);
     let mut bad = _mm256_setzero_si256();
     let by_ctx = match tables {
-        Tables::Context { by_ctx, .. } => load8(&by_ctx),
+        Tables::Context { by_ctx, .. } => load(&by_ctx),
         _ => _mm256_setzero_si256(),
     };
     let mut done = 0;
@@ -196,7 +197,7 @@ fn rounds_avx2<const V: usize>(
                     let c = _mm256_cvtepu8_epi32(load_bytes8(&ctx[j..j + 8]));
                     _mm256_permutevar8x32_epi32(by_ctx, c)
                 }
-                Tables::Each(o) => load8(&o[j..j + 8]),
+                Tables::Each(o) => load(&o[j..j + 8]),
                 Tables::One(o) => _mm256_set1_epi32(o as i32),
             };
             let idx = _mm256_add_epi32(off, _mm256_and_si256(x[v], mask));
@@ -213,7 +214,7 @@ fn rounds_avx2<const V: usize>(
         refill_all!(x, words);
         if matches!(values, Values::Symbols) {
             for v in 0..V {
-                store8(&mut out[done + 8 * v..done + 8 * v + 8], sym[v]);
+                store(&mut out[done + 8 * v..done + 8 * v + 8], sym[v]);
             }
             done += lanes_n;
             continue;
@@ -270,7 +271,7 @@ fn rounds_avx2<const V: usize>(
         done += lanes_n;
     }
     for (v, xv) in x.iter().enumerate() {
-        store8u(&mut lanes.x[8 * v..8 * v + 8], *xv);
+        store(&mut lanes.x[8 * v..8 * v + 8], *xv);
     }
     lanes.bad |= _mm256_testz_si256(bad, bad) == 0;
     done
@@ -343,13 +344,13 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
     let mut x = [[_mm256_setzero_si256(); V]; S];
     for (xs, s) in x.iter_mut().zip(st.iter()) {
         for (v, xv) in xs.iter_mut().enumerate() {
-            *xv = load8(&s.lanes.x[8 * v..8 * v + 8]);
+            *xv = load(&s.lanes.x[8 * v..8 * v + 8]);
         }
     }
     let mask = _mm256_set1_epi32(((1u32 << log) - 1) as i32);
     let shift = _mm_cvtsi32_si128(log as i32);
     let too_big = _mm256_set1_epi32(VALUE_ALPHABET as i32 - 1);
-    let by_ctx = load8(&by_ctx);
+    let by_ctx = load(&by_ctx);
     let mut bad = [_mm256_setzero_si256(); S];
     let fifteen = _mm256_set1_epi32(15);
     let one = _mm256_set1_epi32(1);
@@ -450,7 +451,7 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
     }
     for ((xs, s), b) in x.iter().zip(st.iter_mut()).zip(bad) {
         for (v, xv) in xs.iter().enumerate() {
-            store8u(&mut s.lanes.x[8 * v..8 * v + 8], *xv);
+            store(&mut s.lanes.x[8 * v..8 * v + 8], *xv);
         }
         s.lanes.bad |= _mm256_testz_si256(b, b) == 0;
     }
@@ -461,7 +462,7 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
 #[inline]
 fn map_store(values: Values<'_>, u: __m256i, out: &mut [i32]) {
     match values {
-        Values::Symbols => store8(out, u),
+        Values::Symbols => store(out, u),
         Values::Exact { add, bound } => {
             let u = _mm256_add_epi32(u, _mm256_set1_epi32(add as i32));
             let sign = _mm256_sub_epi32(
@@ -473,19 +474,19 @@ fn map_store(values: Values<'_>, u: __m256i, out: &mut [i32]) {
                 _mm256_max_epi32(v, _mm256_set1_epi32(-bound)),
                 _mm256_set1_epi32(bound),
             );
-            store8(out, v);
+            store(out, v);
         }
         Values::Table { add, small, slow } => {
             let u = _mm256_add_epi32(u, _mm256_set1_epi32(add as i32));
             let idx = _mm256_min_epu32(u, _mm256_set1_epi32(63));
             // SAFETY: every index is at most 63 and `small` has 64 entries.
             let v = unsafe { _mm256_i32gather_epi32::<4>(small.as_ptr(), idx) };
-            store8(out, v);
+            store(out, v);
             let big = _mm256_cmpgt_epi32(u, _mm256_set1_epi32(63));
             let m = _mm256_movemask_ps(_mm256_castsi256_ps(big));
             if m != 0 {
                 let mut codes = [0u32; 8];
-                store8u(&mut codes, u);
+                store(&mut codes, u);
                 for (i, o) in out[..8].iter_mut().enumerate() {
                     if m & (1 << i) != 0 {
                         *o = slow(codes[i]);
@@ -494,30 +495,6 @@ fn map_store(values: Values<'_>, u: __m256i, out: &mut [i32]) {
             }
         }
     }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load8<T: Copy32>(s: &[T]) -> __m256i {
-    let s = &s[..8];
-    // SAFETY: `s` holds 8 four-byte values, 32 readable bytes; the load is unaligned.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn store8(out: &mut [i32], v: __m256i) {
-    let out = &mut out[..8];
-    // SAFETY: `out` holds 8 i32, 32 writable bytes; the store is unaligned.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn store8u(out: &mut [u32], v: __m256i) {
-    let out = &mut out[..8];
-    // SAFETY: `out` holds 8 u32, 32 writable bytes; the store is unaligned.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
 
 #[target_feature(enable = "avx2")]
@@ -535,11 +512,6 @@ fn load_bytes16(s: &[u8]) -> __m128i {
     // SAFETY: `s` holds 16 readable bytes; the load is unaligned.
     unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
 }
-
-/// Four-byte element types a vector load may read.
-trait Copy32: Copy {}
-impl Copy32 for u32 {}
-impl Copy32 for i32 {}
 
 /// Compares [`rounds`] with the scalar [`Lanes::phase`] on streams from the encoder.
 #[cfg(test)]

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 use super::SampleType;
+use crate::simd::x86::{arrays, load, load8, store};
 use core::arch::x86_64::*;
 
 /// [`super::pack::RowPacker::pack`] with AVX2: plane `p` of `src` to sample `pos[p]` of
@@ -313,40 +314,6 @@ fn store_bytes<const B: usize>(out: &mut [u8], v: __m256i) {
             _ => _mm256_storeu_si256(p.cast(), v),
         }
     }
-}
-
-/// `s` as whole arrays of 8 values (a shorter rest is left out), so that loops index
-/// vectors with one bounds check.
-#[inline(always)]
-fn arrays(s: &[i32]) -> &[[i32; 8]] {
-    // SAFETY: `[i32; 8]` is 8 consecutive `i32` with their alignment, and `len / 8`
-    // arrays lie inside `s`; the result borrows `s`.
-    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / 8) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load8(s: &[i32; 8]) -> __m256i {
-    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-/// The first 8 values of `s`.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load(s: &[i32]) -> __m256i {
-    let s: &[i32; 8] = s[..8].try_into().expect("8 values");
-    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-/// Stores `v` into the first 8 values of `out`.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn store(out: &mut [i32], v: __m256i) {
-    let out: &mut [i32; 8] = (&mut out[..8]).try_into().expect("8 values");
-    // SAFETY: `out` is 8 i32, 32 writable bytes; the store is unaligned.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
 
 #[cfg(test)]

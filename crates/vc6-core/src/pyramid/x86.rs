@@ -15,6 +15,7 @@
 use super::level::Level;
 use super::predict::Prediction;
 use super::upsample::{Upsampler, KERNEL_ONE, KERNEL_SHIFT};
+use crate::simd::x86::{arrays, arrays_mut, load8, store8};
 use crate::tableau::Rect;
 use core::arch::x86_64::*;
 
@@ -522,22 +523,6 @@ fn reconstruct<const A: u8>(k: &Consts, p: [__m256i; 4], r: [__m256i; 5]) -> [__
     ]
 }
 
-/// `s` as whole arrays of `N` values (a shorter rest is left out), so that loops index
-/// vectors with one bounds check the compiler can drop.
-#[inline(always)]
-pub(super) fn arrays<const N: usize>(s: &[i32]) -> &[[i32; N]] {
-    // SAFETY: `[i32; N]` is `N` consecutive `i32` with their alignment, and `len / N`
-    // arrays lie inside `s`; the result borrows `s`.
-    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / N) }
-}
-
-/// [`arrays`] for writing.
-#[inline(always)]
-fn arrays_mut<const N: usize>(s: &mut [i32]) -> &mut [[i32; N]] {
-    // SAFETY: as in `arrays`; the result borrows `s` mutably, so it is the only access.
-    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len() / N) }
-}
-
 /// Vectors `off`, `16 + off`, `32 + off`, `48 + off` of the rows `w`.
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -554,20 +539,6 @@ pub(super) fn load_rows<const L: usize>(w: &[i32; L], off: usize) -> [__m256i; 4
 #[inline(always)]
 pub(super) fn sub8<const L: usize>(w: &[i32; L], at: usize) -> &[i32; 8] {
     w[at..at + 8].try_into().expect("8 values")
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(super) fn load8(s: &[i32; 8]) -> __m256i {
-    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(super) fn store8(out: &mut [i32; 8], v: __m256i) {
-    // SAFETY: `out` is 8 i32, 32 writable bytes; the store is unaligned.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
 }
 
 /// Stores `lo` then `hi` into the 16 values of `out`.

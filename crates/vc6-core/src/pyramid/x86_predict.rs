@@ -14,9 +14,9 @@ use super::predict::Prediction;
 use super::transform;
 use super::upsample::Upsampler;
 use super::x86::{
-    arrays, consts, horizontal, load8, load_rows, narrow_pair, predicted, store8, sub8, wide_pair,
-    NARROW, WIDE,
+    consts, horizontal, load_rows, narrow_pair, predicted, sub8, wide_pair, NARROW, WIDE,
 };
+use crate::simd::x86::{arrays, load, load8, store, store8};
 use crate::tableau::Rect;
 use core::arch::x86_64::*;
 
@@ -130,13 +130,6 @@ fn compute_kernel<const P: u8, const AVG: bool>(
             }
         }
     }
-}
-
-/// The 8 values of `s` from `at`, loaded.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load_at(s: &[i32], at: usize) -> __m256i {
-    load8(s[at..at + 8].try_into().expect("8 values"))
 }
 
 /// The 8 values of `s` from `at`.
@@ -280,17 +273,16 @@ fn activity_avx2(
     for v in 0..vectors {
         let x = 8 * v;
         let mx = _mm256_max_epi32(
-            _mm256_max_epi32(load_at(hi, x), load_at(hi, x + 1)),
-            load_at(hi, x + 2),
+            _mm256_max_epi32(load(&hi[x..]), load(&hi[x + 1..])),
+            load(&hi[x + 2..]),
         );
         let mn = _mm256_min_epi32(
-            _mm256_min_epi32(load_at(lo, x), load_at(lo, x + 1)),
-            load_at(lo, x + 2),
+            _mm256_min_epi32(load(&lo[x..]), load(&lo[x + 1..])),
+            load(&lo[x + 2..]),
         );
         // The largest minus the smallest: exact as `u32` (modulo 2^32).
         let act = _mm256_sub_epi32(mx, mn);
-        // SAFETY: `out[x .. x + 8]` is 8 u32, 32 writable bytes; the store is unaligned.
-        unsafe { _mm256_storeu_si256(out[x..x + 8].as_mut_ptr().cast(), act) };
+        store(&mut out[x..], act);
     }
     for x in 8 * vectors..w {
         let mx = hi[x].max(hi[x + 1]).max(hi[x + 2]);

@@ -4,6 +4,7 @@
 //! comparisons (each true lane is -1, subtracted from the count).
 #![allow(unsafe_code)]
 
+use crate::simd::x86::{arrays, arrays_mut, load8, store8};
 use crate::tableau::Rect;
 use core::arch::x86_64::*;
 
@@ -75,18 +76,18 @@ fn context_map_avx2(
             let mn8 = &mut arrays_mut(&mut vmin[first..][..8 * nv])[..nv];
             let mx8 = &mut arrays_mut(&mut vmax[first..][..8 * nv])[..nv];
             for k in 0..nv {
-                let (va, vb, vc) = (load(&a8[k]), load(&b8[k]), load(&c8[k]));
-                store(&mut mn8[k], _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
-                store(&mut mx8[k], _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
+                let (va, vb, vc) = (load8(&a8[k]), load8(&b8[k]), load8(&c8[k]));
+                store8(&mut mn8[k], _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
+                store8(&mut mx8[k], _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
             }
             if len % 8 != 0 {
                 if len >= 8 {
                     // The last 8 columns again (the same values where they overlap).
                     let k = len - 8;
-                    let (va, vb, vc) = (load(at(a, k)), load(at(b, k)), load(at(c, k)));
+                    let (va, vb, vc) = (load8(at(a, k)), load8(at(b, k)), load8(at(c, k)));
                     let (mn, mx) = (&mut vmin[first + k..], &mut vmax[first + k..]);
-                    store(at_mut(mn), _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
-                    store(at_mut(mx), _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
+                    store8(at_mut(mn), _mm256_min_epi32(_mm256_min_epi32(va, vb), vc));
+                    store8(at_mut(mx), _mm256_max_epi32(_mm256_max_epi32(va, vb), vc));
                 } else {
                     for k in 0..len {
                         vmin[first + k] = a[k].min(b[k]).min(c[k]);
@@ -110,12 +111,12 @@ fn context_map_avx2(
             let mut tail = [0u8; 8];
             for (i, d) in whole.chain([&mut tail[..]]).enumerate().take(nb) {
                 let lo = _mm256_min_epi32(
-                    _mm256_min_epi32(load(&lo0[i]), load(&lo1[i])),
-                    load(&lo2[i]),
+                    _mm256_min_epi32(load8(&lo0[i]), load8(&lo1[i])),
+                    load8(&lo2[i]),
                 );
                 let hi = _mm256_max_epi32(
-                    _mm256_max_epi32(load(&hi0[i]), load(&hi1[i])),
-                    load(&hi2[i]),
+                    _mm256_max_epi32(load8(&hi0[i]), load8(&hi1[i])),
+                    load8(&hi2[i]),
                 );
                 let act = _mm256_xor_si256(_mm256_sub_epi32(hi, lo), flip);
                 let mut ctx = _mm256_setzero_si256();
@@ -127,7 +128,7 @@ fn context_map_avx2(
                     _mm256_castsi256_si128(ctx),
                     _mm256_extracti128_si256::<1>(ctx),
                 );
-                store8(d.try_into().expect("8 bytes"), _mm_packus_epi16(half, half));
+                store_bytes8(d.try_into().expect("8 bytes"), _mm_packus_epi16(half, half));
             }
             rest.copy_from_slice(&tail[..rest.len()]);
             s0 += n;
@@ -153,40 +154,10 @@ fn cols(v: &[i32], d: usize, nb: usize) -> &[[i32; 8]] {
     &arrays(&v[d..][..8 * nb])[..nb]
 }
 
-/// `s` as whole arrays of 8 values (a shorter rest is left out), so that loops index
-/// vectors with one bounds check the compiler can drop.
-#[inline(always)]
-fn arrays(s: &[i32]) -> &[[i32; 8]] {
-    // SAFETY: `[i32; 8]` is 8 consecutive `i32` with their alignment, and `len / 8`
-    // arrays lie inside `s`; the result borrows `s`.
-    unsafe { core::slice::from_raw_parts(s.as_ptr().cast(), s.len() / 8) }
-}
-
-/// [`arrays`] for writing.
-#[inline(always)]
-fn arrays_mut(s: &mut [i32]) -> &mut [[i32; 8]] {
-    // SAFETY: as in `arrays`; the result borrows `s` mutably, so it is the only access.
-    unsafe { core::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len() / 8) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn load(s: &[i32; 8]) -> __m256i {
-    // SAFETY: `s` is 8 i32, 32 readable bytes; the load is unaligned.
-    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
-}
-
-#[target_feature(enable = "avx2")]
-#[inline]
-fn store(out: &mut [i32; 8], v: __m256i) {
-    // SAFETY: `out` is 8 i32, 32 writable bytes; the store is unaligned.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) }
-}
-
 /// Stores the low 8 bytes of `v`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn store8(out: &mut [u8; 8], v: __m128i) {
+fn store_bytes8(out: &mut [u8; 8], v: __m128i) {
     // SAFETY: `out` is 8 writable bytes; the store writes exactly 8, unaligned.
     unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), v) }
 }

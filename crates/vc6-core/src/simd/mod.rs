@@ -9,6 +9,9 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
+
 const UNKNOWN: u8 = 0;
 const SCALAR: u8 = 1;
 const AVX2: u8 = 2;
