@@ -497,13 +497,9 @@ mod tests {
 
     #[test]
     fn rounds_code_as_the_reference() {
-        let mut seed = 0x1234_5678_9abc_def0u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        use crate::test_rng::Rng;
+        let mut rng = Rng(0x1234_5678_9abc_def0);
+        let mut next = |n: u64| rng.below(n);
         for case in 0..300 {
             let log = [6, 8, 11, 12][case % 4];
             // Three tables, one of them missing, one of a single symbol.

@@ -44,9 +44,7 @@ mod tests {
             height: h,
             data: (0..w * h)
                 .map(|i| {
-                    s ^= s << 13;
-                    s ^= s >> 17;
-                    s ^= s << 5;
+                    crate::test_rng::xorshift(&mut s);
                     ((i % w) * 3 + (i / w) * 2) as i32 % 200 + (s % 40) as i32
                 })
                 .collect(),

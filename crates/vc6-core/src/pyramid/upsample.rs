@@ -292,10 +292,7 @@ mod tests {
         let mut seed = 99u32;
         for _ in 0..20_000 {
             let s: [i32; 5] = std::array::from_fn(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                (seed % 131071) as i32 - 65535
+                (crate::test_rng::xorshift(&mut seed) % 131071) as i32 - 65535
             });
             for (lo, hi) in [(-65535, 65535), (0, 255), (-255, 255)] {
                 let s = s.map(|v| v.clamp(lo, hi));

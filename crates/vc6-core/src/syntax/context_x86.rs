@@ -166,13 +166,7 @@ fn store_bytes8(out: &mut [u8; 8], v: __m128i) {
 mod tests {
     use super::super::context::context_map_scalar;
     use crate::tableau::Rect;
-
-    fn rng(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
+    use crate::test_rng::Rng;
 
     #[test]
     fn avx2_context_map_matches_scalar() {
@@ -180,18 +174,18 @@ mod tests {
             eprintln!("note: no AVX2 here; the AVX2 context map is not tested");
             return;
         }
-        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut rng = Rng(0x1234_5678_9abc_def0);
         for case in 0..3000 {
-            let w = 1 + (rng(&mut seed) % 300) as usize;
-            let h = 1 + (rng(&mut seed) % 12) as usize;
+            let w = 1 + (rng.next() % 300) as usize;
+            let h = 1 + (rng.next() % 12) as usize;
             // Sample ranges from 1 to 17 bits, signed or not, and extreme values.
-            let bits = 1 + (rng(&mut seed) % 17) as u32;
+            let bits = 1 + (rng.next() % 17) as u32;
             let max = (1i64 << bits) - 1;
-            let signed = rng(&mut seed) & 1 == 0;
+            let signed = rng.next() & 1 == 0;
             let extreme = case % 10 == 0;
             let lower: Vec<i32> = (0..w * h)
                 .map(|_| {
-                    let r = rng(&mut seed);
+                    let r = rng.next();
                     if extreme {
                         [i32::MIN, i32::MAX, 0, -1, 1][(r % 5) as usize]
                     } else {
@@ -200,16 +194,16 @@ mod tests {
                     }
                 })
                 .collect();
-            let x0 = (rng(&mut seed) % w as u64) as u32;
-            let x1 = x0 + 1 + (rng(&mut seed) % (w as u64 - x0 as u64)) as u32;
-            let y0 = (rng(&mut seed) % h as u64) as u32;
-            let y1 = y0 + 1 + (rng(&mut seed) % (h as u64 - y0 as u64)) as u32;
+            let x0 = (rng.next() % w as u64) as u32;
+            let x1 = x0 + 1 + (rng.next() % (w as u64 - x0 as u64)) as u32;
+            let y0 = (rng.next() % h as u64) as u32;
+            let y1 = y0 + 1 + (rng.next() % (h as u64 - y0 as u64)) as u32;
             let blocks = Rect { x0, y0, x1, y1 };
-            let nt = 1 + (rng(&mut seed) % 7) as usize;
+            let nt = 1 + (rng.next() % 7) as usize;
             let mut t: Vec<u32> = (0..nt)
-                .map(|_| match rng(&mut seed) % 4 {
-                    0 => rng(&mut seed) as u32,
-                    _ => (rng(&mut seed) % (2 * max as u64 + 2)) as u32,
+                .map(|_| match rng.next() % 4 {
+                    0 => rng.next() as u32,
+                    _ => (rng.next() % (2 * max as u64 + 2)) as u32,
                 })
                 .collect();
             t.sort_unstable();
