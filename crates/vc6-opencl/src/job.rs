@@ -8,6 +8,7 @@ use vc6_core::entropy::decode::{fill, fill_invalid};
 use vc6_core::plan::Plan;
 use vc6_core::quant::coeff_bound;
 use vc6_core::syntax::context::MAX_CONTEXTS;
+use vc6_core::syntax::errors;
 use vc6_core::syntax::{
     TileHeader, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS, MODE_STREE,
 };
@@ -283,7 +284,7 @@ impl Layout {
         let layers = self.planes[job[T_PLANE] as usize][P_LAYERS] as usize;
         let header = || payload.first().map(|&b| TileHeader::read(b, layers));
         let what = match code {
-            E_CORRUPT => "entropy-coded data does not match its length (corrupted tile)".into(),
+            E_CORRUPT => errors::CORRUPT.into(),
             E_HEADER => match header() {
                 Some(Err(Error::Format(m))) => m,
                 _ => "invalid tile header".into(),
@@ -293,18 +294,12 @@ impl Layout {
                     Some(Ok(h)) => h.lanes(),
                     _ => 0,
                 };
-                format!(
-                    "tile of {lanes} lanes has {} bytes after its header: not {lanes} states and whole words",
-                    payload.len().saturating_sub(1)
-                )
+                errors::bad_length(lanes, payload.len().saturating_sub(1))
             }
-            E_STATE => "tile lane state below 2^16".into(),
-            E_SYMBOL => {
-                "tile uses a table its section does not define, or a symbol outside its alphabet"
-                    .into()
-            }
-            E_EMPTY_NODE => "s-tree node with no children".into(),
-            E_OUTSIDE => "s-tree marks data outside its tile".into(),
+            E_STATE => errors::LOW_STATE.into(),
+            E_SYMBOL => errors::BAD_SYMBOL.into(),
+            E_EMPTY_NODE => errors::EMPTY_NODE.into(),
+            E_OUTSIDE => errors::OUTSIDE.into(),
             E_SCRATCH => {
                 return Err(Error::Device(format!(
                     "tile ({tx},{ty}) of plane {p} at LoQ {loq}: the OpenCL backend gave the tile too little scratch memory (a bug)"

@@ -7,6 +7,7 @@
 //! it; the scalar decoder, the reference, runs everything else and gives the same result.
 
 use super::context::MAX_CONTEXTS;
+use super::errors;
 use super::stree;
 use super::tile::{Contexts, LayerTables, TileHeader, TileLayers, TileSpec, MODE_DENSE, MODE_ZERO};
 use crate::entropy::{Lanes, WordReader, MAX_LANES, STATE_LOW};
@@ -84,10 +85,7 @@ impl TileDecoder {
         let head = TileHeader::read(first, layers)?;
         let lanes = head.lanes();
         if body.len() < 4 * lanes || (body.len() - 4 * lanes) % 2 != 0 {
-            return Err(Error::format(format!(
-                "tile of {lanes} lanes has {} bytes after its header: not {lanes} states and whole words",
-                body.len()
-            )));
+            return Err(Error::format(errors::bad_length(lanes, body.len())));
         }
         let (states, words) = body.split_at(4 * lanes);
         let mut x = [0u32; MAX_LANES];
@@ -95,7 +93,7 @@ impl TileDecoder {
             *s = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         if x[..lanes].iter().any(|&s| s < STATE_LOW) {
-            return Err(Error::format("tile lane state below 2^16"));
+            return Err(Error::format(errors::LOW_STATE));
         }
         self.words.clear();
         self.words.extend_from_slice(words);
@@ -234,9 +232,7 @@ impl TileDecoder {
     /// Checks that every symbol so far came from a defined table and its alphabet.
     fn check_symbols(&self) -> Result<()> {
         if self.lanes.as_ref().is_some_and(|l| l.bad) {
-            return Err(Error::format(
-                "tile uses a table its section does not define, or a symbol outside its alphabet",
-            ));
+            return Err(Error::format(errors::BAD_SYMBOL));
         }
         Ok(())
     }
@@ -248,9 +244,7 @@ impl TileDecoder {
         };
         self.check_symbols()?;
         if !(lanes.at_start() && !self.overrun && self.pos == self.len) {
-            return Err(Error::format(
-                "entropy-coded data does not match its length (corrupted tile)",
-            ));
+            return Err(Error::format(errors::CORRUPT));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod context;
 #[cfg(target_arch = "x86_64")]
 mod context_x86;
 pub mod decode;
+pub mod errors;
 pub mod stree;
 pub mod tile;
 

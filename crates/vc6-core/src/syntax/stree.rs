@@ -88,9 +88,9 @@ pub fn expand(
         let valid = 1 | u8::from(right) << 1 | u8::from(down) << 2 | u8::from(right && down) << 3;
         if f == 0 || f & !valid != 0 {
             return Err(Error::format(if f == 0 {
-                "s-tree node with no children"
+                super::errors::EMPTY_NODE
             } else {
-                "s-tree marks data outside its tile"
+                super::errors::OUTSIDE
             }));
         }
         let (bx, by) = (2 * x, 2 * y);
