@@ -287,7 +287,7 @@ pub fn load_picture(path: &Path) -> Result<RawPicture> {
 
 /// Parses a binary PGM or PPM (`P5`, `P6`; maxval 255 or 65535, 16-bit samples
 /// big-endian): width, height, channels, bits, samples.
-fn parse_pnm(data: &[u8]) -> Result<(u32, u32, usize, u8, Vec<u8>)> {
+pub(crate) fn parse_pnm(data: &[u8]) -> Result<(u32, u32, usize, u8, Vec<u8>)> {
     let mut pos = 0;
     let mut token = || -> Result<String> {
         loop {

@@ -3,7 +3,7 @@
 //! through jpeg-encoder and zune-jpeg, PPM files for the command-line tools, and finding
 //! those tools on `PATH`.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// A stream found by a bisection: the parameter that made it, and its bytes.
@@ -170,44 +170,12 @@ pub fn write_ppm(path: &Path, rgb: &[u8], w: usize, h: usize) -> Result<()> {
 /// Parses a binary PPM (P6, maxval 255): width, height and the RGB8 samples. Comments
 /// (`#` to the end of the line) in the header are skipped.
 pub fn parse_ppm(data: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
-    let mut pos = 0;
-    let mut token = || -> Result<String> {
-        loop {
-            while pos < data.len() && data[pos].is_ascii_whitespace() {
-                pos += 1;
-            }
-            if pos < data.len() && data[pos] == b'#' {
-                while pos < data.len() && data[pos] != b'\n' {
-                    pos += 1;
-                }
-                continue;
-            }
-            break;
-        }
-        let start = pos;
-        while pos < data.len() && !data[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        ensure!(start < pos, "PPM header ends early");
-        Ok(String::from_utf8_lossy(&data[start..pos]).into_owned())
-    };
-    let magic = token()?;
-    ensure!(magic == "P6", "not a binary PPM (magic {magic:?})");
-    let w: usize = token()?.parse().context("PPM width")?;
-    let h: usize = token()?.parse().context("PPM height")?;
-    let maxval: u32 = token()?.parse().context("PPM maxval")?;
-    if maxval != 255 {
-        bail!("PPM maxval {maxval}, expected 255");
-    }
-    // Exactly one whitespace byte separates the header from the samples.
-    let start = pos + 1;
-    let len = w * h * 3;
+    let (w, h, channels, bits, samples) = crate::parse_pnm(data)?;
     ensure!(
-        data.len() >= start + len,
-        "PPM of {w}x{h} holds {} sample bytes, expected {len}",
-        data.len().saturating_sub(start)
+        channels == 3 && bits == 8,
+        "not an 8-bit binary PPM ({channels} channels of {bits} bits)"
     );
-    Ok((w, h, data[start..start + len].to_vec()))
+    Ok((w as usize, h as usize, samples))
 }
 
 /// Reads a binary PPM file (see [`parse_ppm`]).

@@ -356,7 +356,7 @@ pub fn write_image(path: &Path, frame: &Frame) -> Result<()> {
         "png" => write_png(path, frame),
         "ppm" | "pgm" | "pam" | "pnm" => match encode_netpbm(&ext, frame)? {
             Netpbm::Whole(bytes) => write(&[&bytes]),
-            Netpbm::Header(head) => write(&[&head, &frame.data[..frame.data.len()]]),
+            Netpbm::Header(head) => write(&[&head, &frame.data]),
         },
         _ => write(&[&frame.data]),
     }
@@ -441,15 +441,15 @@ fn encode_netpbm(ext: &str, frame: &Frame) -> Result<Netpbm> {
         }
         return Ok(Netpbm::Whole(out));
     }
-    out.reserve(2 * n * ch);
-    for px in 0..n {
-        for &c in map {
-            let s = u32::from(sample(frame, px * ch + c)).min(maxval);
-            if maxval > 255 {
-                out.extend_from_slice(&(s as u16).to_be_bytes());
-            } else {
-                out.push(s as u8);
-            }
+    // Any other layout (BGR orders, depths below 8 bits), sample by sample.
+    let (_, samples) = channels(frame, ext)?;
+    out.reserve(2 * samples.len());
+    for s in samples {
+        let s = u32::from(s).min(maxval);
+        if maxval > 255 {
+            out.extend_from_slice(&(s as u16).to_be_bytes());
+        } else {
+            out.push(s as u8);
         }
     }
     Ok(Netpbm::Whole(out))
