@@ -478,6 +478,25 @@ mod tests {
     }
 
     #[test]
+    fn netpbm_writes_rgb8_as_it_is_and_bgr8_reordered() {
+        let frame = |format| Frame {
+            width: 2,
+            height: 1,
+            format,
+            bit_depth: 8,
+            data: vec![1, 2, 3, 4, 5, 6],
+        };
+        let Netpbm::Header(head) = encode_netpbm("ppm", &frame(PixelFormat::Rgb8)).unwrap() else {
+            panic!("RGB8 samples follow the header as they are")
+        };
+        assert_eq!(head, b"P6\n2 1\n255\n");
+        let Netpbm::Whole(bytes) = encode_netpbm("ppm", &frame(PixelFormat::Bgr8)).unwrap() else {
+            panic!("BGR8 samples are reordered")
+        };
+        assert_eq!(bytes, b"P6\n2 1\n255\n\x03\x02\x01\x06\x05\x04");
+    }
+
+    #[test]
     fn pam_gray_alpha_becomes_rgba() {
         let bytes = b"P7\nWIDTH 1\nHEIGHT 1\nDEPTH 2\nMAXVAL 255\nTUPLTYPE GRAYSCALE_ALPHA\nENDHDR\n\x10\x20";
         let f = read_netpbm(bytes).unwrap();
