@@ -200,16 +200,9 @@ fn rounds_avx2<const V: usize>(
                 Tables::Each(o) => load(&o[j..j + 8]),
                 Tables::One(o) => _mm256_set1_epi32(o as i32),
             };
-            let idx = _mm256_add_epi32(off, _mm256_and_si256(x[v], mask));
-            // SAFETY: every offset is at most `entries.len() - 2^log` (checked above) and
-            // the slot below `2^log`, so each index is inside `entries`.
-            let e = unsafe { _mm256_i32gather_epi32::<4>(entries.as_ptr().cast(), idx) };
-            let f = _mm256_and_si256(_mm256_srli_epi32::<12>(e), _mm256_set1_epi32(0x1fff));
-            let bias = _mm256_and_si256(e, _mm256_set1_epi32(0xfff));
-            sym[v] = _mm256_srli_epi32::<25>(e);
+            // SAFETY: every offset is at most `entries.len() - 2^log` (checked above).
+            sym[v] = unsafe { token_step(&mut x[v], off, entries, mask, shift) };
             bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(sym[v], too_big));
-            let nx = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(x[v], shift)), bias);
-            x[v] = nx;
         }
         refill_all!(x, words);
         if matches!(values, Values::Symbols) {
@@ -219,49 +212,29 @@ fn rounds_avx2<const V: usize>(
             done += lanes_n;
             continue;
         }
-        // Extra bits: tokens of 16 and up carry (token - 10) / 2 of them.
-        let sixteen = _mm256_set1_epi32(15);
         let mut nb = [_mm256_setzero_si256(); V];
         let mut any = _mm256_setzero_si256();
         for v in 0..V {
-            let big = _mm256_cmpgt_epi32(sym[v], sixteen);
-            nb[v] = _mm256_and_si256(
-                big,
-                _mm256_srli_epi32::<1>(_mm256_sub_epi32(sym[v], _mm256_set1_epi32(10))),
-            );
-            any = _mm256_or_si256(any, big);
+            nb[v] = extra_bits(sym[v]);
+            any = _mm256_or_si256(any, nb[v]);
         }
-        let mut extra = [_mm256_setzero_si256(); V];
         if _mm256_testz_si256(any, any) == 0 {
-            let cap = _mm256_set1_epi32(BYPASS_BITS as i32);
-            let one = _mm256_set1_epi32(1);
+            let mut extra = [_mm256_setzero_si256(); V];
             let mut long = _mm256_setzero_si256();
             for v in 0..V {
-                let b = _mm256_min_epu32(nb[v], cap);
-                let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
-                extra[v] = _mm256_and_si256(x[v], m);
-                x[v] = _mm256_srlv_epi32(x[v], b);
-                long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[v], cap));
+                extra[v] = take_bits(&mut x[v], low_bits(nb[v]));
+                long = _mm256_or_si256(long, high_bits(nb[v]));
             }
             refill_all!(x, words);
             if _mm256_testz_si256(long, long) == 0 {
                 for v in 0..V {
-                    let b = _mm256_max_epi32(_mm256_sub_epi32(nb[v], cap), _mm256_setzero_si256());
-                    let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
-                    let hi = _mm256_and_si256(x[v], m);
+                    let hi = take_bits(&mut x[v], high_bits(nb[v]));
                     extra[v] = _mm256_or_si256(extra[v], _mm256_slli_epi32::<16>(hi));
-                    x[v] = _mm256_srlv_epi32(x[v], b);
                 }
                 refill_all!(x, words);
             }
             for v in 0..V {
-                // Token base: the token below 16, else (2 + (token & 1)) << extra bits.
-                let big = _mm256_cmpgt_epi32(sym[v], sixteen);
-                let high = _mm256_sllv_epi32(
-                    _mm256_add_epi32(_mm256_set1_epi32(2), _mm256_and_si256(sym[v], one)),
-                    nb[v],
-                );
-                sym[v] = _mm256_or_si256(_mm256_blendv_epi8(sym[v], high, big), extra[v]);
+                sym[v] = token_value(sym[v], nb[v], extra[v]);
             }
         }
         for v in 0..V {
@@ -352,9 +325,6 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
     let too_big = _mm256_set1_epi32(VALUE_ALPHABET as i32 - 1);
     let by_ctx = load(&by_ctx);
     let mut bad = [_mm256_setzero_si256(); S];
-    let fifteen = _mm256_set1_epi32(15);
-    let one = _mm256_set1_epi32(1);
-    let cap = _mm256_set1_epi32(BYPASS_BITS as i32);
     loop {
         if st
             .iter()
@@ -368,18 +338,10 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
                 let j = st[k].done + 8 * v;
                 let c = _mm256_cvtepu8_epi32(load_bytes8(&st[k].ctx[j..j + 8]));
                 let off = _mm256_permutevar8x32_epi32(by_ctx, c);
-                let idx = _mm256_add_epi32(off, _mm256_and_si256(x[k][v], mask));
                 // SAFETY: every offset in `by_ctx` is at most `entries.len() - 2^log`
-                // (checked by the caller) and the slot below `2^log`.
-                let e = unsafe { _mm256_i32gather_epi32::<4>(entries.as_ptr().cast(), idx) };
-                let f = _mm256_and_si256(_mm256_srli_epi32::<12>(e), _mm256_set1_epi32(0x1fff));
-                let bias = _mm256_and_si256(e, _mm256_set1_epi32(0xfff));
-                sym[k][v] = _mm256_srli_epi32::<25>(e);
+                // (checked by the caller).
+                sym[k][v] = unsafe { token_step(&mut x[k][v], off, entries, mask, shift) };
                 bad[k] = _mm256_or_si256(bad[k], _mm256_cmpgt_epi32(sym[k][v], too_big));
-                x[k][v] = _mm256_add_epi32(
-                    _mm256_mullo_epi32(f, _mm256_srl_epi32(x[k][v], shift)),
-                    bias,
-                );
             }
         }
         for k in 0..S {
@@ -389,12 +351,8 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
         let mut any = _mm256_setzero_si256();
         for k in 0..S {
             for v in 0..V {
-                let big = _mm256_cmpgt_epi32(sym[k][v], fifteen);
-                nb[k][v] = _mm256_and_si256(
-                    big,
-                    _mm256_srli_epi32::<1>(_mm256_sub_epi32(sym[k][v], _mm256_set1_epi32(10))),
-                );
-                any = _mm256_or_si256(any, big);
+                nb[k][v] = extra_bits(sym[k][v]);
+                any = _mm256_or_si256(any, nb[k][v]);
             }
         }
         if _mm256_testz_si256(any, any) == 0 {
@@ -402,11 +360,8 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
             let mut long = _mm256_setzero_si256();
             for k in 0..S {
                 for v in 0..V {
-                    let b = _mm256_min_epu32(nb[k][v], cap);
-                    let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
-                    extra[k][v] = _mm256_and_si256(x[k][v], m);
-                    x[k][v] = _mm256_srlv_epi32(x[k][v], b);
-                    long = _mm256_or_si256(long, _mm256_cmpgt_epi32(nb[k][v], cap));
+                    extra[k][v] = take_bits(&mut x[k][v], low_bits(nb[k][v]));
+                    long = _mm256_or_si256(long, high_bits(nb[k][v]));
                 }
             }
             for k in 0..S {
@@ -415,29 +370,15 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
             if _mm256_testz_si256(long, long) == 0 {
                 for k in 0..S {
                     for v in 0..V {
-                        let b = _mm256_max_epi32(
-                            _mm256_sub_epi32(nb[k][v], cap),
-                            _mm256_setzero_si256(),
-                        );
-                        let m = _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one);
-                        extra[k][v] = _mm256_or_si256(
-                            extra[k][v],
-                            _mm256_slli_epi32::<16>(_mm256_and_si256(x[k][v], m)),
-                        );
-                        x[k][v] = _mm256_srlv_epi32(x[k][v], b);
+                        let hi = take_bits(&mut x[k][v], high_bits(nb[k][v]));
+                        extra[k][v] = _mm256_or_si256(extra[k][v], _mm256_slli_epi32::<16>(hi));
                     }
                     refill_all!(x[k], &mut st[k].words);
                 }
             }
             for k in 0..S {
                 for v in 0..V {
-                    let big = _mm256_cmpgt_epi32(sym[k][v], fifteen);
-                    let high = _mm256_sllv_epi32(
-                        _mm256_add_epi32(_mm256_set1_epi32(2), _mm256_and_si256(sym[k][v], one)),
-                        nb[k][v],
-                    );
-                    sym[k][v] =
-                        _mm256_or_si256(_mm256_blendv_epi8(sym[k][v], high, big), extra[k][v]);
+                    sym[k][v] = token_value(sym[k][v], nb[k][v], extra[k][v]);
                 }
             }
         }
@@ -455,6 +396,85 @@ fn dense_streams_avx2<const S: usize, const V: usize>(
         }
         s.lanes.bad |= _mm256_testz_si256(b, b) == 0;
     }
+}
+
+/// One token step on 8 lanes: each lane's entry at `off + (x mod 2^log)` of `entries`
+/// (one gather), its state `x` updated to `f (x >> log) + bias`; returns the symbols.
+///
+/// # Safety
+///
+/// Every lane of `off` is at most `entries.len() - 2^log`, with `mask = 2^log - 1`: the
+/// gather then reads inside `entries`.
+#[target_feature(enable = "avx2,bmi1,bmi2,popcnt")]
+#[inline]
+unsafe fn token_step(
+    x: &mut __m256i,
+    off: __m256i,
+    entries: &[u32],
+    mask: __m256i,
+    shift: __m128i,
+) -> __m256i {
+    let idx = _mm256_add_epi32(off, _mm256_and_si256(*x, mask));
+    // SAFETY: the caller keeps `off` below `entries.len() - 2^log`, and the slot is below
+    // `2^log`, so each index is inside `entries`.
+    let e = unsafe { _mm256_i32gather_epi32::<4>(entries.as_ptr().cast(), idx) };
+    // The entry's fields (`decode::unpack`): bias, frequency, symbol.
+    let bias = _mm256_and_si256(e, _mm256_set1_epi32(0xfff));
+    let f = _mm256_and_si256(_mm256_srli_epi32::<12>(e), _mm256_set1_epi32(0x1fff));
+    *x = _mm256_add_epi32(_mm256_mullo_epi32(f, _mm256_srl_epi32(*x, shift)), bias);
+    _mm256_srli_epi32::<25>(e)
+}
+
+/// The extra bit count of each value token: 0 below 16, else `(token - 10) / 2`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn extra_bits(sym: __m256i) -> __m256i {
+    let big = _mm256_cmpgt_epi32(sym, _mm256_set1_epi32(15));
+    _mm256_and_si256(
+        big,
+        _mm256_srli_epi32::<1>(_mm256_sub_epi32(sym, _mm256_set1_epi32(10))),
+    )
+}
+
+/// The extra bits of the first bypass step: at most [`BYPASS_BITS`] of `nb`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn low_bits(nb: __m256i) -> __m256i {
+    _mm256_min_epu32(nb, _mm256_set1_epi32(BYPASS_BITS as i32))
+}
+
+/// The extra bits of the second bypass step: those of `nb` past [`BYPASS_BITS`].
+#[target_feature(enable = "avx2")]
+#[inline]
+fn high_bits(nb: __m256i) -> __m256i {
+    _mm256_max_epi32(
+        _mm256_sub_epi32(nb, _mm256_set1_epi32(BYPASS_BITS as i32)),
+        _mm256_setzero_si256(),
+    )
+}
+
+/// A bypass step: takes the low `b` bits of each state (returned), shifting them out.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn take_bits(x: &mut __m256i, b: __m256i) -> __m256i {
+    let one = _mm256_set1_epi32(1);
+    let bits = _mm256_and_si256(*x, _mm256_sub_epi32(_mm256_sllv_epi32(one, b), one));
+    *x = _mm256_srlv_epi32(*x, b);
+    bits
+}
+
+/// The value of each token with its `nb` extra bits `extra`: the token below 16, else
+/// `(2 + (token & 1)) << nb`, OR the extra bits.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn token_value(sym: __m256i, nb: __m256i, extra: __m256i) -> __m256i {
+    let big = _mm256_cmpgt_epi32(sym, _mm256_set1_epi32(15));
+    let one = _mm256_set1_epi32(1);
+    let high = _mm256_sllv_epi32(
+        _mm256_add_epi32(_mm256_set1_epi32(2), _mm256_and_si256(sym, one)),
+        nb,
+    );
+    _mm256_or_si256(_mm256_blendv_epi8(sym, high, big), extra)
 }
 
 /// Stores 8 values (zigzag codes or symbols) as coefficients.
