@@ -17,11 +17,15 @@ impl Rng {
     }
 
     /// Uniform in `lo ..= hi`.
+    // Drawn by the AVX2 kernels' tests only.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn within(&mut self, lo: i32, hi: i32) -> i32 {
         (i64::from(lo) + self.below((i64::from(hi) - i64::from(lo) + 1) as u64) as i64) as i32
     }
 
     /// Four `i16` upsampling taps summing to 16384, some of them extreme.
+    // Drawn by the AVX2 kernels' tests only.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn custom_taps(&mut self) -> [i16; 4] {
         if self.below(4) == 0 {
             return [32767, 32767, -32768, -16382];

@@ -17,12 +17,15 @@ use crate::quant::CoeffMap;
 #[cfg(target_arch = "x86_64")]
 use crate::entropy::x86::{Tables, WORD_PADDING};
 
-/// Stand-in for the AVX2 decoder's table description where there is none.
+/// Stand-in for the AVX2 decoder's table description where there is none (nothing
+/// reads it: the stand-in `simd_rounds` decodes no symbol).
 #[cfg(not(target_arch = "x86_64"))]
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 enum Tables<'a> {
     Context { by_ctx: [u32; 8], ctx: &'a [u8] },
     Each(&'a [u32]),
+    One(u32),
 }
 #[cfg(not(target_arch = "x86_64"))]
 const WORD_PADDING: usize = 0;
@@ -281,10 +284,7 @@ impl TileDecoder {
 
     /// A node phase of `n` symbols of the table at `table`, into `out`.
     fn symbols(&mut self, spec: &TileSpec<'_>, n: usize, table: u32, out: &mut [i32]) {
-        #[cfg(target_arch = "x86_64")]
         let done = self.simd_rounds(spec, n, 0, Tables::One(table), None, out);
-        #[cfg(not(target_arch = "x86_64"))]
-        let done = 0;
         let t = &spec.entries[table as usize..][..1usize << spec.log];
         let (mut w, lanes) = self.reader();
         lanes.phase(
