@@ -172,9 +172,7 @@ impl Lanes {
                 let x = &mut self.x[l];
                 let (bias, f, sym) = unpack(table[(*x & mask) as usize]);
                 *x = f * (*x >> log) + bias;
-                if *x < STATE_LOW {
-                    *x = (*x << 16) | words.next_word();
-                }
+                renorm(x, words);
                 self.bad |= sym >= alphabet;
                 *t = sym;
             }
@@ -276,10 +274,17 @@ fn refill(x: u32, words: &mut WordReader<'_>) -> u32 {
 fn bypass(x: &mut u32, b: u32, words: &mut WordReader<'_>) -> u32 {
     let v = *x & ((1 << b) - 1);
     *x >>= b;
+    renorm(x, words);
+    v
+}
+
+/// Shifts the next word into `x` when it fell below [`STATE_LOW`] (the multi-lane
+/// reference's step; the one-lane loop uses the branch-free [`refill`]).
+#[inline(always)]
+fn renorm(x: &mut u32, words: &mut WordReader<'_>) {
     if *x < STATE_LOW {
         *x = (*x << 16) | words.next_word();
     }
-    v
 }
 
 #[cfg(test)]
