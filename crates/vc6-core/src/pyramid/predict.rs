@@ -197,7 +197,7 @@ pub(super) fn horizontal_pass(
 /// or for the nearest upsampler) or the predicted block's average, plus that residual.
 /// `band` holds rows `2 * band_y0 ..` of the upper echelon (width `upper.0`).
 ///
-/// The plain reference form: the codec runs [`predict_reconstruct`], which a test holds
+/// The plain reference form: the codec runs [`super::predict_reconstruct`], which a test holds
 /// equal to [`Prediction::compute`] followed by this.
 #[allow(clippy::too_many_arguments)]
 pub fn reconstruct_blocks(
