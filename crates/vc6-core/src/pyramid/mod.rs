@@ -33,6 +33,9 @@ pub use predict::{reconstruct_blocks, Prediction};
 pub use upsample::Upsampler;
 
 #[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::tableau::Rect;
@@ -108,52 +111,44 @@ mod tests {
                     let mut want = vec![0; (w * h) as usize];
                     let mut got = vec![0; (w * h) as usize];
                     let mut work = Prediction::default();
-                    for ty in 0..lh.div_ceil(th) {
-                        for tx in 0..lw.div_ceil(tw) {
-                            let r = Rect {
-                                x0: tx * tw,
-                                y0: ty * th,
-                                x1: ((tx + 1) * tw).min(lw),
-                                y1: ((ty + 1) * th).min(lh),
-                            };
-                            let n = (r.width() * r.height()) as usize;
-                            let res: Vec<Vec<i32>> = (0..layers)
-                                .map(|l| {
-                                    let at = (l * n + (tx + ty) as usize) % noise.data.len();
-                                    let src = noise.data.iter().cycle().skip(at);
-                                    src.take(n).map(|v| v % 60 - 30).collect()
-                                })
-                                .collect();
-                            let res: Vec<&[i32]> = res.iter().map(|r| &r[..]).collect();
-                            let band = (2 * r.y0 * w) as usize..;
-                            let mut pred = Prediction::default();
-                            let average = layers == 4 && !predicted_average;
-                            pred.compute(up, &lower, (w, h), r, range, average);
-                            reconstruct_blocks(
-                                &lower,
-                                (w, h),
-                                r,
-                                &pred,
-                                &res,
-                                predicted_average,
-                                range,
-                                &mut want[band.clone()],
-                                r.y0,
-                                &mut Vec::new(),
-                            );
-                            predict_reconstruct(
-                                &mut work,
-                                up,
-                                &lower,
-                                (w, h),
-                                r,
-                                &res,
-                                predicted_average,
-                                range,
-                                &mut got[band],
-                                r.y0,
-                            );
-                        }
+                    for (tx, ty, r) in test_support::tiles(lw, lh, tw, th) {
+                        let n = (r.width() * r.height()) as usize;
+                        let res: Vec<Vec<i32>> = (0..layers)
+                            .map(|l| {
+                                let at = (l * n + (tx + ty) as usize) % noise.data.len();
+                                let src = noise.data.iter().cycle().skip(at);
+                                src.take(n).map(|v| v % 60 - 30).collect()
+                            })
+                            .collect();
+                        let res: Vec<&[i32]> = res.iter().map(|r| &r[..]).collect();
+                        let band = (2 * r.y0 * w) as usize..;
+                        let mut pred = Prediction::default();
+                        let average = layers == 4 && !predicted_average;
+                        pred.compute(up, &lower, (w, h), r, range, average);
+                        reconstruct_blocks(
+                            &lower,
+                            (w, h),
+                            r,
+                            &pred,
+                            &res,
+                            predicted_average,
+                            range,
+                            &mut want[band.clone()],
+                            r.y0,
+                            &mut Vec::new(),
+                        );
+                        predict_reconstruct(
+                            &mut work,
+                            up,
+                            &lower,
+                            (w, h),
+                            r,
+                            &res,
+                            predicted_average,
+                            range,
+                            &mut got[band],
+                            r.y0,
+                        );
                     }
                     assert_eq!(got, want, "{w}x{h} {up} {layers} {predicted_average}");
                 }

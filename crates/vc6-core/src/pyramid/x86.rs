@@ -553,8 +553,7 @@ fn store16(out: &mut [i32; 16], lo: __m256i, hi: __m256i) {
 #[cfg(test)]
 mod tests {
     use super::super::fused::predict_reconstruct_scalar;
-    use super::super::{Level, Prediction, Upsampler};
-    use crate::tableau::Rect;
+    use super::super::{test_support, Prediction};
     use crate::test_rng::Rng;
 
     #[test]
@@ -574,89 +573,60 @@ mod tests {
             } else {
                 (0, max)
             };
-            let up = match rng.below(5) {
-                0 => Upsampler::Nearest,
-                1 => Upsampler::Linear,
-                2 => Upsampler::Cubic,
-                3 => Upsampler::ModifiedCubic,
-                _ => Upsampler::Custom(rng.custom_taps()),
-            };
-            // Debug builds panic where the scalar `i32` sums overflow; release builds
-            // wrap, and so must the kernel.
-            let spread: i64 = up.taps().iter().map(|&k| i64::from(k).abs()).sum();
-            let big = i64::from(range.0.abs().max(range.1));
-            if cfg!(debug_assertions) && spread * big + 8192 > i64::from(i32::MAX) {
+            let up = test_support::upsampler(&mut rng, true);
+            if test_support::overflows_in_debug(up, range) {
                 continue;
             }
             let (lw, lh) = (w.div_ceil(2), h.div_ceil(2));
-            let extreme = case % 8 == 0;
-            let data = (0..lw * lh)
-                .map(|_| match extreme {
-                    true => [range.0, range.1][rng.below(2) as usize],
-                    false => rng.within(range.0, range.1),
-                })
-                .collect();
-            let lower = Level {
-                width: lw,
-                height: lh,
-                data,
-            };
+            let lower = test_support::level(&mut rng, lw, lh, range, case % 8 == 0);
             let (layers, predicted_average) = [(3, false), (4, true), (4, false)][case % 3];
             let bound = 4 * (range.1 - range.0);
             let (tw, th) = (1 + rng.below(40) as u32, 1 + rng.below(12) as u32);
             let mut want = vec![i32::MIN; (w * h) as usize];
             let mut got = want.clone();
-            for ty in 0..lh.div_ceil(th) {
-                for tx in 0..lw.div_ceil(tw) {
-                    let r = Rect {
-                        x0: tx * tw,
-                        y0: ty * th,
-                        x1: ((tx + 1) * tw).min(lw),
-                        y1: ((ty + 1) * th).min(lh),
-                    };
-                    let n = (r.width() * r.height()) as usize;
-                    let res: Vec<Vec<i32>> = (0..layers)
-                        .map(|_| {
-                            (0..n)
-                                .map(|_| match rng.below(16) {
-                                    0 => bound,
-                                    1 => -bound,
-                                    2..=9 => rng.within(-bound, bound),
-                                    _ => rng.within(-3, 3),
-                                })
-                                .collect()
-                        })
-                        .collect();
-                    let res: Vec<&[i32]> = res.iter().map(|r| &r[..]).collect();
-                    // The band may start above the tile.
-                    let band_y0 = r.y0 - rng.below(u64::from(r.y0) + 1) as u32;
-                    let band = (2 * band_y0 * w) as usize..;
-                    let args = (up, &lower, (w, h), r, &res[..], predicted_average, range);
-                    predict_reconstruct_scalar(
-                        &mut scalar,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        args.4,
-                        args.5,
-                        args.6,
-                        &mut want[band.clone()],
-                        band_y0,
-                    );
-                    assert!(super::predict_reconstruct(
-                        &mut simd,
-                        args.0,
-                        args.1,
-                        args.2,
-                        args.3,
-                        args.4,
-                        args.5,
-                        args.6,
-                        &mut got[band],
-                        band_y0,
-                    ));
-                }
+            for (_, _, r) in test_support::tiles(lw, lh, tw, th) {
+                let n = (r.width() * r.height()) as usize;
+                let res: Vec<Vec<i32>> = (0..layers)
+                    .map(|_| {
+                        (0..n)
+                            .map(|_| match rng.below(16) {
+                                0 => bound,
+                                1 => -bound,
+                                2..=9 => rng.within(-bound, bound),
+                                _ => rng.within(-3, 3),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let res: Vec<&[i32]> = res.iter().map(|r| &r[..]).collect();
+                // The band may start above the tile.
+                let band_y0 = r.y0 - rng.below(u64::from(r.y0) + 1) as u32;
+                let band = (2 * band_y0 * w) as usize..;
+                let args = (up, &lower, (w, h), r, &res[..], predicted_average, range);
+                predict_reconstruct_scalar(
+                    &mut scalar,
+                    args.0,
+                    args.1,
+                    args.2,
+                    args.3,
+                    args.4,
+                    args.5,
+                    args.6,
+                    &mut want[band.clone()],
+                    band_y0,
+                );
+                assert!(super::predict_reconstruct(
+                    &mut simd,
+                    args.0,
+                    args.1,
+                    args.2,
+                    args.3,
+                    args.4,
+                    args.5,
+                    args.6,
+                    &mut got[band],
+                    band_y0,
+                ));
             }
             assert_eq!(
                 got, want,

@@ -294,8 +294,7 @@ fn activity_avx2(
 #[cfg(test)]
 mod tests {
     use super::super::forward::forward_scalar;
-    use super::super::{forward_level, Level, Prediction, Upsampler};
-    use crate::tableau::Rect;
+    use super::super::{forward_level, test_support, Level, Prediction};
     use crate::test_rng::Rng;
 
     /// A random sample range of 1 to 16 bits (a third of them signed) or, rarely, wider.
@@ -321,61 +320,33 @@ mod tests {
         for case in 0..3000 {
             let (w, h) = (1 + rng.below(90) as u32, 1 + rng.below(90) as u32);
             let range = range(&mut rng);
-            let up = match rng.below(4) {
-                0 => Upsampler::Linear,
-                1 => Upsampler::Cubic,
-                2 => Upsampler::ModifiedCubic,
-                _ => Upsampler::Custom(rng.custom_taps()),
-            };
-            // Debug builds panic where the scalar `i32` sums overflow; release builds
-            // wrap, and so must the kernel.
-            let spread: i64 = up.taps().iter().map(|&k| i64::from(k).abs()).sum();
-            let big = i64::from(range.0.abs().max(range.1));
-            if cfg!(debug_assertions) && spread * big + 8192 > i64::from(i32::MAX) {
+            let up = test_support::upsampler(&mut rng, false);
+            if test_support::overflows_in_debug(up, range) {
                 continue;
             }
             let (lw, lh) = (w.div_ceil(2), h.div_ceil(2));
-            let extreme = case % 8 == 0;
-            let data = (0..lw * lh)
-                .map(|_| match extreme {
-                    true => [range.0, range.1][rng.below(2) as usize],
-                    false => rng.within(range.0, range.1),
-                })
-                .collect();
-            let lower = Level {
-                width: lw,
-                height: lh,
-                data,
-            };
+            let lower = test_support::level(&mut rng, lw, lh, range, case % 8 == 0);
             let average = case % 2 == 1;
             let (tw, th) = (1 + rng.below(40) as u32, 1 + rng.below(12) as u32);
-            for ty in 0..lh.div_ceil(th) {
-                for tx in 0..lw.div_ceil(tw) {
-                    let r = Rect {
-                        x0: tx * tw,
-                        y0: ty * th,
-                        x1: ((tx + 1) * tw).min(lw),
-                        y1: ((ty + 1) * th).min(lh),
-                    };
-                    let n = (r.width() * r.height()) as usize;
-                    scalar.compute_scalar(up, &lower, (w, h), r, range, average);
-                    assert!(super::compute(
-                        &mut simd,
-                        up,
-                        &lower,
-                        (w, h),
-                        r,
-                        range,
-                        average
-                    ));
-                    assert!(!simd.zero);
-                    let what = format!("case {case}: {w}x{h} {up:?} {range:?} {r:?}");
-                    for l in 0..3 {
-                        assert_eq!(simd.layers[l][..n], scalar.layers[l][..n], "{what} {l}");
-                    }
-                    if average {
-                        assert_eq!(simd.average[..n], scalar.average[..n], "{what} A");
-                    }
+            for (_, _, r) in test_support::tiles(lw, lh, tw, th) {
+                let n = (r.width() * r.height()) as usize;
+                scalar.compute_scalar(up, &lower, (w, h), r, range, average);
+                assert!(super::compute(
+                    &mut simd,
+                    up,
+                    &lower,
+                    (w, h),
+                    r,
+                    range,
+                    average
+                ));
+                assert!(!simd.zero);
+                let what = format!("case {case}: {w}x{h} {up:?} {range:?} {r:?}");
+                for l in 0..3 {
+                    assert_eq!(simd.layers[l][..n], scalar.layers[l][..n], "{what} {l}");
+                }
+                if average {
+                    assert_eq!(simd.average[..n], scalar.average[..n], "{what} A");
                 }
             }
         }
