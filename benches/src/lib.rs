@@ -87,16 +87,11 @@ pub fn load_png_rgb8(path: &Path) -> Result<CorpusImage> {
         .unwrap_or_default();
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut dec = png::Decoder::new(std::io::BufReader::new(file));
-    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec
-        .read_info()
-        .with_context(|| format!("{}: not a readable PNG", path.display()))?;
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader
-        .next_frame(&mut buf)
-        .with_context(|| format!("{}: cannot decode PNG", path.display()))?;
-    buf.truncate(info.buffer_size());
+    let (info, buf) = decode_png(
+        std::io::BufReader::new(file),
+        path,
+        png::Transformations::EXPAND | png::Transformations::STRIP_16,
+    )?;
     if info.bit_depth != png::BitDepth::Eight {
         bail!(
             "{}: unexpected bit depth {:?} after expansion",
@@ -112,6 +107,26 @@ pub fn load_png_rgb8(path: &Path) -> Result<CorpusImage> {
         height: info.height,
         pixels,
     })
+}
+
+/// Decodes the PNG `data` (read from `path`, for messages) with `transformations`: its
+/// frame's description and samples.
+fn decode_png(
+    data: impl std::io::Read,
+    path: &Path,
+    transformations: png::Transformations,
+) -> Result<(png::OutputInfo, Vec<u8>)> {
+    let mut dec = png::Decoder::new(data);
+    dec.set_transformations(transformations);
+    let mut reader = dec
+        .read_info()
+        .with_context(|| format!("{}: not a readable PNG", path.display()))?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .with_context(|| format!("{}: cannot decode PNG", path.display()))?;
+    buf.truncate(info.buffer_size());
+    Ok((info, buf))
 }
 
 fn to_rgb8(buf: &[u8], colour: png::ColorType) -> Result<Vec<u8>> {
@@ -248,16 +263,7 @@ pub fn load_picture(path: &Path) -> Result<RawPicture> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
     let (width, height, channels, bits, samples) = if is_png {
-        let mut dec = png::Decoder::new(data.as_slice());
-        dec.set_transformations(png::Transformations::EXPAND);
-        let mut reader = dec
-            .read_info()
-            .with_context(|| format!("{}: not a readable PNG", path.display()))?;
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader
-            .next_frame(&mut buf)
-            .with_context(|| format!("{}: cannot decode PNG", path.display()))?;
-        buf.truncate(info.buffer_size());
+        let (info, buf) = decode_png(data.as_slice(), path, png::Transformations::EXPAND)?;
         let channels = match info.color_type {
             png::ColorType::Grayscale => 1,
             png::ColorType::GrayscaleAlpha => 2,
