@@ -666,6 +666,12 @@ inline void store(global uchar *out, size_t at, int v, uint bytes) {
     if (bytes == 2) out[at + 1] = (uchar)(v >> 8);
 }
 
+// An output sample: the stream's fraction bits shifted out with rounding, clamped to
+// [0, max_v] (CPU twin: OutputRange::apply).
+int out_sample(int v, int max_v, uint shift) {
+    return clamp((v + ((1 << shift) >> 1)) >> shift, 0, max_v);
+}
+
 // Packs the w x h window at (x0, y0) of an echelon (at ech + src_off, `src_w` samples a
 // row) into the output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
 // CPU twin: Reconstruction::write_layout.
@@ -677,6 +683,7 @@ kernel void pack_plane(global const int *ech,
                        uint w,
                        uint h,
                        int max_v,
+                       uint shift,
                        global uchar *out,
                        uint offset,
                        uint pixel_stride,
@@ -685,7 +692,7 @@ kernel void pack_plane(global const int *ech,
     uint x = get_global_id(0), y = get_global_id(1);
     if (x >= w || y >= h) return;
     global const int *src = ech + src_off;
-    int v = clamp(src[(size_t)(y0 + y) * src_w + x0 + x], 0, max_v);
+    int v = out_sample(src[(size_t)(y0 + y) * src_w + x0 + x], max_v, shift);
     store(out, offset + (size_t)y * row_stride + (size_t)x * pixel_stride, v, bytes);
 }
 
@@ -699,6 +706,7 @@ kernel void pack_ycocg(global const int *ech,
                        uint w,
                        uint h,
                        int max_v,
+                       uint shift,
                        global uchar *out,
                        uint4 offsets,
                        uint4 pixel_strides,
@@ -712,7 +720,7 @@ kernel void pack_ycocg(global const int *ech,
     int g = cg + t;
     int b = t - (co >> 1);
     int r = b + co;
-    store(out, offsets.x + (size_t)y * row_strides.x + (size_t)x * pixel_strides.x, clamp(r, 0, max_v), bytes);
-    store(out, offsets.y + (size_t)y * row_strides.y + (size_t)x * pixel_strides.y, clamp(g, 0, max_v), bytes);
-    store(out, offsets.z + (size_t)y * row_strides.z + (size_t)x * pixel_strides.z, clamp(b, 0, max_v), bytes);
+    store(out, offsets.x + (size_t)y * row_strides.x + (size_t)x * pixel_strides.x, out_sample(r, max_v, shift), bytes);
+    store(out, offsets.y + (size_t)y * row_strides.y + (size_t)x * pixel_strides.y, out_sample(g, max_v, shift), bytes);
+    store(out, offsets.z + (size_t)y * row_strides.z + (size_t)x * pixel_strides.z, out_sample(b, max_v, shift), bytes);
 }

@@ -19,6 +19,8 @@ const FLAG_COLOUR: u8 = 2;
 const FLAG_CHECKSUMS: u8 = 4;
 const FLAG_PREDICTED_AVERAGE: u8 = 8;
 const FIXED_LEN: usize = 13;
+/// Most fraction bits a lossy stream may declare.
+pub const MAX_FRACTION_BITS: u8 = 8;
 
 /// Size, depth and echelon count of one plane, as declared in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,11 @@ pub struct Header {
     pub predicted_average: bool,
     /// Pixel format tag (informative for the facade; 0 = generic planar).
     pub format_tag: u8,
+    /// Lossy streams only: every plane is coded with this many bits below its samples'
+    /// unit (at depth `bit_depth + fraction_bits`), so that echelons and residuals keep
+    /// fractions of a sample; the decoder shifts them out, rounding, as it writes the
+    /// output. 0 in lossless streams.
+    pub fraction_bits: u8,
     /// Upsampler used for prediction.
     pub upsampler: Upsampler,
     /// log2 of the tile side in coefficients.
@@ -103,6 +110,11 @@ impl Header {
             }
             + 4 * self.section_count()
             + 4
+    }
+
+    /// The depth plane `p` is coded at: its bit depth plus the fraction bits.
+    pub fn coded_depth(&self, p: usize) -> u8 {
+        self.planes[p].bit_depth + self.fraction_bits
     }
 
     /// Bytes from the start of the stream needed to decode at `loq`.
@@ -165,8 +177,23 @@ impl Header {
                 ));
             }
         }
+        if self.fraction_bits > 0 && self.lossless {
+            return Err(Error::param("fraction bits are for lossy streams only"));
+        }
+        if self.fraction_bits > MAX_FRACTION_BITS {
+            return Err(Error::param(format!(
+                "{} fraction bits, more than {MAX_FRACTION_BITS}",
+                self.fraction_bits
+            )));
+        }
         for p in &self.planes {
             check_plane_shape(p.width, p.height, p.bit_depth)?;
+            if p.bit_depth + self.fraction_bits > 16 {
+                return Err(Error::param(format!(
+                    "a plane of {} bits with {} fraction bits is coded at more than 16 bits",
+                    p.bit_depth, self.fraction_bits
+                )));
+            }
             if p.echelons == 0 || p.echelons > MAX_ECHELONS {
                 return Err(Error::param(format!(
                     "echelon count {} outside 1..=17",
@@ -200,7 +227,8 @@ impl Header {
         out.put_u8(self.planes.len() as u8);
         out.put_u8(self.upsampler.id());
         out.put_u8(self.tile_log2);
-        out.put_u16(0);
+        out.put_u8(self.fraction_bits);
+        out.put_u8(0);
         out.put_u8(self.section_count() as u8);
         for p in &self.planes {
             out.put_u16(p.width as u16);
@@ -244,9 +272,12 @@ impl Header {
         let plane_count = r.u8("plane count")?;
         let upsampler_id = r.u8("upsampler")?;
         let tile_log2 = r.u8("tile size")?;
-        let shortcut = r.u16("shortcut bits")?;
-        if shortcut != 0 {
-            return Err(Error::Unsupported(format!("shortcut bits {shortcut:#06x}")));
+        let fraction_bits = r.u8("fraction bits")?;
+        let reserved = r.u8("reserved header byte")?;
+        if reserved != 0 {
+            return Err(Error::Unsupported(format!(
+                "reserved header byte 11 is {reserved:#04x} (a later version's option)"
+            )));
         }
         let section_count = r.u8("section count")?;
         let mut planes = Vec::with_capacity(plane_count as usize);
@@ -287,6 +318,7 @@ impl Header {
             checksums: flags & FLAG_CHECKSUMS != 0,
             predicted_average: flags & FLAG_PREDICTED_AVERAGE != 0,
             format_tag,
+            fraction_bits,
             upsampler,
             tile_log2,
             planes,
@@ -419,6 +451,7 @@ mod tests {
             checksums: true,
             predicted_average: false,
             format_tag: 3,
+            fraction_bits: 0,
             upsampler: Upsampler::Custom([0, 12000, 4384, 0]),
             tile_log2: 6,
             planes: vec![
@@ -463,6 +496,55 @@ mod tests {
         assert!(matches!(
             Header::parse(b"\x89PNG\r\n\x1a\n"),
             Err(Error::NotVc6(_))
+        ));
+    }
+
+    /// Rewrites byte `at` of a written header and its CRC.
+    fn with_byte(h: &Header, at: usize, v: u8) -> Vec<u8> {
+        let mut buf = Vec::new();
+        h.write(&mut buf);
+        buf[at] = v;
+        let n = buf.len() - 4;
+        let crc = crc32fast::hash(&buf[..n]);
+        buf[n..].copy_from_slice(&crc.to_le_bytes());
+        buf
+    }
+
+    #[test]
+    fn fraction_bits_are_checked() {
+        let mut h = sample();
+        h.lossless = false;
+        h.fraction_bits = 4;
+        let mut buf = Vec::new();
+        h.write(&mut buf);
+        assert_eq!(buf[10], 4);
+        assert_eq!(Header::parse(&buf).unwrap(), h);
+        assert_eq!(h.coded_depth(0), 12);
+        // Lossless streams, more than 8, or a plane coded above 16 bits.
+        let lossless = Header {
+            lossless: true,
+            ..h.clone()
+        };
+        for (bad, what) in [
+            (with_byte(&lossless, 10, 4), "lossy streams only"),
+            (with_byte(&h, 10, 9), "more than 8"),
+            (
+                {
+                    let mut deep = h.clone();
+                    deep.planes.iter_mut().for_each(|p| p.bit_depth = 14);
+                    with_byte(&deep, 10, 4)
+                },
+                "more than 16 bits",
+            ),
+        ] {
+            match Header::parse(&bad) {
+                Err(Error::Format(m)) => assert!(m.contains(what), "{m}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            Header::parse(&with_byte(&h, 11, 1)),
+            Err(Error::Unsupported(m)) if m.contains("reserved header byte 11")
         ));
     }
 

@@ -42,7 +42,7 @@ pub use error::{Error, Result};
 pub use header::{probe, required_size, Header, LoqInfo, PlaneInfo, StreamInfo};
 pub use limits::Limits;
 pub use options::{DecodeOptions, Region};
-pub use output::{OutputLayout, PlaneLayout, SampleType};
+pub use output::{OutputLayout, OutputRange, PlaneLayout, SampleType};
 pub use picture::{Picture, Plane};
 pub use plan::{map_span, Plan};
 pub use pyramid::Upsampler;

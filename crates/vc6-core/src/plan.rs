@@ -12,6 +12,7 @@ use crate::entropy::{FreqTable, MAX_PRECISION, MIN_PRECISION};
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::options::{DecodeOptions, Region};
+use crate::output::OutputRange;
 use crate::quant::Quant;
 use crate::syntax::context::{check_thresholds, MAX_CONTEXTS};
 use crate::syntax::{alphabet, is_value_kind, KINDS, MAX_LAYERS};
@@ -190,9 +191,13 @@ impl Plan {
         (r.width(), r.height())
     }
 
-    /// Largest sample value of plane `p` in the output.
-    pub fn output_max(&self, p: usize) -> i32 {
-        (1i32 << self.header.planes[p].bit_depth) - 1
+    /// How plane `p`'s reconstructed samples become output samples: the fraction bits
+    /// shifted out, then clamped to the plane's bit depth.
+    pub fn output_range(&self, p: usize) -> OutputRange {
+        OutputRange {
+            max: (1i32 << self.header.planes[p].bit_depth) - 1,
+            shift: u32::from(self.header.fraction_bits),
+        }
     }
 
     /// Number of tiles the plan decodes, over every section.
@@ -462,7 +467,7 @@ fn plan_section(
             plane: p,
             grid,
             first_tile,
-            range: colour::plane_range(d.bit_depth, p, header.colour_transform),
+            range: colour::plane_range(header.coded_depth(p), p, header.colour_transform),
             size: d.size_at(loq),
             cover: grid.tiles_covering(if base { need } else { need.halved() }),
             base,

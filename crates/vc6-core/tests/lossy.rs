@@ -281,3 +281,94 @@ fn an_exact_plane_stays_exact() {
     };
     assert!(encode(&pic, &config).is_err());
 }
+
+/// Fraction bits: the default for lossy 8-bit streams is 4, none at quality 100 or for
+/// 16-bit planes; more fraction bits give a closer decode at the same quality, every
+/// LoQ and region decode stays a part of the full one, and impossible settings are
+/// refused by name.
+#[test]
+fn fraction_bits_default_and_help() {
+    let pic = rgb(96, 64, 31);
+    let opts = DecodeOptions::default();
+    let at = |quality: u8, fraction_bits: Option<u8>| {
+        let stream = encode(
+            &pic,
+            &EncoderConfig {
+                fraction_bits,
+                ..cfg(quality, true)
+            },
+        )
+        .unwrap();
+        let header = Header::parse(&stream).unwrap();
+        let out = decode(&stream, &opts).unwrap();
+        (header.fraction_bits, stream, mse(&pic, &out))
+    };
+    assert_eq!(at(80, None).0, 4);
+    assert_eq!(at(100, None).0, 0);
+    let (_, exact, e) = at(100, Some(3));
+    assert_eq!(e, 0.0, "quality 100 with fraction bits is still exact");
+    assert!(Header::parse(&exact).unwrap().fraction_bits == 3);
+    // Quality 90: 4 fraction bits against none, the bits per squared error.
+    let (_, s0, e0) = at(90, Some(0));
+    let (_, s4, e4) = at(90, Some(4));
+    assert!(
+        (s4.len() as f64) * e4 < (s0.len() as f64) * e0,
+        "4 fraction bits: {} bytes, mse {e4:.3}; none: {} bytes, mse {e0:.3}",
+        s4.len(),
+        s0.len()
+    );
+    // LoQ 1 and a region of the fraction-bit stream are parts of its decodes.
+    let full = decode(&s4, &opts).unwrap();
+    let region = Region {
+        x: 10,
+        y: 7,
+        width: 33,
+        height: 20,
+    };
+    let part = decode(
+        &s4,
+        &DecodeOptions {
+            region: Some(region),
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    for (p, q) in full.planes.iter().zip(&part.planes) {
+        for y in 0..20 {
+            let row = &p.samples[((7 + y) * 96 + 10) as usize..][..33];
+            assert_eq!(row, &q.samples[(y * 33) as usize..][..33]);
+        }
+    }
+    // 16-bit planes have no room below; lossless streams take none.
+    let deep = Picture::new(vec![plane(24, 16, 16, 3)]).unwrap();
+    let grey = EncoderConfig {
+        colour_transform: false,
+        ..cfg(60, true)
+    };
+    let stream = encode(&deep, &grey).unwrap();
+    assert_eq!(Header::parse(&stream).unwrap().fraction_bits, 0);
+    for (picture, config, what) in [
+        (&deep, grey, "at most 0"),
+        (&pic, cfg(60, true), "0 to 8"),
+        (
+            &pic,
+            EncoderConfig {
+                quality: None,
+                ..cfg(60, true)
+            },
+            "lossy streams",
+        ),
+    ] {
+        let f = if what == "0 to 8" { 9 } else { 1 };
+        let err = encode(
+            picture,
+            &EncoderConfig {
+                fraction_bits: Some(f),
+                ..config
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(what), "{what}: {err}");
+    }
+}

@@ -111,6 +111,11 @@ pub struct EncoderSettings {
     /// Expert: contexts per plane of each residual section, 1 to 8 (`None`: chosen by
     /// the section's size).
     pub contexts: Option<u8>,
+    /// Expert, lossy streams: code the planes this many bits below their samples' unit,
+    /// 0 to 8 (`None`: 4, fewer for samples above 12 bits, 0 at quality 100). Fractions
+    /// of a sample in the echelons are what high-fidelity lossy coding needs; 0 gives
+    /// the streams of earlier versions.
+    pub fraction_bits: Option<u8>,
 }
 
 impl EncoderSettings {
@@ -155,6 +160,7 @@ impl Default for EncoderSettings {
             lossless_alpha: false,
             lanes: None,
             contexts: None,
+            fraction_bits: None,
         }
     }
 }
@@ -259,6 +265,7 @@ impl Encoder {
             lanes: self.settings.lanes,
             contexts: self.settings.contexts,
             precision: None,
+            fraction_bits: self.settings.fraction_bits,
         }
     }
 

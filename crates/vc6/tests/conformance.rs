@@ -388,6 +388,53 @@ fn fixtures() -> Vec<Fixture> {
             },
             21,
         ),
+        // Fraction bits (docs/bitstream.md 4): RGB at the default 4, where the output
+        // shift follows the colour transform; 12-bit grey coded at 16 bits (the most);
+        // RGBA with its alpha plane exact through the shift.
+        packed(
+            "rgb8_lossy_frac4.vc6",
+            PixelFormat::Rgb8,
+            50,
+            38,
+            8,
+            EncoderSettings {
+                quality: Some(75),
+                tile_log2: 4,
+                fraction_bits: Some(4),
+                ..s()
+            },
+            25,
+        ),
+        packed(
+            "gray16_d12_lossy_frac4.vc6",
+            PixelFormat::Gray16,
+            37,
+            27,
+            12,
+            EncoderSettings {
+                quality: Some(50),
+                tile_log2: 3,
+                fraction_bits: Some(4),
+                ..s()
+            },
+            26,
+        ),
+        packed(
+            "rgba8_lossy_frac2_alpha.vc6",
+            PixelFormat::Rgba8,
+            33,
+            21,
+            8,
+            EncoderSettings {
+                quality: Some(40),
+                tile_log2: 3,
+                fraction_bits: Some(2),
+                lossless_alpha: true,
+                upsampler: Upsampler::Linear,
+                ..s()
+            },
+            27,
+        ),
     ]
 }
 

@@ -682,7 +682,8 @@ fn forged_headers_with_valid_checksums_do_not_panic() {
 /// consistent lengths and checksums after an edit.
 #[derive(Clone)]
 struct Parts {
-    /// magic, version, flags, format, planes, upsampler, tile_log2, shortcut (2), sections.
+    /// magic, version, flags, format, planes, upsampler, tile_log2, fraction bits,
+    /// a reserved byte, sections.
     fixed: [u8; 13],
     /// Per plane: width u16, height u16, depth u8, echelons u8.
     planes: Vec<[u8; 6]>,

@@ -3,7 +3,7 @@
 
 use super::DecodeBuffers;
 use crate::output::pack::{clamp_row_u16, colour_rows, pack_plane_row, RowPacker};
-use crate::output::{OutputLayout, SampleType};
+use crate::output::{OutputLayout, OutputRange, SampleType};
 use crate::picture::{Picture, Plane};
 use crate::plan::Plan;
 use crate::pyramid::Level;
@@ -28,8 +28,8 @@ impl Reconstruction<'_> {
             .map(move |y| &l.data[y * w + r.x0 as usize..y * w + r.x1 as usize])
     }
 
-    pub(crate) fn max(&self, p: usize) -> i32 {
-        self.plan.output_max(p)
+    pub(crate) fn max(&self, p: usize) -> OutputRange {
+        self.plan.output_range(p)
     }
 
     /// Writes every plane where `layout` says, one output row at a time (colour
@@ -143,7 +143,7 @@ fn write_plane_row(
     p: usize,
     y: usize,
     row: &[i32],
-    max: i32,
+    max: OutputRange,
     out: &mut [u8],
 ) {
     let l = layout.planes[p];

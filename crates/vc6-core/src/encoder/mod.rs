@@ -63,6 +63,11 @@ pub struct EncoderConfig {
     /// its busiest table). For tools that merge sections of several streams, which
     /// need one precision.
     pub precision: Option<u8>,
+    /// Lossy streams: code every plane this many bits below its samples' unit, 0 to 8
+    /// (`None`: [`DEFAULT_FRACTION_BITS`], fewer where a plane's depth leaves no room
+    /// below 16 bits, and 0 at quality 100). Echelons then keep fractions of a sample,
+    /// which high-fidelity coding needs; see docs/bitstream.md 4.
+    pub fraction_bits: Option<u8>,
 }
 
 impl Default for EncoderConfig {
@@ -83,15 +88,28 @@ impl Default for EncoderConfig {
             lanes: None,
             contexts: None,
             precision: None,
+            fraction_bits: None,
         }
     }
 }
 
-/// Dead-zone rounding of the lossy quantiser, in 1/256 of a step (a third).
-pub(crate) const DEAD_ZONE_ROUNDING: u32 = 85;
-/// Reconstruction offset signalled for steps above 1, in 1/256 of a step: the centre of a
-/// bin of the dead-zone quantiser (1/6).
-const RECONSTRUCTION_OFFSET: u8 = 43;
+/// Fraction bits of lossy streams by default. Echelons are averages kept as integers, so
+/// without fraction bits every echelon rounds away up to half a sample, and the steps
+/// of low echelons cannot go below one sample: at the rates of high-fidelity coding
+/// both cost bits that the residuals above pay back. Measured on greyscale pictures at
+/// 0.5 bpp against 0 bits: +1.1 dB with 1 bit, +2.3 with 2, +2.7 with 3 and +3.0 with 4
+/// on aqua (garden: +1.1, +1.9, +2.2, +2.3), nothing on a noisy picture (elephants); 5
+/// bits add 0.1 dB more. On the rgb8 corpus, 4 bits gave +1.3, +1.6 and +2.0 dB at 0.5,
+/// 1.25 and 3 bpp (docs/performance.md).
+pub const DEFAULT_FRACTION_BITS: u8 = 4;
+
+/// Dead-zone rounding of the lossy quantiser, in 1/256 of a step (0.29). With fraction
+/// bits, 75 measured better than a third (85) by 0.05 to 0.1 dB, and 65 or 95 worse.
+pub(crate) const DEAD_ZONE_ROUNDING: u32 = 75;
+/// Reconstruction offset signalled for steps above 1, in 1/256 of a step (0.12): a
+/// little below the centre of a bin, where the residuals' falling density puts the
+/// centroid (30 measured best with [`DEAD_ZONE_ROUNDING`] at 75, against 25, 43 and 55).
+const RECONSTRUCTION_OFFSET: u8 = 30;
 
 /// Quantiser scale at quality 50 (the step of the top echelon's average layer, in samples).
 const QUALITY_STEP: f64 = 6.0;
@@ -144,21 +162,25 @@ pub(crate) struct LayerAt {
 /// rgb8 corpus with `cargo xtask bench --lossy`: 0.42 against 1 was +1.4 dB mean PSNR at
 /// 1.25 bpp (+7 dB on LoQ 1 and 2 thumbnails); making every step proportional to the
 /// scale (it was `1 + (s - 1) w`, which left low echelons near-lossless) and 0.35 gave
-/// +0.6 dB more.
-const ECHELON_WEIGHT: f64 = 0.35;
+/// +0.6 dB more. With fraction bits low echelons can take steps below a sample, and
+/// 0.42 is best again (+0.1 dB against 0.35 at 0.5 to 3 bpp; 0.3, 0.45 and 0.5 worse).
+const ECHELON_WEIGHT: f64 = 0.42;
 
 /// Step factors of the layers of a residual echelon, H, V, D and A, against the lowest
 /// echelon's samples. A unit of `H` or `V` moves the four samples of its block by half a
 /// unit, one of `D` by a quarter and one of `A` by a whole unit, so for the same error
 /// per bit `H` and `V` take twice the step of `A`, and `D` four times (measured on the
-/// rgb8 corpus at 1.25 bpp: D at 4 rather than 2 is +0.27 dB).
-const DETAIL_WEIGHT: [f64; 4] = [2.0, 2.0, 4.0, 1.0];
+/// rgb8 corpus at 1.25 bpp: D at 4 rather than 2 is +0.27 dB). The average residual,
+/// which corrects the echelon below, takes 1.4 (+0.05 dB against 1 with fraction bits;
+/// 0.7 is -0.3 dB, 2 no better).
+const DETAIL_WEIGHT: [f64; 4] = [2.0, 2.0, 4.0, 1.4];
 
 /// Step factor of the chroma planes (Co, Cg) of a colour-transformed picture. An error in
 /// Y moves R, G and B alike, one in Co or Cg moves them by halves and quarters (squared
 /// error gains 3, 0.5 and 0.75), so chroma takes about 2-2.5 times luma's step; 3 measured
-/// best on the rgb8 corpus (+0.2 dB at 1.25 bpp against 2).
-const CHROMA_WEIGHT: f64 = 3.0;
+/// best on the rgb8 corpus (+0.2 dB at 1.25 bpp against 2) before fraction bits, 2.5
+/// after (+0.04 dB against 3 and 2).
+const CHROMA_WEIGHT: f64 = 2.5;
 
 /// The quantiser of a layer at scale `s`, the step `s * weight` (steps below 1 are 1,
 /// exact): finer in lower echelons ([`ECHELON_WEIGHT`]), by layer ([`DETAIL_WEIGHT`]) and
@@ -291,8 +313,10 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
         Some(e) => e,
         None => auto_echelons(p0.width, p0.height),
     };
+    let fraction_bits = fraction_bits(picture, cfg, lossy)?;
     let mut header = Header {
         lossless: !lossy,
+        fraction_bits,
         predicted_average: lossy && cfg.predicted_average,
         colour_transform: cfg.colour_transform,
         checksums: cfg.checksums,
@@ -313,7 +337,7 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
     };
     header.validate()?;
 
-    let sources = signed_planes(picture, cfg.colour_transform);
+    let sources = signed_planes(picture, cfg.colour_transform, fraction_bits);
     let pyramids: Vec<Pyramid> = parallel::map(
         cfg.threads,
         sources.into_iter().enumerate().collect(),
@@ -322,7 +346,7 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
             build_pyramid(
                 lvl,
                 echelons,
-                colour::plane_range(p.bit_depth, i, cfg.colour_transform),
+                colour::plane_range(p.bit_depth + fraction_bits, i, cfg.colour_transform),
             )
         },
     );
@@ -382,15 +406,47 @@ pub(crate) fn encode_prepared(
     Ok(out)
 }
 
-/// Converts samples to `i32`, applying YCoCg-R to planes 0-2 when asked.
-fn signed_planes(picture: &Picture, colour_transform: bool) -> Vec<Level> {
+/// The fraction bits of a stream (see [`EncoderConfig::fraction_bits`]).
+fn fraction_bits(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<u8> {
+    let deepest = picture
+        .planes
+        .iter()
+        .map(|p| p.bit_depth)
+        .max()
+        .unwrap_or(8);
+    match cfg.fraction_bits {
+        Some(0) | None if !lossy => Ok(0),
+        Some(_) if !lossy => Err(Error::param(
+            "fraction bits are for lossy streams (give a quality or a target rate)",
+        )),
+        Some(f) if f > crate::header::MAX_FRACTION_BITS || deepest + f > 16 => {
+            Err(Error::param(format!(
+                "{f} fraction bits: 0 to {}, and at most {} for planes of {deepest} bits",
+                crate::header::MAX_FRACTION_BITS,
+                16 - deepest
+            )))
+        }
+        Some(f) => Ok(f),
+        // Quality 100 is exact: fraction bits would only cost.
+        None if cfg.quality == Some(100) => Ok(0),
+        None => Ok(DEFAULT_FRACTION_BITS.min(16 - deepest)),
+    }
+}
+
+/// Converts samples to `i32`, `fraction_bits` above their unit, applying YCoCg-R to
+/// planes 0-2 when asked.
+fn signed_planes(picture: &Picture, colour_transform: bool, fraction_bits: u8) -> Vec<Level> {
     let mut levels: Vec<Level> = picture
         .planes
         .iter()
         .map(|p| Level {
             width: p.width,
             height: p.height,
-            data: p.samples.iter().map(|&s| i32::from(s)).collect(),
+            data: p
+                .samples
+                .iter()
+                .map(|&s| i32::from(s) << fraction_bits)
+                .collect(),
         })
         .collect();
     if colour_transform {

@@ -179,7 +179,7 @@ pub(super) fn encode_section(
                     let at = LayerAt {
                         loq,
                         plane: p,
-                        bit_depth: header.planes[p].bit_depth,
+                        bit_depth: header.coded_depth(p),
                         colour: header.colour_transform,
                         base,
                         layer: l,

@@ -28,6 +28,33 @@ impl SampleType {
     }
 }
 
+/// How a reconstructed sample becomes an output sample: the stream's fraction bits
+/// shifted out with rounding (docs/bitstream.md 4), then clamped to `[0, max]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutputRange {
+    /// The largest output value, `2^d - 1` for `d`-bit samples.
+    pub max: i32,
+    /// The stream's fraction bits (0 to 8).
+    pub shift: u32,
+}
+
+impl OutputRange {
+    /// 8-bit samples of a stream without fraction bits.
+    pub const U8: OutputRange = OutputRange { max: 255, shift: 0 };
+
+    /// What is added before the shift: half of its unit.
+    #[inline(always)]
+    pub fn round(self) -> i32 {
+        (1 << self.shift) >> 1
+    }
+
+    /// The output sample of reconstructed value `v`.
+    #[inline(always)]
+    pub fn apply(self, v: i32) -> i32 {
+        ((v + self.round()) >> self.shift).clamp(0, self.max)
+    }
+}
+
 /// Where one plane's samples go: sample `(x, y)` of the plane's output rectangle is at
 /// byte `offset + y * row_stride + x * pixel_stride`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,20 +206,27 @@ impl OutputLayout {
         (tight && distinct).then_some(offsets)
     }
 
-    /// Writes row `y` of plane `p`, clamping each sample to `[0, max]`.
-    pub(crate) fn write_row(&self, p: usize, y: usize, row: &[i32], max: i32, out: &mut [u8]) {
+    /// Writes row `y` of plane `p`, each sample through `range`.
+    pub(crate) fn write_row(
+        &self,
+        p: usize,
+        y: usize,
+        row: &[i32],
+        range: OutputRange,
+        out: &mut [u8],
+    ) {
         let l = self.planes[p];
         let start = l.offset + y * l.row_stride;
         match self.sample {
             SampleType::U8 => {
                 for (i, &v) in row.iter().enumerate() {
-                    out[start + i * l.pixel_stride] = v.clamp(0, max) as u8;
+                    out[start + i * l.pixel_stride] = range.apply(v) as u8;
                 }
             }
             SampleType::U16 => {
                 for (i, &v) in row.iter().enumerate() {
                     let at = start + i * l.pixel_stride;
-                    out[at..at + 2].copy_from_slice(&(v.clamp(0, max) as u16).to_le_bytes());
+                    out[at..at + 2].copy_from_slice(&(range.apply(v) as u16).to_le_bytes());
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! samples clamped), and single planes' rows for planar layouts and pictures. Each has an
 //! AVX2 twin (`x86`), chosen at run time; these are the reference.
 
-use super::SampleType;
+use super::{OutputRange, SampleType};
 use crate::colour;
 use crate::plan::Plan;
 
@@ -18,8 +18,8 @@ pub(crate) struct RowPacker {
     /// `pos[p]`: the sample of a pixel that plane `p` goes to.
     pos: Vec<usize>,
     colour: bool,
-    /// Each plane's largest value; with the colour transform, planes 0-2 use plane 0's.
-    max: Vec<i32>,
+    /// Each plane's output range; with the colour transform, planes 0-2 use plane 0's.
+    max: Vec<OutputRange>,
     sample: SampleType,
 }
 
@@ -36,17 +36,17 @@ impl RowPacker {
         width: usize,
         sample: SampleType,
     ) -> Self {
-        let max = (0..offsets.len()).map(|p| plan.output_max(p)).collect();
+        let max = (0..offsets.len()).map(|p| plan.output_range(p)).collect();
         Self::from_parts(offsets, width, plan.header.colour_transform, max, sample)
     }
 
-    /// From the pixel positions, the colour flag and each plane's largest value (with
+    /// From the pixel positions, the colour flag and each plane's output range (with
     /// the colour transform, plane 0's applies to planes 0-2).
     pub(crate) fn from_parts(
         offsets: &[usize],
         width: usize,
         colour: bool,
-        mut max: Vec<i32>,
+        mut max: Vec<OutputRange>,
         sample: SampleType,
     ) -> Self {
         if colour {
@@ -95,9 +95,9 @@ impl RowPacker {
             let [r, g, b, ..] = &mut chan[..] else {
                 unreachable!("colour needs three planes")
             };
-            // A constant 255 lets the clamps become saturating packs.
-            if max == 255 {
-                colour_row_u8(src[0], src[1], src[2], r, g, b, 255);
+            // A constant range lets the clamps become saturating packs.
+            if max == OutputRange::U8 {
+                colour_row_u8(src[0], src[1], src[2], r, g, b, OutputRange::U8);
             } else {
                 colour_row_u8(src[0], src[1], src[2], r, g, b, max);
             }
@@ -105,8 +105,8 @@ impl RowPacker {
         }
         for p in first..stride {
             let max = self.max[p];
-            if max == 255 {
-                clamp_row_u8(src[p], &mut chan[p], 255);
+            if max == OutputRange::U8 {
+                clamp_row_u8(src[p], &mut chan[p], OutputRange::U8);
             } else {
                 clamp_row_u8(src[p], &mut chan[p], max);
             }
@@ -140,8 +140,14 @@ impl RowPacker {
 }
 
 /// [`RowPacker::pack`] for 16-bit little-endian samples, pixel by pixel: plane `p` to
-/// sample `pos[p]` of each pixel, clamped to `[0, max[p]]`.
-fn pack_u16_scalar(src: &[&[i32]], dst: &mut [u8], pos: &[usize], colour: bool, max: &[i32]) {
+/// sample `pos[p]` of each pixel, through `max[p]`.
+fn pack_u16_scalar(
+    src: &[&[i32]],
+    dst: &mut [u8],
+    pos: &[usize],
+    colour: bool,
+    max: &[OutputRange],
+) {
     let n = src.len();
     for (i, px) in dst.chunks_exact_mut(2 * n).enumerate() {
         let mut v = [0i32; 3];
@@ -154,12 +160,12 @@ fn pack_u16_scalar(src: &[&[i32]], dst: &mut [u8], pos: &[usize], colour: bool, 
         for p in 0..n {
             let s = if p < rest { v[p] } else { src[p][i] };
             let at = 2 * pos[p];
-            px[at..at + 2].copy_from_slice(&(s.clamp(0, max[p]) as u16).to_le_bytes());
+            px[at..at + 2].copy_from_slice(&(max[p].apply(s) as u16).to_le_bytes());
         }
     }
 }
 
-/// One row of R, G and B bytes from Y, Co and Cg, each clamped to `[0, max]`.
+/// One row of R, G and B bytes from Y, Co and Cg, each through `max`.
 #[inline(always)]
 pub(crate) fn colour_row_u8(
     y: &[i32],
@@ -168,23 +174,23 @@ pub(crate) fn colour_row_u8(
     r: &mut [u8],
     g: &mut [u8],
     b: &mut [u8],
-    max: i32,
+    max: OutputRange,
 ) {
     let n = r.len();
     let (y, co, cg, g, b) = (&y[..n], &co[..n], &cg[..n], &mut g[..n], &mut b[..n]);
     for i in 0..n {
         let (rv, gv, bv) = colour::inverse(y[i], co[i], cg[i]);
-        r[i] = rv.clamp(0, max) as u8;
-        g[i] = gv.clamp(0, max) as u8;
-        b[i] = bv.clamp(0, max) as u8;
+        r[i] = max.apply(rv) as u8;
+        g[i] = max.apply(gv) as u8;
+        b[i] = max.apply(bv) as u8;
     }
 }
 
-/// One row of bytes, each sample clamped to `[0, max]`.
+/// One row of bytes, each sample through `max`.
 #[inline(always)]
-pub(crate) fn clamp_row_u8(src: &[i32], dst: &mut [u8], max: i32) {
+pub(crate) fn clamp_row_u8(src: &[i32], dst: &mut [u8], max: OutputRange) {
     for (c, &v) in dst.iter_mut().zip(src) {
-        *c = v.clamp(0, max) as u8;
+        *c = max.apply(v) as u8;
     }
 }
 
@@ -221,8 +227,8 @@ pub(crate) fn colour_rows_scalar(
 }
 
 /// One plane's row into tight samples (`dst` as long as the row, 1 or 2 bytes a
-/// sample, 16-bit little-endian), each clamped to `[0, max]`.
-pub(crate) fn pack_plane_row(src: &[i32], dst: &mut [u8], max: i32, sample: SampleType) {
+/// sample, 16-bit little-endian), each through `max`.
+pub(crate) fn pack_plane_row(src: &[i32], dst: &mut [u8], max: OutputRange, sample: SampleType) {
     #[cfg(target_arch = "x86_64")]
     if super::x86::pack(&[src], dst, &[0], false, &[max], sample) {
         return;
@@ -233,8 +239,8 @@ pub(crate) fn pack_plane_row(src: &[i32], dst: &mut [u8], max: i32, sample: Samp
     }
 }
 
-/// One plane's row into 16-bit samples, each clamped to `[0, max]`.
-pub(crate) fn clamp_row_u16(src: &[i32], dst: &mut [u16], max: i32) {
+/// One plane's row into 16-bit samples, each through `max`.
+pub(crate) fn clamp_row_u16(src: &[i32], dst: &mut [u16], max: OutputRange) {
     #[cfg(target_arch = "x86_64")]
     if super::x86::clamp_row_u16(src, dst, max) {
         return;
@@ -243,8 +249,8 @@ pub(crate) fn clamp_row_u16(src: &[i32], dst: &mut [u16], max: i32) {
 }
 
 /// [`clamp_row_u16`] in plain Rust.
-pub(crate) fn clamp_row_u16_scalar(src: &[i32], dst: &mut [u16], max: i32) {
+pub(crate) fn clamp_row_u16_scalar(src: &[i32], dst: &mut [u16], max: OutputRange) {
     for (c, &v) in dst.iter_mut().zip(src) {
-        *c = v.clamp(0, max) as u16;
+        *c = max.apply(v) as u16;
     }
 }

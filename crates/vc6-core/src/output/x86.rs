@@ -5,12 +5,12 @@
 //! pixels' unused bytes squeezed out by a byte shuffle and a lane permute.
 #![allow(unsafe_code)]
 
-use super::SampleType;
+use super::{OutputRange, SampleType};
 use crate::simd::x86::{arrays, load, load8, store};
 use core::arch::x86_64::*;
 
 /// [`super::pack::RowPacker::pack`] with AVX2: plane `p` of `src` to sample `pos[p]` of
-/// each pixel of `dst` (`pos` a permutation), clamped to `[0, max[p]]`, after the colour
+/// each pixel of `dst` (`pos` a permutation), through `max[p]`, after the colour
 /// transform on planes 0-2 when `colour`. Returns false, doing nothing, unless
 /// [`crate::simd::avx2`] and 1 to 4 planes.
 pub(crate) fn pack(
@@ -18,7 +18,7 @@ pub(crate) fn pack(
     dst: &mut [u8],
     pos: &[usize],
     colour: bool,
-    max: &[i32],
+    max: &[OutputRange],
     sample: SampleType,
 ) -> bool {
     let n = src.len();
@@ -59,7 +59,7 @@ pub(crate) fn pack(
 
 /// [`super::pack::clamp_row_u16`] with AVX2; false, doing nothing, unless
 /// [`crate::simd::avx2`].
-pub(crate) fn clamp_row_u16(src: &[i32], dst: &mut [u16], max: i32) -> bool {
+pub(crate) fn clamp_row_u16(src: &[i32], dst: &mut [u16], max: OutputRange) -> bool {
     if !crate::simd::avx2() {
         return false;
     }
@@ -130,6 +130,9 @@ struct Consts<const N: usize> {
     /// Where each plane goes in the pixel: a left shift in bits (of 32-bit pixels, or of
     /// 64-bit ones for 16-bit samples of 3 or 4 planes).
     shift: [__m256i; N],
+    /// The output ranges' rounding and fraction bits (a shift count for `sra`).
+    round: [__m256i; N],
+    down: [__m128i; N],
     max: [__m256i; N],
     /// 0xFF or 0xFFFF: the cut of `as u8` or `as u16`.
     cut: __m256i,
@@ -141,7 +144,7 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
     src: &[&[i32]],
     dst: &mut [u8],
     pos: &[usize],
-    max: &[i32],
+    max: &[OutputRange],
 ) {
     let bits = if WIDE { 16 } else { 8 };
     let step = 8 * N * (bits / 8);
@@ -153,7 +156,9 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
                 false => _mm256_set1_epi32(s % 32),
             }
         }),
-        max: core::array::from_fn(|p| _mm256_set1_epi32(max[p])),
+        round: core::array::from_fn(|p| _mm256_set1_epi32(max[p].round())),
+        down: core::array::from_fn(|p| _mm_cvtsi32_si128(max[p].shift as i32)),
+        max: core::array::from_fn(|p| _mm256_set1_epi32(max[p].max)),
         cut: _mm256_set1_epi32((1 << bits) - 1),
     };
     let w = dst.len() / (N * (bits / 8));
@@ -211,8 +216,9 @@ fn pixels<const N: usize, const WIDE: bool, const C: bool>(
         (s[0], s[1], s[2]) = (r, g, b);
     }
     let zero = _mm256_setzero_si256();
-    for (v, &m) in s.iter_mut().zip(&k.max) {
-        *v = _mm256_and_si256(_mm256_min_epi32(_mm256_max_epi32(*v, zero), m), k.cut);
+    for (p, v) in s.iter_mut().enumerate() {
+        let d = _mm256_sra_epi32(_mm256_add_epi32(*v, k.round[p]), k.down[p]);
+        *v = _mm256_and_si256(_mm256_min_epi32(_mm256_max_epi32(d, zero), k.max[p]), k.cut);
     }
     if WIDE && N >= 3 {
         // 64-bit pixels, 4 per vector.
@@ -319,7 +325,7 @@ fn store_bytes<const B: usize>(out: &mut [u8], v: __m256i) {
 #[cfg(test)]
 mod tests {
     use super::super::pack::{clamp_row_u16_scalar, colour_rows_scalar, RowPacker};
-    use super::super::SampleType;
+    use super::super::{OutputRange, SampleType};
     use crate::test_rng::Rng;
 
     /// A sample: mostly near `[0, max]`, some far outside, some extreme.
@@ -350,14 +356,27 @@ mod tests {
                 pos.swap(i, rng.below(i as u64 + 1) as usize);
             }
             let bits = 1 + rng.below(if case % 7 == 0 { 20 } else { 16 }) as u32;
-            let max: Vec<i32> = (0..n)
-                .map(|_| match rng.below(4) {
-                    0 => (1 << (1 + rng.below(u64::from(bits)))) - 1,
-                    _ => (1 << bits) - 1,
+            // Fraction bits in a third of the cases (one count for every plane, as in a
+            // stream), the samples then drawn around the coded range.
+            let shift = match rng.below(3) {
+                0 => rng.below(9) as u32,
+                _ => 0,
+            };
+            let max: Vec<OutputRange> = (0..n)
+                .map(|_| OutputRange {
+                    max: match rng.below(4) {
+                        0 => (1 << (1 + rng.below(u64::from(bits)))) - 1,
+                        _ => (1 << bits) - 1,
+                    },
+                    shift,
                 })
                 .collect();
             let rows: Vec<Vec<i32>> = (0..n)
-                .map(|p| (0..w).map(|_| draw_sample(&mut rng, max[p])).collect())
+                .map(|p| {
+                    let coded = ((i64::from(max[p].max) + 1) << shift) - 1;
+                    let coded = coded.min(i64::from(i32::MAX / 8)) as i32;
+                    (0..w).map(|_| draw_sample(&mut rng, coded)).collect()
+                })
                 .collect();
             let src: Vec<&[i32]> = rows.iter().map(|r| &r[..]).collect();
             let mut packer = RowPacker::from_parts(&pos, w, colour, max.clone(), sample);
@@ -379,7 +398,7 @@ mod tests {
             clamp_row_u16_scalar(&rows[0], &mut want16, max[0]);
             let mut got16 = vec![9u16; w];
             assert!(super::clamp_row_u16(&rows[0], &mut got16, max[0]));
-            assert_eq!(got16, want16, "case {case}: u16 row of max {}", max[0]);
+            assert_eq!(got16, want16, "case {case}: u16 row of {:?}", max[0]);
             if n >= 3 {
                 let mut want = vec![vec![0; w]; 3];
                 let mut got = vec![vec![1; w]; 3];
