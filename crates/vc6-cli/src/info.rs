@@ -75,6 +75,7 @@ struct InfoJson {
     format: String,
     format_tag: u8,
     lossless: bool,
+    fraction_bits: u8,
     upsampler: String,
     colour_transform: bool,
     planes: Vec<PlaneJson>,
@@ -139,6 +140,7 @@ fn build_json(path: &Path, info: &StreamInfo, file_bytes: u64) -> InfoJson {
         format: format_name(info.format_tag),
         format_tag: info.format_tag,
         lossless: info.lossless,
+        fraction_bits: info.fraction_bits,
         upsampler: info.upsampler.to_string(),
         colour_transform: info.colour_transform,
         planes: info
@@ -185,6 +187,9 @@ pub fn run(
     writeln!(out, "size:             {}x{}", j.width, j.height)?;
     writeln!(out, "format:           {} (tag {})", j.format, j.format_tag)?;
     writeln!(out, "lossless:         {}", yes_no(j.lossless))?;
+    if j.fraction_bits > 0 {
+        writeln!(out, "fraction bits:    {}", j.fraction_bits)?;
+    }
     writeln!(out, "upsampler:        {}", j.upsampler)?;
     writeln!(out, "colour transform: {}", yes_no(j.colour_transform))?;
     writeln!(out, "planes:           {}", j.planes.len())?;

@@ -375,6 +375,8 @@ pub struct StreamInfo {
     pub format_tag: u8,
     /// Exact reconstruction.
     pub lossless: bool,
+    /// Lossy streams: bits below the samples' unit that the planes are coded with.
+    pub fraction_bits: u8,
     /// Upsampler used for prediction.
     pub upsampler: Upsampler,
     /// Planes 0-2 are YCoCg-R.
@@ -398,6 +400,7 @@ impl StreamInfo {
             height: p0.height,
             format_tag: h.format_tag,
             lossless: h.lossless,
+            fraction_bits: h.fraction_bits,
             upsampler: h.upsampler,
             colour_transform: h.colour_transform,
             planes: h
