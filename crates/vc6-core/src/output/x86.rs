@@ -136,6 +136,8 @@ struct Consts<const N: usize> {
     max: [__m256i; N],
     /// 0xFF or 0xFFFF: the cut of `as u8` or `as u16`.
     cut: __m256i,
+    /// The plane of each sample of a pixel (the inverse of `pos`).
+    order: [usize; N],
 }
 
 /// The packer for `N` planes, 16-bit samples when `WIDE`, the colour transform when `C`.
@@ -160,6 +162,13 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
         down: core::array::from_fn(|p| _mm_cvtsi32_si128(max[p].shift as i32)),
         max: core::array::from_fn(|p| _mm256_set1_epi32(max[p].max)),
         cut: _mm256_set1_epi32((1 << bits) - 1),
+        order: core::array::from_fn(|j| pos.iter().position(|&q| q == j).unwrap_or(0)),
+    };
+    // Bytes of 3 or 4 planes whose range is all of a byte: the saturating packs clamp.
+    let sat = !WIDE && N >= 3 && max[..N].iter().all(|m| m.max == 255);
+    let run = match sat {
+        true => run::<N, WIDE, C, true>,
+        false => run::<N, WIDE, C, false>,
     };
     let w = dst.len() / (N * (bits / 8));
     let full = w / 8;
@@ -168,7 +177,7 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
         *r = arrays(&s[..8 * full]);
     }
     let (body, rest) = dst.split_at_mut(full * step);
-    run::<N, WIDE, C>(&rows, body, &k);
+    run(&rows, body, &k);
     if !rest.is_empty() {
         // The last pixels, fewer than 8, through stack copies.
         let mut t = [[0i32; 8]; N];
@@ -179,15 +188,16 @@ fn pack_n<const N: usize, const WIDE: bool, const C: bool>(
             *r = core::slice::from_ref(t);
         }
         let mut buf = [0u8; 64];
-        run::<N, WIDE, C>(&rows, &mut buf[..step], &k);
+        run(&rows, &mut buf[..step], &k);
         rest.copy_from_slice(&buf[..rest.len()]);
     }
 }
 
-/// Packs step `v` of `out` from vector `v` of each plane's `rows`.
+/// Packs step `v` of `out` from vector `v` of each plane's `rows` (`SAT`: see
+/// [`pixels`]).
 #[target_feature(enable = "avx2")]
 #[inline]
-fn run<const N: usize, const WIDE: bool, const C: bool>(
+fn run<const N: usize, const WIDE: bool, const C: bool, const SAT: bool>(
     rows: &[&[[i32; 8]]; N],
     out: &mut [u8],
     k: &Consts<N>,
@@ -198,27 +208,57 @@ fn run<const N: usize, const WIDE: bool, const C: bool>(
         for (x, r) in s.iter_mut().zip(rows) {
             *x = load8(&r[v]);
         }
-        let (a, b) = pixels::<N, WIDE, C>(s, k);
+        let (a, b) = pixels::<N, WIDE, C, SAT>(s, k);
         store_px::<N, WIDE>(o, a, b);
     }
 }
 
 /// 8 pixels from each plane's 8 samples `s`: in the first vector, or for 16-bit samples
-/// of 3 or 4 planes 4 pixels in each (see [`store_px`]).
+/// of 3 or 4 planes 4 pixels in each (see [`store_px`]). With `SAT` (bytes of 3 or 4
+/// planes whose range is 0 to 255), saturating packs to 16 then 8 bits clamp, and one
+/// byte shuffle interleaves.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn pixels<const N: usize, const WIDE: bool, const C: bool>(
+fn pixels<const N: usize, const WIDE: bool, const C: bool, const SAT: bool>(
     mut s: [__m256i; N],
     k: &Consts<N>,
 ) -> (__m256i, __m256i) {
-    if C {
-        let [r, g, b] = inverse([s[0], s[1], s[2]]);
-        (s[0], s[1], s[2]) = (r, g, b);
-    }
     let zero = _mm256_setzero_si256();
-    for (p, v) in s.iter_mut().enumerate() {
-        let d = _mm256_sra_epi32(_mm256_add_epi32(*v, k.round[p]), k.down[p]);
-        *v = _mm256_and_si256(_mm256_min_epi32(_mm256_max_epi32(d, zero), k.max[p]), k.cut);
+    // The rounding before the fraction bits' shift: added to Y, it reaches R, G and B
+    // alike (the inverse colour transform adds Y to each), one add for three.
+    if C {
+        let y = _mm256_add_epi32(s[0], k.round[0]);
+        let [r, g, b] = inverse([y, s[1], s[2]]);
+        s[0] = _mm256_sra_epi32(r, k.down[0]);
+        s[1] = _mm256_sra_epi32(g, k.down[1]);
+        s[2] = _mm256_sra_epi32(b, k.down[2]);
+    }
+    // A range known at compile time (the iterator form costs 1% of a lossy decode).
+    #[allow(clippy::needless_range_loop)]
+    for p in if C { 3 } else { 0 }..N {
+        s[p] = _mm256_sra_epi32(_mm256_add_epi32(s[p], k.round[p]), k.down[p]);
+    }
+    if SAT && !WIDE && N >= 3 {
+        let at = |j: usize| match j < N {
+            true => s[k.order[j]],
+            false => zero,
+        };
+        // Per 128-bit lane: 4 samples of each pixel position, position-major.
+        let u = _mm256_packus_epi16(
+            _mm256_packs_epi32(at(0), at(1)),
+            _mm256_packs_epi32(at(2), at(3)),
+        );
+        if N == 4 {
+            let px = bytes_of(&[0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15]);
+            return (_mm256_shuffle_epi8(u, px), zero);
+        }
+        return (
+            squeeze(u, bytes_of(&[0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])),
+            zero,
+        );
+    }
+    for (v, &m) in s.iter_mut().zip(&k.max) {
+        *v = _mm256_and_si256(_mm256_min_epi32(_mm256_max_epi32(*v, zero), m), k.cut);
     }
     if WIDE && N >= 3 {
         // 64-bit pixels, 4 per vector.
@@ -362,10 +402,12 @@ mod tests {
                 0 => rng.below(9) as u32,
                 _ => 0,
             };
+            // Every fifth case bytes of the whole range (the saturating packers).
             let max: Vec<OutputRange> = (0..n)
                 .map(|_| OutputRange {
-                    max: match rng.below(4) {
-                        0 => (1 << (1 + rng.below(u64::from(bits)))) - 1,
+                    max: match (case % 5, rng.below(4)) {
+                        (0, _) => 255,
+                        (_, 0) => (1 << (1 + rng.below(u64::from(bits)))) - 1,
                         _ => (1 << bits) - 1,
                     },
                     shift,
