@@ -37,7 +37,7 @@ mod test_rng;
 
 pub use backend::{Backend, CpuBackend, DecodeJob};
 pub use decoder::{decode, decode_interleaved_u8, decode_planned, decode_with, DecodeBuffers};
-pub use encoder::{encode, EncoderConfig};
+pub use encoder::{encode, EncoderConfig, DEFAULT_FRACTION_BITS};
 pub use error::{Error, Result};
 pub use header::{probe, required_size, Header, LoqInfo, PlaneInfo, StreamInfo};
 pub use limits::Limits;

@@ -282,7 +282,7 @@ fn an_exact_plane_stays_exact() {
     assert!(encode(&pic, &config).is_err());
 }
 
-/// Fraction bits: the default for lossy 8-bit streams is 4, none at quality 100 or for
+/// Fraction bits: the default for lossy 8-bit streams is 5, none at quality 100 or for
 /// 16-bit planes; more fraction bits give a closer decode at the same quality, every
 /// LoQ and region decode stays a part of the full one, and impossible settings are
 /// refused by name.
@@ -303,7 +303,7 @@ fn fraction_bits_default_and_help() {
         let out = decode(&stream, &opts).unwrap();
         (header.fraction_bits, stream, mse(&pic, &out))
     };
-    assert_eq!(at(80, None).0, 4);
+    assert_eq!(at(80, None).0, vc6_core::DEFAULT_FRACTION_BITS);
     assert_eq!(at(100, None).0, 0);
     let (_, exact, e) = at(100, Some(3));
     assert_eq!(e, 0.0, "quality 100 with fraction bits is still exact");

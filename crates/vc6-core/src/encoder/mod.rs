@@ -100,8 +100,9 @@ impl Default for EncoderConfig {
 /// 0.5 bpp against 0 bits: +1.1 dB with 1 bit, +2.3 with 2, +2.7 with 3 and +3.0 with 4
 /// on aqua (garden: +1.1, +1.9, +2.2, +2.3), nothing on a noisy picture (elephants); 5
 /// bits add 0.1 dB more. On the rgb8 corpus, 4 bits gave +1.3, +1.6 and +2.0 dB at 0.5,
-/// 1.25 and 3 bpp (docs/performance.md).
-pub const DEFAULT_FRACTION_BITS: u8 = 4;
+/// 1.25 and 3 bpp (docs/performance.md), 5 bits +0.02, +0.04 and +0.13 more, 6 bits
+/// -0.02, +0.01 and +0.04 more than 5.
+pub const DEFAULT_FRACTION_BITS: u8 = 5;
 
 /// Dead-zone rounding of the lossy quantiser, in 1/256 of a step (0.29). With fraction
 /// bits, 75 measured better than a third (85) by 0.05 to 0.1 dB, and 65 or 95 worse.
@@ -186,7 +187,7 @@ const CHROMA_WEIGHT: f64 = 2.5;
 /// the coded depth are 1, exact): finer in lower echelons ([`ECHELON_WEIGHT`]), by layer
 /// ([`DETAIL_WEIGHT`]) and by plane ([`CHROMA_WEIGHT`]), and in units of an 8-bit sample,
 /// so that a quality means the same at every coded depth (a 16-bit plane's steps are 256
-/// times larger, and 4 fraction bits make them 16 times larger).
+/// times larger, and 5 fraction bits make them 32 times larger).
 pub(crate) fn scaled_quant(s: f64, at: LayerAt) -> Quant {
     let mut weight = ECHELON_WEIGHT.powi(i32::from(at.loq));
     if !at.base {
