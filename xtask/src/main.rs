@@ -565,10 +565,14 @@ fn bench_lossy(
     run_cmd(Command::new(lossy).args(&args))
 }
 
-/// The workspace root (the folder above `xtask/`).
+/// The workspace root (the folder above `xtask/`). `cargo run` names the manifest's
+/// folder at run time; the compile-time one is the fallback, since an xtask binary built
+/// from another checkout that shares `target/` would otherwise test that checkout.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()
 }

@@ -11,8 +11,10 @@ use crate::error::{Error, Result};
 
 /// Step units per sample: steps are signalled in sixteenths.
 pub const STEP_ONE: u32 = 16;
-/// Largest step width a stream may signal, in sixteenths (4096 samples).
-pub const MAX_STEP: u32 = 1 << 16;
+/// Largest step width a stream may signal, in sixteenths (2^20 units of the coded depth,
+/// above every coefficient bound: with fraction bits a unit is a fraction of a sample, and
+/// the coarsest quantisers still need steps of thousands of samples).
+pub const MAX_STEP: u32 = 1 << 24;
 
 /// The bound on a plane's coefficients (docs/bitstream.md 7.7): `4 (hi - lo)` for the
 /// sample range `(lo, hi)`. No valid residual exceeds it (a detail's residual is at most
@@ -25,7 +27,7 @@ pub fn coeff_bound((lo, hi): (i32, i32)) -> i32 {
 /// Step width and reconstruction offset of one plane, echelon and layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quant {
-    /// Step width in sixteenths of a sample, 16..=65536.
+    /// Step width in sixteenths of a unit of the coded depth, 16..=2^24.
     pub step: u32,
     /// Reconstruction offset in 1/256 of a step, 0..=255.
     pub offset: u8,

@@ -372,3 +372,36 @@ fn fraction_bits_default_and_help() {
         assert!(err.contains(what), "{what}: {err}");
     }
 }
+
+/// With fraction bits a unit is a fraction of a sample, so the coarsest quantisers need
+/// steps of thousands of units: a busy picture still reaches low target rates (with
+/// steps capped at 4096 units, 5 fraction bits could not go below 2.5 bpp here; this
+/// picture's fixed costs, headers and tables, are about 0.5 bpp).
+#[test]
+fn low_rates_stay_reachable_with_fraction_bits() {
+    let (w, h) = (64u32, 48u32);
+    let planes = (0..3)
+        .map(|c| {
+            let samples = (0..w * h).map(|i| ((3 * i + c) * 7 % 251) as u16).collect();
+            Plane::from_samples(w, h, 8, samples).unwrap()
+        })
+        .collect();
+    let pic = Picture::new(planes).unwrap();
+    for target in [0.7, 1.0] {
+        let stream = encode(
+            &pic,
+            &EncoderConfig {
+                quality: None,
+                target_bpp: Some(target),
+                ..cfg(50, true)
+            },
+        )
+        .unwrap();
+        assert!(Header::parse(&stream).unwrap().fraction_bits > 0);
+        let bpp = stream.len() as f64 * 8.0 / f64::from(w * h);
+        assert!(
+            (bpp / target - 1.0).abs() < 0.03,
+            "target {target}: {bpp:.3} bpp"
+        );
+    }
+}
