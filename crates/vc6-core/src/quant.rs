@@ -219,7 +219,8 @@ mod tests {
         assert_eq!(q.quantize(7, 85), 1);
         assert_eq!(q.quantize(-7, 85), -1);
         assert_eq!(q.dequantize(-1, 1000), -11);
-        assert!(Quant::new(0, 0).is_err() && Quant::new(70000, 0).is_err());
+        assert!(Quant::new(0, 0).is_err() && Quant::new(MAX_STEP + 1, 0).is_err());
+        assert!(Quant::new(MAX_STEP, 0).is_ok());
         // An isolated 1 below a step goes; one with a neighbour, or a full step, stays.
         let mut layer = vec![0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0];
         q.quantize_layer(&mut layer, 4, 3, 85, false);
