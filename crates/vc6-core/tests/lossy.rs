@@ -305,6 +305,17 @@ fn fraction_bits_default_and_help() {
     };
     assert_eq!(at(80, None).0, vc6_core::DEFAULT_FRACTION_BITS);
     assert_eq!(at(100, None).0, 0);
+    let exact = EncoderConfig {
+        exact_plane: Some(2),
+        ..cfg(80, true)
+    };
+    assert_eq!(
+        Header::parse(&encode(&pic, &exact).unwrap())
+            .unwrap()
+            .fraction_bits,
+        0,
+        "an exact plane: no fraction bits by default"
+    );
     let (_, exact, e) = at(100, Some(3));
     assert_eq!(e, 0.0, "quality 100 with fraction bits is still exact");
     assert!(Header::parse(&exact).unwrap().fraction_bits == 3);
