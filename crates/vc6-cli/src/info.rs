@@ -15,6 +15,8 @@ struct PlaneJson {
     width: u32,
     height: u32,
     bit_depth: u8,
+    /// Lossy streams: bits below the samples' unit the plane is coded with.
+    fraction_bits: u8,
     echelons: u8,
     /// `[width, height]` of each echelon, LoQ 0 first.
     echelon_sizes: Vec<[u32; 2]>,
@@ -75,7 +77,6 @@ struct InfoJson {
     format: String,
     format_tag: u8,
     lossless: bool,
-    fraction_bits: u8,
     upsampler: String,
     colour_transform: bool,
     planes: Vec<PlaneJson>,
@@ -140,7 +141,6 @@ fn build_json(path: &Path, info: &StreamInfo, file_bytes: u64) -> InfoJson {
         format: format_name(info.format_tag),
         format_tag: info.format_tag,
         lossless: info.lossless,
-        fraction_bits: info.fraction_bits,
         upsampler: info.upsampler.to_string(),
         colour_transform: info.colour_transform,
         planes: info
@@ -150,6 +150,7 @@ fn build_json(path: &Path, info: &StreamInfo, file_bytes: u64) -> InfoJson {
                 width: p.width,
                 height: p.height,
                 bit_depth: p.bit_depth,
+                fraction_bits: p.fraction_bits,
                 echelons: p.echelons,
                 echelon_sizes: (0..p.echelons)
                     .map(|k| [halve(p.width, k), halve(p.height, k)])
@@ -187,9 +188,6 @@ pub fn run(
     writeln!(out, "size:             {}x{}", j.width, j.height)?;
     writeln!(out, "format:           {} (tag {})", j.format, j.format_tag)?;
     writeln!(out, "lossless:         {}", yes_no(j.lossless))?;
-    if j.fraction_bits > 0 {
-        writeln!(out, "fraction bits:    {}", j.fraction_bits)?;
-    }
     writeln!(out, "upsampler:        {}", j.upsampler)?;
     writeln!(out, "colour transform: {}", yes_no(j.colour_transform))?;
     writeln!(out, "planes:           {}", j.planes.len())?;
@@ -199,9 +197,13 @@ pub fn run(
             .iter()
             .map(|[w, h]| format!("{w}x{h}"))
             .collect();
+        let fraction = match p.fraction_bits {
+            0 => String::new(),
+            f => format!(" (coded with {f} fraction bits)"),
+        };
         writeln!(
             out,
-            "  plane {i}: {}x{}, {} bits, {} echelons: {}",
+            "  plane {i}: {}x{}, {} bits{fraction}, {} echelons: {}",
             p.width,
             p.height,
             p.bit_depth,

@@ -19,8 +19,8 @@ const FLAG_COLOUR: u8 = 2;
 const FLAG_CHECKSUMS: u8 = 4;
 const FLAG_PREDICTED_AVERAGE: u8 = 8;
 const FIXED_LEN: usize = 13;
-/// Most fraction bits a lossy stream may declare.
-pub const MAX_FRACTION_BITS: u8 = 8;
+/// Most fraction bits a plane of a lossy stream may declare (3 bits of its depth byte).
+pub const MAX_FRACTION_BITS: u8 = 7;
 
 /// Size, depth and echelon count of one plane, as declared in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub struct PlaneDesc {
     pub height: u32,
     /// Bits per sample.
     pub bit_depth: u8,
+    /// Lossy streams only: the plane is coded this many bits below its samples' unit (at
+    /// depth `bit_depth + fraction_bits`), so that echelons and residuals keep fractions
+    /// of a sample; the decoder shifts them out, rounding, as it writes the output.
+    pub fraction_bits: u8,
     /// Number of echelons, the lowest (coded directly) included: 1..=17.
     pub echelons: u8,
 }
@@ -64,11 +68,6 @@ pub struct Header {
     pub predicted_average: bool,
     /// Pixel format tag (informative for the facade; 0 = generic planar).
     pub format_tag: u8,
-    /// Lossy streams only: every plane is coded with this many bits below its samples'
-    /// unit (at depth `bit_depth + fraction_bits`), so that echelons and residuals keep
-    /// fractions of a sample; the decoder shifts them out, rounding, as it writes the
-    /// output. 0 in lossless streams.
-    pub fraction_bits: u8,
     /// Upsampler used for prediction.
     pub upsampler: Upsampler,
     /// log2 of the tile side in coefficients.
@@ -112,9 +111,9 @@ impl Header {
             + 4
     }
 
-    /// The depth plane `p` is coded at: its bit depth plus the fraction bits.
+    /// The depth plane `p` is coded at: its bit depth plus its fraction bits.
     pub fn coded_depth(&self, p: usize) -> u8 {
-        self.planes[p].bit_depth + self.fraction_bits
+        self.planes[p].bit_depth + self.planes[p].fraction_bits
     }
 
     /// Bytes from the start of the stream needed to decode at `loq`.
@@ -168,30 +167,30 @@ impl Header {
                 return Err(Error::param("colour transform needs at least 3 planes"));
             }
             let p0 = self.planes[0];
-            if self.planes[1..3]
-                .iter()
-                .any(|p| (p.width, p.height, p.bit_depth) != (p0.width, p0.height, p0.bit_depth))
-            {
+            if self.planes[1..3].iter().any(|p| {
+                (p.width, p.height, p.bit_depth, p.fraction_bits)
+                    != (p0.width, p0.height, p0.bit_depth, p0.fraction_bits)
+            }) {
                 return Err(Error::param(
                     "colour transform needs planes 0-2 of one size and depth",
                 ));
             }
         }
-        if self.fraction_bits > 0 && self.lossless {
-            return Err(Error::param("fraction bits are for lossy streams only"));
-        }
-        if self.fraction_bits > MAX_FRACTION_BITS {
-            return Err(Error::param(format!(
-                "{} fraction bits, more than {MAX_FRACTION_BITS}",
-                self.fraction_bits
-            )));
-        }
         for p in &self.planes {
             check_plane_shape(p.width, p.height, p.bit_depth)?;
-            if p.bit_depth + self.fraction_bits > 16 {
+            if p.fraction_bits > 0 && self.lossless {
+                return Err(Error::param("fraction bits are for lossy streams only"));
+            }
+            if p.fraction_bits > MAX_FRACTION_BITS {
+                return Err(Error::param(format!(
+                    "{} fraction bits, more than {MAX_FRACTION_BITS}",
+                    p.fraction_bits
+                )));
+            }
+            if p.bit_depth + p.fraction_bits > 16 {
                 return Err(Error::param(format!(
                     "a plane of {} bits with {} fraction bits is coded at more than 16 bits",
-                    p.bit_depth, self.fraction_bits
+                    p.bit_depth, p.fraction_bits
                 )));
             }
             if p.echelons == 0 || p.echelons > MAX_ECHELONS {
@@ -227,13 +226,12 @@ impl Header {
         out.put_u8(self.planes.len() as u8);
         out.put_u8(self.upsampler.id());
         out.put_u8(self.tile_log2);
-        out.put_u8(self.fraction_bits);
-        out.put_u8(0);
+        out.put_u16(0);
         out.put_u8(self.section_count() as u8);
         for p in &self.planes {
             out.put_u16(p.width as u16);
             out.put_u16(p.height as u16);
-            out.put_u8(p.bit_depth);
+            out.put_u8(p.bit_depth | p.fraction_bits << 5);
             out.put_u8(p.echelons);
         }
         if let Upsampler::Custom(k) = self.upsampler {
@@ -272,20 +270,24 @@ impl Header {
         let plane_count = r.u8("plane count")?;
         let upsampler_id = r.u8("upsampler")?;
         let tile_log2 = r.u8("tile size")?;
-        let fraction_bits = r.u8("fraction bits")?;
-        let reserved = r.u8("reserved header byte")?;
+        let reserved = r.u16("reserved header bytes")?;
         if reserved != 0 {
             return Err(Error::Unsupported(format!(
-                "reserved header byte 11 is {reserved:#04x} (a later version's option)"
+                "reserved header bytes 10-11 are {reserved:#06x} (a later version's option)"
             )));
         }
         let section_count = r.u8("section count")?;
         let mut planes = Vec::with_capacity(plane_count as usize);
         for _ in 0..plane_count {
+            let width = u32::from(r.u16("plane width")?);
+            let height = u32::from(r.u16("plane height")?);
+            // Bits 0-4: the bit depth; bits 5-7: the fraction bits.
+            let depth = r.u8("plane bit depth")?;
             planes.push(PlaneDesc {
-                width: u32::from(r.u16("plane width")?),
-                height: u32::from(r.u16("plane height")?),
-                bit_depth: r.u8("plane bit depth")?,
+                width,
+                height,
+                bit_depth: depth & 31,
+                fraction_bits: depth >> 5,
                 echelons: r.u8("plane echelons")?,
             });
         }
@@ -318,7 +320,6 @@ impl Header {
             checksums: flags & FLAG_CHECKSUMS != 0,
             predicted_average: flags & FLAG_PREDICTED_AVERAGE != 0,
             format_tag,
-            fraction_bits,
             upsampler,
             tile_log2,
             planes,
@@ -347,6 +348,8 @@ pub struct PlaneInfo {
     pub height: u32,
     /// Bits per sample.
     pub bit_depth: u8,
+    /// Lossy streams: bits below the samples' unit that the plane is coded with.
+    pub fraction_bits: u8,
     /// Echelon count (lowest included).
     pub echelons: u8,
 }
@@ -375,8 +378,6 @@ pub struct StreamInfo {
     pub format_tag: u8,
     /// Exact reconstruction.
     pub lossless: bool,
-    /// Lossy streams: bits below the samples' unit that the planes are coded with.
-    pub fraction_bits: u8,
     /// Upsampler used for prediction.
     pub upsampler: Upsampler,
     /// Planes 0-2 are YCoCg-R.
@@ -400,7 +401,6 @@ impl StreamInfo {
             height: p0.height,
             format_tag: h.format_tag,
             lossless: h.lossless,
-            fraction_bits: h.fraction_bits,
             upsampler: h.upsampler,
             colour_transform: h.colour_transform,
             planes: h
@@ -410,6 +410,7 @@ impl StreamInfo {
                     width: p.width,
                     height: p.height,
                     bit_depth: p.bit_depth,
+                    fraction_bits: p.fraction_bits,
                     echelons: p.echelons,
                 })
                 .collect(),
@@ -454,7 +455,6 @@ mod tests {
             checksums: true,
             predicted_average: false,
             format_tag: 3,
-            fraction_bits: 0,
             upsampler: Upsampler::Custom([0, 12000, 4384, 0]),
             tile_log2: 6,
             planes: vec![
@@ -462,6 +462,7 @@ mod tests {
                     width: 640,
                     height: 480,
                     bit_depth: 8,
+                    fraction_bits: 0,
                     echelons: 4
                 };
                 3
@@ -515,29 +516,37 @@ mod tests {
 
     #[test]
     fn fraction_bits_are_checked() {
+        // Per plane, in bits 5-7 of the depth byte (offset 17 + 6p).
         let mut h = sample();
-        h.lossless = false;
-        h.fraction_bits = 4;
+        (h.lossless, h.colour_transform) = (false, false);
+        h.planes[0].fraction_bits = 4;
+        h.planes[1].fraction_bits = 7;
         let mut buf = Vec::new();
         h.write(&mut buf);
-        assert_eq!(buf[10], 4);
+        assert_eq!(
+            buf[17..29].iter().step_by(6).copied().collect::<Vec<u8>>(),
+            [0x88, 0xE8]
+        );
         assert_eq!(Header::parse(&buf).unwrap(), h);
-        assert_eq!(h.coded_depth(0), 12);
-        // Lossless streams, more than 8, or a plane coded above 16 bits.
+        assert_eq!(
+            (h.coded_depth(0), h.coded_depth(1), h.coded_depth(2)),
+            (12, 15, 8)
+        );
+        // Lossless streams, a plane coded above 16 bits, or colour planes that differ.
         let lossless = Header {
             lossless: true,
             ..h.clone()
         };
+        let colour = Header {
+            colour_transform: true,
+            ..h.clone()
+        };
         for (bad, what) in [
-            (with_byte(&lossless, 10, 4), "lossy streams only"),
-            (with_byte(&h, 10, 9), "more than 8"),
+            (with_byte(&lossless, 17, 0x88), "lossy streams only"),
+            (with_byte(&h, 23, 0xEC), "more than 16 bits"),
             (
-                {
-                    let mut deep = h.clone();
-                    deep.planes.iter_mut().for_each(|p| p.bit_depth = 14);
-                    with_byte(&deep, 10, 4)
-                },
-                "more than 16 bits",
+                with_byte(&colour, 17, 0x88),
+                "planes 0-2 of one size and depth",
             ),
         ] {
             match Header::parse(&bad) {
@@ -545,10 +554,12 @@ mod tests {
                 other => panic!("{what}: {other:?}"),
             }
         }
-        assert!(matches!(
-            Header::parse(&with_byte(&h, 11, 1)),
-            Err(Error::Unsupported(m)) if m.contains("reserved header byte 11")
-        ));
+        for at in [10, 11] {
+            assert!(matches!(
+                Header::parse(&with_byte(&h, at, 1)),
+                Err(Error::Unsupported(m)) if m.contains("reserved header bytes 10-11")
+            ));
+        }
     }
 
     #[test]

@@ -191,12 +191,12 @@ impl Plan {
         (r.width(), r.height())
     }
 
-    /// How plane `p`'s reconstructed samples become output samples: the fraction bits
-    /// shifted out, then clamped to the plane's bit depth.
+    /// How plane `p`'s reconstructed samples become output samples: its fraction bits
+    /// shifted out, then clamped to its bit depth.
     pub fn output_range(&self, p: usize) -> OutputRange {
         OutputRange {
             max: (1i32 << self.header.planes[p].bit_depth) - 1,
-            shift: u32::from(self.header.fraction_bits),
+            shift: u32::from(self.header.planes[p].fraction_bits),
         }
     }
 

@@ -301,24 +301,27 @@ fn fraction_bits_default_and_help() {
         .unwrap();
         let header = Header::parse(&stream).unwrap();
         let out = decode(&stream, &opts).unwrap();
-        (header.fraction_bits, stream, mse(&pic, &out))
+        (header.planes[0].fraction_bits, stream, mse(&pic, &out))
     };
     assert_eq!(at(80, None).0, vc6_core::DEFAULT_FRACTION_BITS);
     assert_eq!(at(100, None).0, 0);
-    let exact = EncoderConfig {
-        exact_plane: Some(2),
-        ..cfg(80, true)
+    // An exact plane gets none (nor, with the colour transform, planes 0-2 beside it).
+    let bits = |picture: &Picture, exact_plane: u8| -> Vec<u8> {
+        let config = EncoderConfig {
+            exact_plane: Some(exact_plane),
+            ..cfg(80, true)
+        };
+        let header = Header::parse(&encode(picture, &config).unwrap()).unwrap();
+        header.planes.iter().map(|p| p.fraction_bits).collect()
     };
-    assert_eq!(
-        Header::parse(&encode(&pic, &exact).unwrap())
-            .unwrap()
-            .fraction_bits,
-        0,
-        "an exact plane: no fraction bits by default"
-    );
+    let mut rgba = pic.clone();
+    rgba.planes.push(plane(96, 64, 8, 77));
+    let f = vc6_core::DEFAULT_FRACTION_BITS;
+    assert_eq!(bits(&rgba, 3), [f, f, f, 0]);
+    assert_eq!(bits(&pic, 2), [0, 0, 0]);
     let (_, exact, e) = at(100, Some(3));
     assert_eq!(e, 0.0, "quality 100 with fraction bits is still exact");
-    assert!(Header::parse(&exact).unwrap().fraction_bits == 3);
+    assert!(Header::parse(&exact).unwrap().planes[0].fraction_bits == 3);
     // Quality 90: 4 fraction bits against none, the bits per squared error.
     let (_, s0, e0) = at(90, Some(0));
     let (_, s4, e4) = at(90, Some(4));
@@ -357,10 +360,10 @@ fn fraction_bits_default_and_help() {
         ..cfg(60, true)
     };
     let stream = encode(&deep, &grey).unwrap();
-    assert_eq!(Header::parse(&stream).unwrap().fraction_bits, 0);
+    assert_eq!(Header::parse(&stream).unwrap().planes[0].fraction_bits, 0);
     for (picture, config, what) in [
         (&deep, grey, "at most 0"),
-        (&pic, cfg(60, true), "0 to 8"),
+        (&pic, cfg(60, true), "0 to 7"),
         (
             &pic,
             EncoderConfig {
@@ -370,7 +373,7 @@ fn fraction_bits_default_and_help() {
             "lossy streams",
         ),
     ] {
-        let f = if what == "0 to 8" { 9 } else { 1 };
+        let f = if what == "0 to 7" { 8 } else { 1 };
         let err = encode(
             picture,
             &EncoderConfig {
@@ -408,7 +411,7 @@ fn low_rates_stay_reachable_with_fraction_bits() {
             },
         )
         .unwrap();
-        assert!(Header::parse(&stream).unwrap().fraction_bits > 0);
+        assert!(Header::parse(&stream).unwrap().planes[0].fraction_bits > 0);
         let bpp = stream.len() as f64 * 8.0 / f64::from(w * h);
         assert!(
             (bpp / target - 1.0).abs() < 0.03,

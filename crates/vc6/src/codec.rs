@@ -112,10 +112,9 @@ pub struct EncoderSettings {
     /// the section's size).
     pub contexts: Option<u8>,
     /// Expert, lossy streams: code the planes this many bits below their samples' unit,
-    /// 0 to 8 (`None`: 5, fewer for samples above 11 bits, 0 at quality 100 or with
-    /// `lossless_alpha`, whose exact plane would cost 1-3 bpp more). Fractions
-    /// of a sample in the echelons are what high-fidelity lossy coding needs; 0 gives
-    /// the streams of earlier versions.
+    /// 0 to 7 (`None`: 5, fewer for samples above 11 bits, 0 at quality 100); the exact
+    /// alpha plane of `lossless_alpha` gets none. Fractions of a sample in the echelons
+    /// are what high-fidelity lossy coding needs; 0 gives the streams of earlier versions.
     pub fraction_bits: Option<u8>,
 }
 

@@ -388,9 +388,9 @@ fn fixtures() -> Vec<Fixture> {
             },
             21,
         ),
-        // Fraction bits (docs/bitstream.md 4): RGB at the default 4, where the output
-        // shift follows the colour transform; 12-bit grey coded at 16 bits (the most);
-        // RGBA with its alpha plane exact through the shift.
+        // Fraction bits (docs/bitstream.md 4): RGB with 4, where the output shift
+        // follows the colour transform; 12-bit grey coded at 16 bits (the most); RGBA
+        // with 2 in its colour planes and none in its exact alpha plane.
         packed(
             "rgb8_lossy_frac4.vc6",
             PixelFormat::Rgb8,

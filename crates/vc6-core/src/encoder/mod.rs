@@ -63,9 +63,9 @@ pub struct EncoderConfig {
     /// its busiest table). For tools that merge sections of several streams, which
     /// need one precision.
     pub precision: Option<u8>,
-    /// Lossy streams: code every plane this many bits below its samples' unit, 0 to 8
+    /// Lossy streams: code the planes this many bits below their samples' unit, 0 to 7
     /// (`None`: [`DEFAULT_FRACTION_BITS`], fewer where a plane's depth leaves no room
-    /// below 16 bits, and 0 at quality 100 or with an exact plane). Echelons then keep fractions of a sample,
+    /// below 16 bits, and 0 at quality 100). The exact plane, if any, gets none. Echelons then keep fractions of a sample,
     /// which high-fidelity coding needs; see docs/bitstream.md 4.
     pub fraction_bits: Option<u8>,
 }
@@ -318,7 +318,6 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
     let fraction_bits = fraction_bits(picture, cfg, lossy)?;
     let mut header = Header {
         lossless: !lossy,
-        fraction_bits,
         predicted_average: lossy && cfg.predicted_average,
         colour_transform: cfg.colour_transform,
         checksums: cfg.checksums,
@@ -328,10 +327,12 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
         planes: picture
             .planes
             .iter()
-            .map(|p| PlaneDesc {
+            .zip(&fraction_bits)
+            .map(|(p, &f)| PlaneDesc {
                 width: p.width,
                 height: p.height,
                 bit_depth: p.bit_depth,
+                fraction_bits: f,
                 echelons,
             })
             .collect(),
@@ -339,7 +340,7 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
     };
     header.validate()?;
 
-    let sources = signed_planes(picture, cfg.colour_transform, fraction_bits);
+    let sources = signed_planes(picture, cfg.colour_transform, &fraction_bits);
     let pyramids: Vec<Pyramid> = parallel::map(
         cfg.threads,
         sources.into_iter().enumerate().collect(),
@@ -348,7 +349,7 @@ pub(crate) fn prepare(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Re
             build_pyramid(
                 lvl,
                 echelons,
-                colour::plane_range(p.bit_depth + fraction_bits, i, cfg.colour_transform),
+                colour::plane_range(p.bit_depth + fraction_bits[i], i, cfg.colour_transform),
             )
         },
     );
@@ -408,50 +409,59 @@ pub(crate) fn encode_prepared(
     Ok(out)
 }
 
-/// The fraction bits of a stream (see [`EncoderConfig::fraction_bits`]).
-fn fraction_bits(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<u8> {
+/// The fraction bits of each plane (see [`EncoderConfig::fraction_bits`]).
+fn fraction_bits(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<Vec<u8>> {
+    let n = picture.planes.len();
     let deepest = picture
         .planes
         .iter()
         .map(|p| p.bit_depth)
         .max()
         .unwrap_or(8);
-    match cfg.fraction_bits {
-        Some(0) | None if !lossy => Ok(0),
-        Some(_) if !lossy => Err(Error::param(
-            "fraction bits are for lossy streams (give a quality or a target rate)",
-        )),
+    let f = match cfg.fraction_bits {
+        Some(0) | None if !lossy => 0,
+        Some(_) if !lossy => {
+            return Err(Error::param(
+                "fraction bits are for lossy streams (give a quality or a target rate)",
+            ))
+        }
         Some(f) if f > crate::header::MAX_FRACTION_BITS || deepest + f > 16 => {
-            Err(Error::param(format!(
+            return Err(Error::param(format!(
                 "{f} fraction bits: 0 to {}, and at most {} for planes of {deepest} bits",
                 crate::header::MAX_FRACTION_BITS,
                 16 - deepest
             )))
         }
-        Some(f) => Ok(f),
-        // Quality 100 is exact: fraction bits would only cost. So would they an exact plane
-        // (an alpha plane): coded exactly below its unit, it carries the fractions of its
-        // averages too (on the rgba8 corpus picture at quality 80: 2.45 bpp with none,
-        // 3.31 with 2 bits, 5.56 with 5).
-        None if cfg.quality == Some(100) || cfg.exact_plane.is_some() => Ok(0),
-        None => Ok(DEFAULT_FRACTION_BITS.min(16 - deepest)),
+        Some(f) => f,
+        // Quality 100 is exact: fraction bits would only cost.
+        None if cfg.quality == Some(100) => 0,
+        None => DEFAULT_FRACTION_BITS.min(16 - deepest),
+    };
+    let mut bits = vec![f; n];
+    // An exact plane (an alpha plane) coded below its unit would carry the fractions of
+    // its averages too: on the rgba8 corpus picture at quality 80 the stream was 2.45 bpp
+    // with none, 3.31 with 2 bits and 5.56 with 5. Planes 0-2 of a colour-transformed
+    // picture share theirs.
+    if let Some(e) = cfg.exact_plane.map(usize::from).filter(|&e| e < n) {
+        match cfg.colour_transform && e < 3 {
+            true => bits[..3].fill(0),
+            false => bits[e] = 0,
+        }
     }
+    Ok(bits)
 }
 
-/// Converts samples to `i32`, `fraction_bits` above their unit, applying YCoCg-R to
-/// planes 0-2 when asked.
-fn signed_planes(picture: &Picture, colour_transform: bool, fraction_bits: u8) -> Vec<Level> {
+/// Converts samples to `i32`, each plane's `fraction_bits` above their unit, applying
+/// YCoCg-R to planes 0-2 when asked.
+fn signed_planes(picture: &Picture, colour_transform: bool, fraction_bits: &[u8]) -> Vec<Level> {
     let mut levels: Vec<Level> = picture
         .planes
         .iter()
-        .map(|p| Level {
+        .zip(fraction_bits)
+        .map(|(p, &f)| Level {
             width: p.width,
             height: p.height,
-            data: p
-                .samples
-                .iter()
-                .map(|&s| i32::from(s) << fraction_bits)
-                .collect(),
+            data: p.samples.iter().map(|&s| i32::from(s) << f).collect(),
         })
         .collect();
     if colour_transform {

@@ -28,13 +28,13 @@ impl SampleType {
     }
 }
 
-/// How a reconstructed sample becomes an output sample: the stream's fraction bits
+/// How a reconstructed sample becomes an output sample: the plane's fraction bits
 /// shifted out with rounding (docs/bitstream.md 4), then clamped to `[0, max]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OutputRange {
     /// The largest output value, `2^d - 1` for `d`-bit samples.
     pub max: i32,
-    /// The stream's fraction bits (0 to 8).
+    /// The plane's fraction bits (0 to 7).
     pub shift: u32,
 }
 
