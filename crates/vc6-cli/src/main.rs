@@ -93,9 +93,12 @@ struct EncodeArgs {
     /// Bits per sample actually used (e.g. 10 or 12 for 16-bit formats) [default: the format's].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
     bit_depth: Option<u8>,
-    /// Worker threads (0 = every core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Worker threads (0 = every core), at most 1024.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     threads: usize,
+    /// Write the stream even where OUT does not end in .vc6.
+    #[arg(long)]
+    force: bool,
     /// Backend: auto, cpu or opencl (encoding runs on the CPU with every backend today;
     /// see `vc6 info --backends`).
     #[arg(long, value_name = "NAME", default_value = "auto")]
@@ -119,8 +122,8 @@ struct DecodeArgs {
     /// Output pixel format [default: the stream's own].
     #[arg(long, value_name = "FMT")]
     format: Option<PixelFormat>,
-    /// Worker threads (0 = every core).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Worker threads (0 = every core), at most 1024.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     threads: usize,
     /// Backend that decodes: auto (a GPU when one is compiled in and present, else the
     /// CPU), cpu or opencl (device chosen by OCL_DEVICE); every backend gives the same
@@ -267,6 +270,37 @@ fn run_info(args: &InfoArgs, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// Most worker threads the CLI takes: more only cost start-up (a thread each) and memory.
+const MAX_THREADS: usize = 1024;
+
+/// `--threads N`, 0 (every core) to [`MAX_THREADS`].
+fn parse_threads(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a thread count (0 = every core)"))?;
+    if n > MAX_THREADS {
+        return Err(format!(
+            "{n} threads: at most {MAX_THREADS} (0 = every core)"
+        ));
+    }
+    Ok(n)
+}
+
+/// Refuses to write `output` when it is the file `input` (the write would destroy it).
+fn not_the_input(input: &Path, output: &Path) -> Result<()> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        bail!(
+            "{}: this is the input; writing the output there would destroy it",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 /// `IN`'s file stem, for naming outputs.
 fn stem(path: &Path) -> Result<&std::ffi::OsStr> {
     path.file_stem()
@@ -302,6 +336,21 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         vec![args.output.clone()]
     };
+    for output in &outputs {
+        for input in &args.inputs {
+            not_the_input(input, output)?;
+        }
+        let is_vc6 = output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("vc6"));
+        if !is_vc6 && !args.force {
+            bail!(
+                "{}: an encoded stream goes to a .vc6 file (name it so, or give --force to \
+                 write it there anyway)",
+                output.display()
+            );
+        }
+    }
     let mut seen = HashSet::new();
     for (input, output) in args.inputs.iter().zip(&outputs) {
         if !seen.insert(output) {
@@ -454,6 +503,7 @@ fn decode_error(path: &Path, data: &[u8], e: vc6::Error) -> anyhow::Error {
 
 fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
     imageio::check_output_path(&args.output)?;
+    not_the_input(&args.input, &args.output)?;
     let data =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     let settings = DecoderSettings {

@@ -764,3 +764,62 @@ fn lossy_encoding_by_rate_quality_and_preset() {
         "{stderr}"
     );
 }
+
+/// No command overwrites its input; an encode output must end in .vc6 unless --force;
+/// thread counts are bounded.
+#[test]
+fn outputs_never_replace_inputs_and_streams_go_to_vc6_files() {
+    let dir = TempDir::new("no_overwrite");
+    let (png, stream) = encoded(&dir);
+    let png_bytes = std::fs::read(&png).unwrap();
+    // The input as the output, for encode (even with --force) and decode.
+    for force in [false, true] {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"encode", &png, &"-o", &png];
+        if force {
+            args.push(&"--force");
+        }
+        let err = fails(&args);
+        assert!(err.contains("this is the input"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&png).unwrap(),
+        png_bytes,
+        "the input is intact"
+    );
+    let ppm_stream = dir.path("stream.ppm");
+    std::fs::copy(&stream, &ppm_stream).unwrap();
+    let err = fails(&[&"decode", &ppm_stream, &"-o", &ppm_stream]);
+    assert!(err.contains("this is the input"), "{err}");
+    assert_eq!(
+        std::fs::read(&ppm_stream).unwrap(),
+        std::fs::read(&stream).unwrap()
+    );
+    // A stream written to a name that says image or text: refused, unless --force.
+    for name in ["out.png", "out.txt", "out"] {
+        let out = dir.path(name);
+        let err = fails(&[&"encode", &png, &"-o", &out]);
+        assert!(err.contains(".vc6") && err.contains("--force"), "{err}");
+        assert!(!out.exists(), "{name} was written");
+    }
+    let forced = dir.path("stream.bin");
+    ok(&[&"encode", &png, &"-o", &forced, &"--force"]);
+    assert_eq!(
+        std::fs::read(&forced).unwrap(),
+        std::fs::read(&stream).unwrap()
+    );
+    // Upper-case extensions are .vc6 too.
+    ok(&[&"encode", &png, &"-o", &dir.path("UP.VC6")]);
+    // Thread counts: a sane bound, with a reason (a usage error: exit status 2).
+    let t_ppm = dir.path("t.ppm");
+    let too_many: [&[&dyn AsRef<std::ffi::OsStr>]; 2] = [
+        &[&"encode", &png, &"-o", &stream, &"--threads", &"100000"],
+        &[&"decode", &stream, &"-o", &t_ppm, &"--threads", &"5000"],
+    ];
+    for args in too_many {
+        let out = vc6(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("at most 1024"), "{err}");
+    }
+    ok(&[&"decode", &stream, &"-o", &t_ppm, &"--threads", &"3"]);
+}
