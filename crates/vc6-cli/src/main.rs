@@ -463,6 +463,18 @@ fn encode_one(
     std::fs::write(output, &stream).with_context(|| format!("writing {}", output.display()))?;
     let pixels = u64::from(frame.width) * u64::from(frame.height);
     let bpp = stream.len() as f64 * 8.0 / pixels.max(1) as f64;
+    // Rate control lands within 1% when it can; say so when the target was out of reach
+    // (above what exact coding spends, or below the smallest stream).
+    if let Some(target) = args.bpp.filter(|&t| (bpp / t - 1.0).abs() > 0.02) {
+        let why = match bpp < target {
+            true => "the exact stream is smaller",
+            false => "no stream of this picture is smaller",
+        };
+        eprintln!(
+            "vc6: warning: {}: --bpp {target} is out of reach ({why}): {bpp:.3} bpp",
+            input.display()
+        );
+    }
     Ok(format!(
         "{} -> {}: {}x{} {}, {} bytes, {bpp:.2} bpp, {ms:.1} ms",
         input.display(),

@@ -823,3 +823,26 @@ fn outputs_never_replace_inputs_and_streams_go_to_vc6_files() {
     }
     ok(&[&"decode", &stream, &"-o", &t_ppm, &"--threads", &"3"]);
 }
+
+/// A --bpp the picture cannot reach gives a warning with the rate reached; a reachable
+/// one gives none.
+#[test]
+fn unreachable_bpp_warns_with_the_rate_reached() {
+    let dir = TempDir::new("bpp_reach");
+    let (png, _) = encoded(&dir);
+    let out = dir.path("r.vc6");
+    for (bpp, warns) in [("100", true), ("0.001", true), ("4", false)] {
+        let run = vc6(&[&"encode", &png, &"-o", &out, &"--bpp", &bpp]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "--bpp {bpp}: {err}");
+        assert_eq!(
+            err.contains("vc6: warning:") && err.contains("out of reach"),
+            warns,
+            "--bpp {bpp}: {err}"
+        );
+        if warns {
+            let reached = std::fs::metadata(&out).unwrap().len() as f64 * 8.0 / (37.0 * 23.0);
+            assert!(err.contains(&format!("{reached:.3} bpp")), "{err}");
+        }
+    }
+}
