@@ -486,9 +486,33 @@ fn encode_one(
     ))
 }
 
+/// The image format `data` starts like, for the hint on a file given to `decode` that is
+/// an image rather than a stream.
+fn image_kind(data: &[u8]) -> Option<&'static str> {
+    const KINDS: [(&[u8], &str); 6] = [
+        (b"\xff\xd8\xff", "JPEG"),
+        (b"\x89PNG", "PNG"),
+        (b"II*\0", "TIFF"),
+        (b"MM\0*", "TIFF"),
+        (b"P5", "PGM"),
+        (b"P6", "PPM"),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| data.starts_with(magic))
+        .map(|&(_, kind)| kind)
+}
+
 /// Names a decoding failure; for a truncated stream also says which LoQs the file holds.
 fn decode_error(path: &Path, data: &[u8], e: vc6::Error) -> anyhow::Error {
     let mut msg = format!("decoding {}: {e}", path.display());
+    if matches!(e, vc6::Error::NotVc6(_)) {
+        if let Some(kind) = image_kind(data) {
+            msg.push_str(&format!(
+                " (this is a {kind} file; did you mean `vc6 encode`?)"
+            ));
+        }
+    }
     if matches!(e, vc6::Error::Truncated { .. }) {
         if let Ok(info) = vc6::probe(data) {
             let held = data.len() as u64;

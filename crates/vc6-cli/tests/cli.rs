@@ -846,3 +846,25 @@ fn unreachable_bpp_warns_with_the_rate_reached() {
         }
     }
 }
+
+/// An image given to `decode` gets a hint that `encode` was probably meant.
+#[test]
+fn decoding_an_image_suggests_encode() {
+    let dir = TempDir::new("decode_image");
+    let (png, _) = encoded(&dir);
+    let jpeg = dir.path("photo.jpg");
+    std::fs::write(&jpeg, b"\xff\xd8\xff\xe0\x00\x10JFIF\x00").unwrap();
+    for (input, kind) in [(&png, "PNG"), (&jpeg, "JPEG")] {
+        let err = fails(&[&"decode", input, &"-o", &dir.path("x.ppm")]);
+        assert!(
+            err.contains(&format!(
+                "this is a {kind} file; did you mean `vc6 encode`?"
+            )),
+            "{err}"
+        );
+    }
+    let junk = dir.path("junk.vc6");
+    std::fs::write(&junk, b"not a stream at all").unwrap();
+    let err = fails(&[&"decode", &junk, &"-o", &dir.path("x.ppm")]);
+    assert!(!err.contains("did you mean"), "{err}");
+}
