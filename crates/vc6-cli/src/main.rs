@@ -312,10 +312,20 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         bail!("--size needs --format (the pixel format of the raw input)");
     }
     let multi = args.inputs.len() > 1;
-    let outputs: Vec<PathBuf> = if multi {
-        if args.output.exists() && !args.output.is_dir() {
+    // `-o out/` names a folder, made when missing, even for one input.
+    let folder = args.output.is_dir()
+        || args
+            .output
+            .to_str()
+            .is_some_and(|s| s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR));
+    let outputs: Vec<PathBuf> = if multi || folder {
+        let file_like = args
+            .output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("vc6"));
+        if (args.output.exists() && !args.output.is_dir()) || (!folder && file_like) {
             bail!(
-                "{}: with several inputs -o must be a folder, and this is a file",
+                "{}: with several inputs -o must be a folder, and this names a file",
                 args.output.display()
             );
         }
@@ -329,10 +339,6 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
                 Ok(args.output.join(name))
             })
             .collect::<Result<_>>()?
-    } else if args.output.is_dir() {
-        let mut name = stem(&args.inputs[0])?.to_os_string();
-        name.push(".vc6");
-        vec![args.output.join(name)]
     } else {
         vec![args.output.clone()]
     };

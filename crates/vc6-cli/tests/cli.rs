@@ -868,3 +868,24 @@ fn decoding_an_image_suggests_encode() {
     let err = fails(&[&"decode", &junk, &"-o", &dir.path("x.ppm")]);
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+/// Several inputs need a folder: a file-like -o is refused before anything is made; a
+/// trailing separator makes a folder even for one input.
+#[test]
+fn folder_outputs_are_made_and_file_names_refused() {
+    let dir = TempDir::new("folders");
+    let (png, stream) = encoded(&dir);
+    let other = dir.path("other.png");
+    std::fs::copy(&png, &other).unwrap();
+    let m = dir.path("m.vc6");
+    let err = fails(&[&"encode", &png, &other, &"-o", &m]);
+    assert!(err.contains("must be a folder"), "{err}");
+    assert!(!m.exists(), "no folder named m.vc6");
+    let new_dir = dir.path("newdir");
+    let slash = format!("{}/", new_dir.display());
+    ok(&[&"encode", &png, &"-o", &slash]);
+    assert_eq!(
+        std::fs::read(new_dir.join("in.vc6")).unwrap(),
+        std::fs::read(&stream).unwrap()
+    );
+}
