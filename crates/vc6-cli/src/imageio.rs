@@ -418,9 +418,19 @@ fn encode_netpbm(ext: &str, frame: &Frame) -> Result<Netpbm> {
                 "P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {ch}\nMAXVAL {maxval}\nTUPLTYPE {tupltype}\nENDHDR\n"
             )
         }
-        ("pgm", _) => bail!("pgm output needs a gray format, the frame is {}; use .pam or .png", frame.format),
+        ("pgm", _) => bail!(
+            "pgm output needs a gray format, the frame is {}; use .ppm, .pam or .png, or \
+             --format gray8 to convert",
+            frame.format
+        ),
+        (_, 1) => bail!(
+            "{ext} output needs an rgb format, the frame is {}; use .pgm, .pam or .png, or \
+             --format rgb8 to convert",
+            frame.format
+        ),
         _ => bail!(
-            "{ext} output needs an rgb format, the frame is {}; use .pam or .png",
+            "{ext} output needs an rgb format, the frame is {}; use .pam or .png, or \
+             --format rgb8 to convert",
             frame.format
         ),
     }

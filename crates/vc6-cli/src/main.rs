@@ -492,6 +492,18 @@ fn encode_one(
     ))
 }
 
+/// The finest LoQ coarser than `loq` that decodes, after a corrupt decode at `loq`.
+fn coarser_loq(decoder: &Decoder, data: &[u8], loq: u8) -> Option<u8> {
+    let coarsest = vc6::probe(data).ok()?.loqs.len().checked_sub(1)?;
+    (loq.saturating_add(1)..=u8::try_from(coarsest).ok()?).find(|&k| {
+        let whole = FrameRegion {
+            loq: k,
+            ..FrameRegion::default()
+        };
+        decoder.decode_region(data, whole).is_ok()
+    })
+}
+
 /// The image format `data` starts like, for the hint on a file given to `decode` that is
 /// an image rather than a stream.
 fn image_kind(data: &[u8]) -> Option<&'static str> {
@@ -569,9 +581,19 @@ fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
         },
     };
     let start = Instant::now();
-    let frame = decoder
-        .decode_region(&data, region)
-        .map_err(|e| decode_error(&args.input, &data, e))?;
+    let frame = decoder.decode_region(&data, region).map_err(|e| {
+        // A corrupt section spoils its LoQ and the finer ones only: name the finest LoQ
+        // that still decodes.
+        let coarser = match e {
+            vc6::Error::Format(_) => coarser_loq(&decoder, &data, args.loq),
+            _ => None,
+        };
+        let err = decode_error(&args.input, &data, e);
+        match coarser {
+            Some(k) => anyhow!("{err} (LoQ {k} and coarser decode: try --loq {k})"),
+            None => err,
+        }
+    })?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     imageio::write_image(&args.output, &frame)?;
     let what = match args.region {

@@ -133,6 +133,10 @@ fn netpbm_and_raw_outputs_match() {
     // Gray output of an RGB frame is refused with a reason.
     let err = fails(&[&"decode", &stream, &"-o", &dir.path("out.pgm")]);
     assert!(err.contains("gray"), "{err}");
+    assert!(
+        err.contains(".ppm") && err.contains("--format gray8"),
+        "{err}"
+    );
     let err = fails(&[&"decode", &stream, &"-o", &dir.path("out.xyz")]);
     assert!(err.contains("unknown output type"), "{err}");
 }
@@ -888,4 +892,23 @@ fn folder_outputs_are_made_and_file_names_refused() {
         std::fs::read(new_dir.join("in.vc6")).unwrap(),
         std::fs::read(&stream).unwrap()
     );
+}
+
+/// A corrupt finest section names the coarser LoQ that still decodes.
+#[test]
+fn corrupt_fine_sections_suggest_a_coarser_loq() {
+    let dir = TempDir::new("corrupt_loq");
+    let (_, stream) = encoded(&dir);
+    let mut bytes = std::fs::read(&stream).unwrap();
+    // The last section (LoQ 0) ends the stream, its CRC last: flip a byte before it.
+    let at = bytes.len() - 8;
+    bytes[at] ^= 0x5a;
+    let bad = dir.path("bad.vc6");
+    std::fs::write(&bad, &bytes).unwrap();
+    let err = fails(&[&"decode", &bad, &"-o", &dir.path("x.ppm")]);
+    assert!(
+        err.contains("corrupt") && err.contains("try --loq 1"),
+        "{err}"
+    );
+    ok(&[&"decode", &bad, &"-o", &dir.path("x.ppm"), &"--loq", &"1"]);
 }
