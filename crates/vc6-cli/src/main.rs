@@ -125,11 +125,15 @@ struct DecodeArgs {
     /// Worker threads (0 = every core), at most 1024.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     threads: usize,
-    /// Backend that decodes: auto (a GPU when one is compiled in and present, else the
-    /// CPU), cpu or opencl (device chosen by OCL_DEVICE); every backend gives the same
-    /// bytes. `vc6 info --backends` lists what runs here.
+    /// Backend that decodes: auto (a GPU when one is compiled in and present, for
+    /// pictures of 4 MP and more; else the CPU), cpu or opencl (device chosen by
+    /// OCL_DEVICE); every backend gives the same bytes. `vc6 info --backends` lists what
+    /// runs here.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,
+    /// Also print the backend and device that decoded.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +496,22 @@ fn encode_one(
     ))
 }
 
+/// Output pixels from which `--backend auto` considers a GPU for one picture (4 MP): below,
+/// the CPU is done before a GPU's context, kernels and transfers are.
+const AUTO_GPU_PIXELS: u64 = 4 << 20;
+
+/// The pixels of plane 0 at `loq` (0 when the header does not say).
+fn output_pixels(data: &[u8], loq: u8) -> u64 {
+    vc6::probe(data)
+        .ok()
+        .and_then(|i| {
+            i.loqs
+                .get(usize::from(loq))
+                .map(|l| u64::from(l.width) * u64::from(l.height))
+        })
+        .unwrap_or(0)
+}
+
 /// The finest LoQ coarser than `loq` that decodes, after a corrupt decode at `loq`.
 fn coarser_loq(decoder: &Decoder, data: &[u8], loq: u8) -> Option<u8> {
     let coarsest = vc6::probe(data).ok()?.loqs.len().checked_sub(1)?;
@@ -560,10 +580,16 @@ fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
     not_the_input(&args.input, &args.output)?;
     let data =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    // One picture below AUTO_GPU_PIXELS decodes on the CPU before a GPU would be ready, so
+    // `auto` does not even look for one (looking alone costs 25 ms with PoCL installed).
+    let backend = match args.backend {
+        Backend::Auto if output_pixels(&data, args.loq) < AUTO_GPU_PIXELS => Backend::Cpu,
+        b => b,
+    };
     let settings = DecoderSettings {
         format: args.format,
         threads: args.threads,
-        backend: args.backend,
+        backend,
         ..DecoderSettings::default()
     };
     let decoder = Decoder::new(settings).context("starting the decoder")?;
@@ -609,5 +635,13 @@ fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
         frame.height,
         frame.format,
     )?;
+    if args.verbose {
+        writeln!(
+            out,
+            "backend: {} ({})",
+            decoder.backend_name(),
+            decoder.device()
+        )?;
+    }
     Ok(())
 }

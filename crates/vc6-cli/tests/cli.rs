@@ -912,3 +912,15 @@ fn corrupt_fine_sections_suggest_a_coarser_loq() {
     );
     ok(&[&"decode", &bad, &"-o", &dir.path("x.ppm"), &"--loq", &"1"]);
 }
+
+/// `auto` decodes a small picture on the CPU without looking for a GPU, and -v says
+/// which backend and device decoded.
+#[test]
+fn auto_takes_the_cpu_for_small_pictures_and_verbose_says_so() {
+    let dir = TempDir::new("auto_small");
+    let (_, stream) = encoded(&dir);
+    let stdout = ok(&[&"decode", &stream, &"-o", &dir.path("x.ppm"), &"-v"]);
+    assert!(stdout.contains("backend: cpu ("), "{stdout}");
+    let quiet = ok(&[&"decode", &stream, &"-o", &dir.path("x.ppm")]);
+    assert!(!quiet.contains("backend:"), "{quiet}");
+}
