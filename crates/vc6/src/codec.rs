@@ -91,7 +91,8 @@ pub struct EncoderSettings {
     pub backend: Backend,
     /// Lossy coding at this quality, 0..=100 (`None`: lossless). Lower is smaller and
     /// less exact, alike at every bit depth; 100 quantises with a step of 1 and still
-    /// reconstructs exactly.
+    /// reconstructs exactly. Needs a lossy preset (`from_preset(Preset::Better)` or
+    /// `Light`): the lossless preset refuses it, as it refuses `target_bpp`.
     pub quality: Option<u8>,
     /// Lossy streams: the predicted-average step (each block's average predicted as the
     /// sample below, so the average residual corrects the echelon below). On by default.
@@ -219,6 +220,15 @@ impl Encoder {
         self.settings.upsampler.validate()?;
         if self.settings.quality.is_some_and(|q| q > 100) {
             return Err(Error::Parameter("quality must be in 0..=100".into()));
+        }
+        if self.settings.preset == Preset::Lossless
+            && (self.settings.quality.is_some() || self.settings.target_bpp.is_some())
+        {
+            return Err(Error::Parameter(
+                "the lossless preset takes no quality or target bits per pixel (start from \
+                 EncoderSettings::from_preset(Preset::Better) or Preset::Light for lossy coding)"
+                    .into(),
+            ));
         }
         if self.settings.quality.is_some() && self.settings.target_bpp.is_some() {
             return Err(Error::Parameter(

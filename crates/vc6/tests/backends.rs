@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use vc6::{
     AsyncDecoder, Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, Error, Frame,
-    FrameRegion, Picture, PixelFormat, Upsampler,
+    FrameRegion, Picture, PixelFormat, Preset, Upsampler,
 };
 
 /// The comparison itself catches what it should: two CPU decoders (one told apart by
@@ -858,6 +858,7 @@ fn lossy_streams_decode_alike() {
                 bit_depth: Some(depth),
                 upsampler: up,
                 tile_log2: 3 + (k % 3) as u8,
+                preset: Preset::Better,
                 quality: Some(quality),
                 predicted_average: pa,
                 ..Default::default()

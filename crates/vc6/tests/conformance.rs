@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use vc6::{
-    Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, Picture, PixelFormat,
+    Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, Picture, PixelFormat, Preset,
     Upsampler,
 };
 
@@ -322,6 +322,7 @@ fn fixtures() -> Vec<Fixture> {
             36,
             8,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(60),
                 tile_log2: 4,
                 ..s()
@@ -350,6 +351,7 @@ fn fixtures() -> Vec<Fixture> {
             40,
             8,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(70),
                 tile_log2: 4,
                 lanes: Some(8),
@@ -380,6 +382,7 @@ fn fixtures() -> Vec<Fixture> {
             29,
             12,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(35),
                 predicted_average: false,
                 upsampler: Upsampler::Linear,
@@ -398,6 +401,7 @@ fn fixtures() -> Vec<Fixture> {
             38,
             8,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(75),
                 tile_log2: 4,
                 fraction_bits: Some(4),
@@ -412,6 +416,7 @@ fn fixtures() -> Vec<Fixture> {
             27,
             12,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(50),
                 tile_log2: 3,
                 fraction_bits: Some(4),
@@ -426,6 +431,7 @@ fn fixtures() -> Vec<Fixture> {
             21,
             8,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(40),
                 tile_log2: 3,
                 fraction_bits: Some(2),

@@ -1078,3 +1078,25 @@ fn yuv420p_region_of_odd_sized_picture_decodes_packed() {
         Err(vc6::Error::Parameter(_))
     ));
 }
+
+/// The lossless preset with a quality or a target rate is refused, not turned silently
+/// into lossy coding; a lossy preset takes them.
+#[test]
+fn the_lossless_preset_refuses_a_quality_or_a_rate() {
+    for (quality, target_bpp) in [(Some(60), None), (None, Some(1.0))] {
+        let settings = vc6::EncoderSettings {
+            quality,
+            target_bpp,
+            ..vc6::EncoderSettings::default()
+        };
+        let err = vc6::Encoder::new(16, 16, vc6::PixelFormat::Rgb8, settings.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lossless preset"), "{err}");
+        let lossy = vc6::EncoderSettings {
+            preset: vc6::Preset::Better,
+            ..settings
+        };
+        assert!(vc6::Encoder::new(16, 16, vc6::PixelFormat::Rgb8, lossy).is_ok());
+    }
+}

@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vc6::{
     Decoder, DecoderSettings, Encoder, EncoderSettings, Error, FrameRegion, Limits, Picture,
-    PixelFormat, Upsampler,
+    PixelFormat, Preset, Upsampler,
 };
 
 /// Records the largest single allocation the process asks for, so the tests can show
@@ -192,6 +192,7 @@ fn samples() -> Vec<Sample> {
             31,
             8,
             EncoderSettings {
+                preset: Preset::Better,
                 quality: Some(40),
                 tile_log2: 3,
                 ..Default::default()
