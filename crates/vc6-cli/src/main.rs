@@ -60,14 +60,14 @@ struct EncodeArgs {
     preset: Option<Preset>,
     /// Lossy coding at quality Q, 0..=100: lower is smaller; 100 still reconstructs
     /// exactly (lossy syntax, quantiser step 1) [default with a lossy preset: 80].
-    #[arg(long, short = 'q', value_name = "Q", value_parser = clap::value_parser!(u8).range(0..=100), conflicts_with = "bpp")]
+    #[arg(long, short = 'q', value_name = "Q", value_parser = parse_quality, conflicts_with = "bpp", allow_negative_numbers = true)]
     quality: Option<u8>,
     /// Lossy coding at B bits per pixel: several encoder passes until the file is within
     /// 1% of it.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", value_parser = parse_bpp, allow_negative_numbers = true)]
     bpp: Option<f64>,
     /// Number of echelons (levels of quality), the lowest included [default: chosen by size].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=17), allow_negative_numbers = true)]
     echelons: Option<u8>,
     /// Upsampler predicting each echelon from the one below: nearest, linear, cubic or modcubic.
     #[arg(long, value_name = "KIND")]
@@ -91,10 +91,10 @@ struct EncodeArgs {
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     size: Option<(u32, u32)>,
     /// Bits per sample actually used (e.g. 10 or 12 for 16-bit formats) [default: the format's].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16), allow_negative_numbers = true)]
     bit_depth: Option<u8>,
     /// Worker threads (0 = every core), at most 1024.
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: usize,
     /// Write the stream even where OUT does not end in .vc6.
     #[arg(long)]
@@ -114,7 +114,12 @@ struct DecodeArgs {
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
     /// Level of quality: 0 = full size, each step halves the size (rounding up).
-    #[arg(long, value_name = "K", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     loq: u8,
     /// Decode only this rectangle, X,Y,W,H in the LoQ's pixel grid.
     #[arg(long, value_name = "X,Y,W,H", value_parser = parse_region)]
@@ -123,7 +128,7 @@ struct DecodeArgs {
     #[arg(long, value_name = "FMT")]
     format: Option<PixelFormat>,
     /// Worker threads (0 = every core), at most 1024.
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: usize,
     /// Backend that decodes: auto (a GPU when one is compiled in and present, for
     /// pictures of 4 MP and more; else the CPU), cpu or opencl (device chosen by
@@ -222,22 +227,55 @@ fn install_panic_hook() {
     }));
 }
 
-/// Ends the process for a command-line error (exit status 2). A bad option value (an
-/// unknown backend, pixel format, upsampler, malformed size or region) is reported on one
-/// `vc6: error: ...` line; help, version and other usage errors are printed by clap.
+/// Ends the process for a command-line error (exit status 2) on one `vc6: error: ...`
+/// line, like every other error; help and version go out as clap prints them.
 fn usage_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind;
-    if !matches!(
+    if matches!(
         e.kind(),
-        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         e.exit()
     }
+    // The first paragraph (a list of missing arguments continues it), on one line.
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let msg = first.strip_prefix("error: ").unwrap_or(&first);
+    // A value our parsers refuse carries the library's own kind of error; the clap line
+    // already says it is an invalid value.
+    let msg = msg
+        .replace(": invalid parameter: ", ": ")
+        .replace(": unsupported: ", ": ");
     eprintln!("vc6: error: {msg} (see --help)");
     std::process::exit(2)
+}
+
+/// `--quality Q`: a whole number from 0 to 100.
+fn parse_quality(s: &str) -> std::result::Result<u8, String> {
+    match (s.parse::<u8>(), s.parse::<f64>()) {
+        (Ok(q), _) if q <= 100 => Ok(q),
+        (_, Ok(q)) if (0.0..=100.0).contains(&q) => Err(format!(
+            "{s}: qualities are whole numbers from 0 to 100 (e.g. {})",
+            q.round()
+        )),
+        _ => Err(format!("{s}: a quality is a whole number from 0 to 100")),
+    }
+}
+
+/// `--bpp B`: a positive, finite rate.
+fn parse_bpp(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(b) if b.is_finite() && b > 0.0 => Ok(b),
+        Ok(_) => Err(format!("{s}: bits per pixel must be positive")),
+        Err(_) => Err(format!("{s:?} is not a number of bits per pixel")),
+    }
 }
 
 fn main() -> ExitCode {

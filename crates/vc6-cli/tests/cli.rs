@@ -924,3 +924,46 @@ fn auto_takes_the_cpu_for_small_pictures_and_verbose_says_so() {
     let quiet = ok(&[&"decode", &stream, &"-o", &dir.path("x.ppm")]);
     assert!(!quiet.contains("backend:"), "{quiet}");
 }
+
+/// Usage errors: one `vc6: error:` line, exit status 2, no doubled kinds, negative
+/// numbers read as values and refused for what they are.
+#[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let dir = TempDir::new("usage");
+    let (png, _) = encoded(&dir);
+    let out = dir.path("o.vc6");
+    let cases: [(&[&dyn AsRef<std::ffi::OsStr>], &str); 6] = [
+        (
+            &[&"encode", &png, &"-o", &out, &"--preset", &"fast"],
+            "unknown preset 'fast'",
+        ),
+        (
+            &[&"encode", &png, &"-o", &out, &"--quality", &"-5"],
+            "from 0 to 100",
+        ),
+        (
+            &[&"encode", &png, &"-o", &out, &"--quality", &"62.5"],
+            "e.g. 63",
+        ),
+        (
+            &[&"encode", &png, &"-o", &out, &"--bpp", &"-1"],
+            "must be positive",
+        ),
+        (&[&"decode", &out, &"-o", &out, &"--loq", &"-1"], "--loq"),
+        (&[&"encode"], "--output <OUT> <IN>"),
+    ];
+    for (args, what) in cases {
+        let run = vc6(args);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("vc6: error: ") && err.contains(what),
+            "{err}"
+        );
+        assert!(
+            !err.contains("invalid parameter") && !err.contains("tip:"),
+            "{err}"
+        );
+    }
+}
