@@ -294,6 +294,29 @@ impl Encoder {
         )
     }
 
+    /// Encodes many packed frames of this encoder's size and format, one job per frame on
+    /// `threads` threads (0 = every core; each frame's own encode then runs on one):
+    /// one result per frame, in order, so a bad frame fails alone.
+    ///
+    /// ```
+    /// use vc6::{Encoder, EncoderSettings, PixelFormat};
+    /// let enc = Encoder::new(8, 8, PixelFormat::Gray8, EncoderSettings::default())?;
+    /// let (a, b) = (vec![7u8; 64], vec![9u8; 63]);
+    /// let out = enc.encode_batch(&[&a, &b]);
+    /// assert!(out[0].is_ok() && out[1].is_err());
+    /// # Ok::<(), vc6::Error>(())
+    /// ```
+    pub fn encode_batch(&self, frames: &[&[u8]]) -> Vec<Result<Vec<u8>>> {
+        let one = Encoder {
+            settings: EncoderSettings {
+                threads: 1,
+                ..self.settings.clone()
+            },
+            ..self.clone()
+        };
+        vc6_core::parallel::map(self.settings.threads, frames.to_vec(), |f| one.encode(f))
+    }
+
     /// Encodes a generic planar picture (any planes, sizes and depths); the stream's
     /// format tag says "planar" and the colour transform is off unless set.
     pub fn encode_picture(&self, picture: &Picture) -> Result<Vec<u8>> {

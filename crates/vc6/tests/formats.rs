@@ -1100,3 +1100,31 @@ fn the_lossless_preset_refuses_a_quality_or_a_rate() {
         assert!(vc6::Encoder::new(16, 16, vc6::PixelFormat::Rgb8, lossy).is_ok());
     }
 }
+
+/// A batch encode gives each frame the stream a single encode gives it, in order, and a
+/// frame of the wrong size fails alone.
+#[test]
+fn encode_batch_matches_single_encodes_item_by_item() {
+    let enc =
+        vc6::Encoder::new(40, 24, vc6::PixelFormat::Rgb8, EncoderSettings::default()).unwrap();
+    let frames: Vec<Vec<u8>> = (0..5u32)
+        .map(|k| {
+            (0..40 * 24 * 3)
+                .map(|i| ((i * (k + 3)) % 251) as u8)
+                .collect()
+        })
+        .collect();
+    let short = vec![0u8; 10];
+    let mut items: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    items.insert(2, &short);
+    let out = enc.encode_batch(&items);
+    assert_eq!(out.len(), 6);
+    assert!(out[2].is_err(), "the short frame fails");
+    for (i, frame) in items.iter().enumerate().filter(|&(i, _)| i != 2) {
+        assert_eq!(
+            out[i].as_ref().unwrap(),
+            &enc.encode(frame).unwrap(),
+            "frame {i}"
+        );
+    }
+}
