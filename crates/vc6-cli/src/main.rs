@@ -328,19 +328,28 @@ fn parse_threads(s: &str) -> std::result::Result<usize, String> {
     Ok(n)
 }
 
-/// Refuses to write `output` when it is the file `input` (the write would destroy it).
-fn not_the_input(input: &Path, output: &Path) -> Result<()> {
-    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
-        bail!(
-            "{}: this is the input; writing the output there would destroy it",
-            output.display()
-        );
+/// Refuses to write any of `outputs` over one of `inputs` (the write would destroy it).
+/// Each path is resolved once, so a folder of many inputs costs one lookup per file.
+fn outputs_spare_inputs(inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<()> {
+    let inputs: HashSet<PathBuf> = inputs
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for output in outputs {
+        if std::fs::canonicalize(output).is_ok_and(|o| inputs.contains(&o)) {
+            bail!(
+                "{}: this is the input; writing the output there would destroy it",
+                output.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// Whether `path` names a .vc6 file (the extension in any case).
+fn is_vc6_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("vc6"))
 }
 
 /// `IN`'s file stem, for naming outputs.
@@ -361,11 +370,8 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
             .to_str()
             .is_some_and(|s| s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR));
     let outputs: Vec<PathBuf> = if multi || folder {
-        let file_like = args
-            .output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("vc6"));
-        if (args.output.exists() && !args.output.is_dir()) || (!folder && file_like) {
+        if (args.output.exists() && !args.output.is_dir()) || (!folder && is_vc6_name(&args.output))
+        {
             bail!(
                 "{}: with several inputs -o must be a folder, and this names a file",
                 args.output.display()
@@ -384,20 +390,14 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         vec![args.output.clone()]
     };
-    for output in &outputs {
-        for input in &args.inputs {
-            not_the_input(input, output)?;
-        }
-        let is_vc6 = output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("vc6"));
-        if !is_vc6 && !args.force {
-            bail!(
-                "{}: an encoded stream goes to a .vc6 file (name it so, or give --force to \
-                 write it there anyway)",
-                output.display()
-            );
-        }
+    outputs_spare_inputs(&args.inputs, &outputs)?;
+    // Names made in a folder end in .vc6; a name given is checked.
+    if !(multi || folder || is_vc6_name(&args.output) || args.force) {
+        bail!(
+            "{}: an encoded stream goes to a .vc6 file (name it so, or give --force to \
+             write it there anyway)",
+            args.output.display()
+        );
     }
     let mut seen = HashSet::new();
     for (input, output) in args.inputs.iter().zip(&outputs) {
@@ -615,7 +615,10 @@ fn decode_error(path: &Path, data: &[u8], e: vc6::Error) -> anyhow::Error {
 
 fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
     imageio::check_output_path(&args.output)?;
-    not_the_input(&args.input, &args.output)?;
+    outputs_spare_inputs(
+        std::slice::from_ref(&args.input),
+        std::slice::from_ref(&args.output),
+    )?;
     let data =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     // One picture below AUTO_GPU_PIXELS decodes on the CPU before a GPU would be ready, so
