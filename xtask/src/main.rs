@@ -16,9 +16,13 @@
 //! * `bench --lossy [--quick] [--corpus DIR]` — the lossy comparison instead: vc6 against
 //!   JPEG (4:4:4, 4:2:0) and, where the tools are installed, JPEG 2000 and HTJ2K at 0.5,
 //!   1.25 and 3.0 bpp (PSNR, SSIM, decode speed, thumbnails).
+//! * `fuzz [--target T]... [--seconds N] [--no-merge]` — the libFuzzer targets of
+//!   `fuzz/` (see `fuzz.rs`); `test` runs each for a short smoke where nightly exists.
+//! * `soak [--minutes N]` — the soak test on every backend that runs here.
 //! * `fixtures` — regenerate `fixtures/sample.png`.
 
 mod fixtures;
+mod fuzz;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -54,6 +58,16 @@ commands:
                                JPEG 2000 (opj_compress) and HTJ2K (ojph_compress) at
                                0.5, 1.25 and 3.0 bpp: PSNR, SSIM, decode MP/s,
                                thumbnails (--quick: every 4th image, one timed run)
+  fuzz [--target T]... [--seconds N] [--no-merge]
+                               coverage-guided fuzzing (cargo-fuzz, nightly or stable with
+                               RUSTC_BOOTSTRAP=1) of decode, decode_nocrc, roundtrip and
+                               backend_diff, N seconds each (default 300), seeded from
+                               fuzz/seeds/ and fixtures/; prints executions and coverage,
+                               then minimises the corpus back into fuzz/seeds/ (not with
+                               --no-merge)
+  soak [--minutes N]           decodes valid and damaged streams of mixed sizes through
+                               AsyncDecoder and decode_batch on every backend for N minutes
+                               (default 1): decodes/s, resident memory, no mixed-up results
   fixtures                     regenerate fixtures/sample.png
 ";
 
@@ -89,6 +103,8 @@ fn run(args: &[String]) -> Result<()> {
             conformance(bless, &[])
         }
         "bench" => bench(rest),
+        "fuzz" => fuzz::fuzz(rest),
+        "soak" => soak(rest),
         "fixtures" => {
             no_more_args(rest)?;
             let path = workspace_root().join("fixtures").join("sample.png");
@@ -116,7 +132,7 @@ fn no_more_args(rest: &[String]) -> Result<()> {
 }
 
 /// Features of the `vc6` facade that compile in the finished GPU backends.
-const BACKEND_FEATURES: &str = "vc6/opencl";
+const BACKEND_FEATURES: &str = "vc6/opencl,vc6-fuzzing/opencl";
 
 /// The backends `cargo xtask test` compiles in and insists on: their names for
 /// `VC6_REQUIRE_BACKENDS`, which makes the shared backend suite (and the CLI tests) fail
@@ -137,10 +153,45 @@ fn test() -> Result<()> {
         &require,
     )?;
     conformance(false, &require)?;
+    fuzz::smoke()?;
     step(&format!(
         "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"
     ));
     Ok(())
+}
+
+/// `cargo xtask soak [--minutes N]`: the soak binary of `vc6-fuzzing`, in release, with
+/// every backend compiled in (OpenCL installed first, as for the tests).
+fn soak(rest: &[String]) -> Result<()> {
+    let minutes = match rest {
+        [] => "1".to_string(),
+        [flag, n] if flag == "--minutes" => {
+            let m: f64 = n.parse().context("--minutes takes a number")?;
+            if m.is_nan() || m <= 0.0 {
+                bail!("--minutes must be positive");
+            }
+            n.clone()
+        }
+        _ => bail!("usage: cargo xtask soak [--minutes N]"),
+    };
+    ensure_opencl()?;
+    step(&format!("soak test for {minutes} minutes"));
+    cargo(
+        &[
+            "run",
+            "--release",
+            "-p",
+            "vc6-fuzzing",
+            "--features",
+            "opencl",
+            "--bin",
+            "soak",
+            "--",
+            "--minutes",
+            &minutes,
+        ],
+        &[],
+    )
 }
 
 /// `cargo xtask conformance [--bless]`: on every backend compiled in (CPU and OpenCL);

@@ -301,10 +301,14 @@ fn check_limits(h: &Header, opts: &DecodeOptions) -> Result<()> {
             )));
         }
         samples += u64::from(p.width) * u64::from(p.height);
-        let (w, h) = p.size_at(opts.loq.min(p.echelons - 1));
-        let n = u64::from(w) * u64::from(h);
-        // Current and next echelon (i32) plus the output plane (u16).
-        bytes += n * 4 + n.div_ceil(4) * 4 + n * 2;
+        let top = opts.loq.min(p.echelons - 1);
+        let area = |j: u8| {
+            let (w, h) = p.size_at(j);
+            u64::from(w) * u64::from(h)
+        };
+        // Every echelon from the requested one down (i32; the lower ones stay allocated,
+        // for the next decode, while the higher are decoded), plus the output plane (u16).
+        bytes += (top..p.echelons).map(|j| area(j) * 4).sum::<u64>() + area(top) * 2;
     }
     if samples > lim.max_samples {
         return Err(Error::LimitsExceeded(format!(

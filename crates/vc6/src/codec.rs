@@ -630,7 +630,31 @@ impl Decoder {
 
     /// Decodes to planes, for generic planar streams (no pixel format needed).
     pub fn decode_picture(&self, stream: &[u8], region: FrameRegion) -> Result<Picture> {
-        let plan = Plan::new(stream, &self.options(region))?;
+        let header = vc6_core::Header::parse(stream)?;
+        // The planes are copied out of the decoded bytes: that copy counts too.
+        let copy = planes_bytes(&header, region.loq);
+        self.decode_picture_within(stream, region, header, copy)
+    }
+
+    /// [`Decoder::decode_picture`] with `extra` bytes of the working-memory limit kept
+    /// for what the caller allocates beside the decode (the picture's copy, a conversion).
+    fn decode_picture_within(
+        &self,
+        stream: &[u8],
+        region: FrameRegion,
+        header: vc6_core::Header,
+        extra: u64,
+    ) -> Result<Picture> {
+        let mut options = self.options(region);
+        let limit = options.limits.max_alloc_bytes;
+        if extra > limit {
+            return Err(Error::LimitsExceeded(format!(
+                "the decoded planes and their conversion need {extra} bytes of working \
+                 memory, limit is {limit}"
+            )));
+        }
+        options.limits.max_alloc_bytes = limit - extra;
+        let plan = Plan::with_header(header, stream, &options)?;
         let layout = OutputLayout::planar(&plan, SampleType::U16);
         let mut bytes = vec![0u8; layout.len];
         self.backend.decode(DecodeJob {
@@ -699,7 +723,17 @@ impl Decoder {
         };
         let out = self.settings.format.unwrap_or(own);
         check_region_parity(out, region)?;
-        let picture = self.decode_picture(stream, region)?;
+        let header = vc6_core::Header::parse(stream)?;
+        // Beside the decode: the planes' copy, the converted planes and the packed frame.
+        let (w, h) = header.planes[0].size_at(region.loq.min(header.planes[0].echelons - 1));
+        let frame = out.frame_len(w, h)? as u64;
+        let converted = if out == own {
+            0
+        } else {
+            frame * 2 / out.bytes_per_sample() as u64
+        };
+        let extra = planes_bytes(&header, region.loq) + converted + frame;
+        let picture = self.decode_picture_within(stream, region, header, extra)?;
         if out == own {
             Ok((picture, own))
         } else {
@@ -799,6 +833,18 @@ fn check_region_parity(out: PixelFormat, region: FrameRegion) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Bytes of a picture's `u16` planes at `loq` (each plane at its own echelon).
+fn planes_bytes(header: &vc6_core::Header, loq: u8) -> u64 {
+    header
+        .planes
+        .iter()
+        .map(|p| {
+            let (w, h) = p.size_at(loq.min(p.echelons - 1));
+            2 * u64::from(w) * u64::from(h)
+        })
+        .sum()
 }
 
 /// Reads size, format, planes and echelons from the first bytes of a stream
