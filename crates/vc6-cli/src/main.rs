@@ -58,10 +58,10 @@ struct EncodeArgs {
     /// quality per bit) [default: lossless, or better with --quality/--bpp].
     #[arg(long, value_name = "NAME")]
     preset: Option<Preset>,
-    /// Lossy coding at quality Q, 0..=100: lower is smaller; 100 still reconstructs
+    /// Lossy coding at quality Q, 0 to 100 (fractions allowed: 62.5): lower is smaller; 100 still reconstructs
     /// exactly (lossy syntax, quantiser step 1) [default with a lossy preset: 80].
     #[arg(long, short = 'q', value_name = "Q", value_parser = parse_quality, conflicts_with = "bpp", allow_negative_numbers = true)]
-    quality: Option<u8>,
+    quality: Option<f32>,
     /// Lossy coding at B bits per pixel: several encoder passes until the file is within
     /// 1% of it.
     #[arg(long, value_name = "B", value_parser = parse_bpp, allow_negative_numbers = true)]
@@ -257,15 +257,11 @@ fn usage_error(e: clap::Error) -> ! {
     std::process::exit(2)
 }
 
-/// `--quality Q`: a whole number from 0 to 100.
-fn parse_quality(s: &str) -> std::result::Result<u8, String> {
-    match (s.parse::<u8>(), s.parse::<f64>()) {
-        (Ok(q), _) if q <= 100 => Ok(q),
-        (_, Ok(q)) if (0.0..=100.0).contains(&q) => Err(format!(
-            "{s}: qualities are whole numbers from 0 to 100 (e.g. {})",
-            q.round()
-        )),
-        _ => Err(format!("{s}: a quality is a whole number from 0 to 100")),
+/// `--quality Q`: a number from 0 to 100, fractions allowed (62.5).
+fn parse_quality(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(q) if (0.0..=100.0).contains(&q) => Ok(q),
+        _ => Err(format!("{s}: a quality is a number from 0 to 100")),
     }
 }
 

@@ -925,6 +925,30 @@ fn auto_takes_the_cpu_for_small_pictures_and_verbose_says_so() {
     assert!(!quiet.contains("backend:"), "{quiet}");
 }
 
+/// A fractional quality codes between its whole neighbours.
+#[test]
+fn fractional_quality_lies_between_its_neighbours() {
+    let dir = TempDir::new("fractional");
+    let (png, _) = encoded(&dir);
+    let size = |q: &str| {
+        let out = dir.path(&format!("q{q}.vc6"));
+        ok(&[&"encode", &png, &"-o", &out, &"--quality", &q]);
+        std::fs::read(&out).unwrap()
+    };
+    let (low, mid, high) = (size("30"), size("30.5"), size("31"));
+    assert!(
+        mid != low && mid != high,
+        "30.5 gave the stream of a whole quality"
+    );
+    assert!(
+        low.len() <= mid.len() && mid.len() <= high.len(),
+        "sizes at 30, 30.5, 31: {} {} {}",
+        low.len(),
+        mid.len(),
+        high.len()
+    );
+}
+
 /// Usage errors: one `vc6: error:` line, exit status 2, no doubled kinds, negative
 /// numbers read as values and refused for what they are.
 #[test]
@@ -942,8 +966,8 @@ fn usage_errors_are_one_line_with_status_2() {
             "from 0 to 100",
         ),
         (
-            &[&"encode", &png, &"-o", &out, &"--quality", &"62.5"],
-            "e.g. 63",
+            &[&"encode", &png, &"-o", &out, &"--quality", &"100.5"],
+            "from 0 to 100",
         ),
         (
             &[&"encode", &png, &"-o", &out, &"--bpp", &"-1"],

@@ -16,7 +16,11 @@ pub struct Limits {
     pub max_planes: usize,
     /// Largest total sample count over all planes.
     pub max_samples: u64,
-    /// Largest working memory, in bytes, the decoder may allocate for one picture.
+    /// Largest working memory, in bytes, the decoder may allocate for one picture: every
+    /// echelon from the requested LoQ down (4 bytes a sample) and the output (2 bytes a
+    /// sample), plus, in the `vc6` facade, the copies a format conversion makes. What a
+    /// decode really allocates beyond this is bounded by a small constant and the
+    /// stream's own length (checked by the fuzzing suite's counting allocator).
     pub max_alloc_bytes: u64,
 }
 

@@ -32,7 +32,7 @@ fn rgb(w: u32, h: u32, seed: u32) -> Picture {
 
 fn cfg(quality: u8, predicted_average: bool) -> EncoderConfig {
     EncoderConfig {
-        quality: Some(quality),
+        quality: Some(f32::from(quality)),
         predicted_average,
         colour_transform: true,
         threads: 1,
@@ -202,7 +202,7 @@ fn adaptive_upsampler_stores_its_taps_and_decodes() {
     for quality in [None, Some(100), Some(70)] {
         let config = EncoderConfig {
             adaptive_upsampler: true,
-            quality,
+            quality: quality.map(|q: u8| f32::from(q)),
             ..cfg(0, true)
         };
         let stream = encode(&pic, &config).unwrap();
@@ -266,7 +266,7 @@ fn an_exact_plane_stays_exact() {
     let opts = DecodeOptions::default();
     for (quality, target_bpp) in [(Some(20), None), (Some(75), None), (None, Some(2.0))] {
         let config = EncoderConfig {
-            quality,
+            quality: quality.map(|q: u8| f32::from(q)),
             target_bpp,
             exact_plane: Some(3),
             ..cfg(50, true)

@@ -360,8 +360,8 @@ fn interleaved_u8_matches_the_picture() {
         for (echelons, quality) in [
             (None, None),
             (Some(1), None),
-            (None, Some(70)),
-            (Some(3), Some(40)),
+            (None, Some(70.0)),
+            (Some(3), Some(40.0)),
         ] {
             let cfg = EncoderConfig {
                 colour_transform: picture.planes.len() >= 3,

@@ -85,7 +85,7 @@ fn simd_decodes_equal_scalar_decodes() {
         .unwrap();
         let cfg = EncoderConfig {
             colour_transform: planes == 3,
-            quality,
+            quality: quality.map(f32::from),
             lanes,
             upsampler,
             tile_log2,

@@ -84,7 +84,9 @@ pub fn case(data: &[u8]) -> Case {
             s.quality = None;
             s.target_bpp = Some(f64::from(i.range(1, 100)) / 10.0);
         } else {
-            s.quality = Some(i.range(0, 100) as u8);
+            // Whole qualities mostly; a quarter of them with a fraction.
+            let q = i.range(0, 400);
+            s.quality = Some(if q > 100 { q as f32 / 4.0 } else { q as f32 });
         }
     }
     let smooth = i.flag();
@@ -156,7 +158,7 @@ pub fn check(data: &[u8]) {
         "the decoded frame is not what was encoded"
     );
     let exact = c.settings.preset == Preset::Lossless
-        || (c.settings.quality == Some(100) && c.settings.target_bpp.is_none());
+        || (c.settings.quality == Some(100.0) && c.settings.target_bpp.is_none());
     let bound = if exact { 0 } else { error_bound(&stream) };
     let worst = worst_error(&c, frame);
     assert!(

@@ -319,7 +319,7 @@ mod tests {
     use vc6_core::entropy::decode::unpack;
     use vc6_core::{encode, DecodeOptions, EncoderConfig, Picture, Plane, Region};
 
-    fn stream(quality: Option<u8>) -> Vec<u8> {
+    fn stream(quality: Option<f32>) -> Vec<u8> {
         let (w, h) = (150u32, 70u32);
         let plane = |k: u32| Plane {
             width: w,
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn jobs_cover_the_plans_tiles_and_tables_are_decode_tables() {
-        for s in [stream(None), stream(Some(60))] {
+        for s in [stream(None), stream(Some(60.0))] {
             for region in [
                 None,
                 Some(Region {

@@ -236,7 +236,7 @@ mod tests {
     use crate::job::{P_GRID_H, P_GRID_W, P_LAYERS, T_SCRATCH_LEN};
     use vc6_core::{encode, DecodeOptions, EncoderConfig, Picture, Plane, SampleType};
 
-    fn stream(w: u32, h: u32, planes: u32, echelons: u8, quality: Option<u8>) -> Vec<u8> {
+    fn stream(w: u32, h: u32, planes: u32, echelons: u8, quality: Option<f32>) -> Vec<u8> {
         let plane = |k: u32| Plane {
             width: w,
             height: h,
@@ -262,7 +262,7 @@ mod tests {
     /// scratch; residual planes read the region their previous wave wrote.
     #[test]
     fn waves_rebase_every_frames_jobs_into_the_batch() {
-        let streams = [stream(70, 50, 2, 4, None), stream(33, 21, 1, 2, Some(40))];
+        let streams = [stream(70, 50, 2, 4, None), stream(33, 21, 1, 2, Some(40.0))];
         let plans: Vec<Plan> = streams
             .iter()
             .map(|s| Plan::new(s, &DecodeOptions::default()).unwrap())

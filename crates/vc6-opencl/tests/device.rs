@@ -253,7 +253,7 @@ fn lanes_contexts_and_tile_sizes_decode_like_the_cpu() {
         let lanes = [Some(1), Some(8), Some(32), None][case % 4];
         let contexts = Some([1u8, 2, 3, 4, 8, 5][case % 6]);
         let tile_log2 = [2u8, 3, 4, 5, 6, 7, 8][case % 7];
-        let quality = [None, Some(70), None, Some(30), Some(95)][case % 5];
+        let quality = [None, Some(70.0), None, Some(30.0), Some(95.0)][case % 5];
         let depth = [8u8, 16, 12, 8, 10, 1][case % 6];
         let (w, h) = (40 + rng.below(90) as u32, 30 + rng.below(70) as u32);
         let planes = [(w, h, depth), (w.div_ceil(2), h, depth), (w, h, 8)];
@@ -332,7 +332,7 @@ fn damaged_tiles_fail_with_the_cpus_message() {
             tile_log2: [3u8, 4, 5][case % 3],
             lanes: [Some(1), Some(8), Some(32)][case % 3],
             contexts: Some(4),
-            quality: if case % 2 == 0 { None } else { Some(50) },
+            quality: if case % 2 == 0 { None } else { Some(50.0) },
             checksums: false,
             threads: 1,
             ..EncoderConfig::default()

@@ -89,11 +89,11 @@ pub struct EncoderSettings {
     pub threads: usize,
     /// Which backend encodes (the encoder runs on the CPU for every backend today).
     pub backend: Backend,
-    /// Lossy coding at this quality, 0..=100 (`None`: lossless). Lower is smaller and
+    /// Lossy coding at this quality, 0 to 100, fractions allowed (`None`: lossless). Lower is smaller and
     /// less exact, alike at every bit depth; 100 quantises with a step of 1 and still
     /// reconstructs exactly. Needs a lossy preset (`from_preset(Preset::Better)` or
     /// `Light`): the lossless preset refuses it, as it refuses `target_bpp`.
-    pub quality: Option<u8>,
+    pub quality: Option<f32>,
     /// Lossy streams: the predicted-average step (each block's average predicted as the
     /// sample below, so the average residual corrects the echelon below). On by default.
     pub predicted_average: bool,
@@ -124,7 +124,7 @@ impl EncoderSettings {
     pub fn from_preset(preset: Preset) -> EncoderSettings {
         let lossy = EncoderSettings {
             preset,
-            quality: Some(80),
+            quality: Some(80.0),
             predicted_average: true,
             tile_log2: 6,
             ..EncoderSettings::default()
@@ -218,8 +218,10 @@ impl Encoder {
             )));
         }
         self.settings.upsampler.validate()?;
-        if self.settings.quality.is_some_and(|q| q > 100) {
-            return Err(Error::Parameter("quality must be in 0..=100".into()));
+        if let Some(q) = self.settings.quality.filter(|q| !(0.0..=100.0).contains(q)) {
+            return Err(Error::Parameter(format!(
+                "quality must be from 0 to 100, got {q}"
+            )));
         }
         if self.settings.preset == Preset::Lossless
             && (self.settings.quality.is_some() || self.settings.target_bpp.is_some())

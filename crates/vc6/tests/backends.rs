@@ -859,7 +859,7 @@ fn lossy_streams_decode_alike() {
                 upsampler: up,
                 tile_log2: 3 + (k % 3) as u8,
                 preset: Preset::Better,
-                quality: Some(quality),
+                quality: Some(f32::from(quality)),
                 predicted_average: pa,
                 ..Default::default()
             };

@@ -323,7 +323,7 @@ fn fixtures() -> Vec<Fixture> {
             8,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(60),
+                quality: Some(60.0),
                 tile_log2: 4,
                 ..s()
             },
@@ -352,7 +352,7 @@ fn fixtures() -> Vec<Fixture> {
             8,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(70),
+                quality: Some(70.0),
                 tile_log2: 4,
                 lanes: Some(8),
                 contexts: Some(3),
@@ -383,7 +383,7 @@ fn fixtures() -> Vec<Fixture> {
             12,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(35),
+                quality: Some(35.0),
                 predicted_average: false,
                 upsampler: Upsampler::Linear,
                 tile_log2: 3,
@@ -402,7 +402,7 @@ fn fixtures() -> Vec<Fixture> {
             8,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(75),
+                quality: Some(75.0),
                 tile_log2: 4,
                 fraction_bits: Some(4),
                 ..s()
@@ -417,7 +417,7 @@ fn fixtures() -> Vec<Fixture> {
             12,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(50),
+                quality: Some(50.0),
                 tile_log2: 3,
                 fraction_bits: Some(4),
                 ..s()
@@ -432,7 +432,7 @@ fn fixtures() -> Vec<Fixture> {
             8,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(40),
+                quality: Some(40.0),
                 tile_log2: 3,
                 fraction_bits: Some(2),
                 lossless_alpha: true,

@@ -1083,7 +1083,7 @@ fn yuv420p_region_of_odd_sized_picture_decodes_packed() {
 /// into lossy coding; a lossy preset takes them.
 #[test]
 fn the_lossless_preset_refuses_a_quality_or_a_rate() {
-    for (quality, target_bpp) in [(Some(60), None), (None, Some(1.0))] {
+    for (quality, target_bpp) in [(Some(60.0), None), (None, Some(1.0))] {
         let settings = vc6::EncoderSettings {
             quality,
             target_bpp,

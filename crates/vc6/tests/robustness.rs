@@ -193,7 +193,7 @@ fn samples() -> Vec<Sample> {
             8,
             EncoderSettings {
                 preset: Preset::Better,
-                quality: Some(40),
+                quality: Some(40.0),
                 tile_log2: 3,
                 ..Default::default()
             },

@@ -33,10 +33,10 @@ pub struct EncoderConfig {
     pub format_tag: u8,
     /// Worker threads (0 = all cores).
     pub threads: usize,
-    /// Lossy coding at this quality, 0..=100 (`None`: lossless), the same at every bit
-    /// depth. Quality 100 quantises with a step of 1, which still reconstructs the source
-    /// exactly.
-    pub quality: Option<u8>,
+    /// Lossy coding at this quality, 0 to 100, fractions allowed (`None`: lossless), the
+    /// same at every bit depth. Quality 100 quantises with a step of 1, which still
+    /// reconstructs the source exactly.
+    pub quality: Option<f32>,
     /// Lossy streams: predict each block's average as the sample of the echelon below
     /// (the predicted-average step), so the average residual corrects the error of the
     /// echelon below.
@@ -118,8 +118,8 @@ const QUALITY_STEP: f64 = 6.0;
 /// The quantiser scale of a quality: JPEG's quality curve (`2 - q/50` from 50 up, `50/q`
 /// below) times 6 (the scale at quality 50). At 100 it is 0: every step is 1 and the
 /// stream exact.
-pub fn quality_scale(quality: u8) -> f64 {
-    let q = f64::from(quality.clamp(1, 100));
+pub fn quality_scale(quality: f32) -> f64 {
+    let q = f64::from(quality).clamp(1.0, 100.0);
     let curve = if q >= 50.0 { 2.0 - q / 50.0 } else { 50.0 / q };
     QUALITY_STEP * curve
 }
@@ -127,7 +127,7 @@ pub fn quality_scale(quality: u8) -> f64 {
 /// The quantiser of one layer of the top echelon of plane `plane` coded at `bit_depth`
 /// bits (its depth plus the stream's fraction bits) at quality `quality`.
 pub fn lossy_quant(
-    quality: u8,
+    quality: f32,
     plane: usize,
     bit_depth: u8,
     colour: bool,
@@ -244,7 +244,9 @@ pub fn encode(picture: &Picture, cfg: &EncoderConfig) -> Result<Vec<u8>> {
         (Some(_), Some(_)) => Err(Error::param(
             "give a quality or a target bits per pixel, not both",
         )),
-        (Some(q), None) if q > 100 => Err(Error::param("quality must be in 0..=100")),
+        (Some(q), None) if !(0.0..=100.0).contains(&q) => Err(Error::param(format!(
+            "quality must be from 0 to 100, got {q}"
+        ))),
         (q, None) => encode_at(
             picture,
             cfg,
@@ -434,7 +436,7 @@ fn fraction_bits(picture: &Picture, cfg: &EncoderConfig, lossy: bool) -> Result<
         }
         Some(f) => f,
         // Quality 100 is exact: fraction bits would only cost.
-        None if cfg.quality == Some(100) => 0,
+        None if cfg.quality == Some(100.0) => 0,
         None => DEFAULT_FRACTION_BITS.min(16 - deepest),
     };
     let mut bits = vec![f; n];
