@@ -4,7 +4,8 @@
 //!
 //! * `test` — the whole test suite with every finished backend compiled in and required
 //!   to run (installing PoCL for OpenCL when no OpenCL platform is present), then the
-//!   conformance check on every backend (what CI runs).
+//!   conformance check on every backend, `cargo package` of the library crates and the
+//!   fuzz smoke (what CI runs).
 //! * `conformance [--bless]` — the conformance test against `fixtures/conformance.txt`.
 //! * `bench [--quick] [--corpus DIR] [--loq K] [--no-process]` — the report: vc6 against
 //!   png, qoi and JPEG in process (lossless RGB8, lossy at 1.25 bpp, 16-bit, grey, RGBA;
@@ -34,7 +35,9 @@ usage: cargo xtask <command> [options]
 commands:
   test                         cargo test --workspace with the OpenCL backend compiled in and
                                required (installs PoCL via apt-get when no OpenCL platform is
-                               present), then the conformance check
+                               present), the conformance check, cargo package of the library
+                               crates, and a 20 s smoke of every fuzz target (where a nightly
+                               toolchain exists)
   conformance [--bless]        run the conformance test on every compiled backend
                                (--bless rewrites fixtures/conformance.txt)
   bench [--quick] [--corpus DIR] [--loq K] [--no-process]
@@ -132,12 +135,15 @@ fn no_more_args(rest: &[String]) -> Result<()> {
 }
 
 /// Features of the `vc6` facade that compile in the finished GPU backends.
-const BACKEND_FEATURES: &str = "vc6/opencl,vc6-fuzzing/opencl";
+const BACKEND_FEATURES: &str = "vc6/opencl,vc6/image,vc6-fuzzing/opencl";
 
 /// The backends `cargo xtask test` compiles in and insists on: their names for
 /// `VC6_REQUIRE_BACKENDS`, which makes the shared backend suite (and the CLI tests) fail
 /// when one of them cannot run.
 const REQUIRED_BACKENDS: &str = "opencl";
+
+/// The crates meant for crates.io, in dependency order.
+const PUBLISHED: [&str; 3] = ["vc6-core", "vc6-opencl", "vc6"];
 
 /// `cargo xtask test`: everything CI checks.
 fn test() -> Result<()> {
@@ -153,6 +159,15 @@ fn test() -> Result<()> {
         &require,
     )?;
     conformance(false, &require)?;
+    step(&format!(
+        "cargo package {}: each library crate packages and builds on its own",
+        PUBLISHED.join(" ")
+    ));
+    let mut package = vec!["package", "--allow-dirty"];
+    for p in PUBLISHED {
+        package.extend(["-p", p]);
+    }
+    cargo(&package, &[])?;
     fuzz::smoke()?;
     step(&format!(
         "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"

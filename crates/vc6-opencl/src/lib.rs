@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// The kernels, compiled for the chosen device at start-up.
-pub const KERNEL_SOURCE: &str = include_str!("../../../shaders/opencl/decode.cl");
+pub const KERNEL_SOURCE: &str = include_str!("../kernels/decode.cl");
 const BUILD_OPTIONS: &str = "-cl-std=CL1.2";
 
 /// How to pick the device and where to cache compiled kernels.

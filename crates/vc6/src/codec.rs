@@ -58,7 +58,7 @@ impl std::str::FromStr for Preset {
 /// ```
 /// use vc6::{Encoder, EncoderSettings, PixelFormat, Preset};
 /// let pixels: Vec<u8> = (0..64 * 48 * 3).map(|i| (i * 7 % 251) as u8).collect();
-/// let settings = EncoderSettings { quality: Some(60), ..EncoderSettings::from_preset(Preset::Better) };
+/// let settings = EncoderSettings { quality: Some(60.0), ..EncoderSettings::from_preset(Preset::Better) };
 /// let lossy = Encoder::new(64, 48, PixelFormat::Rgb8, settings)?.encode(&pixels)?;
 /// let one_bpp = EncoderSettings { target_bpp: Some(1.0), quality: None, ..EncoderSettings::from_preset(Preset::Better) };
 /// let sized = Encoder::new(64, 48, PixelFormat::Rgb8, one_bpp)?.encode(&pixels)?;

@@ -33,6 +33,7 @@
 //! |---------|---------|--------------|
 //! | `rayon` | yes     | tiles encoded and decoded on every core |
 //! | `opencl` | no     | the OpenCL backend ([`Backend::OpenCl`] and the `opencl` module); the OpenCL library is loaded at run time |
+//! | `image` | no      | the `image` crate's decoder, region decoder, encoder and format hooks (the `image` module: `vc6::image::register()` makes `image::open("x.vc6")` work) |
 //!
 //! The CPU backend is always there; [`Backend::status`] lists what this build can run
 //! here, and [`Backend::Auto`] (the default) picks an OpenCL GPU when there is one. Every
@@ -41,11 +42,17 @@
 //! `opencl`, `Decoder::decode_to_opencl` / `decode_batch_to_opencl` leave frames in device
 //! memory.
 #![forbid(unsafe_code)]
+// On docs.rs, items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backends;
 mod codec;
 pub mod format;
+#[cfg(feature = "image")]
+pub mod image;
 mod pipeline;
+#[cfg(all(doctest, feature = "opencl", feature = "image"))]
+mod readme;
 
 /// The backend trait and the types an implementation sees ([`Backend`] is the choice
 /// among the compiled ones).
