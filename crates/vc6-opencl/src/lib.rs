@@ -49,7 +49,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
-/// The kernels, compiled for the chosen device at start-up.
+/// The kernels, compiled for the chosen device at start-up. `kernels/decode.cl` is a link
+/// to the repository's `shaders/opencl/decode.cl`, where the kernels are kept; `cargo
+/// package` stores the file itself, so the published crate carries them.
 pub const KERNEL_SOURCE: &str = include_str!("../kernels/decode.cl");
 const BUILD_OPTIONS: &str = "-cl-std=CL1.2";
 
