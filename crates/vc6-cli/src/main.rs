@@ -2,15 +2,20 @@
 //! or a region of one) and inspect them.
 //!
 //! Every failure ends in one line on stderr, `vc6: error: ...`, and exit status 1
-//! (2 for usage errors; a bad option value is one line too).
+//! (2 for usage errors; a bad option value is one line too). Work on many files (`encode
+//! -r`, `decode` into a folder) reports each failed file on its own line and goes on;
+//! the status is 1 at the end if any failed.
 //!
 //! Cargo features: `opencl` (default) compiles in the OpenCL backend (`--backend
 //! opencl`; the driver is loaded at run time, so the binary still runs where OpenCL is
 //! not installed). `vc6 info --backends` says which backends this build has and where
 //! each can run.
 
+mod batch;
 mod imageio;
 mod info;
+mod progress;
+mod tree;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -103,16 +108,29 @@ struct EncodeArgs {
     /// see `vc6 info --backends`).
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,
+    /// IN is a folder: encode every image under it (PNG, JPEG, TIFF, PPM/PGM/PAM) to the
+    /// same relative path under the folder OUT, the extension replaced by .vc6, files in
+    /// parallel; outputs already complete are kept, so an interrupted run resumes.
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// No progress line, no line per file and no summary.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
 struct DecodeArgs {
-    /// The .vc6 stream (a prefix of it is enough for coarser LoQs).
-    #[arg(value_name = "IN")]
-    input: PathBuf,
-    /// Output file: .png, .ppm, .pgm, .pam, or .rgb/.raw/.yuv/.bin for the packed samples.
+    /// The .vc6 streams (a prefix of one is enough for coarser LoQs).
+    #[arg(required = true, value_name = "IN")]
+    inputs: Vec<PathBuf>,
+    /// Output file: .png, .ppm, .pgm, .pam, or .rgb/.raw/.yuv/.bin for the packed samples;
+    /// with several inputs, a folder (created if missing) that gets IN's stem + "." + EXT
+    /// for each input, decoded in batches.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
+    /// The output type where OUT is a folder: png, ppm, pgm, pam, rgb, raw, yuv or bin.
+    #[arg(long, value_name = "EXT", default_value = "png")]
+    ext: String,
     /// Level of quality: 0 = full size, each step halves the size (rounding up).
     #[arg(
         long,
@@ -139,6 +157,9 @@ struct DecodeArgs {
     /// Also print the backend and device that decoded.
     #[arg(short, long)]
     verbose: bool,
+    /// No progress line, no line per file and no summary.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +220,30 @@ fn one_line(e: &anyhow::Error) -> String {
     }
     parts.join(": ").replace(['\n', '\r'], " ")
 }
+
+/// A usage error found after parsing: one `vc6: error:` line, exit status 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Failures already reported, one line each: exit status 1 without another line.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("some files failed")
+    }
+}
+
+impl std::error::Error for Reported {}
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -291,6 +336,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Reported>() => ExitCode::FAILURE,
+        Err(e) if e.is::<Usage>() => {
+            drop(out);
+            eprintln!("vc6: error: {} (see --help)", one_line(&e));
+            ExitCode::from(2)
+        }
         Err(e) => {
             drop(out);
             eprintln!("vc6: error: {}", one_line(&e));
@@ -354,17 +405,25 @@ fn stem(path: &Path) -> Result<&std::ffi::OsStr> {
         .ok_or_else(|| anyhow!("{}: input has no file name", path.display()))
 }
 
+/// Whether `-o` names a folder: one that exists, or a name ending in a separator (`out/`,
+/// made when missing).
+fn names_folder(path: &Path) -> bool {
+    path.is_dir()
+        || path
+            .to_str()
+            .is_some_and(|s| s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR))
+}
+
 fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
     if args.size.is_some() && args.format.is_none() {
         bail!("--size needs --format (the pixel format of the raw input)");
     }
+    if args.recursive {
+        return tree::encode_tree(args, &encoder_settings(args)?, out);
+    }
     let multi = args.inputs.len() > 1;
     // `-o out/` names a folder, made when missing, even for one input.
-    let folder = args.output.is_dir()
-        || args
-            .output
-            .to_str()
-            .is_some_and(|s| s.ends_with('/') || s.ends_with(std::path::MAIN_SEPARATOR));
+    let folder = names_folder(&args.output);
     let outputs: Vec<PathBuf> = if multi || folder {
         if (args.output.exists() && !args.output.is_dir()) || (!folder && is_vc6_name(&args.output))
         {
@@ -406,34 +465,8 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
         }
     }
 
-    let lossy_rate = args.quality.is_some() || args.bpp.is_some();
-    let preset = args.preset.unwrap_or(if lossy_rate {
-        Preset::Better
-    } else {
-        Preset::Lossless
-    });
-    if preset == Preset::Lossless && lossy_rate {
-        bail!("--preset lossless takes no --quality or --bpp (use --preset light or better)");
-    }
-    let defaults = EncoderSettings::from_preset(preset);
-    let settings = EncoderSettings {
-        threads: args.threads,
-        backend: args.backend,
-        echelons: args.echelons,
-        upsampler: args.upsampler.unwrap_or(defaults.upsampler),
-        adaptive_upsampler: args.adaptive_upsampler,
-        predicted_average: !args.no_predicted_average,
-        lossless_alpha: args.lossless_alpha,
-        bit_depth: args.bit_depth,
-        quality: match args.bpp {
-            Some(_) => None,
-            None => args.quality.or(defaults.quality),
-        },
-        target_bpp: args.bpp,
-        ..defaults
-    };
-
-    let progress = (multi && std::io::stderr().is_terminal()).then(|| {
+    let settings = encoder_settings(args)?;
+    let progress = (multi && !args.quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = indicatif::ProgressBar::new(args.inputs.len() as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{bar:30.cyan/blue} {pos}/{len} {elapsed} {wide_msg}",
@@ -461,6 +494,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
                 pb.suspend(|| writeln!(out, "{line}"))?;
                 pb.inc(1);
             }
+            None if args.quiet => {}
             None => writeln!(out, "{line}")?,
         }
     }
@@ -470,13 +504,68 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Encodes one file; returns its summary line.
+/// The encoder settings the options ask for.
+fn encoder_settings(args: &EncodeArgs) -> Result<EncoderSettings> {
+    let lossy_rate = args.quality.is_some() || args.bpp.is_some();
+    let preset = args.preset.unwrap_or(if lossy_rate {
+        Preset::Better
+    } else {
+        Preset::Lossless
+    });
+    if preset == Preset::Lossless && lossy_rate {
+        bail!("--preset lossless takes no --quality or --bpp (use --preset light or better)");
+    }
+    let defaults = EncoderSettings::from_preset(preset);
+    Ok(EncoderSettings {
+        threads: args.threads,
+        backend: args.backend,
+        echelons: args.echelons,
+        upsampler: args.upsampler.unwrap_or(defaults.upsampler),
+        adaptive_upsampler: args.adaptive_upsampler,
+        predicted_average: !args.no_predicted_average,
+        lossless_alpha: args.lossless_alpha,
+        bit_depth: args.bit_depth,
+        quality: match args.bpp {
+            Some(_) => None,
+            None => args.quality.or(defaults.quality),
+        },
+        target_bpp: args.bpp,
+        ..defaults
+    })
+}
+
+/// Encodes one file to `output`; returns its summary line.
 fn encode_one(
     args: &EncodeArgs,
     settings: &EncoderSettings,
     input: &Path,
     output: &Path,
 ) -> Result<String> {
+    let e = encode_stream(args, settings, input)?;
+    std::fs::write(output, &e.stream).with_context(|| format!("writing {}", output.display()))?;
+    if let Some(warning) = &e.warning {
+        eprintln!("vc6: warning: {warning}");
+    }
+    let pixels = u64::from(e.width) * u64::from(e.height);
+    let bpp = e.stream.len() as f64 * 8.0 / pixels.max(1) as f64;
+    Ok(format!(
+        "{} -> {}: {}x{} {}, {} bytes, {bpp:.2} bpp, {:.1} ms",
+        input.display(),
+        output.display(),
+        e.width,
+        e.height,
+        e.format,
+        e.stream.len(),
+        e.ms,
+    ))
+}
+
+/// Reads and encodes one file (the options say how).
+fn encode_stream(
+    args: &EncodeArgs,
+    settings: &EncoderSettings,
+    input: &Path,
+) -> Result<tree::Encoded> {
     let frame = if args.size.is_some() || imageio::is_raw_path(input) {
         let (Some((w, h)), Some(format)) = (args.size, args.format) else {
             bail!(
@@ -504,30 +593,31 @@ fn encode_one(
         .and_then(|enc| enc.encode(&frame.data))
         .with_context(|| format!("encoding {}", input.display()))?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    std::fs::write(output, &stream).with_context(|| format!("writing {}", output.display()))?;
     let pixels = u64::from(frame.width) * u64::from(frame.height);
     let bpp = stream.len() as f64 * 8.0 / pixels.max(1) as f64;
     // Rate control lands within 1% when it can; say so when the target was out of reach
     // (above what exact coding spends, or below the smallest stream).
-    if let Some(target) = args.bpp.filter(|&t| (bpp / t - 1.0).abs() > 0.02) {
-        let why = match bpp < target {
-            true => "the exact stream is smaller",
-            false => "no stream of this picture is smaller",
-        };
-        eprintln!(
-            "vc6: warning: {}: --bpp {target} is out of reach ({why}): {bpp:.3} bpp",
-            input.display()
-        );
-    }
-    Ok(format!(
-        "{} -> {}: {}x{} {}, {} bytes, {bpp:.2} bpp, {ms:.1} ms",
-        input.display(),
-        output.display(),
-        frame.width,
-        frame.height,
-        frame.format,
-        stream.len(),
-    ))
+    let warning = args
+        .bpp
+        .filter(|&t| (bpp / t - 1.0).abs() > 0.02)
+        .map(|target| {
+            let why = match bpp < target {
+                true => "the exact stream is smaller",
+                false => "no stream of this picture is smaller",
+            };
+            format!(
+                "{}: --bpp {target} is out of reach ({why}): {bpp:.3} bpp",
+                input.display()
+            )
+        });
+    Ok(tree::Encoded {
+        stream,
+        width: frame.width,
+        height: frame.height,
+        format: frame.format,
+        ms,
+        warning,
+    })
 }
 
 /// Output pixels from which `--backend auto` considers a GPU for one picture (4 MP): below,
@@ -609,14 +699,37 @@ fn decode_error(path: &Path, data: &[u8], e: vc6::Error) -> anyhow::Error {
     anyhow!(msg)
 }
 
+/// A decoding failure of `path` explained: what the stream holds, and where a corrupt
+/// section spoils only its LoQ and the finer ones, the finest LoQ that still decodes.
+fn explain_decode_failure(
+    decoder: &Decoder,
+    path: &Path,
+    data: &[u8],
+    loq: u8,
+    e: vc6::Error,
+) -> anyhow::Error {
+    let coarser = match e {
+        vc6::Error::Format(_) => coarser_loq(decoder, data, loq),
+        _ => None,
+    };
+    let err = decode_error(path, data, e);
+    match coarser {
+        Some(k) => anyhow!("{err} (LoQ {k} and coarser decode: try --loq {k})"),
+        None => err,
+    }
+}
+
 fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
+    let input = match &args.inputs[..] {
+        [input] if !names_folder(&args.output) => input,
+        _ => return batch::decode_many(args, out),
+    };
     imageio::check_output_path(&args.output)?;
     outputs_spare_inputs(
-        std::slice::from_ref(&args.input),
+        std::slice::from_ref(input),
         std::slice::from_ref(&args.output),
     )?;
-    let data =
-        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let data = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     // One picture below AUTO_GPU_PIXELS decodes on the CPU before a GPU would be ready, so
     // `auto` does not even look for one (looking alone costs 25 ms with PoCL installed).
     let backend = match args.backend {
@@ -644,34 +757,26 @@ fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
         },
     };
     let start = Instant::now();
-    let frame = decoder.decode_region(&data, region).map_err(|e| {
-        // A corrupt section spoils its LoQ and the finer ones only: name the finest LoQ
-        // that still decodes.
-        let coarser = match e {
-            vc6::Error::Format(_) => coarser_loq(&decoder, &data, args.loq),
-            _ => None,
-        };
-        let err = decode_error(&args.input, &data, e);
-        match coarser {
-            Some(k) => anyhow!("{err} (LoQ {k} and coarser decode: try --loq {k})"),
-            None => err,
-        }
-    })?;
+    let frame = decoder
+        .decode_region(&data, region)
+        .map_err(|e| explain_decode_failure(&decoder, input, &data, args.loq, e))?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     imageio::write_image(&args.output, &frame)?;
     let what = match args.region {
         Some([x, y, w, h]) => format!("LoQ {}, region {x},{y},{w},{h}", args.loq),
         None => format!("LoQ {}", args.loq),
     };
-    writeln!(
-        out,
-        "{} -> {}: {}x{} {} ({what}), {ms:.1} ms",
-        args.input.display(),
-        args.output.display(),
-        frame.width,
-        frame.height,
-        frame.format,
-    )?;
+    if !args.quiet {
+        writeln!(
+            out,
+            "{} -> {}: {}x{} {} ({what}), {ms:.1} ms",
+            input.display(),
+            args.output.display(),
+            frame.width,
+            frame.height,
+            frame.format,
+        )?;
+    }
     if args.verbose {
         writeln!(
             out,
