@@ -43,7 +43,6 @@ fn check_of(target: &str) -> fn(&[u8]) {
 
 const TARGETS: [&str; 4] = ["decode", "decode_nocrc", "roundtrip", "backend_diff"];
 
-#[allow(dead_code)] // used by the tests `findings!` makes, when it lists any
 fn replay(target: &str, name: &str) {
     let path = fuzz_dir().join("regressions").join(target).join(name);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("finding {}: {e}", path.display()));
@@ -63,7 +62,11 @@ macro_rules! findings {
     };
 }
 
-findings! {}
+findings! {
+    // Reported as a 13 s timeout while the fuzzer ran niced behind compiles; 0.6 s alone
+    // under ASan (target 6.8 bpp, 4x4 tiles, adaptive upsampler: several encoder passes).
+    roundtrip_rate_control_with_4x4_tiles: "roundtrip" / "rate-control-4x4-tiles-slow-under-load",
+}
 
 #[test]
 fn every_finding_has_a_test() {

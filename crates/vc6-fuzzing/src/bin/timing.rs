@@ -1,5 +1,6 @@
 //! How long hostile inputs take against valid streams of the same declared size:
-//! `cargo run --release -p vc6-fuzzing --bin timing -- DIR...` (the fuzz corpora).
+//! `cargo run --release -p vc6-fuzzing --bin timing -- [--fix-checksums] DIR...` (the fuzz
+//! corpora; `--fix-checksums` recomputes the CRCs first, as the `decode_nocrc` target does).
 //!
 //! For each input whose header parses, times a whole decode under the fuzzing limits
 //! (the best of three) and divides it by the time a valid stream of the same declared
@@ -44,9 +45,15 @@ fn valid_stream(samples: u64) -> Vec<u8> {
 }
 
 fn main() {
-    let dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let fix = args.iter().any(|a| a == "--fix-checksums");
+    let dirs: Vec<PathBuf> = args
+        .iter()
+        .filter(|a| *a != "--fix-checksums")
+        .map(PathBuf::from)
+        .collect();
     if dirs.is_empty() {
-        eprintln!("usage: timing DIR...");
+        eprintln!("usage: timing [--fix-checksums] DIR...");
         std::process::exit(2);
     }
     let dec = decode::decoder(vc6::Backend::Cpu);
@@ -59,9 +66,12 @@ fn main() {
             continue;
         };
         for e in entries.flatten() {
-            let Ok(data) = std::fs::read(e.path()) else {
+            let Ok(mut data) = std::fs::read(e.path()) else {
                 continue;
             };
+            if fix {
+                data = vc6_fuzzing::nocrc::fix_checksums(&data);
+            }
             let took = best_of_three(&dec, &data);
             total += took;
             let Ok(info) = vc6::probe(&data) else {
