@@ -22,6 +22,7 @@
 //! * `soak [--minutes N]` — the soak test on every backend that runs here.
 //! * `fixtures` — regenerate `fixtures/sample.png`.
 
+mod cuda;
 mod fixtures;
 mod fuzz;
 
@@ -135,7 +136,7 @@ fn no_more_args(rest: &[String]) -> Result<()> {
 }
 
 /// Features of the `vc6` facade that compile in the finished GPU backends.
-const BACKEND_FEATURES: &str = "vc6/opencl,vc6/image,vc6-fuzzing/opencl";
+const BACKEND_FEATURES: &str = "vc6/opencl,vc6/cuda,vc6/image,vc6-fuzzing/opencl";
 
 /// The backends `cargo xtask test` compiles in and insists on: their names for
 /// `VC6_REQUIRE_BACKENDS`, which makes the shared backend suite (and the CLI tests) fail
@@ -143,7 +144,7 @@ const BACKEND_FEATURES: &str = "vc6/opencl,vc6/image,vc6-fuzzing/opencl";
 const REQUIRED_BACKENDS: &str = "opencl";
 
 /// The crates meant for crates.io, in dependency order.
-const PUBLISHED: [&str; 3] = ["vc6-core", "vc6-opencl", "vc6"];
+const PUBLISHED: [&str; 4] = ["vc6-core", "vc6-opencl", "vc6-cuda", "vc6"];
 
 /// `cargo xtask test`: everything CI checks.
 fn test() -> Result<()> {
@@ -168,6 +169,8 @@ fn test() -> Result<()> {
         package.extend(["-p", p]);
     }
     cargo(&package, &[])?;
+    step("CUDA kernels: NVRTC to PTX for sm_80 and sm_90, checked by ptxas (no GPU needed)");
+    cuda::check_kernels()?;
     fuzz::smoke()?;
     step(&format!(
         "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"

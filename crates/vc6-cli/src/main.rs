@@ -6,9 +6,9 @@
 //! -r`, `decode` into a folder) reports each failed file on its own line and goes on;
 //! the status is 1 at the end if any failed.
 //!
-//! Cargo features: `opencl` (default) compiles in the OpenCL backend (`--backend
-//! opencl`; the driver is loaded at run time, so the binary still runs where OpenCL is
-//! not installed). `vc6 info --backends` says which backends this build has and where
+//! Cargo features: `opencl` and `cuda` (default) compile in the OpenCL and CUDA backends
+//! (`--backend opencl|cuda`; drivers are loaded at run time, so the binary still runs
+//! where neither is installed; the CUDA backend's device decode is not written yet). `vc6 info --backends` says which backends this build has and where
 //! each can run.
 
 mod batch;
@@ -104,7 +104,7 @@ struct EncodeArgs {
     /// Write the stream even where OUT does not end in .vc6.
     #[arg(long)]
     force: bool,
-    /// Backend: auto, cpu or opencl (encoding runs on the CPU with every backend today;
+    /// Backend: auto, cpu, opencl or cuda (encoding runs on the CPU with every backend today;
     /// see `vc6 info --backends`).
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,
@@ -149,8 +149,8 @@ struct DecodeArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: usize,
     /// Backend that decodes: auto (a GPU when one is compiled in and present, for
-    /// pictures of 4 MP and more; else the CPU), cpu or opencl (device chosen by
-    /// OCL_DEVICE); every backend gives the same bytes. `vc6 info --backends` lists what
+    /// pictures of 4 MP and more; else the CPU), cpu, opencl (device chosen by
+    /// OCL_DEVICE) or cuda (not decoding yet); every backend gives the same bytes. `vc6 info --backends` lists what
     /// runs here.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,

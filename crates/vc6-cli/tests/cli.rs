@@ -583,10 +583,11 @@ fn opencl_decodes_the_same_files_as_cpu() {
 }
 
 #[test]
-fn info_backends_lists_cpu_and_opencl() {
+fn info_backends_lists_cpu_opencl_and_cuda() {
     let text = ok(&[&"info", &"--backends"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "one line per backend: {text}");
+    assert_eq!(lines.len(), 3, "one line per backend: {text}");
+    assert!(lines[2].starts_with("cuda "), "{text}");
     assert!(lines[0].starts_with("cpu "), "{text}");
     assert!(
         lines[0].contains("compiled in") && lines[0].contains("runs on"),

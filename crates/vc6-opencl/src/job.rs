@@ -2,7 +2,7 @@
 //! tables, one descriptor per plane and section, and the flat tile-job table, section by
 //! section (`merge.rs` merges the frames of a batch wave by wave). Plain Rust, no OpenCL
 //! calls, so it is unit-tested without a device. The word layouts are documented in
-//! shaders/opencl/decode.cl.
+//! shaders/common/decode_body.h.
 
 use vc6_core::entropy::decode::{fill, fill_invalid};
 use vc6_core::plan::Plan;
@@ -49,7 +49,7 @@ const S_HIGH: usize = 2 * MAX_CONTEXTS + 1;
 const _: () = assert!(P_TABLES + MAX_LAYERS * T_SLOTS == PLANE_WORDS);
 const _: () = assert!(P_THRESH + MAX_CONTEXTS <= P_STEP);
 
-/// Error codes of `decode_tiles` (see decode.cl).
+/// Error codes of `decode_tiles` (see shaders/common/decode_body.h).
 const E_CORRUPT: u8 = 1;
 const E_HEADER: u8 = 2;
 const E_LENGTH: u8 = 3;

@@ -49,10 +49,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
-/// The kernels, compiled for the chosen device at start-up. `kernels/decode.cl` is a link
-/// to the repository's `shaders/opencl/decode.cl`, where the kernels are kept; `cargo
-/// package` stores the file itself, so the published crate carries them.
-pub const KERNEL_SOURCE: &str = include_str!("../kernels/decode.cl");
+/// The kernels, compiled for the chosen device at start-up: the OpenCL C dialect header,
+/// then the kernel bodies that the CUDA backend shares (written once, in the C both
+/// languages read alike). `kernels/dialect.h` and `kernels/decode_body.h` are links to the
+/// repository's `shaders/opencl/dialect.h` and `shaders/common/decode_body.h`, where the
+/// kernels are kept; `cargo package` stores the files themselves, so the published crate
+/// carries them.
+pub const KERNEL_SOURCE: &str = concat!(
+    include_str!("../kernels/dialect.h"),
+    include_str!("../kernels/decode_body.h")
+);
 const BUILD_OPTIONS: &str = "-cl-std=CL1.2";
 
 /// How to pick the device and where to cache compiled kernels.

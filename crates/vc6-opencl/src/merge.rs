@@ -11,7 +11,7 @@ use crate::job::{
 };
 use vc6_core::{OutputLayout, Plan, Result, Upsampler};
 
-/// Words per entry of the reconstruct and MED job tables (see decode.cl).
+/// Words per entry of the reconstruct and MED job tables (see shaders/common/decode_body.h).
 pub(crate) const RECON_WORDS: usize = 20;
 pub(crate) const MED_WORDS: usize = 4;
 

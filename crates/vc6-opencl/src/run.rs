@@ -18,7 +18,7 @@ use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
 const POOL_KEEP: usize = 1024;
-/// Work-group sizes: a tile's lanes on one group of 32 (decode.cl's GROUP; MED runs one
+/// Work-group sizes: a tile's lanes on one group of 32 (decode_body.h's GROUP; MED runs one
 /// tile per work item); blocks run 1D over every plane of a wave; packing is 2D over the
 /// output.
 const TILE_GROUP: usize = 32;

@@ -15,6 +15,12 @@ pub enum Backend {
     Cpu,
     /// OpenCL (feature `opencl`): any OpenCL 1.2 device, chosen by `OCL_DEVICE`.
     OpenCl,
+    /// CUDA (feature `cuda`): an NVIDIA GPU, chosen by `CUDA_VISIBLE_DEVICES` and
+    /// `VC6_CUDA_DEVICE`. Groundwork only: it opens the device and builds the kernels, but
+    /// its device decode is not implemented yet, so decoding with it fails with
+    /// [`Error::Unsupported`] and [`Backend::status`] reports it as unable to run. It has
+    /// never run on a GPU.
+    Cuda,
 }
 
 /// What [`Backend::status`] found for one backend.
@@ -30,7 +36,7 @@ pub struct BackendStatus {
 
 impl Backend {
     /// Every concrete backend this crate knows, compiled in or not.
-    pub const ALL: [Backend; 2] = [Backend::Cpu, Backend::OpenCl];
+    pub const ALL: [Backend; 3] = [Backend::Cpu, Backend::OpenCl, Backend::Cuda];
 
     /// Backends compiled into this build that can run on this machine.
     pub fn available() -> Vec<Backend> {
@@ -48,10 +54,13 @@ impl Backend {
             .map(|&backend| BackendStatus {
                 backend,
                 compiled: backend.is_compiled(),
-                device: backend
-                    .instantiate(0)
-                    .map(|b| b.device())
-                    .map_err(|e| e.to_string()),
+                device: match backend {
+                    Backend::Cuda => cuda_status(),
+                    b => b
+                        .instantiate(0)
+                        .map(|b| b.device())
+                        .map_err(|e| e.to_string()),
+                },
             })
             .collect()
     }
@@ -61,12 +70,16 @@ impl Backend {
         match self {
             Backend::Auto | Backend::Cpu => true,
             Backend::OpenCl => cfg!(feature = "opencl"),
+            Backend::Cuda => cfg!(feature = "cuda"),
         }
     }
 
     /// The backend `Auto` resolves to here: OpenCL when it runs on a GPU, else the CPU.
     pub fn resolve(self) -> Backend {
         match self {
+            // CUDA is never chosen while its device decode is not implemented (vc6-cuda's
+            // decode returns Unsupported): `Auto` must always give a backend that decodes.
+            // When it is, prefer it here on NVIDIA GPUs.
             Backend::Auto => {
                 // Only the device type is probed here: the kernels are built on first use.
                 #[cfg(feature = "opencl")]
@@ -87,6 +100,7 @@ impl Backend {
             Backend::Auto => "auto",
             Backend::Cpu => "cpu",
             Backend::OpenCl => "opencl",
+            Backend::Cuda => "cuda",
         }
     }
 
@@ -95,6 +109,7 @@ impl Backend {
         match self.resolve() {
             Backend::Cpu => Ok(Arc::new(CpuBackend::new(threads))),
             Backend::OpenCl => opencl(),
+            Backend::Cuda => cuda(),
             Backend::Auto => unreachable!("resolve never returns Auto"),
         }
     }
@@ -113,6 +128,37 @@ fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
     ))
 }
 
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Arc<dyn vc6_core::Backend>> {
+    Ok(vc6_cuda::CudaBackend::shared()?)
+}
+
+#[cfg(not(feature = "cuda"))]
+const CUDA_NOT_COMPILED: &str = "the CUDA backend is not compiled into this build (the `cuda` feature of the vc6 crate; the vc6 command has it by default)";
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Arc<dyn vc6_core::Backend>> {
+    Err(Error::Unsupported(CUDA_NOT_COMPILED.into()))
+}
+
+/// Why CUDA cannot run here, for [`Backend::status`]: no driver (or no device), or, with
+/// one, that the device decode is not implemented yet. Only probes the driver: no context,
+/// no kernel build. The with-driver branch has never run on a GPU.
+#[cfg(feature = "cuda")]
+fn cuda_status() -> std::result::Result<String, String> {
+    match vc6_cuda::CudaBackend::probe(&vc6_cuda::CudaConfig::from_env()) {
+        Err(e) => Err(e.to_string()),
+        Ok(device) => Err(format!(
+            "device decode not implemented yet (the CUDA backend would run on {device})"
+        )),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_status() -> std::result::Result<String, String> {
+    Err(Error::Unsupported(CUDA_NOT_COMPILED.into()).to_string())
+}
+
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -126,9 +172,49 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "cpu" => Ok(Backend::Cpu),
             "opencl" | "ocl" => Ok(Backend::OpenCl),
+            "cuda" => Ok(Backend::Cuda),
             other => Err(Error::Unsupported(format!(
-                "unknown backend '{other}' (known: auto, cpu, opencl)"
+                "unknown backend '{other}' (known: auto, cpu, opencl, cuda)"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_is_named_parsed_and_listed() {
+        assert_eq!("cuda".parse::<Backend>().unwrap(), Backend::Cuda);
+        assert_eq!("CUDA".parse::<Backend>().unwrap(), Backend::Cuda);
+        assert_eq!(Backend::Cuda.name(), "cuda");
+        assert_eq!(Backend::Cuda.to_string(), "cuda");
+        assert_eq!(Backend::Cuda.is_compiled(), cfg!(feature = "cuda"));
+        let e = "cudaa".parse::<Backend>().unwrap_err().to_string();
+        assert!(e.contains("known: auto, cpu, opencl, cuda"), "{e}");
+        assert!(Backend::ALL.contains(&Backend::Cuda));
+    }
+
+    /// CUDA cannot decode yet, so it never counts as available and `Auto` never takes it;
+    /// its status says why: no driver here, or (with one) the missing device decode.
+    #[test]
+    fn cuda_never_runs_and_says_why() {
+        assert_ne!(Backend::Auto.resolve(), Backend::Cuda);
+        assert!(!Backend::available().contains(&Backend::Cuda));
+        let status = Backend::status();
+        let cuda = status.iter().find(|s| s.backend == Backend::Cuda).unwrap();
+        assert_eq!(cuda.compiled, cfg!(feature = "cuda"));
+        let why = cuda.device.clone().unwrap_err();
+        assert!(
+            why.contains("no NVIDIA driver found")
+                || why.contains("not implemented yet")
+                || why.contains("not compiled into this build")
+                || why.contains("no CUDA device"),
+            "{why}"
+        );
+        if !cfg!(feature = "cuda") {
+            assert!(why.contains("not compiled into this build"), "{why}");
         }
     }
 }

@@ -1,4 +1,21 @@
-// vc6-rs decode kernels, OpenCL C 1.2, bitstream version 2.
+// vc6-rs decode kernels, bitstream version 2: the bodies, written once for OpenCL and CUDA.
+//
+// This file is not compiled on its own: a dialect header goes first and defines the few
+// words that differ between the two APIs (shaders/opencl/dialect.h for OpenCL C 1.2,
+// shaders/cuda/dialect.cuh for CUDA C++ through NVRTC), and the host concatenates the
+// two into one program source (crates/vc6-opencl/src/lib.rs and crates/vc6-cuda/src/lib.rs,
+// KERNEL_SOURCE). The body uses only C that both languages read alike, plus:
+//   KERNEL, KERNEL_GROUP(n)     a kernel entry point; one whose work-group has n items
+//   FUNC                        a helper function called from kernels
+//   GLOBAL, LOCAL               pointers into device memory / work-group memory
+//   GROUP_SHARED                a work-group array declared in a kernel
+//   LOCAL_ID_X, GROUP_ID_X      work item in its group, group in the launch (uint)
+//   GLOBAL_ID_X, GLOBAL_ID_Y    work item in the launch (uint)
+//   BARRIER_GLOBAL(), BARRIER_ALL()  a work-group barrier ordering device memory (and
+//                               work-group memory too, for BARRIER_ALL)
+//   POPCOUNT(x), CLZ(x), UABS(x)     uint results, as OpenCL C's popcount, clz and abs
+//   i64, uchar, ushort, uint, int4, uint4, MAKE_INT4(a, b, c, d)
+//   min and max (int, uint, i64), clamp (int), INT_MIN, INT_MAX
 //
 // Each kernel is the twin of a CPU function in crates/vc6-core and must give the same
 // integers (docs/bitstream.md is the contract):
@@ -10,13 +27,14 @@
 //   reconstruct  -> pyramid::predict_reconstruct (= Prediction::compute + reconstruct_blocks)
 //   pack_plane / pack_ycocg -> decoder::Reconstruction::write_layout (colour::inverse)
 //
-// The host (crates/vc6-opencl/src/merge.rs and run.rs) runs one wave per section level,
-// coarsest first, over every frame of a batch: decode_tiles (whose contexts read the
+// The OpenCL host (crates/vc6-opencl/src/merge.rs and run.rs) runs one wave per section
+// level, coarsest first, over every frame of a batch: decode_tiles (whose contexts read the
 // echelon the previous wave reconstructed), then med_tiles and reconstruct; then the packs.
 //
 // decode_tiles is shaped for a GPU (a work-group of 32 per tile, one rANS lane per work
 // item, word positions by prefix counts in local memory) but has only run on PoCL, a CPU
-// driver, so far.
+// OpenCL driver, so far. The CUDA build of these kernels is compiled (NVRTC) and checked
+// (ptxas) in CI but has never run: no CUDA host launches it yet.
 
 // Words per tile job (crates/vc6-opencl/src/job.rs writes them).
 #define TILE_WORDS 8
@@ -84,8 +102,8 @@ typedef struct {
 // Value tokens (docs/bitstream.md 7.5, entropy::token_base): below 16 the token is the
 // value; up to 61 it gives the top two bits of an n-bit value and n - 1 extra bits
 // follow; 62 and 63 are invalid (no extra bits, value 0).
-inline uint token_extra(uint t) { return (t < 16 || t >= 62) ? 0 : (t - 16) / 2 + 3; }
-inline uint token_base(uint t) {
+FUNC uint token_extra(uint t) { return (t < 16 || t >= 62) ? 0 : (t - 16) / 2 + 3; }
+FUNC uint token_base(uint t) {
     if (t < 16) return t;
     if (t >= 62) return 0;
     uint n = (t - 16) / 2 + 4;
@@ -94,11 +112,11 @@ inline uint token_base(uint t) {
 
 // A decoded code to a coefficient (quant::CoeffMap::get): unzigzag, dequantise with the
 // layer's step (sixteenths) and offset, clamp to the plane's bound. 64-bit products.
-inline int coeff(uint u, int bound, uint step, uint off) {
+FUNC int coeff(uint u, int bound, uint step, uint off) {
     int q = (int)(u >> 1) ^ -(int)(u & 1);
     if (q == 0) return 0;
-    long m = ((long)abs(q) * step + (((long)step * off) >> 8)) >> 4;
-    int v = (int)min(m, (long)bound);
+    i64 m = ((i64)UABS(q) * step + (((i64)step * off) >> 8)) >> 4;
+    int v = (int)min(m, (i64)bound);
     return q < 0 ? -v : v;
 }
 
@@ -134,13 +152,13 @@ typedef struct {
 
 // What every step needs, the same for the whole tile.
 typedef struct {
-    global const uchar *s;
-    global const uint *tables;
-    global const uint *p;      // the plane descriptor
-    global int *tile0;         // the tile's first coefficient of layer 0
-    global ushort *list0;      // s-tree positions (y << 8 | x): levels 0, 2, 4 ... (side^2)
-    global ushort *list1;      // levels 1, 3, 5 ... (side^2 / 4)
-    global const uchar *ctx;   // context of each position (when use_ctx)
+    GLOBAL const uchar *s;
+    GLOBAL const uint *tables;
+    GLOBAL const uint *p;      // the plane descriptor
+    GLOBAL int *tile0;         // the tile's first coefficient of layer 0
+    GLOBAL ushort *list0;      // s-tree positions (y << 8 | x): levels 0, 2, 4 ... (side^2)
+    GLOBAL ushort *list1;      // levels 1, 3, 5 ... (side^2 / 4)
+    GLOBAL const uchar *ctx;   // context of each position (when use_ctx)
     uint use_ctx;
     uint words, nw;            // first byte and count of the words
     uint lane, lanes, log, tlog, layers, w, h, gw, layer_len;
@@ -148,7 +166,7 @@ typedef struct {
 
 // The prefix counts and flags of a step from the lanes' bytes (`slot`: 32 bytes, lane
 // i's at byte i; little-endian devices only, which the host checks).
-inline Sync exchange(local const uint *slot, uint lane) {
+FUNC Sync exchange(LOCAL const uint *slot, uint lane) {
     Sync r;
     uint q = lane >> 2;
     uint below = (1u << (8 * (lane & 3))) - 1;
@@ -161,12 +179,12 @@ inline Sync exchange(local const uint *slot, uint lane) {
     for (uint k = 0; k < 8; k++) {
         uint v = slot[k];
         uint m = k < q ? 0xffffffffu : (k == q ? below : 0);
-        r.kids += popcount(v & 0x0f0f0f0fu);
-        r.words += popcount(v & 0x10101010u);
-        r.kids_before += popcount(v & m & 0x0f0f0f0fu);
-        r.words_before += popcount(v & m & 0x10101010u);
+        r.kids += POPCOUNT(v & 0x0f0f0f0fu);
+        r.words += POPCOUNT(v & 0x10101010u);
+        r.kids_before += POPCOUNT(v & m & 0x0f0f0f0fu);
+        r.words_before += POPCOUNT(v & m & 0x10101010u);
         uint f = v & 0xe0e0e0e0u;
-        if (r.first == 0 && f != 0) r.first = (f >> ((31 - clz(f & (0u - f))) & ~7u)) & 0xe0u;
+        if (r.first == 0 && f != 0) r.first = (f >> ((31 - CLZ(f & (0u - f))) & ~7u)) & 0xe0u;
         r.any |= f;
     }
     r.any = (r.any | r.any >> 8 | r.any >> 16 | r.any >> 24) & 0xe0u;
@@ -174,19 +192,19 @@ inline Sync exchange(local const uint *slot, uint lane) {
 }
 
 // The same for a tile of one lane.
-inline Sync alone(uint byte) {
+FUNC Sync alone(uint byte) {
     Sync r;
     r.words_before = 0;
     r.words = (byte & B_WORD) >> 4;
     r.kids_before = 0;
-    r.kids = popcount(byte & B_KIDS);
+    r.kids = POPCOUNT(byte & B_KIDS);
     r.any = byte & 0xe0u;
     r.first = r.any;
     return r;
 }
 
 // Starts a phase of m symbols.
-inline void begin(Tile *t, uint phase, uint m) {
+FUNC void begin(Tile *t, uint phase, uint m) {
     t->phase = phase;
     t->m = m;
     t->base = 0;
@@ -197,7 +215,7 @@ inline void begin(Tile *t, uint phase, uint m) {
 }
 
 // Starts layer l, or the final check after the last (zero layers have no phase).
-inline void begin_layer(Tile *t, const Env *v, uint l) {
+FUNC void begin_layer(Tile *t, const Env *v, uint l) {
     while (l < v->layers && ((t->modes >> (2 * l)) & 3) == 0) l++;
     t->layer = l;
     if (l == v->layers) begin(t, PH_FINAL, 0);
@@ -208,20 +226,20 @@ inline void begin_layer(Tile *t, const Env *v, uint l) {
     }
 }
 
-inline void fail(Tile *t, uint code) {
+FUNC void fail(Tile *t, uint code) {
     t->code = code;
     t->phase = PH_DONE;
 }
 
 // This lane's part of a step (before the exchange): returns its byte.
-inline uint produce(Tile *t, const Env *v) {
+FUNC uint produce(Tile *t, const Env *v) {
     t->need = 0;
     bool lane_on = v->lane < v->lanes;
     if (t->phase == PH_INIT) return lane_on && t->x < STATE_LOW ? F_BAD : 0;
     if (t->phase == PH_FINAL) return lane_on && t->x != STATE_LOW ? F_BAD : 0;
     if (t->phase == PH_FENCE || t->phase == PH_DONE) return 0;
     uint mask = (1u << v->log) - 1;
-    global const uint *tab = v->p + P_TABLES + t->layer * T_SLOTS;
+    GLOBAL const uint *tab = v->p + P_TABLES + t->layer * T_SLOTS;
     if (t->step == 1) {
         // Step 1: every lane's symbol (Lanes::phase), with the table of its context.
         uint j = t->base + v->lane;
@@ -237,7 +255,7 @@ inline uint produce(Tile *t, const Env *v) {
             t->py = j / v->w;
         } else {
             // Level k's nodes are in list (k & 1), the leaves (level 0) in list0.
-            global const ushort *cur = (t->phase == PH_NODES && (t->k & 1)) ? v->list1 : v->list0;
+            GLOBAL const ushort *cur = (t->phase == PH_NODES && (t->k & 1)) ? v->list1 : v->list0;
             uint q = (t->phase == PH_NODES && t->k == v->tlog) ? 0 : cur[j];
             t->px = q & 0xffu;
             t->py = q >> 8;
@@ -281,7 +299,7 @@ inline uint produce(Tile *t, const Env *v) {
 }
 
 // After the exchange: the words, the round's results and the next step.
-inline void consume(Tile *t, const Env *v, Sync r) {
+FUNC void consume(Tile *t, const Env *v, Sync r) {
     // The lanes that need a word take the next ones in lane order (WordReader: a word
     // past the end reads as 0, and the tile then fails its final check).
     if (t->need) {
@@ -312,7 +330,7 @@ inline void consume(Tile *t, const Env *v, Sync r) {
         // The flagged quadrants go to the next level's list in node order, then bit order.
         if (t->first == 0) t->first = r.first;
         t->any |= r.any;
-        global ushort *next = (t->k & 1) ? v->list0 : v->list1;
+        GLOBAL ushort *next = (t->k & 1) ? v->list0 : v->list1;
         uint side2 = 1u << (2 * v->tlog);
         uint cap = (t->k & 1) ? side2 : side2 / 4;
         uint at = t->count + r.kids_before;
@@ -340,7 +358,7 @@ inline void consume(Tile *t, const Env *v, Sync r) {
             // quant::CoeffMap::get; leaves code zigzag(v) - 1.
             uint l = t->layer;
             uint u = (token_base(t->tok) | t->extra) + (t->phase == PH_LEAF ? 1u : 0u);
-            global int *out = v->tile0 + (size_t)l * v->layer_len;
+            GLOBAL int *out = v->tile0 + (size_t)l * v->layer_len;
             out[(size_t)t->py * v->gw + t->px] =
                 coeff(u, (int)v->p[P_BOUND], v->p[P_STEP + l], v->p[P_OFFSET + l]);
         }
@@ -368,13 +386,13 @@ inline void consume(Tile *t, const Env *v, Sync r) {
 
 // The context of block (bx, by) (syntax::context::activity and context_of): the range of
 // the echelon below over the 3x3 window, clamped to the echelon, against the thresholds.
-inline uint context(global const int *lower, uint gw, uint gh, uint bx, uint by,
-                    global const uint *th, uint n) {
+FUNC uint context(GLOBAL const int *lower, uint gw, uint gh, uint bx, uint by,
+                    GLOBAL const uint *th, uint n) {
     uint xa = bx > 0 ? bx - 1 : 0, xb = min(bx + 1, gw - 1);
     uint ya = by > 0 ? by - 1 : 0, yb = min(by + 1, gh - 1);
     int lo = INT_MAX, hi = INT_MIN;
     for (uint y = ya; y <= yb; y++) {
-        global const int *row = lower + (size_t)y * gw;
+        GLOBAL const int *row = lower + (size_t)y * gw;
         for (uint x = xa; x <= xb; x++) {
             lo = min(lo, row[x]);
             hi = max(hi, row[x]);
@@ -393,28 +411,28 @@ inline uint context(global const int *lower, uint gw, uint gh, uint bx, uint by,
 // on work item 0 alone, without barriers. Every coefficient of the tile is written
 // (zeros where the tile fails). CPU twin: SectionData::decode_band's context_map and
 // decode_tile for one tile.
-__attribute__((reqd_work_group_size(GROUP, 1, 1)))
-kernel void decode_tiles(global const uchar *stream,
-                         global const uint *tables,
-                         global const uint *planes,
-                         global const uint *jobs,
-                         uint first_job,
-                         global int *coeffs,
-                         global const int *ech,
-                         global uchar *scratch,
-                         global uchar *err) {
-    local uint ex[16];
-    local uint shared_code;
-    uint lid = get_local_id(0);
-    uint job = first_job + get_group_id(0);
-    global const uint *j = jobs + (size_t)job * TILE_WORDS;
-    global const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
+KERNEL_GROUP(GROUP)
+void decode_tiles(GLOBAL const uchar *stream,
+                  GLOBAL const uint *tables,
+                  GLOBAL const uint *planes,
+                  GLOBAL const uint *jobs,
+                  uint first_job,
+                  GLOBAL int *coeffs,
+                  GLOBAL const int *ech,
+                  GLOBAL uchar *scratch,
+                  GLOBAL uchar *err) {
+    GROUP_SHARED uint ex[16];
+    GROUP_SHARED uint shared_code;
+    uint lid = LOCAL_ID_X;
+    uint job = first_job + GROUP_ID_X;
+    GLOBAL const uint *j = jobs + (size_t)job * TILE_WORDS;
+    GLOBAL const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
     uint start = j[T_START], end = j[T_END];
     uint x0 = j[T_X0], y0 = j[T_Y0], w = j[T_SIZE] & 0xffffu, h = j[T_SIZE] >> 16;
     uint gw = p[P_GRID_W], gh = p[P_GRID_H], layers = p[P_LAYERS];
     uint tlog = p[P_LOG] >> 8;
     uint layer_len = gw * gh;
-    global int *tile0 = coeffs + p[P_COEFF] + (size_t)y0 * gw + x0;
+    GLOBAL int *tile0 = coeffs + p[P_COEFF] + (size_t)y0 * gw + x0;
 
     // The header byte (TileHeader::read) and the payload's length.
     uint code = 0, lanes = 1, modes = 0;
@@ -444,11 +462,11 @@ kernel void decode_tiles(global const uchar *stream,
         code = E_SCRATCH;
         run = false;
     }
-    global uchar *sc = scratch + j[T_SCRATCH];
+    GLOBAL uchar *sc = scratch + j[T_SCRATCH];
 
     // Layers that are not dense start at zero (all of them in an empty or failing tile);
     // every position's context, from the echelon below.
-    global const int *lower = ech + p[P_LOWER];
+    GLOBAL const int *lower = ech + p[P_LOWER];
     for (uint i = lid; i < w * h; i += GROUP) {
         uint x = i % w, y = i / w;
         for (uint l = 0; l < layers; l++)
@@ -456,7 +474,7 @@ kernel void decode_tiles(global const uchar *stream,
         if (run && nthresh > 0)
             sc[list_bytes + i] = (uchar)context(lower, gw, gh, x0 + x, y0 + y, p + P_THRESH, nthresh);
     }
-    barrier(CLK_GLOBAL_MEM_FENCE);
+    BARRIER_GLOBAL();
 
     if (run) {
         Env v;
@@ -464,7 +482,7 @@ kernel void decode_tiles(global const uchar *stream,
         v.tables = tables;
         v.p = p;
         v.tile0 = tile0;
-        v.list0 = (global ushort *)sc;
+        v.list0 = (GLOBAL ushort *)sc;
         v.list1 = v.list0 + side2;
         v.ctx = sc + list_bytes;
         v.use_ctx = nthresh > 0;
@@ -493,12 +511,12 @@ kernel void decode_tiles(global const uchar *stream,
         begin(&t, PH_INIT, 0);
         if (lanes > 1) {
             for (uint odd = 0;; odd ^= 1) {
-                local uint *slot = ex + 8 * odd;
+                LOCAL uint *slot = ex + 8 * odd;
                 uint byte = produce(&t, &v);
-                ((local uchar *)slot)[lid] = (uchar)byte;
+                ((LOCAL uchar *)slot)[lid] = (uchar)byte;
                 // Also orders the node lists written after one exchange before the reads
                 // after the next (the fence steps).
-                barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+                BARRIER_ALL();
                 consume(&t, &v, exchange(slot, lid));
                 if (t.phase == PH_DONE) break;
             }
@@ -511,7 +529,7 @@ kernel void decode_tiles(global const uchar *stream,
         code = t.code;
     }
     if (lid == 0) shared_code = code;
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    BARRIER_ALL();
     code = shared_code;
     if (run && code != 0) {
         for (uint i = lid; i < w * h; i += GROUP)
@@ -528,23 +546,23 @@ kernel void decode_tiles(global const uchar *stream,
 // MED (LOCO-I) prediction inside each tile of a lowest echelon, one tile per work item:
 // residuals from the tile's coefficients, samples to the echelon (as wide as the grid).
 // CPU twin: pyramid::med_reconstruct.
-kernel void med_tiles(global const uint *planes,
-                      global const uint *jobs,
-                      global const uint *meds,
+KERNEL void med_tiles(GLOBAL const uint *planes,
+                      GLOBAL const uint *jobs,
+                      GLOBAL const uint *meds,
                       uint first,
                       uint count,
-                      global const int *coeffs,
-                      global int *ech) {
-    uint gid = get_global_id(0);
+                      GLOBAL const int *coeffs,
+                      GLOBAL int *ech) {
+    uint gid = GLOBAL_ID_X;
     if (gid >= count) return;
-    global const uint *m = meds + (size_t)(first + gid) * MED_WORDS;
-    global const uint *j = jobs + (size_t)m[0] * TILE_WORDS;
-    global const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
+    GLOBAL const uint *m = meds + (size_t)(first + gid) * MED_WORDS;
+    GLOBAL const uint *j = jobs + (size_t)m[0] * TILE_WORDS;
+    GLOBAL const uint *p = planes + (size_t)j[T_PLANE] * PLANE_WORDS;
     uint width = p[P_GRID_W];
     int lo = (int)m[2], hi = (int)m[3];
     uint x0 = j[T_X0], y0 = j[T_Y0], w = j[T_SIZE] & 0xffffu, h = j[T_SIZE] >> 16;
-    global const int *res = coeffs + p[P_COEFF] + (size_t)y0 * width + x0;
-    global int *tile = ech + m[1] + (size_t)y0 * width + x0;
+    GLOBAL const int *res = coeffs + p[P_COEFF] + (size_t)y0 * width + x0;
+    GLOBAL int *tile = ech + m[1] + (size_t)y0 * width + x0;
     int mid = (lo + hi + 1) >> 1;
     for (uint y = 0; y < h; y++) {
         for (uint x = 0; x < w; x++) {
@@ -567,7 +585,7 @@ kernel void med_tiles(global const uint *planes,
     }
 }
 
-inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
+FUNC int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
     int acc = k.x * s0 + k.y * s1 + k.z * s2 + k.w * s3;
     return clamp((acc + 8192) >> 14, lo, hi);
 }
@@ -583,13 +601,13 @@ inline int tap4(int4 k, int s0, int s1, int s2, int s3, int lo, int hi) {
 // every frame in a wave. The residual layers H, V, D of a job are at
 // coeffs[cbase + l * lw * lh], row stride lw (the lower echelon's grid). CPU twin:
 // pyramid::predict_reconstruct.
-kernel void reconstruct(global const int *coeffs,
-                        global int *ech,
-                        global const uint *recons,
+KERNEL void reconstruct(GLOBAL const int *coeffs,
+                        GLOBAL int *ech,
+                        GLOBAL const uint *recons,
                         uint first,
                         uint count,
                         uint blocks) {
-    uint gid = get_global_id(0);
+    uint gid = GLOBAL_ID_X;
     if (gid >= blocks) return;
     // The job whose block range holds gid (ranges ascend from 0).
     uint lo_j = 0, hi_j = count;
@@ -597,24 +615,24 @@ kernel void reconstruct(global const int *coeffs,
         uint mid = (lo_j + hi_j) >> 1;
         if (recons[(size_t)(first + mid) * RECON_WORDS] <= gid) lo_j = mid; else hi_j = mid;
     }
-    global const uint *r = recons + (size_t)(first + lo_j) * RECON_WORDS;
+    GLOBAL const uint *r = recons + (size_t)(first + lo_j) * RECON_WORDS;
     uint local_id = gid - r[0];
     uint cbase = r[1], lw = r[3], lh = r[4], uw = r[6], uh = r[7], bw = r[10];
-    global const int *lower = ech + r[2];
-    global int *upper = ech + r[5];
+    GLOBAL const int *lower = ech + r[2];
+    GLOBAL int *upper = ech + r[5];
     int lo = (int)r[12], hi = (int)r[13];
-    int4 k = (int4)((int)r[14], (int)r[15], (int)r[16], (int)r[17]);
+    int4 k = MAKE_INT4((int)r[14], (int)r[15], (int)r[16], (int)r[17]);
     int bx = (int)(r[8] + local_id % bw), by = (int)(r[9] + local_id / bw);
     uint flags = r[18];
     int ph = 0, pv = 0, pd = 0, pa = 0;
     if (!(flags & 1)) {
-        int4 m = k.wzyx;
+        int4 m = MAKE_INT4(k.w, k.z, k.y, k.x);
         int e[5], o[5];
         int xs[5];
         for (int i = 0; i < 5; i++) xs[i] = clamp(bx + i - 2, 0, (int)lw - 1);
         for (int row_i = 0; row_i < 5; row_i++) {
             int ly = clamp(by + row_i - 2, 0, (int)lh - 1);
-            global const int *row = lower + (size_t)ly * lw;
+            GLOBAL const int *row = lower + (size_t)ly * lw;
             int s0 = row[xs[0]], s1 = row[xs[1]], s2 = row[xs[2]], s3 = row[xs[3]], s4 = row[xs[4]];
             e[row_i] = tap4(m, s0, s1, s2, s3, lo, hi);
             o[row_i] = tap4(k, s1, s2, s3, s4, lo, hi);
@@ -661,21 +679,21 @@ kernel void reconstruct(global const int *coeffs,
     if (right && down) upper[(y + 1) * uw + x + 1] = clamp(d, lo, hi);
 }
 
-inline void store(global uchar *out, size_t at, int v, uint bytes) {
+FUNC void store(GLOBAL uchar *out, size_t at, int v, uint bytes) {
     out[at] = (uchar)v;
     if (bytes == 2) out[at + 1] = (uchar)(v >> 8);
 }
 
 // An output sample: the stream's fraction bits shifted out with rounding, clamped to
 // [0, max_v] (CPU twin: OutputRange::apply).
-int out_sample(int v, int max_v, uint shift) {
+FUNC int out_sample(int v, int max_v, uint shift) {
     return clamp((v + ((1 << shift) >> 1)) >> shift, 0, max_v);
 }
 
 // Packs the w x h window at (x0, y0) of an echelon (at ech + src_off, `src_w` samples a
 // row) into the output: sample (x, y) at byte offset + y * row_stride + x * pixel_stride.
 // CPU twin: Reconstruction::write_layout.
-kernel void pack_plane(global const int *ech,
+KERNEL void pack_plane(GLOBAL const int *ech,
                        uint src_off,
                        uint src_w,
                        uint x0,
@@ -684,21 +702,21 @@ kernel void pack_plane(global const int *ech,
                        uint h,
                        int max_v,
                        uint shift,
-                       global uchar *out,
+                       GLOBAL uchar *out,
                        uint offset,
                        uint pixel_stride,
                        uint row_stride,
                        uint bytes) {
-    uint x = get_global_id(0), y = get_global_id(1);
+    uint x = GLOBAL_ID_X, y = GLOBAL_ID_Y;
     if (x >= w || y >= h) return;
-    global const int *src = ech + src_off;
+    GLOBAL const int *src = ech + src_off;
     int v = out_sample(src[(size_t)(y0 + y) * src_w + x0 + x], max_v, shift);
     store(out, offset + (size_t)y * row_stride + (size_t)x * pixel_stride, v, bytes);
 }
 
 // The same for planes 0-2 of a colour-transformed picture: YCoCg-R back to R, G, B
 // (CPU twin: Reconstruction::write_layout with colour::inverse).
-kernel void pack_ycocg(global const int *ech,
+KERNEL void pack_ycocg(GLOBAL const int *ech,
                        uint4 src_off,
                        uint src_w,
                        uint x0,
@@ -707,12 +725,12 @@ kernel void pack_ycocg(global const int *ech,
                        uint h,
                        int max_v,
                        uint shift,
-                       global uchar *out,
+                       GLOBAL uchar *out,
                        uint4 offsets,
                        uint4 pixel_strides,
                        uint4 row_strides,
                        uint bytes) {
-    uint x = get_global_id(0), y = get_global_id(1);
+    uint x = GLOBAL_ID_X, y = GLOBAL_ID_Y;
     if (x >= w || y >= h) return;
     size_t at = (size_t)(y0 + y) * src_w + x0 + x;
     int cg = ech[src_off.z + at], co = ech[src_off.y + at];

@@ -1,0 +1,1 @@
+../../../shaders/common/decode_body.h

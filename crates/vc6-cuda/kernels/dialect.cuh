@@ -1,0 +1,1 @@
+../../../shaders/cuda/dialect.cuh

@@ -1,0 +1,303 @@
+//! # vc6-cuda
+//!
+//! The CUDA backend of vc6-rs, **groundwork only**: it finds the NVIDIA driver and a
+//! device, creates a context, compiles the decode kernels with NVRTC (or loads them from
+//! a cache) and implements [`vc6_core::Backend`], but its device decode is not written
+//! yet: [`CudaBackend`]'s `decode` and `decode_batch` return
+//! [`Error::Unsupported`](vc6_core::Error::Unsupported). The `vc6` facade never picks it
+//! for `Backend::Auto`.
+//!
+//! **Nothing in this crate has run on a GPU.** What has run, on machines without one: the
+//! missing-driver path; the host code with a driver present, against a stand-in
+//! `libcuda.so.1` that answers with made-up devices (`tests/fake_driver.rs`: device list
+//! and choice, driver errors, context and module calls, the cache's hit and rebuild); and
+//! NVRTC compiling [`KERNEL_SOURCE`] to PTX and cubins for sm_80 and sm_90, the PTX checked
+//! by ptxas (`cargo xtask test`, with NVRTC and ptxas from PyPI wheels). No real driver has
+//! created a context, loaded these cubins or launched a kernel.
+//!
+//! The kernels are the OpenCL backend's, written once (`shaders/common/decode_body.h`)
+//! and compiled as CUDA C++ through a dialect header (`shaders/cuda/dialect.cuh`).
+//!
+//! The driver (`libcuda.so.1`) and NVRTC (`libnvrtc.so.12`) are loaded at run time, so
+//! this crate builds and links where no CUDA is installed; [`CudaBackend::new`] then
+//! reports that no driver was found.
+//!
+//! ## Environment
+//!
+//! - `CUDA_VISIBLE_DEVICES`: the driver's own; the devices it hides are not listed.
+//! - `VC6_CUDA_DEVICE`: which of the visible devices to use: an index (`1`) or text the
+//!   device's name contains (case-insensitive, e.g. `h100`). Unset: device 0.
+//! - `CUDA_BIN_LOC`: a folder that caches compiled kernels (cubins), keyed by device
+//!   architecture, driver version and a hash of the kernel source; a cubin the driver
+//!   rejects is rebuilt and replaced. With a cache hit NVRTC is not needed at all.
+//! - NVRTC comes from the CUDA toolkit, or from the PyPI wheel `nvidia-cuda-nvrtc-cu12`
+//!   with its `nvidia/cuda_nvrtc/lib` folder on `LD_LIBRARY_PATH`.
+#![deny(unsafe_code)]
+
+mod cache;
+mod compile;
+mod driver;
+
+pub use cache::{cache_path, ModuleOrigin};
+pub use compile::{compile, nvrtc_present, nvrtc_version, Output, BUILD_OPTIONS};
+pub use cudarc;
+pub use driver::{driver_present, NO_DRIVER};
+
+use cudarc::driver::{CudaContext, CudaModule};
+use cudarc::nvrtc::Ptx;
+use driver::{cu_err, guard};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use vc6_core::{DecodeJob, Error, Result};
+
+/// The kernels as CUDA C++: the CUDA dialect header, then the kernel bodies the OpenCL
+/// backend shares. `kernels/dialect.cuh` and `kernels/decode_body.h` are links to the
+/// repository's `shaders/cuda/dialect.cuh` and `shaders/common/decode_body.h`; `cargo
+/// package` stores the files themselves.
+pub const KERNEL_SOURCE: &str = concat!(
+    include_str!("../kernels/dialect.cuh"),
+    include_str!("../kernels/decode_body.h")
+);
+
+/// The kernels of [`KERNEL_SOURCE`] (`extern "C"`, so these are their symbol names).
+pub const KERNEL_NAMES: [&str; 5] = [
+    "decode_tiles",
+    "med_tiles",
+    "reconstruct",
+    "pack_plane",
+    "pack_ycocg",
+];
+
+/// What `decode` and `decode_batch` return until the device decode exists.
+pub const DECODE_UNIMPLEMENTED: &str =
+    "the CUDA backend's device decode is not implemented yet; use --backend opencl or cpu";
+
+/// How to pick the device and where to cache compiled kernels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CudaConfig {
+    /// An index among the visible devices, or text the device's name contains
+    /// (case-insensitive); `None`: device 0.
+    pub device: Option<String>,
+    /// Folder caching compiled kernels; `None`: always compile with NVRTC.
+    pub binary_cache: Option<PathBuf>,
+}
+
+impl CudaConfig {
+    /// The configuration from `VC6_CUDA_DEVICE` and `CUDA_BIN_LOC` (unset or empty:
+    /// default).
+    pub fn from_env() -> CudaConfig {
+        let var = |k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        CudaConfig {
+            device: var("VC6_CUDA_DEVICE"),
+            binary_cache: var("CUDA_BIN_LOC").map(PathBuf::from),
+        }
+    }
+}
+
+/// Facts about a CUDA device, read from the driver without creating a context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Index among the visible devices (after `CUDA_VISIBLE_DEVICES`).
+    pub ordinal: usize,
+    /// Device name.
+    pub name: String,
+    /// Compute capability, `(major, minor)`.
+    pub compute_capability: (u32, u32),
+    /// Streaming multiprocessors.
+    pub multiprocessors: u32,
+    /// Device memory, in bytes.
+    pub global_mem: u64,
+    /// The driver's CUDA version as `cuDriverGetVersion` gives it (12040 for 12.4).
+    pub driver_version: u32,
+}
+
+impl DeviceInfo {
+    /// The real architecture NVRTC compiles for, `sm_XY`.
+    pub fn arch(&self) -> String {
+        format!(
+            "sm_{}{}",
+            self.compute_capability.0, self.compute_capability.1
+        )
+    }
+
+    /// The driver's CUDA version as `major.minor`.
+    pub fn driver(&self) -> String {
+        format!(
+            "{}.{}",
+            self.driver_version / 1000,
+            self.driver_version % 1000 / 10
+        )
+    }
+}
+
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (device {}, {}, {} SMs, {} MiB, CUDA driver {})",
+            self.name,
+            self.ordinal,
+            self.arch(),
+            self.multiprocessors,
+            self.global_mem >> 20,
+            self.driver()
+        )
+    }
+}
+
+/// The CUDA backend: one device, its primary context and the compiled kernels. Its
+/// device decode is not implemented yet (see the crate docs). Never run on a GPU.
+pub struct CudaBackend {
+    info: DeviceInfo,
+    context: Arc<CudaContext>,
+    module: Arc<CudaModule>,
+    origin: ModuleOrigin,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaBackend")
+            .field("info", &self.info)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CudaBackend {
+    /// Opens the device `config` picks (among those `CUDA_VISIBLE_DEVICES` leaves), creates
+    /// its context and compiles (or loads from the cache) the kernels for its architecture.
+    /// Without a driver: `Error::Device(`[`NO_DRIVER`]`)`, before cudarc is called at all.
+    ///
+    /// Never run on a GPU: only without a driver and against the stand-in driver of
+    /// `tests/fake_driver.rs`.
+    pub fn new(config: &CudaConfig) -> Result<CudaBackend> {
+        let info = Self::probe(config)?;
+        guard("start-up", || {
+            let context = CudaContext::new(info.ordinal)
+                .map_err(|e| cu_err("context creation (cuDevicePrimaryCtxRetain)", e))?;
+            let (module, origin) = load_module(&context, &info, config)?;
+            // Every kernel is looked up now, so that a missing one shows at start-up.
+            for name in KERNEL_NAMES {
+                module
+                    .load_function(name)
+                    .map_err(|e| cu_err(&format!("finding kernel {name}"), e))?;
+            }
+            Ok(CudaBackend {
+                info,
+                context,
+                module,
+                origin,
+            })
+        })
+    }
+
+    /// The process-wide backend from [`CudaConfig::from_env`], opened on first use and
+    /// shared by every decoder. Never run on a GPU.
+    pub fn shared() -> Result<Arc<CudaBackend>> {
+        static SHARED: OnceLock<std::result::Result<Arc<CudaBackend>, Error>> = OnceLock::new();
+        match SHARED.get_or_init(|| CudaBackend::new(&CudaConfig::from_env()).map(Arc::new)) {
+            Ok(b) => Ok(b.clone()),
+            Err(e) => Err(clone_err(e)),
+        }
+    }
+
+    /// The device [`CudaBackend::new`] would open with `config`, without creating a
+    /// context or compiling (cheap: for `vc6 info --backends`). Without a driver:
+    /// `Error::Device(`[`NO_DRIVER`]`)`. Never run on a GPU (only against the stand-in
+    /// driver of `tests/fake_driver.rs`).
+    pub fn probe(config: &CudaConfig) -> Result<DeviceInfo> {
+        if !driver_present() {
+            return Err(Error::Device(NO_DRIVER.into()));
+        }
+        let devices = driver::devices()?;
+        let i = driver::pick(&devices, config.device.as_deref())?;
+        Ok(devices[i].clone())
+    }
+
+    /// The chosen device.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// Where the kernels came from: NVRTC or the cache.
+    pub fn module_origin(&self) -> ModuleOrigin {
+        self.origin
+    }
+
+    /// The CUDA context (the device's primary context).
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.context
+    }
+
+    /// The loaded kernels ([`KERNEL_NAMES`]).
+    pub fn module(&self) -> &Arc<CudaModule> {
+        &self.module
+    }
+}
+
+/// The kernels for `info`'s architecture: the cached cubin when `config` names a cache
+/// that holds one the driver accepts, else NVRTC's (then cached). Never run on a GPU
+/// (only against the stand-in driver of `tests/fake_driver.rs`).
+fn load_module(
+    context: &Arc<CudaContext>,
+    info: &DeviceInfo,
+    config: &CudaConfig,
+) -> Result<(Arc<CudaModule>, ModuleOrigin)> {
+    let path = config
+        .binary_cache
+        .as_deref()
+        .map(|d| cache::cache_path(d, info));
+    if let Some(cubin) = path.as_deref().and_then(cache::read) {
+        // A cubin the driver rejects (a damaged file, another driver) is rebuilt below
+        // and replaced.
+        if let Ok(m) = context.load_module(Ptx::from_binary(cubin)) {
+            return Ok((m, ModuleOrigin::Cache));
+        }
+    }
+    let cubin = compile(&info.arch(), Output::Cubin)?;
+    let module = context
+        .load_module(Ptx::from_binary(cubin.clone()))
+        .map_err(|e| cu_err("loading the compiled kernels (cuModuleLoadData)", e))?;
+    if let Some(path) = &path {
+        cache::write(path, &cubin)?;
+    }
+    Ok((module, ModuleOrigin::Source))
+}
+
+impl vc6_core::Backend for CudaBackend {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn device(&self) -> String {
+        self.info.to_string()
+    }
+
+    /// Not implemented yet: always `Error::Unsupported(`[`DECODE_UNIMPLEMENTED`]`)`.
+    fn decode(&self, _job: DecodeJob<'_>) -> Result<()> {
+        Err(Error::Unsupported(DECODE_UNIMPLEMENTED.into()))
+    }
+
+    /// Not implemented yet: `Error::Unsupported(`[`DECODE_UNIMPLEMENTED`]`)` for each job.
+    fn decode_batch(&self, jobs: Vec<DecodeJob<'_>>) -> Vec<Result<()>> {
+        jobs.iter()
+            .map(|_| Err(Error::Unsupported(DECODE_UNIMPLEMENTED.into())))
+            .collect()
+    }
+}
+
+/// A copy of `e` (the shared backend's start-up error, handed to every caller).
+fn clone_err(e: &Error) -> Error {
+    match e {
+        Error::Format(m) => Error::Format(m.clone()),
+        Error::Unsupported(m) => Error::Unsupported(m.clone()),
+        Error::Parameter(m) => Error::Parameter(m.clone()),
+        Error::LimitsExceeded(m) => Error::LimitsExceeded(m.clone()),
+        Error::Device(m) => Error::Device(m.clone()),
+        e => Error::Device(e.to_string()),
+    }
+}

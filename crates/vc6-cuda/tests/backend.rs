@@ -1,0 +1,269 @@
+//! The CUDA backend's groundwork, checked on any machine: without a driver (CI, the dev
+//! machines) it must say so in one clear error; with one, it opens and refuses to decode
+//! with `Unsupported` (that branch has never run: no GPU has run these tests yet). The
+//! kernel source must be the dialect header plus the shared body, with no OpenCL left in
+//! the body; where NVRTC is loadable, it must compile for sm_80 and sm_90.
+
+use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
+use vc6_core::{Plan, Plane, SampleType};
+use vc6_cuda::{
+    compile, driver_present, nvrtc_present, CudaBackend, CudaConfig, DeviceInfo, Output,
+    DECODE_UNIMPLEMENTED, KERNEL_NAMES, KERNEL_SOURCE, NO_DRIVER,
+};
+
+const BODY: &str = include_str!("../kernels/decode_body.h");
+const CUDA_DIALECT: &str = include_str!("../kernels/dialect.cuh");
+
+/// The OpenCL dialect, from the repository (a packaged crate has none).
+fn opencl_dialect() -> Option<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders/opencl/dialect.h");
+    std::fs::read_to_string(path).ok()
+}
+
+/// A small lossless grey stream, its plan and layout.
+fn stream() -> (Vec<u8>, Plan, OutputLayout) {
+    let samples: Vec<u16> = (0..24 * 16).map(|i| (i * 7 % 256) as u16).collect();
+    let plane = Plane::from_samples(24, 16, 8, samples).unwrap();
+    let stream = vc6_core::encode(
+        &Picture::new(vec![plane]).unwrap(),
+        &EncoderConfig::default(),
+    )
+    .unwrap();
+    let plan = Plan::new(&stream, &DecodeOptions::default()).unwrap();
+    let layout = OutputLayout::planar(&plan, SampleType::U8);
+    (stream, plan, layout)
+}
+
+#[test]
+fn without_a_driver_start_up_says_so_and_with_one_decode_is_unsupported() {
+    let config = CudaConfig::default();
+    if !driver_present() {
+        for e in [
+            CudaBackend::new(&config).unwrap_err(),
+            CudaBackend::shared().unwrap_err(),
+            CudaBackend::shared().unwrap_err(),
+            CudaBackend::probe(&config).unwrap_err(),
+        ] {
+            assert!(matches!(&e, Error::Device(m) if m == NO_DRIVER), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                "device error: no NVIDIA driver found (libcuda.so.1 could not be loaded)"
+            );
+        }
+        eprintln!("note: no NVIDIA driver here: the with-driver branch of this test did not run");
+        return;
+    }
+    // With a driver (never run yet): the backend opens (or says why not, e.g. no NVRTC)
+    // and every decode is Unsupported.
+    let info = CudaBackend::probe(&config);
+    eprintln!("CUDA device: {info:?}");
+    let backend = match CudaBackend::new(&config) {
+        Ok(b) => b,
+        Err(e) => {
+            let m = e.to_string();
+            assert!(
+                matches!(e, Error::Device(_)) && !m.contains("panicked"),
+                "start-up errors are device errors: {m}"
+            );
+            if !nvrtc_present() {
+                assert!(m.contains("nvidia-cuda-nvrtc-cu12"), "{m}");
+            }
+            eprintln!("note: the CUDA backend cannot start here: {m}");
+            return;
+        }
+    };
+    assert_eq!(backend.name(), "cuda");
+    assert_eq!(backend.device(), info.unwrap().to_string());
+    let (stream, plan, layout) = stream();
+    let mut out = vec![0u8; layout.len];
+    let e = backend
+        .decode(DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut out,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsupported(m) if m == DECODE_UNIMPLEMENTED),
+        "{e:?}"
+    );
+    let mut a = vec![0u8; layout.len];
+    let mut b = vec![0u8; layout.len];
+    let results = backend.decode_batch(vec![
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut a,
+        },
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut b,
+        },
+    ]);
+    assert_eq!(results.len(), 2);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+}
+
+#[test]
+fn device_info_reads_well() {
+    let info = DeviceInfo {
+        ordinal: 1,
+        name: "NVIDIA H100 80GB HBM3".into(),
+        compute_capability: (9, 0),
+        multiprocessors: 132,
+        global_mem: 80 << 30,
+        driver_version: 12040,
+    };
+    assert_eq!(info.arch(), "sm_90");
+    assert_eq!(info.driver(), "12.4");
+    assert_eq!(
+        info.to_string(),
+        "NVIDIA H100 80GB HBM3 (device 1, sm_90, 132 SMs, 81920 MiB, CUDA driver 12.4)"
+    );
+}
+
+/// The body without its `//` comments.
+fn code(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The names a dialect header `#define`s.
+fn defines(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#define "))
+        .map(|l| {
+            l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|n| n != "INT_MAX" && n != "INT_MIN")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn kernel_source_is_the_dialect_then_the_shared_body() {
+    assert_eq!(KERNEL_SOURCE, format!("{CUDA_DIALECT}{BODY}"));
+    // Both dialects define the same words, and the body defines none of them.
+    let words = defines(CUDA_DIALECT);
+    match opencl_dialect() {
+        Some(opencl) => assert_eq!(words, defines(&opencl)),
+        None => eprintln!("note: no shaders/opencl/dialect.h here (a packaged crate)"),
+    }
+    for w in [
+        "KERNEL",
+        "KERNEL_GROUP",
+        "FUNC",
+        "GLOBAL",
+        "LOCAL",
+        "GROUP_SHARED",
+        "LOCAL_ID_X",
+        "GROUP_ID_X",
+        "GLOBAL_ID_X",
+        "GLOBAL_ID_Y",
+        "BARRIER_GLOBAL",
+        "BARRIER_ALL",
+        "POPCOUNT",
+        "CLZ",
+        "UABS",
+        "MAKE_INT4",
+    ] {
+        assert!(
+            words.iter().any(|d| d == w),
+            "{w} missing from the dialects"
+        );
+        assert!(
+            !BODY.contains(&format!("#define {w}")),
+            "the body redefines {w}"
+        );
+    }
+    // No OpenCL C (nor CUDA) left in the body's code: it goes through the dialect words.
+    let body = code(BODY);
+    for word in [
+        "get_local_id",
+        "get_group_id",
+        "get_global_id",
+        "barrier(",
+        "CLK_",
+        "popcount(",
+        "clz(",
+        "abs(",
+        "long ",
+        ".wzyx",
+        "(int4)(",
+        "global ",
+        "local ",
+        "kernel ",
+        "inline ",
+        "__global__",
+        "__shared__",
+        "__syncthreads",
+        "threadIdx",
+        "blockIdx",
+    ] {
+        assert!(!body.contains(word), "the body's code uses `{word}`");
+    }
+    for name in KERNEL_NAMES {
+        assert!(
+            body.contains(&format!("void {name}(")),
+            "kernel {name} missing"
+        );
+    }
+    // Each kernel's comment names its CPU twin in vc6-core.
+    for twin in [
+        "CPU twin: SectionData::decode_band",
+        "CPU twin: pyramid::med_reconstruct",
+        "CPU twin:\n// pyramid::predict_reconstruct",
+        "CPU twin: Reconstruction::write_layout",
+        "(CPU twin: Reconstruction::write_layout with colour::inverse)",
+    ] {
+        assert!(BODY.contains(twin), "{twin}");
+    }
+}
+
+#[test]
+fn nvrtc_compiles_the_kernels_where_it_is_present() {
+    if !nvrtc_present() {
+        let e = compile("compute_80", Output::Ptx).unwrap_err().to_string();
+        assert!(
+            e.contains("nvidia-cuda-nvrtc-cu12") && e.contains("LD_LIBRARY_PATH"),
+            "{e}"
+        );
+        eprintln!(
+            "note: NVRTC is not loadable here, so the kernels were not compiled by this test \
+             (cargo xtask test compiles them with the PyPI wheel)"
+        );
+        return;
+    }
+    for (virt, real) in [("compute_80", "sm_80"), ("compute_90", "sm_90")] {
+        let ptx = String::from_utf8(compile(virt, Output::Ptx).unwrap()).unwrap();
+        for name in KERNEL_NAMES {
+            assert!(
+                ptx.contains(&format!(".visible .entry {name}(")),
+                "{virt}: {name} missing"
+            );
+        }
+        assert!(
+            ptx.contains(".maxntid 32, 1, 1"),
+            "decode_tiles' launch bounds"
+        );
+        let cubin = compile(real, Output::Cubin).unwrap();
+        assert_eq!(&cubin[..4], b"\x7fELF", "{real}: a cubin is an ELF file");
+    }
+    // A compile error carries NVRTC's own message.
+    let e = compile("sm_1", Output::Cubin).unwrap_err().to_string();
+    assert!(e.contains("NVRTC could not compile"), "{e}");
+}

@@ -1,0 +1,238 @@
+//! The backend's host code with a driver present, run without a GPU against a stand-in
+//! driver (`tests/fake_libcuda.c`, built here with the C compiler Rust links with): device
+//! list and choice, cuInit and context errors, a missing driver symbol, the kernel cache
+//! (a hit that needs no NVRTC; a rejected entry rebuilt with NVRTC where it is loadable),
+//! and decodes refused with Unsupported. It checks vc6-cuda's logic, not CUDA: nothing
+//! here has run on a GPU.
+//!
+//! Each case runs in a child process (this test binary again, `fake_driver_child`), since
+//! the driver library is found through `LD_LIBRARY_PATH` and loaded once per process.
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
+use vc6_core::{Plan, Plane, SampleType};
+use vc6_cuda::{
+    cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNIMPLEMENTED,
+};
+
+/// Builds the stand-in `libcuda.so.1` into `dir` (with `defines`, e.g. `-DNO_DRIVER_VERSION`).
+fn build_fake(dir: &Path, defines: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_libcuda.c");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(dir.join("libcuda.so.1"))
+        .args(defines)
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cc} (the C compiler Rust links with): {e}"));
+    assert!(
+        out.status.success(),
+        "building the fake driver: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `fake_driver_child` for `case` with the fake driver in `lib` and `FAKE_CUDA=mode`.
+fn child(case: &str, lib: &Path, mode: &str, cache: &Path) {
+    let mut path = lib.as_os_str().to_owned();
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|p| !p.is_empty()) {
+        path.push(":");
+        path.push(old);
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "fake_driver_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("LD_LIBRARY_PATH", path)
+        .env("FAKE_CUDA", mode)
+        .env("VC6_FAKE_CASE", case)
+        .env("VC6_FAKE_CACHE", cache)
+        .env_remove("CUDA_BIN_LOC")
+        .env_remove("VC6_CUDA_DEVICE")
+        .env_remove("CUDA_VISIBLE_DEVICES")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "case {case} failed ({}):\n{text}",
+        out.status
+    );
+    eprintln!("case {case}: ok");
+}
+
+#[test]
+fn host_code_against_a_fake_driver() {
+    let base = std::env::temp_dir().join(format!("vc6-cuda-fake-{}", std::process::id()));
+    let (lib, old_lib) = (base.join("lib"), base.join("old-lib"));
+    build_fake(&lib, &[]);
+    build_fake(&old_lib, &["-DNO_DRIVER_VERSION"]);
+    let cache = base.join("cache");
+    child("no-device", &lib, "1", &cache);
+    child("no-context", &lib, "0", &cache);
+    child("missing-symbol", &old_lib, "2", &cache);
+    child("cache-hit", &lib, "2", &cache);
+    child("cache-rejected", &lib, "2", &cache);
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// A small lossless grey stream, its plan and layout.
+fn stream() -> (Vec<u8>, Plan, OutputLayout) {
+    let samples: Vec<u16> = (0..24 * 16).map(|i| (i * 7 % 256) as u16).collect();
+    let plane = Plane::from_samples(24, 16, 8, samples).unwrap();
+    let picture = Picture::new(vec![plane]).unwrap();
+    let stream = vc6_core::encode(&picture, &EncoderConfig::default()).unwrap();
+    let plan = Plan::new(&stream, &DecodeOptions::default()).unwrap();
+    let layout = OutputLayout::planar(&plan, SampleType::U8);
+    (stream, plan, layout)
+}
+
+fn assert_refuses_to_decode(backend: &CudaBackend) {
+    let (stream, plan, layout) = stream();
+    let mut out = vec![0u8; layout.len];
+    let job = DecodeJob {
+        plan: &plan,
+        stream: &stream,
+        layout: &layout,
+        out: &mut out,
+    };
+    let e = backend.decode(job).unwrap_err();
+    assert!(
+        matches!(&e, Error::Unsupported(m) if m == DECODE_UNIMPLEMENTED),
+        "{e:?}"
+    );
+    let mut other = vec![0u8; layout.len];
+    let jobs = vec![
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut out,
+        },
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut other,
+        },
+    ];
+    let results = backend.decode_batch(jobs);
+    assert_eq!(results.len(), 2);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+}
+
+/// One case, in a child process that `host_code_against_a_fake_driver` starts.
+#[test]
+#[ignore = "run by host_code_against_a_fake_driver, with the fake driver loaded"]
+fn fake_driver_child() {
+    let Ok(case) = std::env::var("VC6_FAKE_CASE") else {
+        return;
+    };
+    let cache = PathBuf::from(std::env::var("VC6_FAKE_CACHE").unwrap());
+    let h100 = CudaConfig {
+        device: Some("h100".into()),
+        binary_cache: Some(cache.clone()),
+    };
+    let err = |config: &CudaConfig| CudaBackend::new(config).unwrap_err().to_string();
+    match case.as_str() {
+        "no-device" => {
+            for e in [
+                CudaBackend::probe(&CudaConfig::default())
+                    .unwrap_err()
+                    .to_string(),
+                err(&CudaConfig::default()),
+            ] {
+                assert_eq!(e, "device error: the NVIDIA driver lists no CUDA device");
+            }
+        }
+        "no-context" => {
+            let a100 = CudaBackend::probe(&CudaConfig::default()).unwrap();
+            assert_eq!(
+                (a100.ordinal, a100.name.as_str(), a100.arch()),
+                (0, "Fake A100-SXM4-40GB", "sm_80".to_string())
+            );
+            assert_eq!(a100.driver(), "12.4");
+            assert_eq!(CudaBackend::probe(&h100).unwrap().arch(), "sm_90");
+            let one = CudaConfig {
+                device: Some("1".into()),
+                ..CudaConfig::default()
+            };
+            assert_eq!(CudaBackend::probe(&one).unwrap().ordinal, 1);
+            let five = CudaConfig {
+                device: Some("5".into()),
+                ..CudaConfig::default()
+            };
+            let e = CudaBackend::probe(&five).unwrap_err().to_string();
+            assert!(e.contains("there is no device 5"), "{e}");
+            let e = err(&CudaConfig::default());
+            assert!(
+                e.contains("cuDevicePrimaryCtxRetain")
+                    && e.contains("CUDA_ERROR_OUT_OF_MEMORY (out of memory)"),
+                "{e}"
+            );
+        }
+        "missing-symbol" => {
+            // cudarc panics on a symbol it cannot find; the backend turns that into an error.
+            let e = CudaBackend::probe(&CudaConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("could not be used") && e.contains("cuDriverGetVersion"),
+                "{e}"
+            );
+        }
+        "cache-hit" => {
+            // A cached cubin is loaded as it is: no NVRTC needed.
+            let info = CudaBackend::probe(&h100).unwrap();
+            let entry = cache_path(&cache, &info);
+            std::fs::create_dir_all(&cache).unwrap();
+            std::fs::write(
+                &entry,
+                b"\x7fELF a cubin, as far as the fake driver can tell",
+            )
+            .unwrap();
+            let backend = CudaBackend::new(&h100).unwrap();
+            assert_eq!(backend.module_origin(), ModuleOrigin::Cache);
+            assert_eq!(backend.info(), &info);
+            assert_eq!(backend.name(), "cuda");
+            assert!(backend
+                .device()
+                .starts_with("Fake H100 80GB HBM3 (device 1, sm_90"));
+            assert_refuses_to_decode(&backend);
+        }
+        "cache-rejected" => {
+            // An entry the driver rejects is rebuilt with NVRTC and replaced.
+            let info = CudaBackend::probe(&h100).unwrap();
+            let entry = cache_path(&cache, &info);
+            std::fs::create_dir_all(&cache).unwrap();
+            std::fs::write(&entry, b"damaged").unwrap();
+            if nvrtc_present() {
+                let backend = CudaBackend::new(&h100).unwrap();
+                assert_eq!(backend.module_origin(), ModuleOrigin::Source);
+                let cubin = std::fs::read(&entry).unwrap();
+                assert!(cubin.starts_with(b"\x7fELF") && cubin.len() > 10_000);
+                assert_refuses_to_decode(&backend);
+            } else {
+                let e = err(&h100);
+                assert!(e.contains("nvidia-cuda-nvrtc-cu12"), "{e}");
+                assert_eq!(std::fs::read(&entry).unwrap(), b"damaged");
+                eprintln!("note: no NVRTC here: the rebuild itself was not checked");
+            }
+        }
+        other => panic!("unknown case {other}"),
+    }
+}

@@ -1,1 +1,0 @@
-../../../shaders/opencl/decode.cl

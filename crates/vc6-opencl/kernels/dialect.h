@@ -1,0 +1,1 @@
+../../../shaders/opencl/dialect.h
