@@ -4,8 +4,8 @@
 //!
 //! * `test` — the whole test suite with every finished backend compiled in and required
 //!   to run (installing PoCL for OpenCL when no OpenCL platform is present), then the
-//!   conformance check on every backend, `cargo package` of the library crates and the
-//!   fuzz smoke (what CI runs).
+//!   conformance check on every backend, `cargo package` of the library crates, the CUDA
+//!   kernels through NVRTC and ptxas, the Python suite and the fuzz smoke (what CI runs).
 //! * `conformance [--bless]` — the conformance test against `fixtures/conformance.txt`.
 //! * `bench [--quick] [--corpus DIR] [--loq K] [--no-process]` — the report: vc6 against
 //!   png, qoi and JPEG in process (lossless RGB8, lossy at 1.25 bpp, 16-bit, grey, RGBA;
@@ -25,6 +25,7 @@
 mod cuda;
 mod fixtures;
 mod fuzz;
+mod python;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -37,8 +38,10 @@ commands:
   test                         cargo test --workspace with the OpenCL backend compiled in and
                                required (installs PoCL via apt-get when no OpenCL platform is
                                present), the conformance check, cargo package of the library
-                               crates, and a 20 s smoke of every fuzz target (where a nightly
-                               toolchain exists)
+                               crates, the CUDA kernels compiled to PTX and checked (NVRTC and
+                               ptxas wheels), the Python module's pytest suite (a virtualenv
+                               in target/py-venv), and a 20 s smoke of every fuzz target
+                               (where a nightly toolchain exists)
   conformance [--bless]        run the conformance test on every compiled backend
                                (--bless rewrites fixtures/conformance.txt)
   bench [--quick] [--corpus DIR] [--loq K] [--no-process]
@@ -169,8 +172,8 @@ fn test() -> Result<()> {
         package.extend(["-p", p]);
     }
     cargo(&package, &[])?;
-    step("CUDA kernels: NVRTC to PTX for sm_80 and sm_90, checked by ptxas (no GPU needed)");
     cuda::check_kernels()?;
+    python::test()?;
     fuzz::smoke()?;
     step(&format!(
         "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"

@@ -1,0 +1,754 @@
+//! `DecoderSync`, `DecoderAsync` and their futures; `probe` and `required_size`.
+
+use crate::enums::{CodecBackendType, ImageMemoryType, PictureFormat};
+use crate::errors::{param, to_py, Failure};
+use crate::image::DecodedImage;
+use crate::input::{bytes_of, Bytes};
+use pyo3::exceptions::PyTimeoutError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+use vc6::{DecoderSettings, FrameRegion};
+
+/// The settings of a decoder from the SDK-style arguments.
+fn settings(
+    width: u32,
+    height: u32,
+    backend: CodecBackendType,
+    picture_format: Option<PictureFormat>,
+    memory_type: ImageMemoryType,
+    threads: usize,
+) -> PyResult<DecoderSettings> {
+    memory_type.check()?;
+    Ok(DecoderSettings {
+        max_width: width,
+        max_height: height,
+        format: picture_format.map(PictureFormat::pixel),
+        backend: backend.backend(),
+        threads,
+        ..DecoderSettings::default()
+    })
+}
+
+/// `loq` and `region` (`(x, y, width, height)` in the LoQ's grid, or `None`: everything).
+pub fn frame_region(loq: i64, region: Option<&Bound<'_, PyAny>>) -> PyResult<FrameRegion> {
+    let loq =
+        u8::try_from(loq).map_err(|_| param(format!("loq must be from 0 to 255, got {loq}")))?;
+    let Some(region) = region.filter(|r| !r.is_none()) else {
+        return Ok(FrameRegion::full(loq));
+    };
+    let parts: Vec<i64> = region
+        .extract()
+        .map_err(|_| param("region must be (x, y, width, height) or None"))?;
+    let [x, y, w, h] = parts[..] else {
+        return Err(param(format!(
+            "region must be (x, y, width, height), got {} numbers",
+            parts.len()
+        )));
+    };
+    let field = |v: i64, name: &str| {
+        u32::try_from(v).map_err(|_| param(format!("region {name} must be 0 or more, got {v}")))
+    };
+    let (x, y, width, height) = (
+        field(x, "x")?,
+        field(y, "y")?,
+        field(w, "width")?,
+        field(h, "height")?,
+    );
+    if width == 0 || height == 0 {
+        return Err(param(format!(
+            "region width and height must be positive, got {width}x{height}"
+        )));
+    }
+    Ok(FrameRegion {
+        loq,
+        x,
+        y,
+        width,
+        height,
+    })
+}
+
+/// One item of a batch: the stream, or why it cannot be read, and its region.
+type BatchItem<'py> = PyResult<(Bytes<'py>, FrameRegion)>;
+
+/// Parses a batch item: a stream, or a tuple `(stream, loq)` / `(stream, loq, region)`.
+fn batch_item<'py>(
+    item: &Bound<'py, PyAny>,
+    loq: i64,
+    region: Option<&Bound<'py, PyAny>>,
+) -> BatchItem<'py> {
+    if let Ok(t) = item.cast::<PyTuple>() {
+        if (2..=3).contains(&t.len()) {
+            let data = bytes_of(&t.get_item(0)?)?;
+            let loq: i64 = t
+                .get_item(1)?
+                .extract()
+                .map_err(|_| param("a batch item's loq must be an integer"))?;
+            let region = if t.len() == 3 {
+                Some(t.get_item(2)?)
+            } else {
+                None
+            };
+            return Ok((data, frame_region(loq, region.as_ref())?));
+        }
+    }
+    Ok((bytes_of(item)?, frame_region(loq, region)?))
+}
+
+/// Turns a batch's outcomes into a list of images and exception objects.
+fn batch_list<'py>(
+    py: Python<'py>,
+    items: Vec<BatchItem<'py>>,
+    results: Vec<vc6::Result<vc6::Frame>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut results = results.into_iter();
+    let out = PyList::empty(py);
+    for item in items {
+        let obj: Py<PyAny> = match item {
+            Err(e) => e.into_value(py).into_any(),
+            Ok((_, region)) => match results.next().expect("one result per readable item") {
+                Ok(frame) => Bound::new(py, DecodedImage::new(py, frame, region.loq)?)?
+                    .into_any()
+                    .unbind(),
+                Err(e) => to_py(e).into_value(py).into_any(),
+            },
+        };
+        out.append(obj)?;
+    }
+    Ok(out)
+}
+
+/// Decodes vc6 streams, whole, at a level of quality (LoQ), a region of one, or a prefix
+/// (`DecoderSync(width, height, backend, picture_format, memory_type)`): `width` and
+/// `height` bound the pictures it accepts (0: no bound but the default limits);
+/// `picture_format` is the output format (`None`: each stream's own). Thread-safe, and
+/// every decode releases the GIL.
+#[pyclass(frozen, module = "vc6rs.codec")]
+pub struct DecoderSync {
+    decoder: RwLock<vc6::Decoder>,
+}
+
+impl DecoderSync {
+    fn decoder(&self) -> vc6::Decoder {
+        self.decoder
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[pymethods]
+impl DecoderSync {
+    /// A decoder for pictures up to `width x height` (0: no bound but the default limits).
+    #[new]
+    #[pyo3(signature = (width=0, height=0, backend=CodecBackendType::CPU, picture_format=None, memory_type=ImageMemoryType::CPU, *, threads=0))]
+    fn new(
+        py: Python<'_>,
+        width: u32,
+        height: u32,
+        backend: CodecBackendType,
+        picture_format: Option<PictureFormat>,
+        memory_type: ImageMemoryType,
+        threads: usize,
+    ) -> PyResult<DecoderSync> {
+        let s = settings(width, height, backend, picture_format, memory_type, threads)?;
+        // Starting a GPU backend may compile kernels: without the GIL.
+        let decoder = py.detach(|| vc6::Decoder::new(s)).map_err(to_py)?;
+        Ok(DecoderSync {
+            decoder: RwLock::new(decoder),
+        })
+    }
+
+    /// Changes the largest accepted size and the output format.
+    #[pyo3(signature = (width, height, picture_format=None, memory_type=ImageMemoryType::CPU))]
+    fn reconfigure(
+        &self,
+        width: u32,
+        height: u32,
+        picture_format: Option<PictureFormat>,
+        memory_type: ImageMemoryType,
+    ) -> PyResult<()> {
+        memory_type.check()?;
+        self.decoder
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .reconfigure(width, height, picture_format.map(PictureFormat::pixel))
+            .map_err(to_py)
+    }
+
+    /// Largest width accepted (0: the default limit).
+    #[getter]
+    fn max_width(&self) -> u32 {
+        self.decoder().settings().max_width
+    }
+
+    /// Largest height accepted (0: the default limit).
+    #[getter]
+    fn max_height(&self) -> u32 {
+        self.decoder().settings().max_height
+    }
+
+    /// The output format (`None`: each stream's own).
+    #[getter]
+    fn picture_format(&self) -> Option<PictureFormat> {
+        self.decoder().settings().format.and_then(PictureFormat::of)
+    }
+
+    /// The backend that runs the decodes: `"cpu"` or `"opencl"`.
+    #[getter]
+    fn backend_name(&self) -> &'static str {
+        self.decoder().backend_name()
+    }
+
+    /// The device the backend runs on, for people.
+    #[getter]
+    fn device(&self) -> String {
+        self.decoder().device()
+    }
+
+    /// Decodes a stream (any bytes-like object, or an `EncodedImage`): the whole picture,
+    /// or LoQ `loq` (the picture halved `loq` times), or a `region` `(x, y, width, height)`
+    /// of that LoQ's grid. `data` may be a prefix holding `required_size(data, loq)` bytes.
+    #[pyo3(signature = (data, loq=0, region=None))]
+    fn decode(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        loq: i64,
+        region: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DecodedImage> {
+        let region = frame_region(loq, region)?;
+        let bytes = bytes_of(data)?;
+        let stream = bytes.as_slice();
+        let decoder = self.decoder();
+        let frame = py
+            .detach(|| decoder.decode_region(stream, region))
+            .map_err(to_py)?;
+        DecodedImage::new(py, frame, region.loq)
+    }
+
+    /// Decodes many streams in one call (a GPU's fast path). Each item is a stream, or a
+    /// tuple `(stream, loq)` or `(stream, loq, region)`; `loq` and `region` apply to the
+    /// plain ones. Returns a list with a `DecodedImage` or an exception object (not raised)
+    /// for each item, in order: a bad item fails alone.
+    #[pyo3(signature = (items, loq=0, region=None))]
+    fn decode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        loq: i64,
+        region: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let items: Vec<BatchItem<'py>> = items
+            .try_iter()?
+            .map(|item| item.and_then(|i| batch_item(&i, loq, region)))
+            .collect();
+        let jobs: Vec<(&[u8], FrameRegion)> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().map(|(b, r)| (b.as_slice(), *r)))
+            .collect();
+        let decoder = self.decoder();
+        let results = py.detach(|| decoder.decode_batch(&jobs));
+        batch_list(py, items, results)
+    }
+
+    /// Reads a stream from a file and decodes it (as `decode`).
+    #[pyo3(signature = (path, loq=0, region=None))]
+    fn read(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        loq: i64,
+        region: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DecodedImage> {
+        let region = frame_region(loq, region)?;
+        let decoder = self.decoder();
+        let frame = py
+            .detach(|| -> Result<vc6::Frame, Failure> {
+                let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
+                Ok(decoder.decode_region(&stream, region)?)
+            })
+            .map_err(Failure::into_py)?;
+        DecodedImage::new(py, frame, region.loq)
+    }
+
+    /// Decodes a stream (as `decode`) and writes its raw pixels to `path`; returns the
+    /// bytes written.
+    #[pyo3(signature = (data, path, loq=0, region=None))]
+    fn write(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        path: PathBuf,
+        loq: i64,
+        region: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let region = frame_region(loq, region)?;
+        let bytes = bytes_of(data)?;
+        let stream = bytes.as_slice();
+        let decoder = self.decoder();
+        py.detach(|| -> Result<usize, Failure> {
+            let frame = decoder.decode_region(stream, region)?;
+            std::fs::write(&path, &frame.data).map_err(|e| Failure::Io(path.clone(), e))?;
+            Ok(frame.data.len())
+        })
+        .map_err(Failure::into_py)
+    }
+
+    fn __repr__(&self) -> String {
+        let d = self.decoder();
+        format!(
+            "<DecoderSync max {}x{} backend={} format={}>",
+            d.settings().max_width,
+            d.settings().max_height,
+            d.backend_name(),
+            d.settings()
+                .format
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "own".into())
+        )
+    }
+}
+
+/// Decodes on background threads, `in_flight` frames at a time (`DecoderAsync(width,
+/// height, backend, picture_format, memory_type, in_flight=4)`): `decode` returns a
+/// `DecodeFuture` at once (it blocks only while `in_flight` decodes are unfinished), whose
+/// `result()` gives the `DecodedImage` or raises the error.
+#[pyclass(frozen, module = "vc6rs.codec")]
+pub struct DecoderAsync {
+    pool: RwLock<Arc<vc6::AsyncDecoder>>,
+    in_flight: usize,
+}
+
+impl DecoderAsync {
+    fn pool(&self) -> Arc<vc6::AsyncDecoder> {
+        Arc::clone(&self.pool.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[pymethods]
+impl DecoderAsync {
+    /// An asynchronous decoder for pictures up to `width x height` (0: no bound).
+    #[new]
+    #[pyo3(signature = (width=0, height=0, backend=CodecBackendType::CPU, picture_format=None, memory_type=ImageMemoryType::CPU, *, in_flight=4, threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        width: u32,
+        height: u32,
+        backend: CodecBackendType,
+        picture_format: Option<PictureFormat>,
+        memory_type: ImageMemoryType,
+        in_flight: usize,
+        threads: usize,
+    ) -> PyResult<DecoderAsync> {
+        let s = settings(width, height, backend, picture_format, memory_type, threads)?;
+        let pool = py
+            .detach(|| vc6::AsyncDecoder::new(s, in_flight))
+            .map_err(to_py)?;
+        Ok(DecoderAsync {
+            pool: RwLock::new(Arc::new(pool)),
+            in_flight,
+        })
+    }
+
+    /// Changes the largest accepted size and the output format (for decodes submitted
+    /// from now on; those in flight finish as they were).
+    #[pyo3(signature = (width, height, picture_format=None, memory_type=ImageMemoryType::CPU))]
+    fn reconfigure(
+        &self,
+        py: Python<'_>,
+        width: u32,
+        height: u32,
+        picture_format: Option<PictureFormat>,
+        memory_type: ImageMemoryType,
+    ) -> PyResult<()> {
+        memory_type.check()?;
+        let mut decoder = self.pool().decoder().clone();
+        decoder
+            .reconfigure(width, height, picture_format.map(PictureFormat::pixel))
+            .map_err(to_py)?;
+        let next = vc6::AsyncDecoder::with_decoder(decoder, self.in_flight).map_err(to_py)?;
+        let old = std::mem::replace(
+            &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(next),
+        );
+        // The old pool finishes its decodes as it drops: without the GIL.
+        py.detach(move || drop(old));
+        Ok(())
+    }
+
+    /// Most decodes unfinished at once.
+    #[getter]
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The backend that runs the decodes.
+    #[getter]
+    fn backend_name(&self) -> &'static str {
+        self.pool().decoder().backend_name()
+    }
+
+    /// Queues a decode (arguments as `DecoderSync.decode`); returns a `DecodeFuture`.
+    #[pyo3(signature = (data, loq=0, region=None))]
+    fn decode(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        loq: i64,
+        region: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DecodeFuture> {
+        let region = frame_region(loq, region)?;
+        let stream: Arc<[u8]> = Arc::from(bytes_of(data)?.as_slice());
+        let pool = self.pool();
+        let pending = py.detach(move || pool.submit(stream, region));
+        Ok(DecodeFuture::single(pending, region.loq))
+    }
+
+    /// Reads a file and queues its decode; returns a `DecodeFuture`.
+    #[pyo3(signature = (path, loq=0, region=None))]
+    fn read(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        loq: i64,
+        region: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DecodeFuture> {
+        let region = frame_region(loq, region)?;
+        let pool = self.pool();
+        let pending = py
+            .detach(move || -> Result<_, Failure> {
+                let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
+                Ok(pool.submit(stream, region))
+            })
+            .map_err(Failure::into_py)?;
+        Ok(DecodeFuture::single(pending, region.loq))
+    }
+
+    /// Queues many decodes as one batch (items as `DecoderSync.decode_batch`); the
+    /// future's `result()` is the list of images and exception objects.
+    #[pyo3(signature = (items, loq=0, region=None))]
+    fn decode_batch<'py>(
+        &self,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
+        loq: i64,
+        region: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<DecodeFuture> {
+        let items: Vec<BatchItem<'py>> = items
+            .try_iter()?
+            .map(|item| item.and_then(|i| batch_item(&i, loq, region)))
+            .collect();
+        let mut slots = Vec::with_capacity(items.len());
+        let mut jobs: Vec<(Arc<[u8]>, FrameRegion)> = Vec::new();
+        for item in items {
+            match item {
+                Ok((bytes, region)) => {
+                    jobs.push((Arc::from(bytes.as_slice()), region));
+                    slots.push(Ok(region.loq));
+                }
+                Err(e) => slots.push(Err(e.into_value(py).into_any())),
+            }
+        }
+        let pool = self.pool();
+        let pending = py.detach(move || pool.submit_batch(jobs));
+        Ok(DecodeFuture::batch(pending, slots))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<DecoderAsync in_flight={} backend={}>",
+            self.in_flight,
+            self.backend_name()
+        )
+    }
+}
+
+/// The result of a decode, waited for without the GIL.
+enum Waiting {
+    One(vc6::Pending<vc6::Frame>, u8),
+    Batch(
+        vc6::Pending<Vec<vc6::Result<vc6::Frame>>>,
+        Vec<Result<u8, Py<PyAny>>>,
+    ),
+}
+
+/// A finished decode before it becomes Python objects.
+enum Finished {
+    One(vc6::Result<vc6::Frame>, u8),
+    Batch(
+        vc6::Result<Vec<vc6::Result<vc6::Frame>>>,
+        Vec<Result<u8, Py<PyAny>>>,
+    ),
+}
+
+enum Slot {
+    Waiting(Waiting),
+    Finished(Finished),
+    /// Taken by a thread that is making the Python objects (`done` is set next).
+    Taken,
+}
+
+/// A decode in flight (like `concurrent.futures.Future`): `result(timeout=None)` waits for
+/// it without the GIL and returns the image (or raises its error); `done()` polls.
+#[pyclass(frozen, module = "vc6rs.codec")]
+pub struct DecodeFuture {
+    slot: Mutex<Slot>,
+    /// The outcome as a Python object: the image (or list), or the exception instance.
+    done: OnceLock<Result<Py<PyAny>, Py<PyAny>>>,
+}
+
+impl DecodeFuture {
+    fn single(p: vc6::Pending<vc6::Frame>, loq: u8) -> DecodeFuture {
+        DecodeFuture {
+            slot: Mutex::new(Slot::Waiting(Waiting::One(p, loq))),
+            done: OnceLock::new(),
+        }
+    }
+
+    fn batch(
+        p: vc6::Pending<Vec<vc6::Result<vc6::Frame>>>,
+        slots: Vec<Result<u8, Py<PyAny>>>,
+    ) -> DecodeFuture {
+        DecodeFuture {
+            slot: Mutex::new(Slot::Waiting(Waiting::Batch(p, slots))),
+            done: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits (without the GIL) up to `timeout`; true when finished.
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let timeout = match timeout {
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return Err(param(format!("timeout must be 0 or more seconds, got {t}")))
+            }
+            t => t.map(Duration::from_secs_f64),
+        };
+        if self.done.get().is_some() {
+            return Ok(true);
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let ready = py.detach(|| {
+                let mut slot = self.lock();
+                let waiting = match std::mem::replace(&mut *slot, Slot::Taken) {
+                    Slot::Waiting(w) => w,
+                    other => {
+                        *slot = other;
+                        return true;
+                    }
+                };
+                let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                let (next, ready) = match waiting {
+                    Waiting::One(p, loq) => match left {
+                        None => (Slot::Finished(Finished::One(p.wait(), loq)), true),
+                        Some(t) => match p.wait_timeout(t) {
+                            Ok(r) => (Slot::Finished(Finished::One(r, loq)), true),
+                            Err(p) => (Slot::Waiting(Waiting::One(p, loq)), false),
+                        },
+                    },
+                    Waiting::Batch(p, slots) => match left {
+                        None => (Slot::Finished(Finished::Batch(p.wait(), slots)), true),
+                        Some(t) => match p.wait_timeout(t) {
+                            Ok(r) => (Slot::Finished(Finished::Batch(r, slots)), true),
+                            Err(p) => (Slot::Waiting(Waiting::Batch(p, slots)), false),
+                        },
+                    },
+                };
+                *slot = next;
+                ready
+            });
+            if !ready {
+                return Ok(false);
+            }
+            // Finished: make the Python objects (once), outside the lock.
+            let finished = match std::mem::replace(&mut *self.lock(), Slot::Taken) {
+                Slot::Finished(f) => Some(f),
+                _ => None,
+            };
+            if let Some(f) = finished {
+                let outcome = self.outcome(py, f);
+                let _ = self.done.set(outcome);
+                return Ok(true);
+            }
+            if self.done.get().is_some() {
+                return Ok(true);
+            }
+            // Another thread is making the objects: give it the GIL for a moment.
+            py.detach(|| std::thread::sleep(Duration::from_micros(100)));
+        }
+    }
+
+    fn outcome(&self, py: Python<'_>, f: Finished) -> Result<Py<PyAny>, Py<PyAny>> {
+        let err = |e: PyErr| e.into_value(py).into_any();
+        match f {
+            Finished::One(Ok(frame), loq) => DecodedImage::new(py, frame, loq)
+                .and_then(|img| Bound::new(py, img))
+                .map(|b| b.into_any().unbind())
+                .map_err(err),
+            Finished::One(Err(e), _) => Err(err(to_py(e))),
+            Finished::Batch(Err(e), _) => Err(err(to_py(e))),
+            Finished::Batch(Ok(frames), slots) => {
+                let mut frames = frames.into_iter();
+                let out = PyList::empty(py);
+                for s in slots {
+                    let obj = match s {
+                        Err(exc) => exc,
+                        Ok(loq) => match frames.next() {
+                            Some(Ok(frame)) => match DecodedImage::new(py, frame, loq)
+                                .and_then(|img| Bound::new(py, img))
+                            {
+                                Ok(b) => b.into_any().unbind(),
+                                Err(e) => err(e),
+                            },
+                            Some(Err(e)) => err(to_py(e)),
+                            None => err(to_py(vc6::Error::Device(
+                                "a batch decode returned too few results".into(),
+                            ))),
+                        },
+                    };
+                    out.append(obj).map_err(err)?;
+                }
+                Ok(out.into_any().unbind())
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl DecodeFuture {
+    /// Waits for the decode (at most `timeout` seconds: then `TimeoutError`) and returns
+    /// its image (a list for a batch), or raises its error.
+    #[pyo3(signature = (timeout=None))]
+    fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        if !self.wait(py, timeout)? {
+            return Err(PyTimeoutError::new_err("the decode has not finished"));
+        }
+        match self.done.get().expect("set when finished") {
+            Ok(v) => Ok(v.clone_ref(py)),
+            Err(e) => Err(PyErr::from_value(e.bind(py).clone())),
+        }
+    }
+
+    /// Waits like `result` and returns the error instead of raising it (`None` when the
+    /// decode succeeded).
+    #[pyo3(signature = (timeout=None))]
+    fn exception(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+        if !self.wait(py, timeout)? {
+            return Err(PyTimeoutError::new_err("the decode has not finished"));
+        }
+        Ok(match self.done.get().expect("set when finished") {
+            Ok(_) => None,
+            Err(e) => Some(e.clone_ref(py)),
+        })
+    }
+
+    /// Whether the decode has finished (never blocks).
+    fn done(&self, py: Python<'_>) -> PyResult<bool> {
+        self.wait(py, Some(0.0))
+    }
+
+    fn __repr__(&self) -> String {
+        match self.done.get() {
+            None => "<DecodeFuture pending>".into(),
+            Some(Ok(_)) => "<DecodeFuture finished>".into(),
+            Some(Err(_)) => "<DecodeFuture failed>".into(),
+        }
+    }
+}
+
+/// What the first bytes of a stream say (`probe`).
+#[pyclass(frozen, get_all, module = "vc6rs.codec")]
+pub struct StreamInfo {
+    /// Width in pixels.
+    width: u32,
+    /// Height in pixels.
+    height: u32,
+    /// The picture format (`None`: generic planes).
+    format: Option<PictureFormat>,
+    /// Whether decoding is exact.
+    lossless: bool,
+    /// Bits per sample of plane 0.
+    bit_depth: u8,
+    /// Planes.
+    planes: usize,
+    /// `(width, height, bytes needed)` of every LoQ, 0 first.
+    loqs: Vec<(u32, u32, u64)>,
+    /// Header bytes.
+    header_bytes: u64,
+    /// Whole stream bytes.
+    total_bytes: u64,
+}
+
+#[pymethods]
+impl StreamInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "<StreamInfo {}x{} {} {} {} LoQs, {} bytes>",
+            self.width,
+            self.height,
+            self.format
+                .map(|f| format!("{f:?}"))
+                .unwrap_or_else(|| "planar".into()),
+            if self.lossless { "lossless" } else { "lossy" },
+            self.loqs.len(),
+            self.total_bytes
+        )
+    }
+}
+
+/// Size, format, LoQs and byte counts from the first bytes of a stream (1 KiB is enough
+/// for pictures of up to 150 planes).
+#[pyfunction]
+pub fn probe(first_bytes: &Bound<'_, PyAny>) -> PyResult<StreamInfo> {
+    let bytes = bytes_of(first_bytes)?;
+    let info = vc6::probe(bytes.as_slice()).map_err(to_py)?;
+    Ok(StreamInfo {
+        width: info.width,
+        height: info.height,
+        format: vc6::PixelFormat::from_tag(info.format_tag).and_then(PictureFormat::of),
+        lossless: info.lossless,
+        bit_depth: info.planes.first().map_or(0, |p| p.bit_depth),
+        planes: info.planes.len(),
+        loqs: info
+            .loqs
+            .iter()
+            .map(|l| (l.width, l.height, l.required_bytes))
+            .collect(),
+        header_bytes: info.header_bytes,
+        total_bytes: info.total_bytes,
+    })
+}
+
+/// Bytes from the start of a stream needed to decode LoQ `loq`, from its first bytes.
+#[pyfunction]
+#[pyo3(signature = (first_bytes, loq=0))]
+pub fn required_size(first_bytes: &Bound<'_, PyAny>, loq: i64) -> PyResult<u64> {
+    let loq = frame_region(loq, None)?.loq;
+    let bytes = bytes_of(first_bytes)?;
+    vc6::required_size(bytes.as_slice(), loq).map_err(to_py)
+}
+
+/// Backends this build has, and for each the device it would use or why it cannot run:
+/// a list of `(name, compiled, device_or_None, reason_or_None)`.
+#[pyfunction]
+pub fn backends(py: Python<'_>) -> Vec<(&'static str, bool, Option<String>, Option<String>)> {
+    py.detach(vc6::Backend::status)
+        .into_iter()
+        .map(|s| {
+            let (dev, why) = match s.device {
+                Ok(d) => (Some(d), None),
+                Err(e) => (None, Some(e)),
+            };
+            (s.backend.name(), s.compiled, dev, why)
+        })
+        .collect()
+}
