@@ -205,14 +205,33 @@ fn smallest_limit(
     region: vc6::FrameRegion,
     format: Option<vc6::PixelFormat>,
 ) -> u64 {
-    let (mut lo, mut hi) = (0u64, 1u64 << 32);
-    while lo + 1 < hi {
-        let mid = lo + (hi - lo) / 2;
-        match decode_any(&decoder(mid, format), stream, region) {
-            Ok(_) => hi = mid,
-            Err(vc6::Error::LimitsExceeded(_)) => lo = mid,
+    // Each refusal names the bytes its check needs beyond the limit it was given (the
+    // facade's copies first, then the core's working memory): add them up, rather than
+    // bisect with a full decode at every step (slow in debug builds).
+    let mut limit = 0u64;
+    for _ in 0..4 {
+        match decode_any(&decoder(limit, format), stream, region) {
+            Ok(()) => {
+                let less = decode_any(&decoder(limit.saturating_sub(1), format), stream, region);
+                assert!(
+                    matches!(less, Err(vc6::Error::LimitsExceeded(_))),
+                    "a stream decoding under {limit} bytes also decodes under one byte less"
+                );
+                return limit;
+            }
+            Err(vc6::Error::LimitsExceeded(m)) => limit += needed_bytes(&m),
             Err(e) => panic!("a valid stream failed: {e}"),
         }
     }
-    hi
+    panic!("no limit found in four steps")
+}
+
+/// The bytes a limits error says its check needs ("... need(s) N bytes ...").
+fn needed_bytes(message: &str) -> u64 {
+    let words: Vec<&str> = message.split_whitespace().collect();
+    words
+        .windows(3)
+        .find(|w| (w[0] == "needs" || w[0] == "need") && w[2] == "bytes")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in the limits error {message:?}"))
 }
