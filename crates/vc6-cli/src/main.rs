@@ -8,8 +8,9 @@
 //!
 //! Cargo features: `opencl` and `cuda` (default) compile in the OpenCL and CUDA backends
 //! (`--backend opencl|cuda`; drivers are loaded at run time, so the binary still runs
-//! where neither is installed; the CUDA backend's device decode is not written yet). `vc6 info --backends` says which backends this build has and where
-//! each can run.
+//! where neither is installed; the CUDA backend's device decode has never run on a GPU
+//! and is off unless VC6_CUDA_UNTESTED=1). `vc6 info --backends` says which backends this
+//! build has and where each can run.
 
 mod batch;
 mod imageio;
@@ -150,7 +151,7 @@ struct DecodeArgs {
     threads: usize,
     /// Backend that decodes: auto (a GPU when one is compiled in and present, for
     /// pictures of 4 MP and more; else the CPU), cpu, opencl (device chosen by
-    /// OCL_DEVICE) or cuda (not decoding yet); every backend gives the same bytes. `vc6 info --backends` lists what
+    /// OCL_DEVICE) or cuda (off unless VC6_CUDA_UNTESTED=1: never run on a GPU); every backend gives the same bytes. `vc6 info --backends` lists what
     /// runs here.
     #[arg(long, value_name = "NAME", default_value = "auto")]
     backend: Backend,

@@ -20,6 +20,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod entropy;
 mod error;
+pub mod gpu;
 pub mod header;
 mod limits;
 pub mod options;

@@ -1,19 +1,29 @@
 //! # vc6-cuda
 //!
-//! The CUDA backend of vc6-rs, **groundwork only**: it finds the NVIDIA driver and a
-//! device, creates a context, compiles the decode kernels with NVRTC (or loads them from
-//! a cache) and implements [`vc6_core::Backend`], but its device decode is not written
-//! yet: [`CudaBackend`]'s `decode` and `decode_batch` return
-//! [`Error::Unsupported`](vc6_core::Error::Unsupported). The `vc6` facade never picks it
+//! The CUDA backend of vc6-rs: it finds the NVIDIA driver and a device, creates a
+//! context, compiles the decode kernels with NVRTC (or loads them from a cache) and
+//! implements [`vc6_core::Backend`] with a device decode that mirrors the OpenCL
+//! backend's: the same host layout ([`vc6_core::gpu`]: decode tables, plane descriptors,
+//! tile, MED and reconstruct jobs, the frames of a batch merged wave by wave), uploaded
+//! with cudarc, then per wave one `decode_tiles` launch (one block of 32 per tile), one
+//! `med_tiles` and one `reconstruct`, then `pack_plane`/`pack_ycocg` per frame, and the
+//! error bytes and packed frames copied back.
+//!
+//! **The device decode is written but has never run on a GPU**, so it is gated:
+//! unless `VC6_CUDA_UNTESTED=1` is set, [`CudaBackend`]'s `decode` and `decode_batch`
+//! return `Error::Unsupported(`[`DECODE_UNTESTED`]`)`. The `vc6` facade never picks it
 //! for `Backend::Auto`.
 //!
 //! **Nothing in this crate has run on a GPU.** What has run, on machines without one: the
 //! missing-driver path; the host code with a driver present, against a stand-in
 //! `libcuda.so.1` that answers with made-up devices (`tests/fake_driver.rs`: device list
-//! and choice, driver errors, context and module calls, the cache's hit and rebuild); and
-//! NVRTC compiling [`KERNEL_SOURCE`] to PTX and cubins for sm_80 and sm_90, the PTX checked
-//! by ptxas (`cargo xtask test`, with NVRTC and ptxas from PyPI wheels). No real driver has
-//! created a context, loaded these cubins or launched a kernel.
+//! and choice, driver errors, context and module calls, the cache's hit and rebuild, the
+//! decode gate, and a gated-in decode failing cleanly where the stand-in cannot create a
+//! stream); and NVRTC compiling [`KERNEL_SOURCE`] to PTX and cubins for sm_80 and sm_90,
+//! the PTX checked by ptxas (`cargo xtask test`, with NVRTC and ptxas from PyPI wheels).
+//! No real driver has created a context, loaded these cubins, allocated, copied or
+//! launched a kernel. The first thing to run on a GPU:
+//! `VC6_CUDA_UNTESTED=1 VC6_REQUIRE_BACKENDS=cuda cargo test -p vc6 --features cuda --test backends`.
 //!
 //! The kernels are the OpenCL backend's, written once (`shaders/common/decode_body.h`)
 //! and compiled as CUDA C++ through a dialect header (`shaders/cuda/dialect.cuh`).
@@ -30,6 +40,9 @@
 //! - `CUDA_BIN_LOC`: a folder that caches compiled kernels (cubins), keyed by device
 //!   architecture, driver version and a hash of the kernel source; a cubin the driver
 //!   rejects is rebuilt and replaced. With a cache hit NVRTC is not needed at all.
+//! - `VC6_CUDA_UNTESTED=1`: run the device decode, which has never run on a GPU (unset:
+//!   decodes are refused with [`DECODE_UNTESTED`]).
+//! - `VC6_CUDA_TRACE=1`: print the time of every decode or batch to stderr.
 //! - NVRTC comes from the CUDA toolkit, or from the PyPI wheel `nvidia-cuda-nvrtc-cu12`
 //!   with its `nvidia/cuda_nvrtc/lib` folder on `LD_LIBRARY_PATH`.
 #![deny(unsafe_code)]
@@ -37,6 +50,7 @@
 mod cache;
 mod compile;
 mod driver;
+mod run;
 
 pub use cache::{cache_path, ModuleOrigin};
 pub use compile::{compile, nvrtc_present, nvrtc_version, Output, BUILD_OPTIONS};
@@ -68,9 +82,18 @@ pub const KERNEL_NAMES: [&str; 5] = [
     "pack_ycocg",
 ];
 
-/// What `decode` and `decode_batch` return until the device decode exists.
-pub const DECODE_UNIMPLEMENTED: &str =
-    "the CUDA backend's device decode is not implemented yet; use --backend opencl or cpu";
+/// The environment variable that lets the device decode run although it has never run
+/// on a GPU ([`untested_decode_enabled`]).
+pub const UNTESTED_VAR: &str = "VC6_CUDA_UNTESTED";
+
+/// What `decode` and `decode_batch` return unless `VC6_CUDA_UNTESTED=1` is set.
+pub const DECODE_UNTESTED: &str = "the CUDA device decode has never run on a GPU; set VC6_CUDA_UNTESTED=1 to try it (and please run `cargo test -p vc6 --features cuda --test backends` with VC6_REQUIRE_BACKENDS=cuda)";
+
+/// Whether `VC6_CUDA_UNTESTED=1` is set, which lets [`CudaBackend`] run its device
+/// decode (never run on a GPU). Read on every call.
+pub fn untested_decode_enabled() -> bool {
+    std::env::var(UNTESTED_VAR).is_ok_and(|v| v.trim() == "1")
+}
 
 /// How to pick the device and where to cache compiled kernels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,11 +173,13 @@ impl std::fmt::Display for DeviceInfo {
 }
 
 /// The CUDA backend: one device, its primary context and the compiled kernels. Its
-/// device decode is not implemented yet (see the crate docs). Never run on a GPU.
+/// device decode is written but gated behind `VC6_CUDA_UNTESTED=1` (see the crate docs).
+/// Never run on a GPU.
 pub struct CudaBackend {
     info: DeviceInfo,
     context: Arc<CudaContext>,
     module: Arc<CudaModule>,
+    kernels: run::Kernels,
     origin: ModuleOrigin,
 }
 
@@ -181,15 +206,12 @@ impl CudaBackend {
                 .map_err(|e| cu_err("context creation (cuDevicePrimaryCtxRetain)", e))?;
             let (module, origin) = load_module(&context, &info, config)?;
             // Every kernel is looked up now, so that a missing one shows at start-up.
-            for name in KERNEL_NAMES {
-                module
-                    .load_function(name)
-                    .map_err(|e| cu_err(&format!("finding kernel {name}"), e))?;
-            }
+            let kernels = run::Kernels::load(&module)?;
             Ok(CudaBackend {
                 info,
                 context,
                 module,
+                kernels,
                 origin,
             })
         })
@@ -277,21 +299,44 @@ impl vc6_core::Backend for CudaBackend {
         self.info.to_string()
     }
 
-    /// Not implemented yet: always `Error::Unsupported(`[`DECODE_UNIMPLEMENTED`]`)`.
-    fn decode(&self, _job: DecodeJob<'_>) -> Result<()> {
-        Err(Error::Unsupported(DECODE_UNIMPLEMENTED.into()))
+    /// One job, as [`decode_batch`](vc6_core::Backend::decode_batch) of one. Without
+    /// `VC6_CUDA_UNTESTED=1`: `Error::Unsupported(`[`DECODE_UNTESTED`]`)`. **Never run on
+    /// a GPU.**
+    fn decode(&self, job: DecodeJob<'_>) -> Result<()> {
+        self.decode_batch(vec![job])
+            .pop()
+            .expect("one result per job")
     }
 
-    /// Not implemented yet: `Error::Unsupported(`[`DECODE_UNIMPLEMENTED`]`)` for each job.
+    /// Decodes every job on the device, on a new stream, submitting a chunk of jobs
+    /// before waiting once (as the OpenCL backend). Without `VC6_CUDA_UNTESTED=1`:
+    /// `Error::Unsupported(`[`DECODE_UNTESTED`]`)` for each job. A panic of cudarc's (a
+    /// driver symbol it cannot find) becomes `Error::Device` for each job. **Never run on
+    /// a GPU.**
     fn decode_batch(&self, jobs: Vec<DecodeJob<'_>>) -> Vec<Result<()>> {
-        jobs.iter()
-            .map(|_| Err(Error::Unsupported(DECODE_UNIMPLEMENTED.into())))
-            .collect()
+        if !untested_decode_enabled() {
+            return jobs
+                .iter()
+                .map(|_| Err(Error::Unsupported(DECODE_UNTESTED.into())))
+                .collect();
+        }
+        let n = jobs.len();
+        let ran = guard("decode", || {
+            let stream = self
+                .context
+                .new_stream()
+                .map_err(|e| cu_err("stream creation (cuStreamCreate)", e))?;
+            Ok(run::decode_batch(&stream, &self.kernels, &self.info, jobs))
+        });
+        match ran {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(clone_err(&e))).collect(),
+        }
     }
 }
 
 /// A copy of `e` (the shared backend's start-up error, handed to every caller).
-fn clone_err(e: &Error) -> Error {
+pub(crate) fn clone_err(e: &Error) -> Error {
     match e {
         Error::Format(m) => Error::Format(m.clone()),
         Error::Unsupported(m) => Error::Unsupported(m.clone()),

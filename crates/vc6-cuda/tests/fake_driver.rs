@@ -2,8 +2,9 @@
 //! driver (`tests/fake_libcuda.c`, built here with the C compiler Rust links with): device
 //! list and choice, cuInit and context errors, a missing driver symbol, the kernel cache
 //! (a hit that needs no NVRTC; a rejected entry rebuilt with NVRTC where it is loadable),
-//! and decodes refused with Unsupported. It checks vc6-cuda's logic, not CUDA: nothing
-//! here has run on a GPU.
+//! decodes refused with Unsupported unless `VC6_CUDA_UNTESTED=1`, and with it a decode
+//! that fails with a clear device error (the stand-in has no streams or launches) rather
+//! than a panic. It checks vc6-cuda's logic, not CUDA: nothing here has run on a GPU.
 //!
 //! Each case runs in a child process (this test binary again, `fake_driver_child`), since
 //! the driver library is found through `LD_LIBRARY_PATH` and loaded once per process.
@@ -13,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
 use vc6_core::{Plan, Plane, SampleType};
-use vc6_cuda::{
-    cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNIMPLEMENTED,
-};
+use vc6_cuda::{cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNTESTED};
 
 /// Builds the stand-in `libcuda.so.1` into `dir` (with `defines`, e.g. `-DNO_DRIVER_VERSION`).
 fn build_fake(dir: &Path, defines: &[&str]) {
@@ -38,28 +37,36 @@ fn build_fake(dir: &Path, defines: &[&str]) {
 
 /// Runs `fake_driver_child` for `case` with the fake driver in `lib` and `FAKE_CUDA=mode`.
 fn child(case: &str, lib: &Path, mode: &str, cache: &Path) {
+    child_with(case, lib, mode, cache, None);
+}
+
+/// As [`child`], with `VC6_CUDA_UNTESTED` set to `untested` (or removed).
+fn child_with(case: &str, lib: &Path, mode: &str, cache: &Path, untested: Option<&str>) {
     let mut path = lib.as_os_str().to_owned();
     if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|p| !p.is_empty()) {
         path.push(":");
         path.push(old);
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "fake_driver_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("LD_LIBRARY_PATH", path)
-        .env("FAKE_CUDA", mode)
-        .env("VC6_FAKE_CASE", case)
-        .env("VC6_FAKE_CACHE", cache)
-        .env_remove("CUDA_BIN_LOC")
-        .env_remove("VC6_CUDA_DEVICE")
-        .env_remove("CUDA_VISIBLE_DEVICES")
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "fake_driver_child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("LD_LIBRARY_PATH", path)
+    .env("FAKE_CUDA", mode)
+    .env("VC6_FAKE_CASE", case)
+    .env("VC6_FAKE_CACHE", cache)
+    .env_remove("CUDA_BIN_LOC")
+    .env_remove("VC6_CUDA_DEVICE")
+    .env_remove("CUDA_VISIBLE_DEVICES")
+    .env_remove("VC6_CUDA_UNTESTED");
+    if let Some(v) = untested {
+        cmd.env("VC6_CUDA_UNTESTED", v);
+    }
+    let out = cmd.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -85,6 +92,9 @@ fn host_code_against_a_fake_driver() {
     child("missing-symbol", &old_lib, "2", &cache);
     child("cache-hit", &lib, "2", &cache);
     child("cache-rejected", &lib, "2", &cache);
+    child_with("untested-decode", &lib, "2", &cache, Some("1"));
+    // Any other value keeps the gate shut.
+    child_with("cache-hit", &lib, "2", &cache, Some("yes"));
     std::fs::remove_dir_all(&base).unwrap();
 }
 
@@ -110,7 +120,7 @@ fn assert_refuses_to_decode(backend: &CudaBackend) {
     };
     let e = backend.decode(job).unwrap_err();
     assert!(
-        matches!(&e, Error::Unsupported(m) if m == DECODE_UNIMPLEMENTED),
+        matches!(&e, Error::Unsupported(m) if m == DECODE_UNTESTED),
         "{e:?}"
     );
     let mut other = vec![0u8; layout.len];
@@ -231,6 +241,51 @@ fn fake_driver_child() {
                 assert!(e.contains("nvidia-cuda-nvrtc-cu12"), "{e}");
                 assert_eq!(std::fs::read(&entry).unwrap(), b"damaged");
                 eprintln!("note: no NVRTC here: the rebuild itself was not checked");
+            }
+        }
+        "untested-decode" => {
+            // The gate is open, so the decode runs until the stand-in driver lacks a call
+            // (cuStreamCreate): every job gets a device error naming it, and nothing
+            // panics out of the backend.
+            assert_eq!(std::env::var("VC6_CUDA_UNTESTED").as_deref(), Ok("1"));
+            let info = CudaBackend::probe(&h100).unwrap();
+            std::fs::create_dir_all(&cache).unwrap();
+            std::fs::write(
+                cache_path(&cache, &info),
+                b"\x7fELF a cubin, as far as the fake driver can tell",
+            )
+            .unwrap();
+            let backend = CudaBackend::new(&h100).unwrap();
+            let (stream, plan, layout) = stream();
+            let (mut a, mut b) = (vec![0u8; layout.len], vec![0u8; layout.len]);
+            fn job<'a>(
+                plan: &'a Plan,
+                stream: &'a [u8],
+                layout: &'a OutputLayout,
+                out: &'a mut [u8],
+            ) -> DecodeJob<'a> {
+                DecodeJob {
+                    plan,
+                    stream,
+                    layout,
+                    out,
+                }
+            }
+            let e = backend
+                .decode(job(&plan, &stream, &layout, &mut a))
+                .unwrap_err();
+            let results = backend.decode_batch(vec![
+                job(&plan, &stream, &layout, &mut a),
+                job(&plan, &stream, &layout, &mut b),
+            ]);
+            assert_eq!(results.len(), 2);
+            for e in std::iter::once(e).chain(results.into_iter().map(Result::unwrap_err)) {
+                let m = e.to_string();
+                assert!(matches!(e, Error::Device(_)), "{m}");
+                assert!(
+                    m.contains("CUDA decode failed") && m.contains("cuStream"),
+                    "{m}"
+                );
             }
         }
         other => panic!("unknown case {other}"),

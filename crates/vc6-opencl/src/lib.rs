@@ -32,8 +32,6 @@
 #![deny(unsafe_code)]
 
 mod cache;
-mod job;
-mod merge;
 mod run;
 
 pub use cache::ProgramOrigin;

@@ -3,8 +3,6 @@
 //! non-blocking transfers whose host memory outlives the `finish` that ends them.
 #![allow(unsafe_code)]
 
-use crate::job::Layout;
-use crate::merge::{frame_bytes, merge, FramePrep, HostTables, Wave};
 use crate::{cl_err, clone_err, DeviceInfo};
 use opencl3::command_queue::CommandQueue;
 use opencl3::context::Context;
@@ -14,6 +12,7 @@ use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
 use std::sync::Arc;
+use vc6_core::gpu::{frame_bytes, merge, FramePrep, HostTables, Layout, Wave};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).

@@ -3,37 +3,47 @@
 //! (contexts need the echelon the previous wave reconstructed), then one `med_tiles` and
 //! one `reconstruct` launch rebuild the echelons. Coefficients and scratch are reused from
 //! wave to wave; echelons live in one arena, two regions per plane that take turns.
-//! Plain Rust, no OpenCL calls.
+//! Plain Rust, no GPU API calls.
 
-use crate::job::{
+use super::job::{
     offset_u32, Layout, PLANE_WORDS, P_COEFF, P_LOWER, P_TABLES, TILE_WORDS, T_END, T_PLANE,
     T_SCRATCH, T_START,
 };
-use vc6_core::{OutputLayout, Plan, Result, Upsampler};
+use crate::{OutputLayout, Plan, Result, Upsampler};
 
 /// Words per entry of the reconstruct and MED job tables (see shaders/common/decode_body.h).
-pub(crate) const RECON_WORDS: usize = 20;
-pub(crate) const MED_WORDS: usize = 4;
+pub const RECON_WORDS: usize = 20;
+/// Words per MED job.
+pub const MED_WORDS: usize = 4;
 
 /// One frame of a batch, prepared on the host: its layout and where its data sits in the
 /// batch's shared buffers.
-pub(crate) struct FramePrep<'a> {
+pub struct FramePrep<'a> {
+    /// The frame's plan.
     pub plan: &'a Plan,
+    /// The frame's stream (up to the bytes the plan needs).
     pub stream: &'a [u8],
+    /// Where the frame's samples go.
     pub layout: &'a OutputLayout,
+    /// The frame laid out for the kernels.
     pub lay: Layout,
+    /// Where the frame's stream starts in the batch's stream buffer.
     pub stream_base: usize,
     /// Per plane: the offsets (in samples) of its two echelon regions in the batch's
-    /// arena, and which of them holds the plane's latest echelon.
+    /// arena.
     pub ech: Vec<[u32; 2]>,
+    /// Per plane: which of its two regions holds its latest echelon.
     pub current: Vec<usize>,
 }
 
 /// One wave's launches, each as (first entry, entry count) in its table.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Wave {
+pub struct Wave {
+    /// Tile jobs (`decode_tiles`).
     pub tiles: (u32, u32),
+    /// MED jobs (`med_tiles`).
     pub meds: (u32, u32),
+    /// Reconstruct jobs (`reconstruct`).
     pub recons: (u32, u32),
     /// Blocks over all of the wave's reconstruct jobs (the launch size).
     pub blocks: u32,
@@ -41,24 +51,33 @@ pub(crate) struct Wave {
 
 /// What `merge` lays out for a batch, on the host.
 #[derive(Default)]
-pub(crate) struct HostTables {
+pub struct HostTables {
+    /// Every frame's decode tables.
     pub table_bytes: Vec<u8>,
+    /// Plane descriptors, wave after wave.
     pub plane_bytes: Vec<u8>,
+    /// Tile jobs, wave after wave.
     pub job_bytes: Vec<u8>,
+    /// Reconstruct jobs ([`RECON_WORDS`] each).
     pub recon_bytes: Vec<u8>,
+    /// MED jobs ([`MED_WORDS`] each).
     pub med_bytes: Vec<u8>,
     /// `(frame, tile index in the frame's layout)` of each merged tile.
     pub owner: Vec<(usize, usize)>,
+    /// The launches of each wave.
     pub waves: Vec<Wave>,
+    /// Bytes of every frame's stream together.
     pub stream_len: usize,
-    /// Coefficients (i32) and scratch bytes of the largest wave.
+    /// Coefficients (i32) of the largest wave.
     pub coeffs: usize,
+    /// Scratch bytes of the largest wave.
     pub scratch: usize,
     /// The echelon arena's length (i32 elements).
     pub arena: usize,
 }
 
-pub(crate) fn sum_u32(v: usize, what: &str) -> Result<u32> {
+/// `v` as a 32-bit offset into the batch's `what`, or an `Unsupported` error.
+pub fn sum_u32(v: usize, what: &str) -> Result<u32> {
     offset_u32(
         v,
         &format!("the batch's {what}"),
@@ -74,7 +93,7 @@ fn put_words(out: &mut Vec<u8>, words: &[u32]) {
 
 /// Lays the frames out together, wave by wave, so a batch costs as many launches as its
 /// deepest frame has sections (three per wave, plus its packs).
-pub(crate) fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
+pub fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
     let mut t = HostTables::default();
     let mut table_base = Vec::with_capacity(frames.len());
     for f in frames.iter_mut() {
@@ -216,7 +235,7 @@ pub(crate) fn merge(frames: &mut [FramePrep<'_>]) -> Result<HostTables> {
 /// Device memory a frame takes while it decodes, roughly: its stream and output, two
 /// `i32` echelons per plane, and a wave's coefficients and scratch (about one `i32` and
 /// one byte per sample at the top).
-pub(crate) fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
+pub fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
     let (plan, _, layout) = item;
     let samples: u64 = plan
         .header
@@ -233,8 +252,8 @@ pub(crate) fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{P_GRID_H, P_GRID_W, P_LAYERS, T_SCRATCH_LEN};
-    use vc6_core::{encode, DecodeOptions, EncoderConfig, Picture, Plane, SampleType};
+    use crate::gpu::job::{P_GRID_H, P_GRID_W, P_LAYERS, T_SCRATCH_LEN};
+    use crate::{encode, DecodeOptions, EncoderConfig, Picture, Plane, SampleType};
 
     fn stream(w: u32, h: u32, planes: u32, echelons: u8, quality: Option<f32>) -> Vec<u8> {
         let plane = |k: u32| Plane {

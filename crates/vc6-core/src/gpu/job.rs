@@ -1,68 +1,98 @@
 //! Host-side preparation of one frame for the kernels (bitstream version 2): the decode
 //! tables, one descriptor per plane and section, and the flat tile-job table, section by
-//! section (`merge.rs` merges the frames of a batch wave by wave). Plain Rust, no OpenCL
-//! calls, so it is unit-tested without a device. The word layouts are documented in
-//! shaders/common/decode_body.h.
+//! section (`merge.rs` merges the frames of a batch wave by wave). Plain Rust, no
+//! GPU API calls, so it is unit-tested without a device. The word layouts are documented
+//! in shaders/common/decode_body.h; the constants here name the same words.
 
-use vc6_core::entropy::decode::{fill, fill_invalid};
-use vc6_core::plan::Plan;
-use vc6_core::quant::coeff_bound;
-use vc6_core::syntax::context::MAX_CONTEXTS;
-use vc6_core::syntax::errors;
-use vc6_core::syntax::{
+use crate::entropy::decode::{fill, fill_invalid};
+use crate::plan::Plan;
+use crate::quant::coeff_bound;
+use crate::syntax::context::MAX_CONTEXTS;
+use crate::syntax::errors;
+use crate::syntax::{
     TileHeader, KIND_DENSE, KIND_LEAF, KIND_NODE_HIGH, KIND_NODE_LOW, MAX_LAYERS, MODE_STREE,
 };
-use vc6_core::tableau::Rect;
-use vc6_core::{Error, Result};
+use crate::tableau::Rect;
+use crate::{Error, Result};
 
 /// Words per tile job, and the words `merge` rebases.
-pub(crate) const TILE_WORDS: usize = 8;
-pub(crate) const T_START: usize = 0;
-pub(crate) const T_END: usize = 1;
-pub(crate) const T_PLANE: usize = 2;
-const T_X0: usize = 3;
-const T_Y0: usize = 4;
-const T_SIZE: usize = 5;
-pub(crate) const T_SCRATCH: usize = 6;
-pub(crate) const T_SCRATCH_LEN: usize = 7;
+pub const TILE_WORDS: usize = 8;
+/// Tile job word: first byte of the tile's payload in the stream.
+pub const T_START: usize = 0;
+/// Tile job word: end of the payload.
+pub const T_END: usize = 1;
+/// Tile job word: index of the plane descriptor.
+pub const T_PLANE: usize = 2;
+/// Tile job word: the tile's first column in the coefficient grid.
+pub const T_X0: usize = 3;
+/// Tile job word: the tile's first row.
+pub const T_Y0: usize = 4;
+/// Tile job word: width | height << 16.
+pub const T_SIZE: usize = 5;
+/// Tile job word: the tile's scratch offset (bytes).
+pub const T_SCRATCH: usize = 6;
+/// Tile job word: the tile's scratch length (bytes).
+pub const T_SCRATCH_LEN: usize = 7;
 
 /// Words per plane descriptor, and the words `merge` rebases.
-pub(crate) const PLANE_WORDS: usize = 96;
-pub(crate) const P_COEFF: usize = 0;
-pub(crate) const P_GRID_W: usize = 1;
-pub(crate) const P_GRID_H: usize = 2;
-pub(crate) const P_LAYERS: usize = 3;
-const P_LOG: usize = 4;
-pub(crate) const P_LOWER: usize = 5;
-const P_NTHRESH: usize = 6;
-const P_THRESH: usize = 7;
-const P_STEP: usize = 15;
-const P_OFFSET: usize = 19;
-const P_BOUND: usize = 23;
-pub(crate) const P_TABLES: usize = 24;
+pub const PLANE_WORDS: usize = 96;
+/// Plane word: first coefficient of the plane.
+pub const P_COEFF: usize = 0;
+/// Plane word: coefficient grid width.
+pub const P_GRID_W: usize = 1;
+/// Plane word: coefficient grid height.
+pub const P_GRID_H: usize = 2;
+/// Plane word: residual layers.
+pub const P_LAYERS: usize = 3;
+/// Plane word: table log2 | tile log2 << 8.
+pub const P_LOG: usize = 4;
+/// Plane word: where the echelon below is (contexts), in the echelon arena.
+pub const P_LOWER: usize = 5;
+/// Plane word: number of context thresholds.
+pub const P_NTHRESH: usize = 6;
+/// Plane words: the context thresholds.
+pub const P_THRESH: usize = 7;
+/// Plane words: quantiser step per layer.
+pub const P_STEP: usize = 15;
+/// Plane words: quantiser offset per layer.
+pub const P_OFFSET: usize = 19;
+/// Plane word: the coefficient bound.
+pub const P_BOUND: usize = 23;
+/// Plane words: table offsets, [`T_SLOTS`] per layer.
+pub const P_TABLES: usize = 24;
 /// Table offsets per layer: dense values by context, leaf values by context, nodes at
 /// level 1, nodes above.
-pub(crate) const T_SLOTS: usize = 2 * MAX_CONTEXTS + 2;
-const S_LEAF: usize = MAX_CONTEXTS;
-const S_LOW: usize = 2 * MAX_CONTEXTS;
-const S_HIGH: usize = 2 * MAX_CONTEXTS + 1;
+pub const T_SLOTS: usize = 2 * MAX_CONTEXTS + 2;
+/// Table slot: leaf values, by context.
+pub const S_LEAF: usize = MAX_CONTEXTS;
+/// Table slot: s-tree nodes at level 1.
+pub const S_LOW: usize = 2 * MAX_CONTEXTS;
+/// Table slot: s-tree nodes above level 1.
+pub const S_HIGH: usize = 2 * MAX_CONTEXTS + 1;
 const _: () = assert!(P_TABLES + MAX_LAYERS * T_SLOTS == PLANE_WORDS);
 const _: () = assert!(P_THRESH + MAX_CONTEXTS <= P_STEP);
 
 /// Error codes of `decode_tiles` (see shaders/common/decode_body.h).
-const E_CORRUPT: u8 = 1;
-const E_HEADER: u8 = 2;
-const E_LENGTH: u8 = 3;
-const E_STATE: u8 = 4;
-const E_SYMBOL: u8 = 5;
-const E_EMPTY_NODE: u8 = 6;
-const E_OUTSIDE: u8 = 7;
-const E_SCRATCH: u8 = 8;
+pub const E_CORRUPT: u8 = 1;
+/// Tile error: invalid tile header.
+pub const E_HEADER: u8 = 2;
+/// Tile error: payload length does not fit the lanes.
+pub const E_LENGTH: u8 = 3;
+/// Tile error: a lane's final state is low.
+pub const E_STATE: u8 = 4;
+/// Tile error: an invalid symbol.
+pub const E_SYMBOL: u8 = 5;
+/// Tile error: an empty s-tree node.
+pub const E_EMPTY_NODE: u8 = 6;
+/// Tile error: a value outside the coefficient bound.
+pub const E_OUTSIDE: u8 = 7;
+/// Tile error: too little scratch memory (a host bug).
+pub const E_SCRATCH: u8 = 8;
 
 /// A decode laid out for the kernels. Offsets are relative to this frame: its stream,
 /// its tables, its plane descriptors, and per section its coefficients and scratch.
 #[derive(Debug)]
-pub(crate) struct Layout {
+pub struct Layout {
     /// Every section's decode tables (`entropy::decode::fill` entries: bits 0-11 bias,
     /// 12-24 frequency, 25-30 symbol), each section's followed by one table of invalid
     /// symbols that stands in for the tables it does not define.
@@ -73,14 +103,18 @@ pub(crate) struct Layout {
     pub jobs: Vec<[u32; TILE_WORDS]>,
     /// `(loq, plane, tx, ty)` of each job, to name a failing tile.
     pub origin: Vec<(u8, usize, u32, u32)>,
+    /// Per section: its jobs, descriptors, coefficients and scratch.
     pub sections: Vec<SectionRun>,
     /// Largest echelon a plane reconstructs (i32 elements), per plane.
     pub echelon_len: Vec<usize>,
 }
 
+/// One section of a frame's [`Layout`].
 #[derive(Debug)]
-pub(crate) struct SectionRun {
+pub struct SectionRun {
+    /// First job (in [`Layout::jobs`]).
     pub first_job: u32,
+    /// Number of jobs.
     pub job_count: u32,
     /// The section's first plane descriptor (its planes' are consecutive).
     pub first_desc: u32,
@@ -88,18 +122,24 @@ pub(crate) struct SectionRun {
     pub coeffs: usize,
     /// Scratch bytes of the section's tiles.
     pub scratch: usize,
+    /// The section's planes.
     pub planes: Vec<PlaneRun>,
 }
 
+/// One plane of a [`SectionRun`].
 #[derive(Debug)]
-pub(crate) struct PlaneRun {
+pub struct PlaneRun {
+    /// The plane's index in the picture.
     pub plane: usize,
+    /// Whether this is the plane's lowest echelon (MED, no residual upsampling).
     pub base: bool,
     /// Index of the plane's descriptor in [`Layout::planes`].
     pub desc: u32,
     /// First coefficient of the plane in the section's coefficients.
     pub cbase: u32,
+    /// First job (in [`Layout::jobs`]).
     pub first_job: u32,
+    /// Number of jobs.
     pub job_count: u32,
     /// Size of the echelon the section reconstructs.
     pub size: (u32, u32),
@@ -107,15 +147,16 @@ pub(crate) struct PlaneRun {
     pub lower: (u32, u32),
     /// Blocks (residual sections) to reconstruct, in the lower echelon's grid.
     pub blocks: Rect,
+    /// The echelon's sample range (clamp bounds).
     pub range: (i32, i32),
 }
 
 /// `v` as a 32-bit kernel offset, or an `Unsupported` error naming `what` and, in
 /// `advice`, what the caller can do instead.
-pub(crate) fn offset_u32(v: usize, what: &str, advice: &str) -> Result<u32> {
+pub fn offset_u32(v: usize, what: &str, advice: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| {
         Error::Unsupported(format!(
-            "{what} ({v}) is beyond the OpenCL backend's 32-bit offsets; {advice}"
+            "{what} ({v}) is beyond the GPU backends' 32-bit offsets; {advice}"
         ))
     })
 }
@@ -145,7 +186,7 @@ fn scratch_len(payload: &[u8], layers: usize, tile_log2: u8, contexts: bool, n: 
 
 impl Layout {
     /// Lays out `plan` over `stream` (the tile headers size the scratch).
-    pub(crate) fn new(plan: &Plan, stream: &[u8]) -> Result<Layout> {
+    pub fn new(plan: &Plan, stream: &[u8]) -> Result<Layout> {
         let tile_log2 = plan.header.tile_log2;
         let mut tables = Vec::new();
         let mut descs = Vec::new();
@@ -272,7 +313,7 @@ impl Layout {
 
     /// The error of tile `i`, from the kernel's error code (0: none), with the CPU
     /// decoder's message (`syntax::tile::decode_tile`); `stream` is this frame's.
-    pub(crate) fn tile_error(&self, i: usize, code: u8, stream: &[u8]) -> Result<()> {
+    pub fn tile_error(&self, i: usize, code: u8, stream: &[u8]) -> Result<()> {
         if code == 0 {
             return Ok(());
         }
@@ -302,7 +343,7 @@ impl Layout {
             E_OUTSIDE => errors::OUTSIDE.into(),
             E_SCRATCH => {
                 return Err(Error::Device(format!(
-                    "tile ({tx},{ty}) of plane {p} at LoQ {loq}: the OpenCL backend gave the tile too little scratch memory (a bug)"
+                    "tile ({tx},{ty}) of plane {p} at LoQ {loq}: the GPU backend gave the tile too little scratch memory (a bug)"
                 )))
             }
             _ => format!("unknown tile error {code}"),
@@ -316,8 +357,8 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vc6_core::entropy::decode::unpack;
-    use vc6_core::{encode, DecodeOptions, EncoderConfig, Picture, Plane, Region};
+    use crate::entropy::decode::unpack;
+    use crate::{encode, DecodeOptions, EncoderConfig, Picture, Plane, Region};
 
     fn stream(quality: Option<f32>) -> Vec<u8> {
         let (w, h) = (150u32, 70u32);
