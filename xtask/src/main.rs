@@ -167,6 +167,7 @@ fn test() -> Result<()> {
         "cargo package {}: each library crate packages and builds on its own",
         PUBLISHED.join(" ")
     ));
+    clear_stale_package_sources()?;
     let mut package = vec!["package", "--allow-dirty"];
     for p in PUBLISHED {
         package.extend(["-p", p]);
@@ -178,6 +179,46 @@ fn test() -> Result<()> {
     step(&format!(
         "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"
     ));
+    Ok(())
+}
+
+/// `cargo package` of several crates verifies each against the others through a local
+/// registry, whose crates cargo extracts once under `$CARGO_HOME/registry/src/-<hash>/`
+/// and then trusts, since a published version never changes. Ours do between runs (same
+/// version, new code), so a second run would verify against the first run's sources.
+/// Removes those extractions (local registries' folders start with `-`; crates.io's are
+/// untouched).
+fn clear_stale_package_sources() -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(home) = home else {
+        return Ok(());
+    };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for entry in std::fs::read_dir(registry.path())?.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if PUBLISHED
+                    .iter()
+                    .any(|p| name.starts_with(&format!("{p}-0")))
+                {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(&path)?;
+                    } else {
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 
