@@ -168,7 +168,13 @@ fn test() -> Result<()> {
         PUBLISHED.join(" ")
     ));
     clear_stale_package_sources()?;
-    let mut package = vec!["package", "--allow-dirty"];
+    // Its own, emptied target folder: cargo takes a crate from a registry (here the local
+    // one of the packages being verified) as never changing, so an earlier run's build of
+    // one would be reused whatever the new sources say.
+    let verify = workspace_root().join("target").join("package-verify");
+    let _ = std::fs::remove_dir_all(&verify);
+    let verify = verify.to_string_lossy().into_owned();
+    let mut package = vec!["package", "--allow-dirty", "--target-dir", &verify];
     for p in PUBLISHED {
         package.extend(["-p", p]);
     }
