@@ -9,7 +9,7 @@
 //! assembles each PTX for its architecture. Any error fails the step with the compiler's
 //! log; so does a machine without Python or pip (nothing is skipped).
 
-use crate::{run_cmd, step, workspace_root};
+use crate::{run_cmd, step, venv, workspace_root};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +27,6 @@ pub const ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
 /// Compiles the CUDA kernels with NVRTC for [`ARCHS`] and checks each PTX with ptxas;
 /// prints one line per architecture (PTX size, registers per kernel).
-#[allow(dead_code)] // until `cargo xtask test` calls it (main.rs)
 pub fn check_kernels() -> Result<()> {
     let start = Instant::now();
     let root = workspace_root();
@@ -36,18 +35,8 @@ pub fn check_kernels() -> Result<()> {
         ARCHS.join(" and ")
     ));
     let venv = root.join("target").join("cuda-venv");
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        let system = find_python()?;
-        println!(
-            "xtask: creating a Python virtualenv at {} for NVRTC and ptxas",
-            venv.display()
-        );
-        run_cmd(Command::new(&system).args(["-m", "venv"]).arg(&venv)).context(
-            "`python3 -m venv` failed: install Python's venv module \
-             (Debian: apt-get install python3-venv)",
-        )?;
-    }
+    let system = venv::find_python(0, "the CUDA kernel check (NVRTC and ptxas from PyPI)")?;
+    let python = venv::ensure(&venv, &system, "NVRTC and ptxas")?;
     let site = site_packages(&python)?;
     let nvrtc_lib = site.join("nvidia").join("cuda_nvrtc").join("lib");
     let ptxas = site
@@ -62,18 +51,7 @@ pub fn check_kernels() -> Result<()> {
             WHEELS.join(" "),
             venv.display()
         );
-        run_cmd(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(WHEELS),
-        )
-        .context(
+        venv::pip_install(&python, &WHEELS).context(
             "pip could not install the CUDA compiler wheels (no pip in the virtualenv? \
              Debian: apt-get install python3-pip python3-venv; or no access to PyPI)",
         )?;
@@ -154,23 +132,6 @@ pub fn check_kernels() -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// `python3` (or `python`) when it is Python 3, else why not.
-fn find_python() -> Result<PathBuf> {
-    for name in ["python3", "python"] {
-        let ok = Command::new(name)
-            .args(["-c", "import sys; assert sys.version_info[0] == 3"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Ok(PathBuf::from(name));
-        }
-    }
-    bail!(
-        "Python 3 is missing: the CUDA kernel check installs NVRTC and ptxas from PyPI into a \
-         virtualenv (Debian: apt-get install python3 python3-venv python3-pip)"
-    )
 }
 
 /// The virtualenv's `site-packages` folder.

@@ -26,6 +26,7 @@ mod cuda;
 mod fixtures;
 mod fuzz;
 mod python;
+mod venv;
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};

@@ -1,23 +1,18 @@
 //! `--backend cuda` where CUDA cannot decode, which is everywhere today: no NVIDIA driver
-//! (CI and the dev machines), or a driver and a backend whose device decode is not
-//! implemented yet (never run: no GPU has run this test). Either way `vc6 decode` ends
+//! (CI and the dev machines), or a driver and a backend whose device decode has never run
+//! on a GPU and is off unless VC6_CUDA_UNTESTED=1 (no GPU has run this test). Either way `vc6 decode` ends
 //! with one `vc6: error:` line saying why, and `vc6 info --backends` lists cuda with the
 //! reason.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn vc6(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vc6"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("running vc6")
-}
+use common::vc6;
+use std::path::PathBuf;
 
 /// The reasons CUDA can give for not decoding.
 const REASONS: [&str; 5] = [
     "no NVIDIA driver found (libcuda.so.1 could not be loaded)",
-    "not implemented yet",
+    "never run on a GPU",
     "not compiled into this build",
     "lists no CUDA device",
     "NVRTC",

@@ -2,50 +2,12 @@
 //! tree, parallel, resumable, atomic outputs) and `decode` of several streams into a
 //! folder through the batch decoder.
 
+mod common;
+
+use common::{vc6, vc6_env, TempDir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// A fresh folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "vc6-tree-test-{}-{}-{name}-{nanos}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn vc6(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    vc6_env(args, &[])
-}
-
-fn vc6_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vc6"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .envs(env.iter().copied())
-        .output()
-        .expect("running vc6")
-}
 
 /// Runs vc6 and insists it succeeds with nothing on stderr (no progress line when stderr
 /// is not a terminal); returns stdout.
