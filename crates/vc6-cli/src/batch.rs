@@ -183,16 +183,7 @@ pub fn decode_many(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
         ..DecoderSettings::default()
     };
     let decoder = Decoder::new(settings).context("starting the decoder")?;
-    let region = match args.region {
-        Some([x, y, width, height]) => FrameRegion {
-            loq: args.loq,
-            x,
-            y,
-            width,
-            height,
-        },
-        None => FrameRegion::full(args.loq),
-    };
+    let region = args.frame_region();
 
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bytes = entries.iter().map(|e| e.cost).sum();

@@ -163,6 +163,22 @@ struct DecodeArgs {
     quiet: bool,
 }
 
+impl DecodeArgs {
+    /// The LoQ and region asked for (`--loq`, `--region`).
+    fn frame_region(&self) -> FrameRegion {
+        match self.region {
+            Some([x, y, width, height]) => FrameRegion {
+                loq: self.loq,
+                x,
+                y,
+                width,
+                height,
+            },
+            None => FrameRegion::full(self.loq),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct InfoArgs {
     /// The .vc6 stream.
@@ -744,19 +760,7 @@ fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
         ..DecoderSettings::default()
     };
     let decoder = Decoder::new(settings).context("starting the decoder")?;
-    let region = match args.region {
-        Some([x, y, width, height]) => FrameRegion {
-            loq: args.loq,
-            x,
-            y,
-            width,
-            height,
-        },
-        None => FrameRegion {
-            loq: args.loq,
-            ..FrameRegion::default()
-        },
-    };
+    let region = args.frame_region();
     let start = Instant::now();
     let frame = decoder
         .decode_region(&data, region)
