@@ -22,7 +22,7 @@ use cudarc::driver::{
     PushKernelArg,
 };
 use std::sync::Arc;
-use vc6_core::gpu::{frame_bytes, merge, FramePrep, HostTables, Layout, Wave};
+use vc6_core::gpu::{frame_bytes, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Block sizes, as the OpenCL backend's work-group sizes: a tile's lanes on one block of
@@ -196,37 +196,8 @@ fn run_chunk(
 ) -> Vec<Result<()>> {
     let start = std::time::Instant::now();
     // Host side: check and lay out each frame; a bad frame is left out of the batch.
-    let mut slots: Vec<Result<usize>> = Vec::with_capacity(items.len());
-    let mut frames = Vec::new();
-    let preps = vc6_core::parallel::map(0, items.to_vec(), |(plan, data, layout)| {
-        layout
-            .check(plan, layout.len)
-            .and_then(|()| plan.check_stream(data))
-            .and_then(|()| {
-                let needed = plan.header.required_size(plan.loq)? as usize;
-                Ok(FramePrep {
-                    plan,
-                    // Tile payloads end within `needed` (the plan checked every offset).
-                    stream: &data[..needed],
-                    layout,
-                    lay: Layout::new(plan, &data[..needed])?,
-                    stream_base: 0,
-                    ech: Vec::new(),
-                    current: Vec::new(),
-                })
-            })
-    });
-    for prep in preps {
-        slots.push(prep.map(|p| {
-            frames.push(p);
-            frames.len() - 1
-        }));
-    }
-    let item_of: Vec<usize> = slots
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
-        .collect();
+    let Prepared { slots, mut frames } = prepare(items);
+    let item_of = item_of(&slots);
     let ran = merge(&mut frames).and_then(|host| {
         let codes = enqueue_and_read(stream, k, &frames, &host, outs, &item_of)?;
         Ok((host, codes))

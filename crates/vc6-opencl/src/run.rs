@@ -12,7 +12,7 @@ use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
 use std::sync::Arc;
-use vc6_core::gpu::{frame_bytes, merge, FramePrep, HostTables, Layout, Wave};
+use vc6_core::gpu::{frame_bytes, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
@@ -245,32 +245,7 @@ impl Worker {
         Shared,
     )> {
         // Host side: check and lay out each frame; a bad frame is left out of the batch.
-        let mut slots = Vec::with_capacity(items.len());
-        let mut frames = Vec::new();
-        let preps = vc6_core::parallel::map(0, items.to_vec(), |(plan, stream, layout)| {
-            layout
-                .check(plan, layout.len)
-                .and_then(|()| plan.check_stream(stream))
-                .and_then(|()| {
-                    let needed = plan.header.required_size(plan.loq)? as usize;
-                    Ok(FramePrep {
-                        plan,
-                        // Tile payloads end within `needed` (the plan checked every offset).
-                        stream: &stream[..needed],
-                        layout,
-                        lay: Layout::new(plan, &stream[..needed])?,
-                        stream_base: 0,
-                        ech: Vec::new(),
-                        current: Vec::new(),
-                    })
-                })
-        });
-        for prep in preps {
-            slots.push(prep.map(|p| {
-                frames.push(p);
-                frames.len() - 1
-            }));
-        }
+        let Prepared { slots, mut frames } = prepare(items);
         let host = merge(&mut frames)?;
         let mut sh = Shared {
             stream: self.take(context, info, host.stream_len)?,
@@ -548,11 +523,7 @@ impl Worker {
             Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
         };
         let enqueued = start.elapsed();
-        let item_of: Vec<usize> = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
-            .collect();
+        let item_of = item_of(&slots);
         let mut read_errors: Vec<Option<Error>> = Vec::with_capacity(bufs.len());
         let tiles = shared.host.owner.len();
         for (fi, b) in bufs.iter().enumerate() {

@@ -11,6 +11,58 @@ use super::job::{
 };
 use crate::{OutputLayout, Plan, Result, Upsampler};
 
+/// A batch prepared on the host: per item, the index of its frame in `frames` or why
+/// it was left out (a bad layout or stream fails only its own item).
+pub struct Prepared<'a> {
+    /// Per item, its frame's index, or its error.
+    pub slots: Vec<Result<usize>>,
+    /// The frames that go to the device.
+    pub frames: Vec<FramePrep<'a>>,
+}
+
+/// The item of each frame, in frame order, from [`Prepared::slots`].
+pub fn item_of(slots: &[Result<usize>]) -> Vec<usize> {
+    slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
+        .collect()
+}
+
+/// Checks and lays out each item of a batch for the kernels (on every core); a bad
+/// frame is left out of the batch.
+pub fn prepare<'a>(items: &[(&'a Plan, &'a [u8], &'a OutputLayout)]) -> Prepared<'a> {
+    let preps = crate::parallel::map(0, items.to_vec(), |(plan, stream, layout)| {
+        layout
+            .check(plan, layout.len)
+            .and_then(|()| plan.check_stream(stream))
+            .and_then(|()| {
+                let needed = plan.header.required_size(plan.loq)? as usize;
+                Ok(FramePrep {
+                    plan,
+                    // Tile payloads end within `needed` (the plan checked every offset).
+                    stream: &stream[..needed],
+                    layout,
+                    lay: Layout::new(plan, &stream[..needed])?,
+                    stream_base: 0,
+                    ech: Vec::new(),
+                    current: Vec::new(),
+                })
+            })
+    });
+    let mut frames = Vec::new();
+    let slots = preps
+        .into_iter()
+        .map(|prep| {
+            prep.map(|p| {
+                frames.push(p);
+                frames.len() - 1
+            })
+        })
+        .collect();
+    Prepared { slots, frames }
+}
+
 /// Words per entry of the reconstruct and MED job tables (see shaders/common/decode_body.h).
 pub const RECON_WORDS: usize = 20;
 /// Words per MED job.
