@@ -19,18 +19,6 @@ pub enum ModuleOrigin {
     Cache,
 }
 
-/// FNV-1a, 64 bits: a stable key across runs and builds (std's hashers are not).
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for p in parts {
-        for &b in p.as_bytes().iter().chain(&[0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// The cache file in `dir` (a `CUDA_BIN_LOC` folder) for this device's architecture and
 /// driver, and this kernel source.
 pub fn cache_path(dir: &Path, info: &DeviceInfo) -> PathBuf {
@@ -38,7 +26,7 @@ pub fn cache_path(dir: &Path, info: &DeviceInfo) -> PathBuf {
     let driver = info.driver_version.to_string();
     let mut parts = vec![arch.as_str(), driver.as_str(), KERNEL_SOURCE];
     parts.extend_from_slice(BUILD_OPTIONS);
-    let key = fnv1a(&parts);
+    let key = vc6_core::gpu::cache_key(&parts);
     dir.join(format!("vc6-cuda-{arch}-{key:016x}.cubin"))
 }
 

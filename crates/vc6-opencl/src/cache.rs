@@ -15,21 +15,9 @@ pub enum ProgramOrigin {
     Cache,
 }
 
-/// FNV-1a, 64 bits: a stable key across runs and builds (std's hashers are not).
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for p in parts {
-        for &b in p.as_bytes().iter().chain(&[0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// The cache file for this device, driver and kernel source.
 pub(crate) fn cache_path(dir: &Path, info: &DeviceInfo) -> PathBuf {
-    let key = fnv1a(&[
+    let key = vc6_core::gpu::cache_key(&[
         &info.name,
         &info.vendor,
         &info.platform,

@@ -13,3 +13,17 @@ mod merge;
 
 pub use job::*;
 pub use merge::*;
+
+/// The key of a compiled-kernel cache entry (`OCL_BIN_LOC`, `CUDA_BIN_LOC`): FNV-1a, 64
+/// bits, over `parts` (device, driver, kernel source, build options), each ended by a
+/// 0xff byte. Stable across runs and builds, which std's hashers are not.
+pub fn cache_key(parts: &[&str]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for p in parts {
+        for &b in p.as_bytes().iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
