@@ -8,7 +8,6 @@ use crate::progress::{Progress, Summary};
 use crate::{DecodeArgs, Reported};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -144,16 +143,7 @@ pub fn decode_many(args: &DecodeArgs, out: &mut dyn Write) -> Result<()> {
             Ok(args.output.join(name))
         })
         .collect::<Result<_>>()?;
-    let mut seen = HashSet::new();
-    for (input, output) in args.inputs.iter().zip(&outputs) {
-        if !seen.insert(output) {
-            bail!(
-                "two inputs would both be written to {} ({} is one of them)",
-                output.display(),
-                input.display()
-            );
-        }
-    }
+    crate::outputs_are_distinct(&args.inputs, &outputs)?;
     crate::outputs_spare_inputs(&args.inputs, &outputs)?;
     fs::create_dir_all(&args.output)
         .with_context(|| format!("creating folder {}", args.output.display()))?;

@@ -410,6 +410,21 @@ fn outputs_spare_inputs(inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses two inputs whose outputs (`outputs[i]` for `inputs[i]`) are the same file.
+fn outputs_are_distinct(inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for (input, output) in inputs.iter().zip(outputs) {
+        if !seen.insert(output) {
+            bail!(
+                "two inputs would both be written to {} ({} is one of them)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether `path` names a .vc6 file (the extension in any case).
 fn is_vc6_name(path: &Path) -> bool {
     path.extension()
@@ -471,16 +486,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<()> {
             args.output.display()
         );
     }
-    let mut seen = HashSet::new();
-    for (input, output) in args.inputs.iter().zip(&outputs) {
-        if !seen.insert(output) {
-            bail!(
-                "two inputs would both be written to {} ({} is one of them)",
-                output.display(),
-                input.display()
-            );
-        }
-    }
+    outputs_are_distinct(&args.inputs, &outputs)?;
 
     let settings = encoder_settings(args)?;
     let progress = (multi && !args.quiet && std::io::stderr().is_terminal()).then(|| {
