@@ -22,7 +22,7 @@ use cudarc::driver::{
     PushKernelArg,
 };
 use std::sync::Arc;
-use vc6_core::gpu::{frame_bytes, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
+use vc6_core::gpu::{chunks, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Block sizes, as the OpenCL backend's work-group sizes: a tile's lanes on one block of
@@ -159,21 +159,13 @@ pub(crate) fn decode_batch(
     }
     let budget = batch_budget(info) / 2;
     let mut results = Vec::with_capacity(items.len());
-    let mut start = 0;
-    while start < items.len() {
-        let mut end = start + 1;
-        let mut bytes = frame_bytes(items[start]);
-        while end < items.len() && bytes + frame_bytes(items[end]) <= budget {
-            bytes += frame_bytes(items[end]);
-            end += 1;
-        }
+    for chunk in chunks(&items, budget) {
         results.extend(run_chunk(
             stream,
             k,
-            &items[start..end],
-            &mut outs[start..end],
+            &items[chunk.clone()],
+            &mut outs[chunk],
         ));
-        start = end;
     }
     let mut results = results.into_iter();
     early

@@ -12,7 +12,7 @@ use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
 use std::sync::Arc;
-use vc6_core::gpu::{frame_bytes, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
+use vc6_core::gpu::{chunks, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
@@ -486,22 +486,15 @@ impl Worker {
     ) -> Vec<Result<T>> {
         let budget = info.batch_budget / 2;
         let mut results = Vec::with_capacity(items.len());
-        let mut start = 0;
-        while start < items.len() {
-            let mut end = start + 1;
-            let mut bytes = frame_bytes(items[start]);
-            while end < items.len() && bytes + frame_bytes(items[end]) <= budget {
-                bytes += frame_bytes(items[end]);
-                end += 1;
-            }
+        for chunk in chunks(items, budget) {
+            let start = chunk.start;
             results.extend(self.run_chunk(
                 context,
                 info,
-                &items[start..end],
+                &items[chunk],
                 |w, i, b| read_back(w, start + i, b),
                 |w, i, b| deliver(w, start + i, b),
             ));
-            start = end;
         }
         results
     }

@@ -301,6 +301,25 @@ pub fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
     plan.header.required_size(plan.loq).unwrap_or(0) + layout.len as u64 + samples * 14
 }
 
+/// A batch split into runs of items (in order) whose [`frame_bytes`] stay within
+/// `budget`; an item larger than the budget runs alone.
+pub fn chunks(items: &[(&Plan, &[u8], &OutputLayout)], budget: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, &item) in items.iter().enumerate() {
+        let b = frame_bytes(item);
+        if i > start && bytes + b > budget {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +345,40 @@ mod tests {
         };
         let planes = (1..=planes).map(plane).collect();
         encode(&Picture { planes }, &cfg).unwrap()
+    }
+
+    /// Batches split where the next frame would pass the budget; a frame alone above the
+    /// budget still runs; `prepare` leaves out only the bad item.
+    #[test]
+    fn chunks_keep_to_the_budget_and_prepare_drops_only_bad_items() {
+        let streams: Vec<Vec<u8>> = [20, 40, 30, 50]
+            .iter()
+            .map(|&w| stream(w, 20, 1, 2, None))
+            .collect();
+        let plans: Vec<Plan> = streams
+            .iter()
+            .map(|s| Plan::new(s, &DecodeOptions::default()).unwrap())
+            .collect();
+        let layouts: Vec<OutputLayout> = plans
+            .iter()
+            .map(|p| OutputLayout::planar(p, SampleType::U8))
+            .collect();
+        let items: Vec<(&Plan, &[u8], &OutputLayout)> = (0..4)
+            .map(|i| (&plans[i], &streams[i][..], &layouts[i]))
+            .collect();
+        let sizes: Vec<u64> = items.iter().map(|&it| frame_bytes(it)).collect();
+        assert_eq!(chunks(&items, u64::MAX), vec![0..4]);
+        assert_eq!(chunks(&items, 0), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(chunks(&items, sizes[0] + sizes[1]), vec![0..2, 2..3, 3..4]);
+        assert!(chunks(&[], 10).is_empty());
+
+        let cut = &streams[2][..streams[2].len() - 1];
+        let mut bad = items.clone();
+        bad[2].1 = cut;
+        let p = prepare(&bad);
+        assert_eq!(p.frames.len(), 3);
+        assert!(p.slots[2].is_err());
+        assert_eq!(item_of(&p.slots), vec![0, 1, 3]);
     }
 
     /// Two frames of other depths: every tile once, in its frame's section's wave, with
