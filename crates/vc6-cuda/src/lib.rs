@@ -16,14 +16,32 @@
 //!
 //! **Nothing in this crate has run on a GPU.** What has run, on machines without one: the
 //! missing-driver path; the host code with a driver present, against a stand-in
-//! `libcuda.so.1` that answers with made-up devices (`tests/fake_driver.rs`: device list
-//! and choice, driver errors, context and module calls, the cache's hit and rebuild, the
-//! decode gate, and a gated-in decode failing cleanly where the stand-in cannot create a
-//! stream); and NVRTC compiling [`KERNEL_SOURCE`] to PTX and cubins for sm_80 and sm_90,
-//! the PTX checked by ptxas (`cargo xtask test`, with NVRTC and ptxas from PyPI wheels).
-//! No real driver has created a context, loaded these cubins, allocated, copied or
-//! launched a kernel. The first thing to run on a GPU:
+//! `libcuda.so.1` (`tests/fake_driver.rs`) that answers with made-up devices, keeps
+//! "device" memory in host memory, checks every copy, set and free against its live
+//! allocations, logs events, stream waits and launches, and runs no kernel. Against it
+//! the whole host side of a decode runs to the end: device list and choice, driver
+//! errors, context and module calls, the cache's hit and rebuild, the decode gate,
+//! buffers sized and copied, every kernel launched with its shape, the output copied
+//! back or kept as a [`DeviceFrame`] (its ready event, the consumer stream's wait, the
+//! free ordered after the consumer), a caller's pointer and stream, and NVRTC compiling
+//! [`KERNEL_SOURCE`] to PTX and cubins for sm_80 and sm_90, the PTX checked by ptxas
+//! (`cargo xtask test`, with NVRTC and ptxas from PyPI wheels). No real driver has created
+//! a context, loaded these cubins, or run a kernel, so whether the kernels decode, and
+//! bit-exactly, is unknown. The first thing to run on a GPU:
 //! `VC6_CUDA_UNTESTED=1 VC6_REQUIRE_BACKENDS=cuda cargo test -p vc6 --features cuda --test backends`.
+//!
+//! ## Device output
+//!
+//! [`CudaBackend::decode_to_device`] and [`CudaBackend::decode_batch_to_device`] leave
+//! each frame in a device buffer of its own ([`DeviceFrame`]: address, size, row pitch,
+//! layout and sample type, the stream it was decoded on and an event marking it ready).
+//! A frame gives its address only to a stream that it has made wait for that event
+//! ([`DeviceFrame::device_ptr_on`]), or after the host waited
+//! ([`DeviceFrame::device_ptr_synchronized`]), and frees its memory after the work those
+//! streams had queued. [`CudaBackend::decode_into_device_ptr`] writes into the caller's
+//! device memory, ordered on the caller's stream. Every decode returns once the device
+//! is done with it (the tiles' error bytes are read back, so a damaged stream fails in
+//! the call that decoded it).
 //!
 //! The kernels are the OpenCL backend's, written once (`shaders/common/decode_body.h`)
 //! and compiled as CUDA C++ through a dialect header (`shaders/cuda/dialect.cuh`).
@@ -49,13 +67,17 @@
 
 mod cache;
 mod compile;
+mod device;
 mod driver;
+mod frame;
+mod pool;
 mod run;
 
 pub use cache::{cache_path, ModuleOrigin};
 pub use compile::{compile, nvrtc_present, nvrtc_version, Output, BUILD_OPTIONS};
 pub use cudarc;
 pub use driver::{driver_present, NO_DRIVER};
+pub use frame::DeviceFrame;
 
 use cudarc::driver::{CudaContext, CudaModule};
 use cudarc::nvrtc::Ptx;
@@ -180,6 +202,7 @@ pub struct CudaBackend {
     context: Arc<CudaContext>,
     module: Arc<CudaModule>,
     kernels: run::Kernels,
+    pool: pool::DevicePool,
     origin: ModuleOrigin,
 }
 
@@ -207,11 +230,15 @@ impl CudaBackend {
             let (module, origin) = load_module(&context, &info, config)?;
             // Every kernel is looked up now, so that a missing one shows at start-up.
             let kernels = run::Kernels::load(&module)?;
+            // Buffers freed by one batch serve the next; up to half the batch budget
+            // (one chunk's worth) stays reserved between batches.
+            let pool = pool::DevicePool::new(&context, info.ordinal, run::batch_budget(&info) / 2)?;
             Ok(CudaBackend {
                 info,
                 context,
                 module,
                 kernels,
+                pool,
                 origin,
             })
         })
@@ -314,24 +341,12 @@ impl vc6_core::Backend for CudaBackend {
     /// driver symbol it cannot find) becomes `Error::Device` for each job. **Never run on
     /// a GPU.**
     fn decode_batch(&self, jobs: Vec<DecodeJob<'_>>) -> Vec<Result<()>> {
-        if !untested_decode_enabled() {
-            return jobs
-                .iter()
-                .map(|_| Err(Error::Unsupported(DECODE_UNTESTED.into())))
-                .collect();
-        }
-        let n = jobs.len();
-        let ran = guard("decode", || {
-            let stream = self
-                .context
-                .new_stream()
-                .map_err(|e| cu_err("stream creation (cuStreamCreate)", e))?;
-            Ok(run::decode_batch(&stream, &self.kernels, &self.info, jobs))
-        });
-        match ran {
-            Ok(results) => results,
-            Err(e) => (0..n).map(|_| Err(clone_err(&e))).collect(),
-        }
+        let items: Vec<_> = jobs.iter().map(|j| (j.plan, j.stream, j.layout)).collect();
+        let mut outs: Vec<&mut [u8]> = jobs.into_iter().map(|j| j.out).collect();
+        self.run(&items, run::Dest::Host(&mut outs), None)
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .collect()
     }
 }
 

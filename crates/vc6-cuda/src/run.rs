@@ -16,14 +16,15 @@
 #![allow(unsafe_code)]
 
 use crate::driver::cu_err;
+use crate::pool::DevicePool;
 use crate::{clone_err, DeviceInfo};
 use cudarc::driver::{
-    CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig,
-    PushKernelArg,
+    CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, DeviceRepr, DriverError,
+    LaunchConfig, PushKernelArg,
 };
 use std::sync::Arc;
 use vc6_core::gpu::{chunks, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
-use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
+use vc6_core::{Error, OutputLayout, Plan, Result};
 
 /// Block sizes, as the OpenCL backend's work-group sizes: a tile's lanes on one block of
 /// 32 (decode_body.h's GROUP, decode_tiles' `__launch_bounds__`; MED runs one tile per
@@ -95,17 +96,15 @@ fn launch_err(name: &str) -> impl Fn(DriverError) -> Error + '_ {
     move |e| cu_err(&format!("launching {name}"), e)
 }
 
-/// A zeroed device buffer of at least `len` bytes (at least 16: no empty allocations).
-/// Never run on a GPU.
-fn alloc(stream: &Arc<CudaStream>, len: usize) -> Result<CudaSlice<u8>> {
-    stream
-        .alloc_zeros::<u8>(len.max(16))
-        .map_err(|e| cu_err(&format!("allocating {len} bytes of device memory"), e))
+/// A zeroed device buffer of at least `len` bytes (at least 16: no empty allocations),
+/// from the backend's pool. Never run on a GPU.
+fn alloc(stream: &Arc<CudaStream>, pool: &DevicePool, len: usize) -> Result<CudaSlice<u8>> {
+    pool.alloc(stream, len.max(16))
 }
 
 /// A device buffer holding `data` (at least 16 bytes). Never run on a GPU.
-fn upload(stream: &Arc<CudaStream>, data: &[u8]) -> Result<CudaSlice<u8>> {
-    let mut buf = alloc(stream, data.len())?;
+fn upload(stream: &Arc<CudaStream>, pool: &DevicePool, data: &[u8]) -> Result<CudaSlice<u8>> {
+    let mut buf = alloc(stream, pool, data.len())?;
     if !data.is_empty() {
         stream
             .memcpy_htod(data, &mut buf)
@@ -137,35 +136,87 @@ fn window(w: u32, h: u32) -> LaunchConfig {
     }
 }
 
-/// Decodes every job into host memory on a new stream of the backend's context, chunk
-/// by chunk as the batch budget allows, as the OpenCL backend's `Worker::decode_batch`.
-/// Frames whose output buffer is wrong are not decoded. **Never run on a GPU.**
+/// Where the packed frames of a batch go.
+pub(crate) enum Dest<'o, 'b> {
+    /// Copied back into host buffers, one per item, in item order.
+    Host(&'o mut [&'b mut [u8]]),
+    /// Kept on the device: one new buffer per frame, returned.
+    Device,
+    /// Into device memory the caller owns (a batch of one): its address and length.
+    Pointer(u64, usize),
+}
+
+impl<'b> Dest<'_, 'b> {
+    /// The host buffers of the items in `range` (host output), or the same kind of
+    /// destination for a chunk of the batch.
+    fn chunk(&mut self, range: std::ops::Range<usize>) -> Dest<'_, 'b> {
+        match self {
+            Dest::Host(outs) => Dest::Host(&mut outs[range]),
+            Dest::Device => Dest::Device,
+            Dest::Pointer(p, n) => Dest::Pointer(*p, *n),
+        }
+    }
+
+    /// The length item `i`'s output buffer gives its layout to check: a buffer of its
+    /// own or a caller's at least as long as the layout are exactly long enough.
+    fn len(&self, i: usize, layout: &OutputLayout) -> usize {
+        match self {
+            Dest::Host(outs) => outs[i].len(),
+            Dest::Device => layout.len,
+            Dest::Pointer(_, n) => (*n).min(layout.len),
+        }
+    }
+}
+
+/// A frame's device buffer after a batch: kept only for [`Dest::Device`].
+type FrameOut = Option<CudaSlice<u8>>;
+
+/// One result per item: `Some` device buffer holding the packed frame for
+/// [`Dest::Device`], `None` for the other destinations.
+pub(crate) type Packed = Result<FrameOut>;
+
+/// Decodes every item on `stream`, chunk by chunk as the batch budget allows, as the
+/// OpenCL backend's `Worker::decode_batch`, into `dest`. Items whose output buffer is
+/// too small for their layout are not decoded. Waits for the stream before it returns
+/// (the tiles' error bytes are read back). **Never run on a GPU** (only against the
+/// stand-in driver of `tests/fake_driver.rs`, whose kernel launches do nothing).
 pub(crate) fn decode_batch(
     stream: &Arc<CudaStream>,
     k: &Kernels,
+    pool: &DevicePool,
     info: &DeviceInfo,
-    jobs: Vec<DecodeJob<'_>>,
-) -> Vec<Result<()>> {
-    let mut early: Vec<Option<Error>> = Vec::with_capacity(jobs.len());
-    let mut items = Vec::new();
-    let mut outs = Vec::new();
-    for job in jobs {
-        let e = job.layout.check(job.plan, job.out.len()).err();
+    items: &[(&Plan, &[u8], &OutputLayout)],
+    dest: Dest<'_, '_>,
+) -> Vec<Packed> {
+    let mut early: Vec<Option<Error>> = Vec::with_capacity(items.len());
+    let mut kept = Vec::new();
+    for (i, &(plan, _, layout)) in items.iter().enumerate() {
+        let e = layout.check(plan, dest.len(i, layout)).err();
         if e.is_none() {
-            items.push((job.plan, job.stream, job.layout));
-            outs.push(job.out);
+            kept.push(items[i]);
         }
         early.push(e);
     }
+    // Host buffers of the items decoded, in order.
+    let mut host_outs: Vec<&mut [u8]>;
+    let mut kept_dest = match dest {
+        Dest::Host(outs) => {
+            host_outs = outs
+                .iter_mut()
+                .zip(&early)
+                .filter(|(_, e)| e.is_none())
+                .map(|(o, _)| &mut **o)
+                .collect();
+            Dest::Host(&mut host_outs)
+        }
+        Dest::Device => Dest::Device,
+        Dest::Pointer(p, n) => Dest::Pointer(p, n),
+    };
     let budget = batch_budget(info) / 2;
-    let mut results = Vec::with_capacity(items.len());
-    for chunk in chunks(&items, budget) {
-        results.extend(run_chunk(
-            stream,
-            k,
-            &items[chunk.clone()],
-            &mut outs[chunk],
-        ));
+    let mut results = Vec::with_capacity(kept.len());
+    for chunk in chunks(&kept, budget) {
+        let d = kept_dest.chunk(chunk.clone());
+        results.extend(run_chunk(stream, k, pool, &kept[chunk], d));
     }
     let mut results = results.into_iter();
     early
@@ -178,23 +229,24 @@ pub(crate) fn decode_batch(
 }
 
 /// Runs one chunk: lays it out, uploads, launches every wave and the packs, reads the
-/// error bytes and the frames back, and names the first failing tile of each frame.
-/// **Never run on a GPU.**
+/// error bytes back (and the frames, for host output), and names the first failing tile
+/// of each frame. **Never run on a GPU.**
 fn run_chunk(
     stream: &Arc<CudaStream>,
     k: &Kernels,
+    pool: &DevicePool,
     items: &[(&Plan, &[u8], &OutputLayout)],
-    outs: &mut [&mut [u8]],
-) -> Vec<Result<()>> {
+    dest: Dest<'_, '_>,
+) -> Vec<Packed> {
     let start = std::time::Instant::now();
     // Host side: check and lay out each frame; a bad frame is left out of the batch.
     let Prepared { slots, mut frames } = prepare(items);
     let item_of = item_of(&slots);
     let ran = merge(&mut frames).and_then(|host| {
-        let codes = enqueue_and_read(stream, k, &frames, &host, outs, &item_of)?;
-        Ok((host, codes))
+        let (codes, outs) = enqueue(stream, k, pool, &frames, &host, dest, &item_of)?;
+        Ok((host, codes, outs))
     });
-    let (host, codes) = match ran {
+    let (host, codes, outs) = match ran {
         Ok(v) => v,
         Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
     };
@@ -215,27 +267,33 @@ fn run_chunk(
             tile_errors[fi] = f.lay.tile_error(t, code, f.stream).err();
         }
     }
+    let mut outs = outs;
     slots
         .into_iter()
-        .map(|slot| match tile_errors[slot?].take() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        .map(|slot| {
+            let fi = slot?;
+            match tile_errors[fi].take() {
+                Some(e) => Err(e),
+                None => Ok(outs[fi].take()),
+            }
         })
         .collect()
 }
 
-/// Uploads the batch, launches its waves and packs, and copies the error bytes and
-/// every frame's output back (into `outs[item_of[frame]]`), then waits for the stream.
-/// Returns the error byte of each merged tile. **Never run on a GPU.**
-fn enqueue_and_read(
+/// Uploads the batch, launches its waves and packs (into `dest`), copies the error
+/// bytes back (and every frame, for host output: into `outs[item_of[frame]]`), then
+/// waits for the stream. Returns the error byte of each merged tile and, for
+/// [`Dest::Device`], each frame's buffer. **Never run on a GPU.**
+fn enqueue(
     stream: &Arc<CudaStream>,
     k: &Kernels,
+    pool: &DevicePool,
     frames: &[FramePrep<'_>],
     host: &HostTables,
-    outs: &mut [&mut [u8]],
+    dest: Dest<'_, '_>,
     item_of: &[usize],
-) -> Result<Vec<u8>> {
-    let mut stream_buf = alloc(stream, host.stream_len)?;
+) -> Result<(Vec<u8>, Vec<FrameOut>)> {
+    let mut stream_buf = alloc(stream, pool, host.stream_len)?;
     for f in frames {
         if !f.stream.is_empty() {
             let mut dst = stream_buf.slice_mut(f.stream_base..f.stream_base + f.stream.len());
@@ -246,24 +304,32 @@ fn enqueue_and_read(
     }
     let sh = Shared {
         stream: stream_buf,
-        tables: upload(stream, &host.table_bytes)?,
-        planes: upload(stream, &host.plane_bytes)?,
-        jobs: upload(stream, &host.job_bytes)?,
-        recons: upload(stream, &host.recon_bytes)?,
-        meds: upload(stream, &host.med_bytes)?,
-        coeffs: alloc(stream, host.coeffs * 4)?,
-        scratch: alloc(stream, host.scratch)?,
-        echelons: alloc(stream, host.arena * 4)?,
-        err: alloc(stream, host.owner.len())?,
+        tables: upload(stream, pool, &host.table_bytes)?,
+        planes: upload(stream, pool, &host.plane_bytes)?,
+        jobs: upload(stream, pool, &host.job_bytes)?,
+        recons: upload(stream, pool, &host.recon_bytes)?,
+        meds: upload(stream, pool, &host.med_bytes)?,
+        coeffs: alloc(stream, pool, host.coeffs * 4)?,
+        scratch: alloc(stream, pool, host.scratch)?,
+        echelons: alloc(stream, pool, host.arena * 4)?,
+        err: alloc(stream, pool, host.owner.len())?,
     };
     for &w in &host.waves {
         launch_wave(stream, k, &sh, w)?;
     }
     let mut frame_out = Vec::with_capacity(frames.len());
     for f in frames {
-        let out = alloc(stream, f.layout.len)?;
-        pack(stream, k, f, &sh, &out)?;
-        frame_out.push(out);
+        if let Dest::Pointer(ptr, _) = dest {
+            pack(stream, k, f, &sh, ptr)?;
+            frame_out.push(None);
+        } else {
+            let mut out = alloc(stream, pool, f.layout.len)?;
+            {
+                let (ptr, _written) = out.device_ptr_mut(stream);
+                pack(stream, k, f, &sh, ptr)?;
+            }
+            frame_out.push(Some(out));
+        }
     }
     let mut codes = vec![0u8; host.owner.len()];
     if !codes.is_empty() {
@@ -271,18 +337,21 @@ fn enqueue_and_read(
             .memcpy_dtoh(&sh.err.slice(..codes.len()), &mut codes)
             .map_err(|e| cu_err("reading tile errors (cuMemcpyDtoHAsync)", e))?;
     }
-    for (fi, out) in frame_out.iter().enumerate() {
-        let target = &mut *outs[item_of[fi]];
-        if !target.is_empty() {
-            stream
-                .memcpy_dtoh(&out.slice(..target.len()), target)
-                .map_err(|e| cu_err("reading the frame (cuMemcpyDtoHAsync)", e))?;
+    if let Dest::Host(outs) = dest {
+        for (fi, out) in frame_out.iter_mut().enumerate() {
+            let target = &mut *outs[item_of[fi]];
+            let out = out.take().expect("a buffer per frame for host output");
+            if !target.is_empty() {
+                stream
+                    .memcpy_dtoh(&out.slice(..target.len()), target)
+                    .map_err(|e| cu_err("reading the frame (cuMemcpyDtoHAsync)", e))?;
+            }
         }
     }
     stream
         .synchronize()
         .map_err(|e| cu_err("finishing the stream (cuStreamSynchronize)", e))?;
-    Ok(codes)
+    Ok((codes, frame_out))
 }
 
 /// One wave over every frame: entropy decoding of its tiles (one block each), then MED
@@ -347,13 +416,14 @@ fn launch_wave(stream: &Arc<CudaStream>, k: &Kernels, sh: &Shared, w: Wave) -> R
     Ok(())
 }
 
-/// Crops, converts and packs a frame's planes into `out`. **Never run on a GPU.**
+/// Crops, converts and packs a frame's planes into the device memory at `out`, which
+/// holds at least `f.layout.len` bytes. **Never run on a GPU.**
 fn pack(
     stream: &Arc<CudaStream>,
     k: &Kernels,
     f: &FramePrep<'_>,
     sh: &Shared,
-    out: &CudaSlice<u8>,
+    out: u64,
 ) -> Result<()> {
     let (plan, layout) = (f.plan, f.layout);
     let bytes = layout.sample.bytes() as u32;
@@ -381,7 +451,8 @@ fn pack(
         let range = plan.output_range(0);
         let (x0, y0, rw, rh) = (r.x0, r.y0, r.width(), r.height());
         // SAFETY: `layout.check` proved every written byte lies inside the output
-        // buffer (at least `layout.len` bytes); the window lies inside the three
+        // buffer (at least `layout.len` bytes: ours, or the caller's, whose length the
+        // caller vouched for); the window lies inside the three
         // equal-sized echelons; the arguments follow pack_ycocg's signature.
         unsafe {
             stream
@@ -395,7 +466,7 @@ fn pack(
                 .arg(&rh)
                 .arg(&range.max)
                 .arg(&range.shift)
-                .arg(out)
+                .arg(&out)
                 .arg(&offsets)
                 .arg(&strides)
                 .arg(&rows)
@@ -426,7 +497,7 @@ fn pack(
                 .arg(&rh)
                 .arg(&range.max)
                 .arg(&range.shift)
-                .arg(out)
+                .arg(&out)
                 .arg(&offset)
                 .arg(&ps)
                 .arg(&rs)

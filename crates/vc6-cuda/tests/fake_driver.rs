@@ -59,6 +59,7 @@ fn child_with(case: &str, lib: &Path, mode: &str, cache: &Path, untested: Option
     .env("FAKE_CUDA", mode)
     .env("VC6_FAKE_CASE", case)
     .env("VC6_FAKE_CACHE", cache)
+    .env("FAKE_CUDA_LOG", cache.with_extension("log"))
     .env_remove("CUDA_BIN_LOC")
     .env_remove("VC6_CUDA_DEVICE")
     .env_remove("CUDA_VISIBLE_DEVICES")
@@ -93,6 +94,8 @@ fn host_code_against_a_fake_driver() {
     child("cache-hit", &lib, "2", &cache);
     child("cache-rejected", &lib, "2", &cache);
     child_with("untested-decode", &lib, "2", &cache, Some("1"));
+    child_with("device-decode", &lib, "3", &cache, Some("1"));
+    child("device-decode-gated", &lib, "3", &cache);
     // Any other value keeps the gate shut.
     child_with("cache-hit", &lib, "2", &cache, Some("yes"));
     std::fs::remove_dir_all(&base).unwrap();
@@ -143,6 +146,212 @@ fn assert_refuses_to_decode(backend: &CudaBackend) {
     assert!(results
         .iter()
         .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+}
+
+/// The backend on the fake H100, its kernels from a cached stand-in cubin.
+fn fake_backend(h100: &CudaConfig, cache: &Path) -> CudaBackend {
+    let info = CudaBackend::probe(h100).unwrap();
+    std::fs::create_dir_all(cache).unwrap();
+    std::fs::write(
+        cache_path(cache, &info),
+        b"\x7fELF a cubin, as far as the fake driver can tell",
+    )
+    .unwrap();
+    CudaBackend::new(h100).unwrap()
+}
+
+/// What the fake driver logged (FAKE_CUDA_LOG) since the last call, one call a line.
+fn take_log(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, "").unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+/// The index of the first line at or after `from` that starts with `prefix`.
+fn find(log: &[String], from: usize, prefix: &str) -> usize {
+    log.iter()
+        .skip(from)
+        .position(|l| l.starts_with(prefix))
+        .map(|i| i + from)
+        .unwrap_or_else(|| panic!("no '{prefix}' after line {from} in:\n{}", log.join("\n")))
+}
+
+/// The device decode's host side, run to the end against the fake driver of mode 3 (its
+/// memory is host memory and its launches do nothing): buffers sized and copied within
+/// their allocations, every kernel launched, output copied back or kept on the device,
+/// the frame's ready event and the consumer stream's wait, a caller's pointer and stream.
+#[allow(unsafe_code)]
+fn device_decode(h100: &CudaConfig, cache: &Path) {
+    use vc6_cuda::cudarc::driver::DevicePtrMut;
+    let log_path = PathBuf::from(std::env::var("FAKE_CUDA_LOG").unwrap());
+    take_log(&log_path);
+    let backend = fake_backend(h100, cache);
+    // A memory pool of the backend's own keeps half the batch budget (a quarter of the
+    // 80 GB, at most 8 GiB) between batches.
+    let log = take_log(&log_path);
+    let create = find(&log, 0, "pool create");
+    find(
+        &log,
+        create,
+        &format!("pool release threshold {}", 4u64 << 30),
+    );
+    let (stream, plan, layout) = stream();
+
+    // Host output: the packed frame is copied back (zeros: the fake runs no kernel, and
+    // the output buffer is zeroed first), over whatever the buffer held.
+    let mut out = vec![0xABu8; layout.len];
+    backend
+        .decode(DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut out,
+        })
+        .unwrap();
+    assert!(out.iter().all(|&b| b == 0));
+    let log = take_log(&log_path);
+    // Every device buffer came from the pool.
+    assert!(
+        log.iter().filter(|l| l.starts_with("pool alloc ")).count() >= 11,
+        "{log:?}"
+    );
+    let tiles = find(&log, 0, "launch decode_tiles grid");
+    find(
+        &log,
+        tiles,
+        "launch pack_plane grid 1,4,1 block 32,4,1 out ",
+    );
+    assert!(log[tiles].ends_with("block 32,1,1"), "{}", log[tiles]);
+
+    // A batch with a job whose output is too small: that one fails alone.
+    let (mut a, mut b) = (vec![1u8; layout.len], vec![1u8; layout.len - 1]);
+    let results = backend.decode_batch(vec![
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut a,
+        },
+        DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut b,
+        },
+    ]);
+    assert!(results[0].is_ok() && a.iter().all(|&v| v == 0));
+    assert!(
+        matches!(results[1], Err(Error::Parameter(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(b.iter().all(|&v| v == 1));
+    take_log(&log_path);
+
+    // Device output: frames with their size, layout and ready event.
+    let frames =
+        backend.decode_batch_to_device(&[(&plan, &stream, &layout), (&plan, &stream, &layout)]);
+    let log = take_log(&log_path);
+    let frames: Vec<_> = frames.into_iter().map(Result::unwrap).collect();
+    assert_eq!((frames[0].width, frames[0].height), plan.output_size(0));
+    assert_eq!((frames[0].len(), frames[0].row_stride()), (layout.len, 24));
+    assert_eq!(frames[0].bit_depth, 8);
+    assert_eq!(frames[1].to_host().unwrap(), vec![0u8; layout.len]);
+    assert!(frames[0].is_ready().unwrap());
+    let packs: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("launch pack_plane"))
+        .collect();
+    assert_eq!(packs.len(), 2, "{log:?}");
+    // The address handed out is the one the pack wrote, and only after the consumer
+    // stream was made to wait for the ready event.
+    let consumer = backend.context().new_stream().unwrap();
+    take_log(&log_path);
+    let ptr = frames[0].device_ptr_on(&consumer).unwrap();
+    assert!(
+        packs[0].ends_with(&format!(" out {ptr:x}")),
+        "{} vs {ptr:x}",
+        packs[0]
+    );
+    let log = take_log(&log_path);
+    let wait = find(
+        &log,
+        0,
+        &format!(
+            "wait stream {:x} event {:x}",
+            consumer.cu_stream() as usize,
+            frames[0].ready().cu_event() as usize
+        ),
+    );
+    assert_eq!(wait, 0, "{log:?}");
+    // Dropping it: the producer waits for the consumer's work so far, then frees.
+    let producer = frames[0].stream().cu_stream() as usize;
+    drop(frames);
+    let log = take_log(&log_path);
+    let record = find(&log, 0, "record event ");
+    assert!(
+        log[record].ends_with(&format!(" stream {:x}", consumer.cu_stream() as usize)),
+        "{log:?}"
+    );
+    let event = log[record].split(' ').nth(2).unwrap().to_owned();
+    let wait = find(
+        &log,
+        record,
+        &format!("wait stream {producer:x} event {event}"),
+    );
+    find(&log, wait, &format!("free {ptr:x}"));
+
+    // Into the caller's memory, ordered on the caller's stream.
+    let caller = backend.context().new_stream().unwrap();
+    let mut dst = caller.alloc_zeros::<u8>(layout.len + 64).unwrap();
+    let (dst_ptr, _w) = dst.device_ptr_mut(&caller);
+    take_log(&log_path);
+    // SAFETY: `dst` is device memory (of the fake) of at least that many bytes, and
+    // `caller` a live stream of the backend's context.
+    unsafe {
+        backend
+            .decode_into_device_ptr(
+                &plan,
+                &stream,
+                &layout,
+                dst_ptr,
+                layout.len + 64,
+                caller.cu_stream(),
+            )
+            .unwrap();
+    }
+    let log = take_log(&log_path);
+    let caller_s = caller.cu_stream() as usize;
+    let before = find(&log, 0, "record event ");
+    assert!(
+        log[before].ends_with(&format!(" stream {caller_s:x}")),
+        "{log:?}"
+    );
+    let ev = log[before].split(' ').nth(2).unwrap().to_owned();
+    let ours = find(&log, before, "wait stream ");
+    assert!(log[ours].ends_with(&format!(" event {ev}")), "{log:?}");
+    let pack = find(&log, ours, "launch pack_plane");
+    assert!(log[pack].ends_with(&format!(" out {dst_ptr:x}")), "{log:?}");
+    // The caller's stream waits for an event recorded on ours after the pack.
+    let theirs = find(&log, pack, &format!("wait stream {caller_s:x} event "));
+    let ev = log[theirs].rsplit(' ').next().unwrap();
+    let ours_s = log[ours].split(' ').nth(2).unwrap();
+    find(&log, pack, &format!("record event {ev} stream {ours_s}"));
+    // A destination too small is refused before anything runs on the device.
+    // SAFETY: as above (the length is smaller than the allocation).
+    let e = unsafe {
+        backend.decode_into_device_ptr(
+            &plan,
+            &stream,
+            &layout,
+            dst_ptr,
+            layout.len - 1,
+            caller.cu_stream(),
+        )
+    }
+    .unwrap_err();
+    assert!(matches!(e, Error::Parameter(_)), "{e:?}");
+    assert!(!take_log(&log_path).iter().any(|l| l.starts_with("launch")));
 }
 
 /// One case, in a child process that `host_code_against_a_fake_driver` starts.
@@ -283,10 +492,23 @@ fn fake_driver_child() {
                 let m = e.to_string();
                 assert!(matches!(e, Error::Device(_)), "{m}");
                 assert!(
-                    m.contains("CUDA decode failed") && m.contains("cuStream"),
+                    m.contains("CUDA stream creation (cuStreamCreate) failed")
+                        && m.contains("CUDA_ERROR_NOT_SUPPORTED"),
                     "{m}"
                 );
             }
+        }
+        "device-decode" => device_decode(&h100, &cache),
+        "device-decode-gated" => {
+            let backend = fake_backend(&h100, &cache);
+            let (stream, plan, layout) = stream();
+            let e = backend
+                .decode_to_device(&plan, &stream, &layout)
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::Unsupported(m) if m == DECODE_UNTESTED),
+                "{e:?}"
+            );
         }
         other => panic!("unknown case {other}"),
     }

@@ -4,12 +4,18 @@
 // backend and NVRTC make, with made-up devices; it checks nothing about CUDA itself.
 //
 // FAKE_CUDA picks the behaviour: 0, context creation fails (out of memory); 1, cuInit
-// finds no device; 2, everything succeeds and cuModuleLoadData accepts any ELF file.
+// finds no device; 2, everything up to module loading succeeds (cuModuleLoadData accepts
+// any ELF file) and streams cannot be created; 3, as 2, and streams, events and memory
+// work too: device memory is host memory (every copy, set and free is checked against
+// the live allocations, and a bad one aborts), and kernel launches do nothing but are
+// logged. With FAKE_CUDA_LOG=path, mode 3 appends one line per launch, event record,
+// stream wait and caller-visible free to that file, for the tests to check the order.
 // Built with -DNO_DRIVER_VERSION it lacks cuDriverGetVersion, like a driver too old for a
 // symbol cudarc wants.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -19,7 +25,7 @@ static int mode(void) {
     return m ? atoi(m) : 0;
 }
 
-static int ctx_dummy, mod_dummy, fn_dummy;
+static int ctx_dummy, mod_dummy;
 
 CUresult cuInit(unsigned flags) { return mode() == 1 ? 100 : 0; } // CUDA_ERROR_NO_DEVICE
 #ifndef NO_DRIVER_VERSION
@@ -32,6 +38,7 @@ CUresult cuDeviceGetAttribute(int *v, int attr, CUdevice d) {
     case 75: *v = d ? 9 : 8; break; // compute capability major: sm_80, sm_90
     case 76: *v = 0; break;         // minor
     case 16: *v = d ? 132 : 108; break; // multiprocessors
+    case 115: *v = mode() == 3; break;  // memory pools: cuMemAllocAsync and cuMemFreeAsync
     default: *v = 0;
     }
     return 0;
@@ -57,7 +64,8 @@ CUresult cuModuleLoadData(void **m, const void *image) {
     return 0;
 }
 CUresult cuModuleUnload(void *m) { return 0; }
-CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = &fn_dummy; return 0; }
+// Each kernel handle is its name, so that launches can be logged by name.
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = strdup(name); return 0; }
 CUresult cuGetErrorString(CUresult e, const char **s) {
     *s = e == 100 ? "no CUDA-capable device is detected"
        : e == 2 ? "out of memory"
@@ -67,3 +75,142 @@ CUresult cuGetErrorString(CUresult e, const char **s) {
 CUresult cuGetErrorName(CUresult e, const char **s) { *s = "CUDA_ERROR_FAKE"; return 0; }
 // NVRTC opens libcuda too and asks for this; a real driver has it.
 CUresult cuGetExportTable(const void **table, const void *id) { return 1; }
+
+// ---- mode 3: streams, events and memory (host memory standing in for the device's) ----
+
+typedef unsigned long long CUdeviceptr;
+#define NOT_SUPPORTED 801 // CUDA_ERROR_NOT_SUPPORTED
+#define INVALID_VALUE 1   // CUDA_ERROR_INVALID_VALUE
+
+static void logf_(const char *fmt, ...) {
+    const char *path = getenv("FAKE_CUDA_LOG");
+    if (!path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    va_list args;
+    va_start(args, fmt);
+    vfprintf(f, fmt, args);
+    va_end(args);
+    fputc('\n', f);
+    fclose(f);
+}
+
+// Live allocations, to check every copy, set and free against.
+#define MAX_ALLOCS 65536
+static struct { char *p; size_t n; } allocs[MAX_ALLOCS];
+
+static int find(CUdeviceptr p, size_t n) {
+    for (int i = 0; i < MAX_ALLOCS; i++)
+        if (allocs[i].p && (char *)p >= allocs[i].p && (char *)p + n <= allocs[i].p + allocs[i].n)
+            return i;
+    fprintf(stderr, "[fake libcuda] %zu bytes at %p are not inside one allocation\n", n, (void *)p);
+    abort();
+}
+
+static CUresult alloc(CUdeviceptr *p, size_t n) {
+    if (mode() != 3) return NOT_SUPPORTED;
+    for (int i = 0; i < MAX_ALLOCS; i++)
+        if (!allocs[i].p) {
+            allocs[i].p = calloc(n ? n : 1, 1);
+            allocs[i].n = n;
+            // Fresh memory is not zero on a GPU: make reads of unwritten bytes visible.
+            memset(allocs[i].p, 0xEE, n);
+            *p = (CUdeviceptr)allocs[i].p;
+            return 0;
+        }
+    return 2;
+}
+
+static CUresult release(CUdeviceptr p) {
+    for (int i = 0; i < MAX_ALLOCS; i++)
+        if (allocs[i].p == (char *)p) {
+            logf_("free %llx", p);
+            free(allocs[i].p);
+            allocs[i].p = 0;
+            return 0;
+        }
+    fprintf(stderr, "[fake libcuda] freeing %p, which is not an allocation\n", (void *)p);
+    abort();
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) { return alloc(p, n); }
+CUresult cuMemAllocAsync(CUdeviceptr *p, size_t n, void *stream) { return alloc(p, n); }
+CUresult cuMemFree_v2(CUdeviceptr p) { return release(p); }
+// Memory pools: one pool at a time, whose allocations are logged.
+static int pool_dummy;
+CUresult cuMemPoolCreate(void **pool, const void *props) {
+    if (mode() != 3) return NOT_SUPPORTED;
+    *pool = &pool_dummy;
+    logf_("pool create");
+    return 0;
+}
+CUresult cuMemPoolSetAttribute(void *pool, int attr, void *value) {
+    if (attr == 4) logf_("pool release threshold %llu", *(unsigned long long *)value);
+    return 0;
+}
+CUresult cuMemPoolDestroy(void *pool) { logf_("pool destroy"); return 0; }
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr *p, size_t n, void *pool, void *stream) {
+    CUresult r = alloc(p, n);
+    if (!r) logf_("pool alloc %zu at %llx", n, *p);
+    return r;
+}
+CUresult cuMemFreeAsync(CUdeviceptr p, void *stream) { return release(p); }
+CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void *stream) {
+    find(p, n);
+    memset((void *)p, v, n);
+    return 0;
+}
+CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, 0); }
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+    find(dst, n);
+    memcpy((void *)dst, src, n);
+    return 0;
+}
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
+    find(src, n);
+    memcpy(dst, (void *)src, n);
+    return 0;
+}
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, 0); }
+CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync_v2(dst, src, n, 0); }
+
+CUresult cuStreamCreate(void **s, unsigned flags) {
+    if (mode() != 3) return NOT_SUPPORTED;
+    *s = malloc(1);
+    logf_("stream %llx", (unsigned long long)*s);
+    return 0;
+}
+CUresult cuStreamDestroy_v2(void *s) { free(s); return 0; }
+CUresult cuStreamSynchronize(void *s) { return 0; }
+CUresult cuStreamQuery(void *s) { return 0; }
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned flags) {
+    logf_("wait stream %llx event %llx", (unsigned long long)s, (unsigned long long)e);
+    return 0;
+}
+CUresult cuEventCreate(void **e, unsigned flags) {
+    if (mode() != 3) return NOT_SUPPORTED;
+    *e = malloc(1);
+    return 0;
+}
+CUresult cuEventDestroy_v2(void *e) { free(e); return 0; }
+CUresult cuEventRecord(void *e, void *s) {
+    logf_("record event %llx stream %llx", (unsigned long long)e, (unsigned long long)s);
+    return 0;
+}
+CUresult cuEventSynchronize(void *e) { return 0; }
+CUresult cuEventQuery(void *e) { return 0; }
+
+// Logs `launch <kernel> grid block`, and for the packs the output address (argument 9).
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
+    if (!gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024) return INVALID_VALUE;
+    const char *name = f;
+    char line[256];
+    snprintf(line, sizeof line, "launch %s grid %u,%u,%u block %u,%u,%u", name, gx, gy, gz, bx, by, bz);
+    if (!strncmp(name, "pack_", 5)) {
+        CUdeviceptr out = *(CUdeviceptr *)params[9];
+        snprintf(line + strlen(line), sizeof line - strlen(line), " out %llx", out);
+    }
+    logf_("%s", line);
+    return 0;
+}

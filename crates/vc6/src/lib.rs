@@ -41,7 +41,7 @@
 //! backend decodes to the same bytes. [`Decoder::decode_batch`] decodes many streams in
 //! one call (a GPU's fast path), [`AsyncDecoder`] keeps several frames in flight, and with
 //! `opencl`, `Decoder::decode_to_opencl` / `decode_batch_to_opencl` leave frames in device
-//! memory.
+//! memory (with `cuda`, `decode_to_cuda` / `decode_batch_to_cuda`, never run on a GPU).
 #![forbid(unsafe_code)]
 // On docs.rs, items behind a feature say which one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -52,7 +52,7 @@ pub mod format;
 #[cfg(feature = "image")]
 pub mod image;
 mod pipeline;
-#[cfg(all(doctest, feature = "opencl", feature = "image"))]
+#[cfg(all(doctest, feature = "opencl", feature = "cuda", feature = "image"))]
 mod readme;
 
 /// The backend trait and the types an implementation sees ([`Backend`] is the choice
@@ -67,6 +67,12 @@ pub mod backend {
 /// decoded frames kept in device memory.
 #[cfg(feature = "opencl")]
 pub use vc6_opencl as opencl;
+
+/// The CUDA backend (feature `cuda`): device choice, NVRTC and the kernel cache, and
+/// decoded frames kept in device memory with their stream and ready event. Its device
+/// decode has never run on a GPU (see the crate docs).
+#[cfg(feature = "cuda")]
+pub use vc6_cuda as cuda;
 
 pub use backends::{Backend, BackendStatus};
 pub use codec::{

@@ -665,12 +665,21 @@ fn damaged_tile_payloads_fail_alike() {
     suite.finish("damaged payloads", 20, 100);
 }
 
-#[cfg(feature = "opencl")]
-#[test]
-fn decode_to_opencl_matches_the_cpu() {
+/// A device frame as the tests see it: width, height, length and its bytes on the host.
+#[cfg(any(feature = "opencl", feature = "cuda"))]
+type HostCopy = vc6::Result<(u32, u32, usize, Vec<u8>)>;
+
+/// Frames left in `backend`'s device memory by `to_device` equal the CPU's decodes of
+/// the same requests, and the requests it cannot serve (generic planes, conversions)
+/// are refused as unsupported.
+#[cfg(any(feature = "opencl", feature = "cuda"))]
+fn device_output_matches_the_cpu(
+    backend: Backend,
+    to_device: impl Fn(&Decoder, &[u8], FrameRegion) -> HostCopy,
+) {
     let decoders = test_decoders();
-    if !decoders.iter().any(|(b, _)| *b == Backend::OpenCl) {
-        eprintln!("note: no OpenCL device here; decode_to_opencl is not tested");
+    if !decoders.iter().any(|(b, _)| *b == backend) {
+        eprintln!("note: no {backend} device here; its device output is not tested");
         return;
     }
     let streams = assorted_streams();
@@ -678,12 +687,10 @@ fn decode_to_opencl_matches_the_cpu() {
     for (stream, r, good) in assorted_requests(&streams) {
         let want = decoders[0].1.decode_region(&stream, r);
         for (b, dec) in &decoders {
-            let got = dec.decode_to_opencl(&stream, r);
-            match (&want, got) {
-                (Ok(w), Ok(dev)) => {
-                    assert_eq!((dev.width, dev.height), (w.width, w.height), "{b} {r:?}");
-                    assert_eq!(dev.layout.len, w.data.len(), "{b} {r:?}");
-                    let host = dev.to_host().unwrap();
+            match (&want, to_device(dec, &stream, r)) {
+                (Ok(w), Ok((width, height, len, host))) => {
+                    assert_eq!((width, height), (w.width, w.height), "{b} {r:?}");
+                    assert_eq!(len, w.data.len(), "{b} {r:?}");
                     assert!(host == w.data, "{b} {r:?}: {}", diff(&w.data, &host));
                     compared += 1;
                 }
@@ -703,10 +710,7 @@ fn decode_to_opencl_matches_the_cpu() {
         .unwrap()
         .encode_picture(&pic)
         .unwrap();
-    let e = decoders[0]
-        .1
-        .decode_to_opencl(&generic, FrameRegion::default())
-        .unwrap_err();
+    let e = to_device(&decoders[0].1, &generic, FrameRegion::default()).unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
     let converting = Decoder::new(DecoderSettings {
         format: Some(PixelFormat::Bgr8),
@@ -714,10 +718,35 @@ fn decode_to_opencl_matches_the_cpu() {
         ..Default::default()
     })
     .unwrap();
-    let e = converting
-        .decode_to_opencl(&streams[0].3, FrameRegion::default())
-        .unwrap_err();
+    let e = to_device(&converting, &streams[0].3, FrameRegion::default()).unwrap_err();
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn decode_to_opencl_matches_the_cpu() {
+    device_output_matches_the_cpu(Backend::OpenCl, |dec, stream, r| {
+        let dev = dec.decode_to_opencl(stream, r)?;
+        Ok((dev.width, dev.height, dev.layout.len, dev.to_host()?))
+    });
+}
+
+/// Also checks what the frame says of itself, and that the address handed to a
+/// consumer stream is the frame's own. Runs only where `cuda` is in the backends the
+/// tests use (a GPU and `VC6_CUDA_UNTESTED=1`): never yet.
+#[cfg(feature = "cuda")]
+#[test]
+fn decode_to_cuda_matches_the_cpu() {
+    device_output_matches_the_cpu(Backend::Cuda, |dec, stream, r| {
+        let dev = dec.decode_to_cuda(stream, r)?;
+        assert_eq!(dev.len(), dev.layout.len);
+        assert_eq!(dev.row_stride(), dev.layout.planes[0].row_stride);
+        let consumer = dev.stream().context().new_stream().unwrap();
+        let ptr = dev.device_ptr_on(&consumer)?;
+        assert_eq!(ptr, dev.device_ptr_synchronized()?);
+        assert!(dev.is_ready()?);
+        Ok((dev.width, dev.height, dev.len(), dev.to_host()?))
+    });
 }
 
 /// Requests with shared streams, for the async tests.
