@@ -4,7 +4,9 @@
 //! memory (when [`crate::peak`] counts allocations); and the entry points agree:
 //! `decode_into`, a batch and `AsyncDecoder` give what `decode_region` gives, a prefix of
 //! `required_size` bytes decodes its LoQ as the whole stream does, fewer bytes are a
-//! truncation, a region is the crop of the whole picture, and `probe` tells the size.
+//! truncation, a region is the crop of the whole picture, `probe` tells the size, and
+//! `decode_picture` (the planes, for streams of any layout) succeeds where the packed
+//! decode does.
 
 use crate::peak;
 use std::mem::discriminant;
@@ -89,6 +91,7 @@ pub fn outcomes(dec: &Decoder, data: &[u8]) -> Vec<Outcome> {
         });
         let whole = own.as_ref().unwrap_or(&out[0].result);
         check_prefix(dec, data, loq, whole);
+        check_picture(dec, data, loq, whole, info.as_ref().ok());
         let mut parts = Vec::new();
         for region in regions(info.as_ref().ok(), loq) {
             let part = bounded(data.len(), 1, || dec.decode_region(data, region));
@@ -116,7 +119,7 @@ fn named(what: &str, result: Result<Frame>) -> Outcome {
 }
 
 /// Runs one decode (of `frames` frames at most) and checks the memory it took.
-fn bounded(stream_len: usize, frames: usize, f: impl FnOnce() -> Result<Frame>) -> Result<Frame> {
+fn bounded<T>(stream_len: usize, frames: usize, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let (result, grown) = peak::measure(f);
     if let (Some(grown), Ok(_)) = (grown, &result) {
         let allowed = frames * (LIMITS.max_alloc_bytes as usize + slack(stream_len));
@@ -197,6 +200,55 @@ fn check_decode_into(dec: &Decoder, data: &[u8], full: &Result<Frame>) {
                 "decode_into succeeded where decode failed"
             );
         }
+    }
+}
+
+/// `decode_picture` at `loq` (the generic path: planes of any size and depth, which the
+/// packed decodes refuse) stays within the limits, gives every plane with plane 0 at the
+/// frame's size where the packed decode succeeded, and fails where the packed decode
+/// failed on the stream itself (rather than on its layout, refused as unsupported or as
+/// planes that do not fit the declared format, or on the limits, which the picture's
+/// copies count differently).
+fn check_picture(
+    dec: &Decoder,
+    data: &[u8],
+    loq: u8,
+    whole: &Result<Frame>,
+    info: Option<&StreamInfo>,
+) {
+    let picture = bounded(data.len(), 1, || {
+        dec.decode_picture(data, FrameRegion::full(loq))
+    });
+    match (whole, &picture) {
+        (Ok(f), Ok(p)) => {
+            let p0 = &p.planes[0];
+            assert_eq!(
+                (p0.width, p0.height),
+                (f.width, f.height),
+                "decode_picture and decode disagree on LoQ {loq}'s size"
+            );
+        }
+        (Ok(_), Err(vc6::Error::LimitsExceeded(_))) => {}
+        (Ok(_), Err(e)) => panic!("decode_picture failed at LoQ {loq} where decode did not: {e}"),
+        (
+            Err(
+                vc6::Error::Unsupported(_)
+                | vc6::Error::Parameter(_)
+                | vc6::Error::LimitsExceeded(_),
+            ),
+            _,
+        ) => {}
+        (Err(e), Ok(_)) => {
+            panic!("decode_picture succeeded at LoQ {loq} where decode failed: {e}")
+        }
+        (Err(_), Err(_)) => {}
+    }
+    if let (Ok(p), Some(info)) = (&picture, info) {
+        assert_eq!(
+            p.planes.len(),
+            info.planes.len(),
+            "decode_picture and probe disagree on the plane count"
+        );
     }
 }
 

@@ -1,7 +1,8 @@
 //! `DecoderSync`, `DecoderAsync` and their futures; `probe` and `required_size`.
 
+use crate::cuda::CudaImage;
 use crate::enums::{CodecBackendType, ImageMemoryType, PictureFormat};
-use crate::errors::{param, to_py, Failure};
+use crate::errors::{param, to_py, Failure, UnsupportedError};
 use crate::image::DecodedImage;
 use crate::input::{bytes_of, Bytes};
 use pyo3::exceptions::PyTimeoutError;
@@ -18,10 +19,8 @@ fn settings(
     height: u32,
     backend: CodecBackendType,
     picture_format: Option<PictureFormat>,
-    memory_type: ImageMemoryType,
     threads: usize,
 ) -> PyResult<DecoderSettings> {
-    memory_type.check()?;
     Ok(DecoderSettings {
         max_width: width,
         max_height: height,
@@ -98,21 +97,22 @@ fn batch_item<'py>(
     Ok((bytes_of(item)?, frame_region(loq, region)?))
 }
 
-/// Turns a batch's outcomes into a list of images and exception objects.
-fn batch_list<'py>(
+/// Turns a batch's outcomes into a list of images (made by `make` from the item's stream,
+/// its region and its frame) and exception objects.
+fn batch_list<'py, T>(
     py: Python<'py>,
     items: Vec<BatchItem<'py>>,
-    results: Vec<vc6::Result<vc6::Frame>>,
+    results: Vec<vc6::Result<T>>,
+    make: impl Fn(&[u8], FrameRegion, T) -> PyResult<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let mut results = results.into_iter();
     let out = PyList::empty(py);
     for item in items {
         let obj: Py<PyAny> = match item {
             Err(e) => e.into_value(py).into_any(),
-            Ok((_, region)) => match results.next().expect("one result per readable item") {
-                Ok(frame) => Bound::new(py, DecodedImage::new(py, frame, region.loq)?)?
-                    .into_any()
-                    .unbind(),
+            Ok((bytes, region)) => match results.next().expect("one result per readable item") {
+                Ok(frame) => make(bytes.as_slice(), region, frame)
+                    .unwrap_or_else(|e| e.into_value(py).into_any()),
                 Err(e) => to_py(e).into_value(py).into_any(),
             },
         };
@@ -121,22 +121,83 @@ fn batch_list<'py>(
     Ok(out)
 }
 
+/// A host image as a Python object.
+fn host_image(py: Python<'_>, frame: vc6::Frame, loq: u8) -> PyResult<Py<PyAny>> {
+    Ok(Bound::new(py, DecodedImage::new(py, frame, loq)?)?
+        .into_any()
+        .unbind())
+}
+
+/// A device image as a Python object.
+fn device_image(
+    py: Python<'_>,
+    frame: vc6::cuda::DeviceFrame,
+    format: vc6::PixelFormat,
+    loq: u8,
+    ordinal: usize,
+) -> PyResult<Py<PyAny>> {
+    Ok(
+        Bound::new(py, CudaImage::new(frame, format, loq, ordinal)?)?
+            .into_any()
+            .unbind(),
+    )
+}
+
+/// Why `DecoderAsync` refuses `ImageMemoryType.CUDA_DEVICE`.
+fn async_refuses(memory_type: ImageMemoryType) -> PyResult<()> {
+    match memory_type {
+        ImageMemoryType::CPU => Ok(()),
+        ImageMemoryType::CUDA_DEVICE => Err(UnsupportedError::new_err(
+            "ImageMemoryType.CUDA_DEVICE: DecoderAsync gives images in host memory only; \
+             use DecoderSync(..., memory_type=ImageMemoryType.CUDA_DEVICE) for images in \
+             CUDA device memory (its decodes release the GIL, so threads can run them side \
+             by side; the CUDA device decode has never run on a GPU)",
+        )),
+    }
+}
+
 /// Decodes vc6 streams, whole, at a level of quality (LoQ), a region of one, or a prefix
 /// (`DecoderSync(width, height, backend, picture_format, memory_type)`): `width` and
 /// `height` bound the pictures it accepts (0: no bound but the default limits);
 /// `picture_format` is the output format (`None`: each stream's own). Thread-safe, and
 /// every decode releases the GIL.
+///
+/// `memory_type=ImageMemoryType.CUDA_DEVICE`: `decode`, `decode_batch` and `read` return
+/// `CudaImage`s, frames left in CUDA device memory, decoded by the CUDA backend whatever
+/// `backend` says (`write` still decodes to the host with `backend`). Device frames are in
+/// each stream's own format: a `picture_format` that differs raises `UnsupportedError`
+/// for that stream. **The CUDA device decode has never run on a GPU**: creating such a
+/// decoder raises `UnsupportedError` unless `VC6_CUDA_UNTESTED=1` is set (and without an
+/// NVIDIA driver), and `DeviceError` when the device cannot start.
 #[pyclass(frozen, module = "vc6rs.codec")]
 pub struct DecoderSync {
-    decoder: RwLock<vc6::Decoder>,
+    state: RwLock<SyncState>,
+}
+
+/// A `DecoderSync`'s decoder and where its images go.
+#[derive(Clone)]
+struct SyncState {
+    decoder: vc6::Decoder,
+    /// `Some(device ordinal)` for `ImageMemoryType.CUDA_DEVICE`.
+    cuda: Option<usize>,
 }
 
 impl DecoderSync {
+    fn state(&self) -> SyncState {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn decoder(&self) -> vc6::Decoder {
-        self.decoder
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state().decoder
+    }
+}
+
+/// Opens the CUDA backend for `memory_type` (`Some(device ordinal)`), or `None` for host
+/// memory.
+fn device_for(py: Python<'_>, memory_type: ImageMemoryType) -> PyResult<Option<usize>> {
+    match memory_type {
+        ImageMemoryType::CPU => Ok(None),
+        ImageMemoryType::CUDA_DEVICE => crate::cuda::open(py).map(Some),
     }
 }
 
@@ -154,29 +215,50 @@ impl DecoderSync {
         memory_type: ImageMemoryType,
         threads: usize,
     ) -> PyResult<DecoderSync> {
-        let s = settings(width, height, backend, picture_format, memory_type, threads)?;
-        // Starting a GPU backend may compile kernels: without the GIL.
+        let s = settings(width, height, backend, picture_format, threads)?;
+        // Starting a GPU backend may compile kernels: without the GIL (`device_for` too).
+        let cuda = device_for(py, memory_type)?;
         let decoder = py.detach(|| vc6::Decoder::new(s)).map_err(to_py)?;
         Ok(DecoderSync {
-            decoder: RwLock::new(decoder),
+            state: RwLock::new(SyncState { decoder, cuda }),
         })
     }
 
-    /// Changes the largest accepted size and the output format.
-    #[pyo3(signature = (width, height, picture_format=None, memory_type=ImageMemoryType::CPU))]
+    /// Changes the largest accepted size and the output format, and where images go
+    /// (`memory_type`; `None`: unchanged). Switching to `ImageMemoryType.CUDA_DEVICE`
+    /// checks the CUDA backend as the constructor does.
+    #[pyo3(signature = (width, height, picture_format=None, memory_type=None))]
     fn reconfigure(
         &self,
+        py: Python<'_>,
         width: u32,
         height: u32,
         picture_format: Option<PictureFormat>,
-        memory_type: ImageMemoryType,
+        memory_type: Option<ImageMemoryType>,
     ) -> PyResult<()> {
-        memory_type.check()?;
-        self.decoder
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        let cuda = match memory_type {
+            Some(m) => Some(device_for(py, m)?),
+            None => None,
+        };
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state
+            .decoder
             .reconfigure(width, height, picture_format.map(PictureFormat::pixel))
-            .map_err(to_py)
+            .map_err(to_py)?;
+        if let Some(cuda) = cuda {
+            state.cuda = cuda;
+        }
+        Ok(())
+    }
+
+    /// Where decoded images go: `ImageMemoryType.CPU` (`DecodedImage`) or
+    /// `ImageMemoryType.CUDA_DEVICE` (`CudaImage`).
+    #[getter]
+    fn memory_type(&self) -> ImageMemoryType {
+        match self.state().cuda {
+            Some(_) => ImageMemoryType::CUDA_DEVICE,
+            None => ImageMemoryType::CPU,
+        }
     }
 
     /// Largest width accepted (0: the default limit).
@@ -197,21 +279,31 @@ impl DecoderSync {
         self.decoder().settings().format.and_then(PictureFormat::of)
     }
 
-    /// The backend that runs the decodes: `"cpu"` or `"opencl"`.
+    /// The backend that runs the decodes: `"cpu"` or `"opencl"`, or `"cuda"` with
+    /// `ImageMemoryType.CUDA_DEVICE`.
     #[getter]
     fn backend_name(&self) -> &'static str {
-        self.decoder().backend_name()
+        let state = self.state();
+        match state.cuda {
+            Some(_) => "cuda",
+            None => state.decoder.backend_name(),
+        }
     }
 
     /// The device the backend runs on, for people.
     #[getter]
     fn device(&self) -> String {
-        self.decoder().device()
+        let state = self.state();
+        match state.cuda {
+            Some(_) => crate::cuda::device_name(),
+            None => state.decoder.device(),
+        }
     }
 
     /// Decodes a stream (any bytes-like object, or an `EncodedImage`): the whole picture,
     /// or LoQ `loq` (the picture halved `loq` times), or a `region` `(x, y, width, height)`
     /// of that LoQ's grid. `data` may be a prefix holding `required_size(data, loq)` bytes.
+    /// Returns a `DecodedImage`, or a `CudaImage` with `ImageMemoryType.CUDA_DEVICE`.
     #[pyo3(signature = (data, loq=0, region=None))]
     fn decode(
         &self,
@@ -219,21 +311,31 @@ impl DecoderSync {
         data: &Bound<'_, PyAny>,
         loq: i64,
         region: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<DecodedImage> {
+    ) -> PyResult<Py<PyAny>> {
         let region = frame_region(loq, region)?;
         let bytes = bytes_of(data)?;
         let stream = bytes.as_slice();
-        let decoder = self.decoder();
+        let SyncState { decoder, cuda } = self.state();
+        if let Some(ordinal) = cuda {
+            let (frame, format) = py
+                .detach(|| -> vc6::Result<_> {
+                    let frame = decoder.decode_to_cuda(stream, region)?;
+                    Ok((frame, crate::cuda::own_format(stream)?))
+                })
+                .map_err(to_py)?;
+            return device_image(py, frame, format, region.loq, ordinal);
+        }
         let frame = py
             .detach(|| decoder.decode_region(stream, region))
             .map_err(to_py)?;
-        DecodedImage::new(py, frame, region.loq)
+        host_image(py, frame, region.loq)
     }
 
     /// Decodes many streams in one call (a GPU's fast path). Each item is a stream, or a
     /// tuple `(stream, loq)` or `(stream, loq, region)`; `loq` and `region` apply to the
-    /// plain ones. Returns a list with a `DecodedImage` or an exception object (not raised)
-    /// for each item, in order: a bad item fails alone.
+    /// plain ones. Returns a list with a `DecodedImage` (a `CudaImage` with
+    /// `ImageMemoryType.CUDA_DEVICE`) or an exception object (not raised) for each item, in
+    /// order: a bad item fails alone.
     #[pyo3(signature = (items, loq=0, region=None))]
     fn decode_batch<'py>(
         &self,
@@ -250,9 +352,18 @@ impl DecoderSync {
             .iter()
             .filter_map(|i| i.as_ref().ok().map(|(b, r)| (b.as_slice(), *r)))
             .collect();
-        let decoder = self.decoder();
+        let SyncState { decoder, cuda } = self.state();
+        if let Some(ordinal) = cuda {
+            let results = py.detach(|| decoder.decode_batch_to_cuda(&jobs));
+            return batch_list(py, items, results, |stream, region, frame| {
+                let format = crate::cuda::own_format(stream).map_err(to_py)?;
+                device_image(py, frame, format, region.loq, ordinal)
+            });
+        }
         let results = py.detach(|| decoder.decode_batch(&jobs));
-        batch_list(py, items, results)
+        batch_list(py, items, results, |_, region, frame| {
+            host_image(py, frame, region.loq)
+        })
     }
 
     /// Reads a stream from a file and decodes it (as `decode`).
@@ -263,20 +374,30 @@ impl DecoderSync {
         path: PathBuf,
         loq: i64,
         region: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<DecodedImage> {
+    ) -> PyResult<Py<PyAny>> {
         let region = frame_region(loq, region)?;
-        let decoder = self.decoder();
+        let SyncState { decoder, cuda } = self.state();
+        if let Some(ordinal) = cuda {
+            let (frame, format) = py
+                .detach(|| -> Result<_, Failure> {
+                    let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
+                    let frame = decoder.decode_to_cuda(&stream, region)?;
+                    Ok((frame, crate::cuda::own_format(&stream)?))
+                })
+                .map_err(Failure::into_py)?;
+            return device_image(py, frame, format, region.loq, ordinal);
+        }
         let frame = py
             .detach(|| -> Result<vc6::Frame, Failure> {
                 let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
                 Ok(decoder.decode_region(&stream, region)?)
             })
             .map_err(Failure::into_py)?;
-        DecodedImage::new(py, frame, region.loq)
+        host_image(py, frame, region.loq)
     }
 
-    /// Decodes a stream (as `decode`) and writes its raw pixels to `path`; returns the
-    /// bytes written.
+    /// Decodes a stream (as `decode`, but into host memory whatever the memory type) and
+    /// writes its raw pixels to `path`; returns the bytes written.
     #[pyo3(signature = (data, path, loq=0, region=None))]
     fn write(
         &self,
@@ -299,16 +420,25 @@ impl DecoderSync {
     }
 
     fn __repr__(&self) -> String {
-        let d = self.decoder();
+        let SyncState { decoder: d, cuda } = self.state();
         format!(
-            "<DecoderSync max {}x{} backend={} format={}>",
+            "<DecoderSync max {}x{} backend={} format={}{}>",
             d.settings().max_width,
             d.settings().max_height,
-            d.backend_name(),
+            if cuda.is_some() {
+                "cuda"
+            } else {
+                d.backend_name()
+            },
             d.settings()
                 .format
                 .map(|f| f.to_string())
-                .unwrap_or_else(|| "own".into())
+                .unwrap_or_else(|| "own".into()),
+            if cuda.is_some() {
+                " memory=CUDA_DEVICE"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -316,7 +446,9 @@ impl DecoderSync {
 /// Decodes on background threads, `in_flight` frames at a time (`DecoderAsync(width,
 /// height, backend, picture_format, memory_type, in_flight=4)`): `decode` returns a
 /// `DecodeFuture` at once (it blocks only while `in_flight` decodes are unfinished), whose
-/// `result()` gives the `DecodedImage` or raises the error.
+/// `result()` gives the `DecodedImage` or raises the error. Host memory only:
+/// `ImageMemoryType.CUDA_DEVICE` raises `UnsupportedError` (use `DecoderSync` for images
+/// in CUDA device memory).
 #[pyclass(frozen, module = "vc6rs.codec")]
 pub struct DecoderAsync {
     pool: RwLock<Arc<vc6::AsyncDecoder>>,
@@ -345,7 +477,8 @@ impl DecoderAsync {
         in_flight: usize,
         threads: usize,
     ) -> PyResult<DecoderAsync> {
-        let s = settings(width, height, backend, picture_format, memory_type, threads)?;
+        async_refuses(memory_type)?;
+        let s = settings(width, height, backend, picture_format, threads)?;
         let pool = py
             .detach(|| vc6::AsyncDecoder::new(s, in_flight))
             .map_err(to_py)?;
@@ -366,7 +499,7 @@ impl DecoderAsync {
         picture_format: Option<PictureFormat>,
         memory_type: ImageMemoryType,
     ) -> PyResult<()> {
-        memory_type.check()?;
+        async_refuses(memory_type)?;
         let mut decoder = self.pool().decoder().clone();
         decoder
             .reconfigure(width, height, picture_format.map(PictureFormat::pixel))

@@ -31,7 +31,8 @@ impl State {
 /// picture_format, memory_type=ImageMemoryType.CPU)`). Lossless unless a lossy preset is
 /// set (`set_generic_preset(EncoderGenericPreset.BETTER)`, then `quality` or
 /// `target_bpp`). Thread-safe; encodes release the GIL. The encoder runs on the CPU
-/// whatever the backend (GPU encoding is not built).
+/// whatever the backend (GPU encoding is not built), and takes frames in host memory only:
+/// `ImageMemoryType.CUDA_DEVICE` raises `UnsupportedError`.
 #[pyclass(frozen, module = "vc6rs.codec")]
 pub struct EncoderSync {
     state: Mutex<State>,
@@ -97,7 +98,7 @@ impl EncoderSync {
         memory_type: ImageMemoryType,
         threads: usize,
     ) -> PyResult<EncoderSync> {
-        memory_type.check()?;
+        memory_type.check_encoder()?;
         let state = State {
             width,
             height,

@@ -30,24 +30,28 @@ impl CodecBackendType {
     }
 }
 
-/// Where decoded images live. `CUDA_DEVICE` is refused until the CUDA backend exists.
+/// Where decoded images live. `CUDA_DEVICE` (decoders only: `DecoderSync`) leaves each
+/// decoded frame in CUDA device memory as a `CudaImage`; the CUDA device decode has never
+/// run on a GPU, so it is refused unless `VC6_CUDA_UNTESTED=1` is set (and an NVIDIA
+/// driver is present).
 #[pyclass(eq, eq_int, hash, frozen, from_py_object, module = "vc6rs.codec")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageMemoryType {
     /// Host memory (NumPy arrays, the buffer protocol, DLPack on the CPU).
     CPU,
-    /// CUDA device memory (not built yet).
+    /// CUDA device memory (`DecoderSync` only; never run on a GPU: needs
+    /// `VC6_CUDA_UNTESTED=1`).
     CUDA_DEVICE,
 }
 
 impl ImageMemoryType {
-    /// Fails for the memory types this build cannot give.
-    pub fn check(self) -> PyResult<()> {
+    /// Fails for the memory types an encoder cannot read: only host memory.
+    pub fn check_encoder(self) -> PyResult<()> {
         match self {
             ImageMemoryType::CPU => Ok(()),
             ImageMemoryType::CUDA_DEVICE => Err(UnsupportedError::new_err(
-                "ImageMemoryType.CUDA_DEVICE: the CUDA backend is not built yet \
-                 (use ImageMemoryType.CPU; CodecBackendType.GPU decodes with OpenCL)",
+                "ImageMemoryType.CUDA_DEVICE: encoding from CUDA device memory is not supported \
+                 (encoders take frames in host memory: ImageMemoryType.CPU)",
             )),
         }
     }

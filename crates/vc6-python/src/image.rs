@@ -38,23 +38,35 @@ pub struct DecodedImage {
     data: usize,
 }
 
+/// The array shape of a packed `width x height` frame of `len` bytes in `format`:
+/// `(height, width, channels)` interleaved, `(height, width)` grey, `(3, height, width)`
+/// for 4:4:4 planar, and one dimension of all the samples for subsampled planar formats.
+/// Host and device images use the same rule, so that `.cpu()` and the device view agree.
+pub(crate) fn shape_of(
+    format: vc6::PixelFormat,
+    width: u32,
+    height: u32,
+    len: usize,
+) -> Vec<usize> {
+    let (w, h) = (width as usize, height as usize);
+    if format.is_planar() {
+        if format.plane_size(1, width, height) == (width, height) {
+            vec![3, h, w]
+        } else {
+            vec![len / format.bytes_per_sample()]
+        }
+    } else if format.plane_count() == 1 {
+        vec![h, w]
+    } else {
+        vec![h, w, format.plane_count()]
+    }
+}
+
 impl DecodedImage {
     /// Moves a decoded frame into a NumPy array (no copy) and wraps it.
     pub fn new(py: Python<'_>, frame: vc6::Frame, loq: u8) -> PyResult<DecodedImage> {
-        let (w, h) = (frame.width as usize, frame.height as usize);
         let format = frame.format;
-        let samples = frame.data.len() / format.bytes_per_sample();
-        let shape: Vec<usize> = if format.is_planar() {
-            if format.plane_size(1, frame.width, frame.height) == (frame.width, frame.height) {
-                vec![3, h, w]
-            } else {
-                vec![samples]
-            }
-        } else if format.plane_count() == 1 {
-            vec![h, w]
-        } else {
-            vec![h, w, format.plane_count()]
-        };
+        let shape = shape_of(format, frame.width, frame.height, frame.data.len());
         let base = PyArray1::from_vec(py, frame.data);
         let data = base.data() as usize;
         let typed = if format.bytes_per_sample() == 2 {
@@ -113,7 +125,7 @@ impl DecodedImage {
         self.loq
     }
 
-    /// Where the pixels are: always `ImageMemoryType.CPU` today.
+    /// Where the pixels are: `ImageMemoryType.CPU` (device images are `CudaImage`s).
     #[getter]
     fn memory_type(&self) -> ImageMemoryType {
         ImageMemoryType::CPU
@@ -274,6 +286,7 @@ impl DecodedImage {
             py,
             owner,
             data,
+            HOST,
             &self.shape,
             dtype,
             max_version.is_some_and(|v| v.0 >= 1),
@@ -452,25 +465,33 @@ impl EncodedImage {
     }
 }
 
-// ---- DLPack (dlpack.h, versions 0.8 and 1.0), host memory only -------------------------
+// ---- DLPack (dlpack.h, versions 0.8 and 1.0): host and CUDA memory ---------------------
 
 const DL_CPU: i32 = 1;
-const DL_UINT: u8 = 1;
+/// `kDLCUDA`.
+pub(crate) const DL_CUDA: i32 = 2;
+pub(crate) const DL_UINT: u8 = 1;
 const DL_FLAG_IS_COPIED: u64 = 1 << 1;
+const HOST: DLDevice = DLDevice {
+    device_type: DL_CPU,
+    device_id: 0,
+};
 
+/// Where a tensor's memory is: `(device_type, device_id)`.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct DLDevice {
-    device_type: i32,
-    device_id: i32,
+pub(crate) struct DLDevice {
+    pub(crate) device_type: i32,
+    pub(crate) device_id: i32,
 }
 
+/// A tensor's element type.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct DLDataType {
-    code: u8,
-    bits: u8,
-    lanes: u16,
+pub(crate) struct DLDataType {
+    pub(crate) code: u8,
+    pub(crate) bits: u8,
+    pub(crate) lanes: u16,
 }
 
 #[repr(C)]
@@ -568,12 +589,15 @@ unsafe extern "C" fn capsule_versioned(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// A DLPack capsule of `shape` (C order) of `dtype` elements at `data`, kept alive by
-/// `owner`.
-fn export<'py>(
+/// A DLPack capsule of `shape` (C order) of `dtype` elements at `data` in `device`'s
+/// memory, kept alive by `owner` (a reference dropped when the consumer calls the
+/// deleter, or when an unconsumed capsule is collected).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn export<'py>(
     py: Python<'py>,
     owner: Py<PyAny>,
     data: usize,
+    device: DLDevice,
     shape: &[usize],
     dtype: DLDataType,
     versioned: bool,
@@ -590,10 +614,7 @@ fn export<'py>(
     }
     let tensor = |shape: *mut i64, strides: *mut i64| DLTensor {
         data: data as *mut c_void,
-        device: DLDevice {
-            device_type: DL_CPU,
-            device_id: 0,
-        },
+        device,
         ndim: ndim as i32,
         dtype,
         shape,

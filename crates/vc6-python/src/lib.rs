@@ -3,8 +3,10 @@
 //! (`pip install ./crates/vc6-python`); see that folder's README.
 //!
 //! Every encode and decode runs with the GIL released; every class is thread-safe.
-//! Unsafe code is confined to the DLPack capsule and the buffer protocol (`image.rs`).
+//! Unsafe code is confined to the DLPack capsule and the buffer protocol (`image.rs`), and
+//! handing a consumer's CUDA stream to a device frame (`cuda.rs`).
 
+mod cuda;
 mod decoder;
 mod encoder;
 mod enums;
@@ -47,6 +49,7 @@ fn vc6rs_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<enums::PictureFormat>()?;
     m.add_class::<image::DecodedImage>()?;
     m.add_class::<image::EncodedImage>()?;
+    m.add_class::<cuda::CudaImage>()?;
     m.add_class::<encoder::EncoderSync>()?;
     m.add_class::<decoder::DecoderSync>()?;
     m.add_class::<decoder::DecoderAsync>()?;
@@ -56,6 +59,7 @@ fn vc6rs_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decoder::required_size, m)?)?;
     m.add_function(wrap_pyfunction!(decoder::backends, m)?)?;
     m.add_function(wrap_pyfunction!(read_image, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::cuda_kernel_cache_path, m)?)?;
     m.add("BUFFER_PROTOCOL", cfg!(any(Py_3_11, not(Py_LIMITED_API))))?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

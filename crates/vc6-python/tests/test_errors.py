@@ -1,5 +1,7 @@
 """Every error class, and bad input never crashing the interpreter."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -48,14 +50,25 @@ def test_corrupt_and_not_vc6(rgb_stream):
 
 
 def test_unsupported():
-    for make in (lambda: codec.EncoderSync(8, 8, CPU, PF.RGB_8, codec.ImageMemoryType.CUDA_DEVICE),
-                 lambda: codec.DecoderSync(8, 8, CPU, PF.RGB_8, codec.ImageMemoryType.CUDA_DEVICE),
-                 lambda: codec.DecoderAsync(8, 8, CPU, None, codec.ImageMemoryType.CUDA_DEVICE)):
-        with pytest.raises(vc6rs.UnsupportedError, match="the CUDA backend is not built yet"):
-            make()
+    cuda = codec.ImageMemoryType.CUDA_DEVICE
+    with pytest.raises(vc6rs.UnsupportedError,
+                       match="encoding from CUDA device memory is not supported"):
+        codec.EncoderSync(8, 8, CPU, PF.RGB_8, cuda)
+    with pytest.raises(vc6rs.UnsupportedError, match="use DecoderSync"):
+        codec.DecoderAsync(8, 8, CPU, None, cuda)
+    with pytest.raises(vc6rs.UnsupportedError, match="use DecoderSync"):
+        codec.DecoderAsync().reconfigure(8, 8, None, cuda)
+    # Decoders: refused here for want of an NVIDIA driver, or (with one) because the CUDA
+    # device decode has never run on a GPU and VC6_CUDA_UNTESTED=1 is not set.
+    if os.environ.get("VC6_CUDA_UNTESTED", "").strip() == "1":
+        pytest.skip("VC6_CUDA_UNTESTED=1: CUDA_DEVICE decoders may be accepted here")
+    why = "no NVIDIA driver found|never run on a GPU"
+    with pytest.raises(vc6rs.UnsupportedError, match=why):
+        codec.DecoderSync(8, 8, CPU, PF.RGB_8, cuda)
     dec = codec.DecoderSync()
-    with pytest.raises(vc6rs.UnsupportedError):
-        dec.reconfigure(8, 8, None, codec.ImageMemoryType.CUDA_DEVICE)
+    with pytest.raises(vc6rs.UnsupportedError, match=why):
+        dec.reconfigure(8, 8, None, cuda)
+    assert dec.memory_type == codec.ImageMemoryType.CPU
 
 
 def test_limits(rgb_stream):
