@@ -1,5 +1,6 @@
 """vc6rs: Python bindings of vc6-rs, an open hierarchical image codec after the VC-6
-architecture (levels of quality, region and prefix decoding; CPU and OpenCL backends).
+architecture (levels of quality, region and prefix decoding; CPU and OpenCL backends;
+CUDA device images, never yet run on a GPU).
 
 - ``vc6rs.codec``: encoders and decoders in the shape of the VC-6 SDK's Python module
   (``EncoderSync``, ``DecoderSync``, ``DecoderAsync``, ``PictureFormat`` ...).
