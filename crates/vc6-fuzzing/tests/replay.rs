@@ -73,6 +73,11 @@ findings! {
     // Reported as a 10 s timeout under load; 1 s alone under ASan: 8.4 bpp asked of a
     // 4-bit YUV 4:4:4 picture with 32 lanes, 7 echelons and the adaptive upsampler.
     roundtrip_high_rate_of_a_4_bit_yuv_picture: "roundtrip" / "rate-control-yuv444-high-rate-slow-under-load",
+    // Found when the decode check gained decode_picture: a BGRA8 stream whose alpha plane
+    // has echelons of its own, so at LoQ 1 it is 20x13 beside 20x14. The planes decode,
+    // but the packed decode blamed the caller ("invalid parameter"); it is now
+    // "unsupported ... decode_picture gives them as planes".
+    decode_bgra_planes_that_misfit_their_format_at_loq_1: "decode_nocrc" / "bgra-planes-misfit-at-loq1",
 }
 
 #[test]

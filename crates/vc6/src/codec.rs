@@ -736,6 +736,17 @@ impl Decoder {
         };
         let extra = planes_bytes(&header, region.loq) + converted + frame;
         let picture = self.decode_picture_within(stream, region, header, extra)?;
+        // Planes with echelon counts of their own can have sizes at a lower LoQ that no
+        // longer fit the declared format: the stream cannot be packed there, only given
+        // as planes (not the caller's mistake, so not a parameter error).
+        own.check_picture(&picture).map_err(|e| match e {
+            Error::Parameter(m) => Error::Unsupported(format!(
+                "at LoQ {} the stream's planes do not fit its own format ({m}); \
+                 decode_picture gives them as planes",
+                region.loq
+            )),
+            e => e,
+        })?;
         if out == own {
             Ok((picture, own))
         } else {

@@ -447,7 +447,7 @@ impl PixelFormat {
     /// Checks that `picture` has this format's plane layout, that every plane's
     /// samples fit its bit depth and that the bit depth fits the container.
     /// Returns the frame size (plane 0's size).
-    fn check_picture(self, picture: &Picture) -> Result<(u32, u32)> {
+    pub(crate) fn check_picture(self, picture: &Picture) -> Result<(u32, u32)> {
         let planes = &picture.planes;
         if planes.len() != self.plane_count() {
             return Err(Error::Parameter(format!(
