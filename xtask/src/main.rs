@@ -21,10 +21,13 @@
 //!   `fuzz/` (see `fuzz.rs`); `test` runs each for a short smoke where nightly exists.
 //! * `soak [--minutes N]` — the soak test on every backend that runs here.
 //! * `fixtures` — regenerate `fixtures/sample.png`.
+//! * `gpu-bundle [--synthetic]` — build `target/gpu-bundle/` for a GPU machine without Rust
+//!   (see `gpu_bundle.rs`); then run `bash target/gpu-bundle/run.sh` there.
 
 mod cuda;
 mod fixtures;
 mod fuzz;
+mod gpu_bundle;
 mod python;
 mod venv;
 
@@ -77,6 +80,12 @@ commands:
                                AsyncDecoder and decode_batch on every backend for N minutes
                                (default 1): decodes/s, resident memory, no mixed-up results
   fixtures                     regenerate fixtures/sample.png
+  gpu-bundle [--synthetic]     cargo xtask gpu-bundle: builds target/gpu-bundle for a GPU
+                               machine without Rust (release backends bench with opencl,cuda,
+                               the vc6 CLI, the vc6-cuda tests and vc6's backends and
+                               conformance tests, a 4K picture: the corpus's, or a synthetic
+                               one with --synthetic or without a corpus); then run
+                               `bash target/gpu-bundle/run.sh` there
 ";
 
 fn main() -> ExitCode {
@@ -113,6 +122,7 @@ fn run(args: &[String]) -> Result<()> {
         "bench" => bench(rest),
         "fuzz" => fuzz::fuzz(rest),
         "soak" => soak(rest),
+        "gpu-bundle" => gpu_bundle::gpu_bundle(rest),
         "fixtures" => {
             no_more_args(rest)?;
             let path = workspace_root().join("fixtures").join("sample.png");

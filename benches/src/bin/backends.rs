@@ -1,11 +1,14 @@
 //! Decode speed of every vc6 backend that runs here (the CPU and, when compiled in and
-//! present, OpenCL), on the same streams, in one process. `cargo xtask bench` runs it
-//! after the codec report; it is a plain program, so it can also be copied, with a folder
-//! of PNG files, to a machine without Rust (a GPU server, say) and run there:
+//! present, OpenCL and CUDA), on the same streams, in one process. `cargo xtask bench` runs
+//! it after the codec report; it is a plain program, so it can also be copied, with a folder
+//! of PNG files, to a machine without Rust (a GPU server, say) and run there
+//! (`cargo xtask gpu-bundle` builds it with the CUDA backend, with the tests, for that):
 //!
 //! ```text
 //! cargo build --release -p vc6-benches --bin backends      # OpenCL is in by default
+//! cargo build --release -p vc6-benches --bin backends --features cuda   # and CUDA
 //! target/release/backends /path/to/corpus/rgb8 [--quick]
+//! target/release/backends --matrix --uhd /path/to/4k.png [--batches 1,32,256]
 //! ```
 //!
 //! Workloads, each decoded by every backend from the same lossless streams (default
@@ -14,17 +17,32 @@
 //! * the corpus one image at a time (`Decoder::decode_region`, full size);
 //! * the corpus as batches of 32 (`Decoder::decode_batch`, cycling through the corpus);
 //! * the 4K picture (the `uhd` folder beside the corpus, or `--uhd`) as a batch of 32 at
-//!   LoQ 0 and at LoQ 2.
+//!   LoQ 0 and at LoQ 2, into host memory and into device memory
+//!   (`decode_batch_to_opencl` on OpenCL, `decode_batch_to_cuda` on CUDA).
+//!
+//! With `--matrix`, instead, the CUDA issue's matrix: the 4K picture and a 1920x1080
+//! centre crop of it, each coded lossless and lossy at 1.25 bpp (preset `better`,
+//! `EncoderSettings::target_bpp`), as batches of 1, 32 and 256 (`--batches`), at LoQ 0 and
+//! LoQ 2, into host and device memory; MP/s and pictures per second for each, and the
+//! LoQ 2 / LoQ 0 ratio of pictures per second (the issue's target: at least 9x). A
+//! figure's failure (a decode error, a difference from the CPU) is reported in its cell
+//! and the rest go on; a batch whose output exceeds `--max-batch-bytes` is skipped, and
+//! the table says so. The table's rows are printed as they are measured, so a run cut
+//! short (a timeout on a lent machine) keeps the rows it finished.
 //!
 //! Throughput is output megapixels per second: the pixels handed back (a quarter-size
 //! frame at LoQ 1, a sixteenth at LoQ 2) over the best of N timed runs. Before timing,
-//! one warm-up run's output is checked byte for byte against the CPU reference. A batch
-//! returns only when the device has finished, so the timed region holds all the work.
+//! one warm-up run's output is checked byte for byte against the CPU reference (the
+//! original pixels of a lossless stream at full size, else the CPU's decode of the same
+//! stream). A batch returns only when the device has finished (CUDA frames are also
+//! synchronised on their ready event), so the timed region holds all the work.
 
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vc6::{Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat};
+use vc6::{
+    Backend, Decoder, DecoderSettings, Encoder, EncoderSettings, FrameRegion, PixelFormat, Preset,
+};
 use vc6_benches::{
     cpu_model, default_corpus_dir, hardware_threads, load_rgb8_dir, today_utc, CorpusImage,
 };
@@ -32,24 +50,40 @@ use vc6_benches::{
 const USAGE: &str = "\
 usage: backends [--corpus] DIR [--uhd DIR|FILE] [--quick] [--runs N] [--batch N]
                 [--backends LIST] [--command TEXT]
+       backends --matrix [--uhd DIR|FILE] [--batches LIST] [--max-batch-bytes N]
+                [--quick] [--runs N] [--backends LIST] [--command TEXT]
 
-  DIR              folder of PNG files (the rgb8 corpus)
+  DIR              folder of PNG files (the rgb8 corpus; not used with --matrix)
   --uhd DIR|FILE   the 4K picture(s) for the LoQ 0 / LoQ 2 batches
-                   (default: the folder `uhd` beside DIR, when it exists; `none`: skip)
-  --quick          one timed run per figure (default: best of 3, of 2 for 4K LoQ 0)
+                   (default: the folder `uhd` beside DIR, when it exists; `none`: skip;
+                   --matrix takes the first picture)
+  --quick          one timed run per figure (default: best of 3, of 2 at LoQ 0 for 4K
+                   and in the matrix)
   --runs N         timed runs per figure
   --batch N        frames per decode_batch call (default 32)
   --tile-log2 N    encode with tiles of 2^N x 2^N coefficients (default 6, the
                    encoder's default; smaller tiles give a GPU more parallel work)
-  --backends LIST  comma-separated backends to measure (default: every one that runs
-                   here); one named here that cannot run is an error
+  --backends LIST  comma-separated backends to measure, of cpu, opencl, cuda (default:
+                   every one that runs here); one named here that cannot run is an error
   --command TEXT   the command line to print above the table (default: this one's)
 
+  --matrix         instead of the workloads above, the CUDA issue's matrix: the 4K picture
+                   and a 1920x1080 centre crop of it; lossless and lossy at 1.25 bpp;
+                   batches of --batches frames; LoQ 0 and LoQ 2; into host memory and
+                   into device memory (decode_batch_to_opencl / decode_batch_to_cuda);
+                   MP/s and pictures/s, and the LoQ 2 / LoQ 0 ratio of pictures/s
+  --batches LIST   the matrix's batch sizes (default 1,32,256)
+  --max-batch-bytes N
+                   skip matrix figures whose batch output (host or device) exceeds N
+                   bytes (suffixes K, M, G: powers of 1024; default 8G)
+
 The OpenCL device is the one OCL_DEVICE names (a substring of its name, vendor or
-platform), else the first GPU, else the first device.";
+platform), else the first GPU, else the first device. The CUDA backend runs only with
+VC6_CUDA_UNTESTED=1 (its device decode has never run on a GPU).";
 
 struct Args {
     corpus: PathBuf,
+    corpus_given: bool,
     uhd: Option<PathBuf>,
     runs: Option<usize>,
     quick: bool,
@@ -57,6 +91,30 @@ struct Args {
     tile_log2: u8,
     backends: Option<Vec<Backend>>,
     command: Option<String>,
+    matrix: bool,
+    batches: Vec<usize>,
+    max_batch_bytes: u64,
+}
+
+/// `N`, `NK`, `NM` or `NG` (powers of 1024; a trailing `iB` or `B` is allowed).
+fn parse_bytes(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, shift) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("{text:?}: not a number of bytes"))?;
+    ensure!(n > 0.0 && n.is_finite(), "{text:?}: must be positive");
+    Ok((n * (1u64 << shift) as f64) as u64)
 }
 
 fn parse_args() -> Result<Args> {
@@ -64,6 +122,7 @@ fn parse_args() -> Result<Args> {
     let mut uhd: Option<Option<PathBuf>> = None;
     let mut args = Args {
         corpus: PathBuf::new(),
+        corpus_given: false,
         uhd: None,
         runs: None,
         quick: false,
@@ -71,6 +130,9 @@ fn parse_args() -> Result<Args> {
         tile_log2: 6,
         backends: None,
         command: None,
+        matrix: false,
+        batches: vec![1, 32, 256],
+        max_batch_bytes: 8 << 30,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -111,11 +173,29 @@ fn parse_args() -> Result<Args> {
                     .with_context(|| format!("--backends {list}"))?;
                 ensure!(
                     !parsed.contains(&Backend::Auto),
-                    "--backends: name the backends (cpu, opencl), not auto"
+                    "--backends: name the backends (cpu, opencl, cuda), not auto"
                 );
                 args.backends = Some(parsed);
             }
             "--command" => args.command = Some(val("a text")?),
+            "--matrix" => args.matrix = true,
+            "--batches" => {
+                let list = val("a list such as 1,32,256")?;
+                let parsed = list
+                    .split(',')
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("--batches {list}: not a list of numbers"))?;
+                ensure!(
+                    !parsed.is_empty() && parsed.iter().all(|&n| n >= 1),
+                    "--batches: every batch size must be at least 1"
+                );
+                args.batches = parsed;
+            }
+            "--max-batch-bytes" => {
+                args.max_batch_bytes =
+                    parse_bytes(&val("a size such as 8G")?).context("--max-batch-bytes")?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -126,6 +206,7 @@ fn parse_args() -> Result<Args> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
+    args.corpus_given = corpus.is_some();
     args.corpus = corpus.unwrap_or_else(default_corpus_dir);
     args.uhd = match uhd {
         Some(explicit) => explicit,
@@ -147,10 +228,12 @@ fn load_images(path: &Path) -> Result<Vec<CorpusImage>> {
     }
 }
 
-/// One picture, encoded, with the CPU's decodes as the reference.
+/// One picture, encoded.
 struct Stream {
     name: String,
     bytes: Vec<u8>,
+    /// Lossless: the original pixels are the reference at full size.
+    lossless: bool,
 }
 
 /// One row of the table: which frames each backend decodes, and how.
@@ -160,7 +243,8 @@ struct Workload {
     items: Vec<(usize, FrameRegion)>,
     /// `decode_batch` of all items in one call, else `decode_region` one at a time.
     batch: bool,
-    /// With `batch`: `decode_batch_to_opencl`, frames left in device memory (OpenCL only).
+    /// With `batch`: frames left in device memory (`decode_batch_to_opencl` on OpenCL,
+    /// `decode_batch_to_cuda` on CUDA; no figure on other backends).
     device: bool,
     runs: usize,
 }
@@ -168,6 +252,7 @@ struct Workload {
 /// One measured figure.
 struct Figure {
     output_px: u64,
+    frames: usize,
     best: Duration,
 }
 
@@ -175,9 +260,29 @@ fn mps(px: u64, d: Duration) -> f64 {
     px as f64 / 1e6 / d.as_secs_f64().max(1e-12)
 }
 
-/// Decodes the workload into device memory once; returns the frames' bytes (copied back
+impl Figure {
+    fn mps(&self) -> f64 {
+        mps(self.output_px, self.best)
+    }
+
+    fn pictures_per_s(&self) -> f64 {
+        self.frames as f64 / self.best.as_secs_f64().max(1e-12)
+    }
+}
+
+/// Whether `dec`'s backend can decode into device memory in this build.
+fn has_device_output(dec: &Decoder) -> bool {
+    let name = dec.backend_name();
+    (cfg!(feature = "opencl") && name == "opencl") || (cfg!(feature = "cuda") && name == "cuda")
+}
+
+/// Decodes the workload into device memory once (`decode_batch_to_opencl` or
+/// `decode_batch_to_cuda`, by `dec`'s backend); returns the frames' bytes (copied back
 /// only when `check`) and the output pixel count.
-#[cfg(feature = "opencl")]
+#[cfg_attr(
+    not(any(feature = "opencl", feature = "cuda")),
+    allow(unused_mut, unused_variables, unreachable_code)
+)]
 fn decode_to_device(
     dec: &Decoder,
     streams: &[Stream],
@@ -191,24 +296,38 @@ fn decode_to_device(
         .collect();
     let mut out = Vec::new();
     let mut px = 0u64;
-    for r in dec.decode_batch_to_opencl(&items) {
-        let f = r.with_context(|| format!("{}: decoding into device memory", w.label))?;
-        px += u64::from(f.width) * u64::from(f.height);
-        if check {
-            out.push(f.to_host()?);
+    let what = || format!("{}: decoding into device memory", w.label);
+    match dec.backend_name() {
+        #[cfg(feature = "opencl")]
+        "opencl" => {
+            for r in dec.decode_batch_to_opencl(&items) {
+                let f = r.with_context(what)?;
+                px += u64::from(f.width) * u64::from(f.height);
+                if check {
+                    out.push(f.to_host().with_context(what)?);
+                }
+            }
         }
+        #[cfg(feature = "cuda")]
+        "cuda" => {
+            let frames = dec.decode_batch_to_cuda(&items);
+            for r in frames {
+                let f = r.with_context(what)?;
+                // The batch call returns once decoded; waiting on each frame's ready
+                // event as well keeps every kernel inside the timed region.
+                f.synchronize().with_context(what)?;
+                px += u64::from(f.width) * u64::from(f.height);
+                if check {
+                    out.push(f.to_host().with_context(what)?);
+                }
+            }
+        }
+        other => bail!(
+            "{}: the {other} backend has no device output in this build",
+            w.label
+        ),
     }
     Ok((out, px))
-}
-
-#[cfg(not(feature = "opencl"))]
-fn decode_to_device(
-    _: &Decoder,
-    _: &[Stream],
-    w: &Workload,
-    _: bool,
-) -> Result<(Vec<Vec<u8>>, u64)> {
-    bail!("{}: this build has no OpenCL backend", w.label)
 }
 
 /// Decodes the workload once; returns the frames' bytes and the output pixel count.
@@ -255,7 +374,7 @@ fn measure(
     w: &Workload,
     reference: &[&[u8]],
 ) -> Result<Option<Figure>> {
-    if w.device && dec.backend_name() != "opencl" {
+    if w.device && !has_device_output(dec) {
         return Ok(None);
     }
     let run = |check: bool| match w.device {
@@ -288,7 +407,41 @@ fn measure(
         best = best.min(t.elapsed());
         drop(frames);
     }
-    Ok(Some(Figure { output_px, best }))
+    Ok(Some(Figure {
+        output_px,
+        frames: w.items.len(),
+        best,
+    }))
+}
+
+/// The CPU reference for `items`: a lossless stream's original pixels at full size,
+/// else the CPU's decode of each distinct (stream, region), decoded once into `decoded`.
+fn reference_frames<'a>(
+    cpu_ref: &Decoder,
+    streams: &[Stream],
+    originals: &[&'a [u8]],
+    items: &[(usize, FrameRegion)],
+    decoded: &'a mut Vec<((usize, FrameRegion), Vec<u8>)>,
+) -> Result<Vec<&'a [u8]>> {
+    let full = FrameRegion::full(0);
+    decoded.clear();
+    for &(s, r) in items {
+        let exact = streams[s].lossless && r == full;
+        if !exact && !decoded.iter().any(|(k, _)| *k == (s, r)) {
+            let f = cpu_ref
+                .decode_region(&streams[s].bytes, r)
+                .with_context(|| format!("CPU reference decode of {}", streams[s].name))?;
+            decoded.push(((s, r), f.data));
+        }
+    }
+    let decoded: &'a Vec<_> = decoded;
+    Ok(items
+        .iter()
+        .map(|&(s, r)| match decoded.iter().find(|(k, _)| *k == (s, r)) {
+            Some((_, data)) => data.as_slice(),
+            None => originals[s],
+        })
+        .collect())
 }
 
 fn main() {
@@ -298,14 +451,8 @@ fn main() {
     }
 }
 
-fn run() -> Result<()> {
-    let args = parse_args()?;
-    let runs = |default: usize| match (args.runs, args.quick) {
-        (Some(n), _) => n,
-        (None, true) => 1,
-        (None, false) => default,
-    };
-
+/// The backends to measure, each opened; notes on those left out.
+fn open_decoders(args: &Args) -> Result<(Vec<Decoder>, Vec<String>)> {
     // Which backends: every one that runs here, or those asked for (which must run).
     let status = Backend::status();
     let mut notes = Vec::new();
@@ -348,11 +495,36 @@ fn run() -> Result<()> {
         }
     }
     ensure!(!decoders.is_empty(), "no backend to measure");
+    Ok((decoders, notes))
+}
+
+/// The command line to print above the table.
+fn command_line(args: &Args) -> String {
+    args.command.clone().unwrap_or_else(|| {
+        std::env::args()
+            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    let runs = |default: usize| match (args.runs, args.quick) {
+        (Some(n), _) => n,
+        (None, true) => 1,
+        (None, false) => default,
+    };
+
+    let (decoders, notes) = open_decoders(&args)?;
     let cpu_ref = Decoder::new(DecoderSettings {
         backend: Backend::Cpu,
         threads: 0,
         ..Default::default()
     })?;
+    if args.matrix {
+        return run_matrix(&args, &decoders, &notes, &cpu_ref);
+    }
 
     // The streams: the corpus, then the 4K picture(s).
     let corpus = load_images(&args.corpus)?;
@@ -373,7 +545,7 @@ fn run() -> Result<()> {
         }
     );
     let mut streams = Vec::new();
-    let mut originals = Vec::new();
+    let mut originals: Vec<&[u8]> = Vec::new();
     for img in corpus.iter().chain(&uhd) {
         let enc = Encoder::new(
             img.width,
@@ -389,6 +561,7 @@ fn run() -> Result<()> {
             bytes: enc
                 .encode(&img.pixels)
                 .with_context(|| format!("encoding {}", img.name))?,
+            lossless: true,
         });
         originals.push(&img.pixels);
     }
@@ -424,7 +597,7 @@ fn run() -> Result<()> {
                         img.height,
                         args.batch,
                         if device {
-                            ", into device memory (`decode_batch_to_opencl`)"
+                            ", into device memory (`decode_batch_to_opencl` / `_to_cuda`)"
                         } else {
                             ""
                         }
@@ -440,26 +613,9 @@ fn run() -> Result<()> {
 
     // Measure: every workload on every backend; the CPU reference checks each output.
     let mut table: Vec<Vec<Option<Figure>>> = Vec::new();
+    let mut decoded = Vec::new();
     for w in &workloads {
-        // Full size: the original pixels (lossless); else the CPU's decode of each distinct
-        // (stream, region) once.
-        let mut decoded: Vec<((usize, FrameRegion), Vec<u8>)> = Vec::new();
-        for &(s, r) in &w.items {
-            if r != full && !decoded.iter().any(|(k, _)| *k == (s, r)) {
-                let f = cpu_ref
-                    .decode_region(&streams[s].bytes, r)
-                    .with_context(|| format!("CPU reference decode of {}", streams[s].name))?;
-                decoded.push(((s, r), f.data));
-            }
-        }
-        let reference: Vec<&[u8]> = w
-            .items
-            .iter()
-            .map(|&(s, r)| match decoded.iter().find(|(k, _)| *k == (s, r)) {
-                Some((_, data)) => data.as_slice(),
-                None => originals[s].as_slice(),
-            })
-            .collect();
+        let reference = reference_frames(&cpu_ref, &streams, &originals, &w.items, &mut decoded)?;
         let mut row = Vec::new();
         for dec in &decoders {
             eprintln!(
@@ -472,7 +628,7 @@ fn run() -> Result<()> {
             if let Some(fig) = &fig {
                 eprintln!(
                     "backends:   {:.1} MP/s ({:.2} MP in {:.1} ms)",
-                    mps(fig.output_px, fig.best),
+                    fig.mps(),
                     fig.output_px as f64 / 1e6,
                     fig.best.as_secs_f64() * 1e3
                 );
@@ -483,12 +639,7 @@ fn run() -> Result<()> {
     }
 
     // ---- the report (markdown on stdout) ----
-    let command = args.command.clone().unwrap_or_else(|| {
-        std::env::args()
-            .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
-            .collect::<Vec<_>>()
-            .join(" ")
-    });
+    let command = command_line(&args);
     println!("# vc6 decode speed by backend\n");
     println!("- command: `{command}`");
     println!("- date: {}", today_utc());
@@ -534,13 +685,13 @@ fn run() -> Result<()> {
             continue;
         };
         print!("| {} | {} | {:.2} |", w.label, w.runs, px as f64 / 1e6);
-        let base = row[0].as_ref().map(|f| mps(f.output_px, f.best));
+        let base = row[0].as_ref().map(Figure::mps);
         for (k, fig) in row.iter().enumerate() {
             let Some(fig) = fig else {
                 print!(" — |");
                 continue;
             };
-            let v = mps(fig.output_px, fig.best);
+            let v = fig.mps();
             match base {
                 Some(base) if k > 0 && names[0] == "cpu" => {
                     print!(" {v:.1} ({:.2}x cpu) |", v / base)
@@ -550,5 +701,433 @@ fn run() -> Result<()> {
         }
         println!();
     }
+    Ok(())
+}
+
+// ---- the CUDA issue's matrix (`--matrix`) ----
+
+/// The issue's target: LoQ 2 at least this many times LoQ 0's pictures per second.
+const LOQ2_TARGET: f64 = 9.0;
+
+/// The lossy rate of the matrix, bits per pixel.
+const LOSSY_BPP: f64 = 1.25;
+
+/// One cell of the matrix table.
+enum Cell {
+    Figure(Figure),
+    /// The backend has no device output (device rows on the CPU).
+    NoDevice,
+    /// Decode error or a difference from the CPU: index into the error notes.
+    Failed(usize),
+}
+
+/// One row of the matrix: (picture, batch, coding, memory, LoQ).
+struct MatrixRow {
+    picture: usize,
+    batch: usize,
+    lossy: bool,
+    device: bool,
+    loq: u8,
+    /// Bytes of the batch's output frames.
+    out_bytes: u64,
+    workload: Workload,
+    /// Why the row was not measured (too large for `--max-batch-bytes`).
+    skipped: Option<String>,
+    cells: Vec<Cell>,
+}
+
+/// Size at LoQ `loq`: halved (rounding up) `loq` times.
+fn size_at_loq(w: u32, h: u32, loq: u8) -> (u64, u64) {
+    let d = 1u64 << loq;
+    (u64::from(w).div_ceil(d), u64::from(h).div_ceil(d))
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// A `width x height` crop of `img` centred on it, the picture repeated where it is
+/// smaller than the crop.
+fn centre_crop(img: &CorpusImage, width: u32, height: u32) -> Vec<u8> {
+    let (sw, sh) = (img.width as usize, img.height as usize);
+    let x0 = sw.saturating_sub(width as usize) / 2;
+    let y0 = sh.saturating_sub(height as usize) / 2;
+    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height as usize {
+        let sy = (y0 + y) % sh;
+        for x in 0..width as usize {
+            let sx = (x0 + x) % sw;
+            let at = (sy * sw + sx) * 3;
+            out.extend_from_slice(&img.pixels[at..at + 3]);
+        }
+    }
+    out
+}
+
+fn run_matrix(
+    args: &Args,
+    decoders: &[Decoder],
+    notes: &[String],
+    cpu_ref: &Decoder,
+) -> Result<()> {
+    let runs = |default: usize| match (args.runs, args.quick) {
+        (Some(n), _) => n,
+        (None, true) => 1,
+        (None, false) => default,
+    };
+    let Some(uhd_path) = &args.uhd else {
+        bail!(
+            "--matrix needs the 4K picture: --uhd FILE (or a corpus with a `uhd` folder beside it)"
+        );
+    };
+    if args.corpus_given {
+        eprintln!("backends: --matrix: the corpus folder is not used");
+    }
+    let uhd = load_images(uhd_path).with_context(|| format!("--uhd {}", uhd_path.display()))?;
+    let Some(big) = uhd.into_iter().next() else {
+        bail!("--uhd {}: no PNG picture there", uhd_path.display());
+    };
+    let hd = CorpusImage {
+        name: format!("centre crop of {}", big.name),
+        width: 1920,
+        height: 1080,
+        pixels: centre_crop(&big, 1920, 1080),
+    };
+    let pictures = [
+        (
+            format!("4K: {} ({}x{})", big.name, big.width, big.height),
+            &big,
+        ),
+        (
+            format!(
+                "1080p: {} ({}x{}{})",
+                hd.name,
+                hd.width,
+                hd.height,
+                if big.width < 1920 || big.height < 1080 {
+                    ", tiled"
+                } else {
+                    ""
+                }
+            ),
+            &hd,
+        ),
+    ];
+    let short = |p: usize| if p == 0 { "4K" } else { "1080p" };
+
+    // Streams: per picture, lossless then lossy at 1.25 bpp; index = 2 * picture + lossy.
+    let mut streams = Vec::new();
+    let mut originals: Vec<&[u8]> = Vec::new();
+    for (label, img) in &pictures {
+        for lossy in [false, true] {
+            eprintln!(
+                "backends: encoding {label} {}",
+                if lossy {
+                    "lossy at 1.25 bpp"
+                } else {
+                    "lossless"
+                }
+            );
+            let settings = if lossy {
+                EncoderSettings {
+                    target_bpp: Some(LOSSY_BPP),
+                    quality: None,
+                    tile_log2: args.tile_log2,
+                    ..EncoderSettings::from_preset(Preset::Better)
+                }
+            } else {
+                EncoderSettings {
+                    tile_log2: args.tile_log2,
+                    ..EncoderSettings::default()
+                }
+            };
+            let enc = Encoder::new(img.width, img.height, PixelFormat::Rgb8, settings)?;
+            streams.push(Stream {
+                name: format!(
+                    "{} ({})",
+                    img.name,
+                    if lossy { "lossy" } else { "lossless" }
+                ),
+                bytes: enc
+                    .encode(&img.pixels)
+                    .with_context(|| format!("encoding {label}"))?,
+                lossless: !lossy,
+            });
+            originals.push(&img.pixels);
+        }
+    }
+
+    // The rows: batch, picture, coding, memory, then LoQ 0 and LoQ 2 side by side.
+    let any_device = decoders.iter().any(has_device_output);
+    let memories: &[bool] = if any_device { &[false, true] } else { &[false] };
+    let mut rows = Vec::new();
+    for &batch in &args.batches {
+        for (p, (_, img)) in pictures.iter().enumerate() {
+            for lossy in [false, true] {
+                for &device in memories {
+                    for (loq, default_runs) in [(0u8, 2usize), (2, 3)] {
+                        let (w, h) = size_at_loq(img.width, img.height, loq);
+                        let out_bytes = batch as u64 * w * h * 3;
+                        let skipped = (out_bytes > args.max_batch_bytes).then(|| {
+                            format!(
+                                "skipped: needs {} of output > --max-batch-bytes {}",
+                                gib(out_bytes),
+                                gib(args.max_batch_bytes)
+                            )
+                        });
+                        rows.push(MatrixRow {
+                            picture: p,
+                            batch,
+                            lossy,
+                            device,
+                            loq,
+                            out_bytes,
+                            workload: Workload {
+                                label: format!(
+                                    "{}, {}, batch of {batch} at LoQ {loq}, into {} memory",
+                                    short(p),
+                                    if lossy { "lossy 1.25 bpp" } else { "lossless" },
+                                    if device { "device" } else { "host" }
+                                ),
+                                items: vec![
+                                    (2 * p + usize::from(lossy), FrameRegion::full(loq));
+                                    batch
+                                ],
+                                batch: true,
+                                device,
+                                runs: runs(default_runs),
+                            },
+                            skipped,
+                            cells: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let largest = rows
+        .iter()
+        .filter(|r| r.skipped.is_none())
+        .map(|r| r.out_bytes)
+        .max()
+        .unwrap_or(0);
+    let most = rows.iter().map(|r| r.out_bytes).max().unwrap_or(0);
+    eprintln!(
+        "backends: the largest batch output is {} ({} frames x {}); the largest measured, {} \
+         (host memory, plus as much device memory on a GPU; --max-batch-bytes {})",
+        gib(most),
+        args.batches.iter().max().copied().unwrap_or(0),
+        short(0),
+        gib(largest),
+        gib(args.max_batch_bytes)
+    );
+
+    // ---- the report (markdown on stdout): the header and the table's head now, each
+    // row as soon as it is measured (a run cut short keeps its rows), then the ratios ----
+    let command = command_line(args);
+    println!("# vc6 decode speed by backend: the CUDA issue's matrix\n");
+    println!("- command: `{command}`");
+    println!("- date: {}", today_utc());
+    println!(
+        "- machine: {} ({} hardware threads)",
+        cpu_model(),
+        hardware_threads()
+    );
+    for (label, _) in &pictures {
+        println!("- picture {label}");
+    }
+    for (p, (_, img)) in pictures.iter().enumerate() {
+        for lossy in [false, true] {
+            let s = &streams[2 * p + usize::from(lossy)];
+            println!(
+                "- stream {} {}: {} bytes, {:.3} bpp",
+                short(p),
+                if lossy {
+                    "lossy (preset better, target_bpp 1.25)"
+                } else {
+                    "lossless"
+                },
+                s.bytes.len(),
+                s.bytes.len() as f64 * 8.0 / (img.width as f64 * img.height as f64)
+            );
+        }
+    }
+    println!(
+        "- tiles of {side}x{side} coefficients",
+        side = 1u32 << args.tile_log2
+    );
+    for dec in decoders {
+        println!(
+            "- {}: {}{}",
+            dec.backend_name(),
+            dec.device(),
+            match dec.backend_name() {
+                "opencl" if has_device_output(dec) => " (device memory: `decode_batch_to_opencl`)",
+                "cuda" if has_device_output(dec) => " (device memory: `decode_batch_to_cuda`)",
+                _ => " (host memory only)",
+            }
+        );
+    }
+    for note in notes {
+        println!("- not measured: {note}");
+    }
+    println!(
+        "- memory: the largest batch output is {} (host memory, and as much device memory \
+         for device rows); --max-batch-bytes {} (figures above it are skipped)",
+        gib(most),
+        gib(args.max_batch_bytes)
+    );
+    println!(
+        "- MP/s: output megapixels (LoQ 2 frames are 1/16 of full size) / the best of `runs` \
+         timed runs; pictures/s: frames of the batch / the same time. Each after a warm-up \
+         run checked byte for byte against the CPU reference (a lossless stream's original \
+         pixels at LoQ 0, else the CPU's decode of the same stream); a batch returns when \
+         the device has finished\n"
+    );
+    let names: Vec<&str> = decoders.iter().map(|d| d.backend_name()).collect();
+    let mut head = String::from("| picture | batch | coding | LoQ | memory | output MP | runs |");
+    let mut rule = String::from("|---|---:|---|---:|---|---:|---:|");
+    for name in &names {
+        head += &format!(" {name} MP/s | {name} pictures/s |");
+        rule += "---:|---:|";
+    }
+    println!("{head}\n{rule}");
+    let coding = |lossy: bool| if lossy { "lossy 1.25 bpp" } else { "lossless" };
+    let memory = |device: bool| if device { "device" } else { "host" };
+
+    // Measure; a figure's failure goes into the table, and the rest go on.
+    let mut errors: Vec<String> = Vec::new();
+    let mut decoded = Vec::new();
+    for row in &mut rows {
+        let w = &row.workload;
+        if let Some(why) = &row.skipped {
+            eprintln!("backends: {}: {why}", w.label);
+        } else {
+            let reference =
+                reference_frames(cpu_ref, &streams, &originals, &w.items, &mut decoded)?;
+            for dec in decoders {
+                if w.device && !has_device_output(dec) {
+                    row.cells.push(Cell::NoDevice);
+                    continue;
+                }
+                eprintln!(
+                    "backends: {} on {}, best of {}",
+                    w.label,
+                    dec.backend_name(),
+                    w.runs
+                );
+                match measure(dec, &streams, w, &reference) {
+                    Ok(Some(fig)) => {
+                        eprintln!(
+                            "backends:   {:.1} MP/s, {:.1} pictures/s ({:.2} MP in {:.1} ms)",
+                            fig.mps(),
+                            fig.pictures_per_s(),
+                            fig.output_px as f64 / 1e6,
+                            fig.best.as_secs_f64() * 1e3
+                        );
+                        row.cells.push(Cell::Figure(fig));
+                    }
+                    Ok(None) => row.cells.push(Cell::NoDevice),
+                    Err(e) => {
+                        let msg = format!("{}, {}: {e:#}", w.label, dec.backend_name());
+                        eprintln!("backends:   FAILED: {msg}");
+                        errors.push(msg.replace('\n', " "));
+                        row.cells.push(Cell::Failed(errors.len()));
+                    }
+                }
+            }
+        }
+
+        let (pw, ph) = size_at_loq(
+            pictures[row.picture].1.width,
+            pictures[row.picture].1.height,
+            row.loq,
+        );
+        let mut line = format!(
+            "| {} | {} | {} | {} | {} | {:.2} | {} |",
+            short(row.picture),
+            row.batch,
+            coding(row.lossy),
+            row.loq,
+            memory(row.device),
+            (row.batch as u64 * pw * ph) as f64 / 1e6,
+            row.workload.runs
+        );
+        if let Some(why) = &row.skipped {
+            line += &format!(" {why} | — |");
+            for _ in 1..names.len() {
+                line += " — | — |";
+            }
+        } else {
+            let base = match row.cells.first() {
+                Some(Cell::Figure(f)) if names[0] == "cpu" => Some(f.mps()),
+                _ => None,
+            };
+            for (k, cell) in row.cells.iter().enumerate() {
+                match cell {
+                    Cell::Figure(f) => {
+                        let v = f.mps();
+                        match base {
+                            Some(base) if k > 0 => {
+                                line += &format!(" {v:.1} ({:.2}x cpu) |", v / base)
+                            }
+                            _ => line += &format!(" {v:.1} |"),
+                        }
+                        line += &format!(" {:.1} |", f.pictures_per_s());
+                    }
+                    Cell::NoDevice => line += " — | — |",
+                    Cell::Failed(i) => line += &format!(" **failed** (error {i}) | — |"),
+                }
+            }
+        }
+        println!("{line}");
+    }
+
+    // LoQ 2 / LoQ 0 in pictures per second, per (picture, batch, coding, memory).
+    println!(
+        "\nLoQ 2 / LoQ 0, pictures per second (the issue's target for CUDA: at least {LOQ2_TARGET}x; \
+         ✓ met, ✗ not met):\n"
+    );
+    let mut head = String::from("| picture | batch | coding | memory |");
+    let mut rule = String::from("|---|---:|---|---|");
+    for name in &names {
+        head += &format!(" {name} |");
+        rule += "---:|";
+    }
+    println!("{head}\n{rule}");
+    for pair in rows.chunks(2) {
+        let [r0, r2] = pair else { continue };
+        debug_assert!(r0.loq == 0 && r2.loq == 2);
+        let mut line = format!(
+            "| {} | {} | {} | {} |",
+            short(r0.picture),
+            r0.batch,
+            coding(r0.lossy),
+            memory(r0.device)
+        );
+        for k in 0..names.len() {
+            match (r0.cells.get(k), r2.cells.get(k)) {
+                (Some(Cell::Figure(a)), Some(Cell::Figure(b))) => {
+                    let ratio = b.pictures_per_s() / a.pictures_per_s();
+                    let mark = if ratio >= LOQ2_TARGET { "✓" } else { "✗" };
+                    line += &format!(" {ratio:.1}x {mark} |");
+                }
+                _ if r0.skipped.is_some() || r2.skipped.is_some() => line += " skipped |",
+                _ => line += " — |",
+            }
+        }
+        println!("{line}");
+    }
+    if !errors.is_empty() {
+        println!("\nErrors:\n");
+        for (i, e) in errors.iter().enumerate() {
+            println!("{}. {e}", i + 1);
+        }
+    }
+    ensure!(
+        errors.is_empty(),
+        "{} figure(s) failed (see the table's errors)",
+        errors.len()
+    );
     Ok(())
 }
