@@ -3,7 +3,8 @@
 //! `VC6_CUDA_UNTESTED=1` is set, refuses to decode with `Unsupported` naming that
 //! variable (that branch has never run: no GPU has run these tests yet). The
 //! kernel source must be the dialect header plus the shared body, with no OpenCL left in
-//! the body; where NVRTC is loadable, it must compile for sm_80 and sm_90.
+//! the body; where NVRTC is loadable, it must compile for sm_80 and sm_90. On a GPU with
+//! the gate open, the device outputs (a frame, the caller's memory) must equal the CPU.
 
 use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
 use vc6_core::{Plan, Plane, SampleType};
@@ -286,5 +287,58 @@ fn the_untested_decode_is_refused_with_a_message_naming_the_variable() {
     assert_eq!(
         untested_decode_enabled(),
         std::env::var("VC6_CUDA_UNTESTED").is_ok_and(|v| v.trim() == "1")
+    );
+}
+
+/// On a GPU with the gate open (never run yet): the device outputs equal the CPU's
+/// decode, and `decode_into_device_ptr` writes the caller's memory up to the layout's
+/// length and not a byte beyond. Elsewhere it says why it did not run.
+#[test]
+#[allow(unsafe_code)]
+fn device_outputs_equal_the_cpu_where_a_gpu_runs_them() {
+    use vc6_cuda::cudarc::driver::DevicePtrMut;
+    if !driver_present() || !untested_decode_enabled() {
+        eprintln!("note: no NVIDIA driver, or VC6_CUDA_UNTESTED unset: device outputs not run");
+        return;
+    }
+    let backend = match CudaBackend::new(&CudaConfig::default()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("note: the CUDA backend cannot start here: {e}");
+            return;
+        }
+    };
+    let (stream, plan, layout) = stream();
+    let mut want = vec![0u8; layout.len];
+    vc6_core::CpuBackend::new(1)
+        .decode(DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut want,
+        })
+        .unwrap();
+    let frame = backend.decode_to_device(&plan, &stream, &layout).unwrap();
+    assert_eq!(frame.to_host().unwrap(), want);
+
+    let caller = backend.context().new_stream().unwrap();
+    let guard = 64;
+    let mut dst = caller
+        .clone_htod(&vec![0xABu8; layout.len + guard])
+        .unwrap();
+    let (ptr, written) = dst.device_ptr_mut(&caller);
+    // SAFETY: `dst` holds layout.len + guard bytes of this context's memory, and `caller`
+    // is a live stream of the context; nothing else uses either until the copy below.
+    unsafe {
+        backend
+            .decode_into_device_ptr(&plan, &stream, &layout, ptr, layout.len, caller.cu_stream())
+            .unwrap();
+    }
+    drop(written);
+    let got = caller.clone_dtoh(&dst).unwrap();
+    assert_eq!(&got[..layout.len], &want[..]);
+    assert!(
+        got[layout.len..].iter().all(|&b| b == 0xAB),
+        "wrote past the layout"
     );
 }
