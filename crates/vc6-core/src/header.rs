@@ -503,6 +503,23 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn kernels_whose_sums_could_overflow_are_corrupt() {
+        let mut h = sample();
+        h.upsampler = Upsampler::Custom([-8192, 16384, 16384, -8192]);
+        let mut buf = Vec::new();
+        h.write(&mut buf);
+        let e = Header::parse(&buf).unwrap_err();
+        assert!(
+            matches!(&e, Error::Format(m) if m.contains("more than 32768")),
+            "{e}"
+        );
+        h.upsampler = Upsampler::Custom([-4096, 12288, 12288, -4096]);
+        buf.clear();
+        h.write(&mut buf);
+        assert_eq!(Header::parse(&buf).unwrap(), h);
+    }
+
     /// Rewrites byte `at` of a written header and its CRC.
     fn with_byte(h: &Header, at: usize, v: u8) -> Vec<u8> {
         let mut buf = Vec::new();

@@ -78,6 +78,11 @@ findings! {
     // but the packed decode blamed the caller ("invalid parameter"); it is now
     // "unsupported ... decode_picture gives them as planes".
     decode_bgra_planes_that_misfit_their_format_at_loq_1: "decode_nocrc" / "bgra-planes-misfit-at-loq1",
+    // Found by the coverage replay with VC6_SIMD=scalar (tests/replay_scalar.rs replays
+    // every finding that way): a kernel whose taps' magnitudes sum past 2^15 overflowed
+    // the i32 kernel sum on 16-bit coded samples ("attempt to add with overflow" in
+    // tap_pair; the AVX2 path wrapped silently). Such kernels are now refused.
+    roundtrip_kernel_sum_overflow_on_the_scalar_path: "roundtrip" / "kernel-sum-overflow-on-the-scalar-path",
 }
 
 #[test]

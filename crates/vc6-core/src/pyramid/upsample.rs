@@ -10,6 +10,11 @@ pub const KERNEL_SHIFT: u32 = 14;
 /// Sum of the coefficients of every kernel.
 pub const KERNEL_ONE: i32 = 1 << KERNEL_SHIFT;
 
+/// The most the absolute values of a kernel's taps may sum to: with samples of at most 16
+/// bits (`|s| < 2^16`), `sum |k_i| |s_i| + 2^13` then stays below `2^31`, so every kernel
+/// sum fits the 32-bit arithmetic of the CPU, its SIMD and the GPU kernels.
+pub const MAX_TAP_MAGNITUDE: i32 = 1 << 15;
+
 /// Selects how the prediction of a higher echelon is formed from the lower one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -67,6 +72,13 @@ impl Upsampler {
         if sum != KERNEL_ONE {
             return Err(Error::param(format!(
                 "upsampler taps must sum to {KERNEL_ONE}, got {sum}"
+            )));
+        }
+        let magnitude: i32 = self.taps().iter().map(|t| t.abs()).sum();
+        if magnitude > MAX_TAP_MAGNITUDE {
+            return Err(Error::param(format!(
+                "upsampler taps' absolute values sum to {magnitude}, more than \
+                 {MAX_TAP_MAGNITUDE} (the kernel arithmetic is 32-bit: docs/bitstream.md 6.2)"
             )));
         }
         Ok(())
@@ -144,6 +156,10 @@ pub fn fit_kernel(lower: &super::level::Level, upper: &super::level::Level) -> O
     }
     let mut q = taps.map(|t| (t * f64::from(KERNEL_ONE)).round() as i32);
     q[1] += KERNEL_ONE - q.iter().sum::<i32>();
+    // A kernel the format does not allow (its sums could overflow) is no fit.
+    if q.iter().map(|t| t.abs()).sum::<i32>() > MAX_TAP_MAGNITUDE {
+        return None;
+    }
     let q = q.map(|t| i16::try_from(t).ok());
     Some([q[0]?, q[1]?, q[2]?, q[3]?])
 }
@@ -174,7 +190,8 @@ fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
 /// the reference form of [`tap_pair`], which the codec uses.
 ///
 /// Inputs are within `[lo, hi]` where `|lo|, |hi| < 2^16`, and the sum of absolute taps
-/// is below 2^15, so the accumulator stays inside `i32`.
+/// is at most [`MAX_TAP_MAGNITUDE`] (`Upsampler::validate`), so the accumulator stays
+/// inside `i32`.
 #[cfg(test)]
 pub(crate) fn tap4(k: [i32; 4], s: [i32; 4], lo: i32, hi: i32) -> i32 {
     let acc = k[0] * s[0] + k[1] * s[1] + k[2] * s[2] + k[3] * s[3];
@@ -272,6 +289,26 @@ mod tests {
             assert_eq!(u.to_string().parse::<Upsampler>().unwrap(), u);
         }
         assert!(Upsampler::Custom([1, 2, 3, 4]).validate().is_err());
+    }
+
+    #[test]
+    fn custom_kernels_whose_sums_could_overflow_are_refused() {
+        // Both sum to 16384; the second's magnitudes sum to 2^15 + 2, whose products with
+        // 16-bit samples overflow i32 (a fuzzing finding: docs/robustness.md).
+        Upsampler::Custom([-8192, 16384, 16384, -8192])
+            .validate()
+            .unwrap_err();
+        let e = Upsampler::Custom([-4097, 12289, 12289, -4097]).validate();
+        assert!(e.unwrap_err().to_string().contains("more than 32768"));
+        Upsampler::Custom([-4096, 12288, 12288, -4096])
+            .validate()
+            .unwrap();
+        // At the bound, the worst sum of 16-bit samples still fits.
+        let worst = i64::from(MAX_TAP_MAGNITUDE) * 65535 + i64::from(KERNEL_ONE >> 1);
+        assert!(worst <= i64::from(i32::MAX));
+        for u in [Upsampler::Cubic, Upsampler::ModifiedCubic] {
+            assert!(u.taps().iter().map(|t| t.abs()).sum::<i32>() <= MAX_TAP_MAGNITUDE);
+        }
     }
 
     #[test]
