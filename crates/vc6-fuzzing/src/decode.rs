@@ -6,7 +6,7 @@
 //! `required_size` bytes decodes its LoQ as the whole stream does, fewer bytes are a
 //! truncation, a region is the crop of the whole picture, `probe` tells the size, and
 //! `decode_picture` (the planes, for streams of any layout) succeeds where the packed
-//! decode does.
+//! decode does and equals the core crate's `vc6_core::decode`.
 
 use crate::peak;
 use std::mem::discriminant;
@@ -241,6 +241,28 @@ fn check_picture(
             info.planes.len(),
             "decode_picture and probe disagree on the plane count"
         );
+    }
+    // The core crate's own one-shot decode (published API, its own output path) gives the
+    // facade's planes, or fails where the facade failed on the stream.
+    let core = bounded(data.len(), 1, || {
+        vc6_core::decode(
+            data,
+            &vc6_core::DecodeOptions {
+                loq,
+                region: None,
+                limits: LIMITS,
+                threads: 1,
+                verify_checksums: true,
+            },
+        )
+    });
+    match (&picture, &core) {
+        (Ok(a), Ok(b)) => assert!(a == b, "vc6_core::decode and decode_picture differ"),
+        (Ok(_), Err(e)) => panic!("vc6_core::decode failed where decode_picture did not: {e}"),
+        (Err(vc6::Error::LimitsExceeded(_)), _) | (_, Err(_)) => {}
+        (Err(e), Ok(_)) => {
+            panic!("vc6_core::decode succeeded where decode_picture failed: {e}")
+        }
     }
 }
 
