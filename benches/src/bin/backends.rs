@@ -117,6 +117,11 @@ fn parse_bytes(text: &str) -> Result<u64> {
     Ok((n * (1u64 << shift) as f64) as u64)
 }
 
+/// A comma-separated list, each item parsed as `T`.
+fn parse_list<T: std::str::FromStr>(list: &str) -> Result<Vec<T>, T::Err> {
+    list.split(',').map(|s| s.trim().parse::<T>()).collect()
+}
+
 fn parse_args() -> Result<Args> {
     let mut corpus = None;
     let mut uhd: Option<Option<PathBuf>> = None;
@@ -166,11 +171,8 @@ fn parse_args() -> Result<Args> {
             }
             "--backends" => {
                 let list = val("a list such as cpu,opencl")?;
-                let parsed = list
-                    .split(',')
-                    .map(|s| s.trim().parse::<Backend>())
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("--backends {list}"))?;
+                let parsed: Vec<Backend> =
+                    parse_list(&list).with_context(|| format!("--backends {list}"))?;
                 ensure!(
                     !parsed.contains(&Backend::Auto),
                     "--backends: name the backends (cpu, opencl, cuda), not auto"
@@ -181,10 +183,7 @@ fn parse_args() -> Result<Args> {
             "--matrix" => args.matrix = true,
             "--batches" => {
                 let list = val("a list such as 1,32,256")?;
-                let parsed = list
-                    .split(',')
-                    .map(|s| s.trim().parse::<usize>())
-                    .collect::<Result<Vec<_>, _>>()
+                let parsed: Vec<usize> = parse_list(&list)
                     .with_context(|| format!("--batches {list}: not a list of numbers"))?;
                 ensure!(
                     !parsed.is_empty() && parsed.iter().all(|&n| n >= 1),
