@@ -178,8 +178,9 @@ fn parse(log: &str) -> Stats {
 }
 
 /// Runs `target` for `seconds` with `corpus` as its working corpus (new inputs go there),
-/// started from the seeds; the log goes to `corpus`'s sibling `<target>.log`.
-fn run_target(target: &str, seconds: u64, corpus: &Path) -> Result<Stats> {
+/// started from the seeds, with the SIMD paths off when `scalar`; the log goes to
+/// `corpus`'s sibling `<target>.log`.
+fn run_target(target: &str, seconds: u64, corpus: &Path, scalar: bool) -> Result<Stats> {
     std::fs::create_dir_all(corpus)?;
     let artifacts = workspace_root().join("fuzz/artifacts").join(target);
     std::fs::create_dir_all(&artifacts)?;
@@ -196,6 +197,10 @@ fn run_target(target: &str, seconds: u64, corpus: &Path) -> Result<Stats> {
     if target == "backend_diff" {
         // The OpenCL driver keeps its compiler's allocations to the end of the process.
         cmd.arg("-detect_leaks=0");
+    }
+    if scalar {
+        // The scalar twins of the SIMD kernels: what CPUs without AVX2 run.
+        cmd.env("VC6_SIMD", "scalar");
     }
     println!("xtask: running {cmd:?}");
     let out = cmd
@@ -288,11 +293,12 @@ fn minimise(target: &str, corpus: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask fuzz [--target T]... [--seconds N] [--no-merge]`.
+/// `cargo xtask fuzz [--target T]... [--seconds N] [--no-merge] [--scalar]`.
 pub fn fuzz(rest: &[String]) -> Result<()> {
     let mut targets = Vec::new();
     let mut seconds = 300u64;
     let mut merge = true;
+    let mut scalar = false;
     let mut args = rest.iter();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -314,6 +320,7 @@ pub fn fuzz(rest: &[String]) -> Result<()> {
                     .context("--seconds needs a whole number of seconds")?;
             }
             "--no-merge" => merge = false,
+            "--scalar" => scalar = true,
             other => bail!("fuzz: unknown option {other:?}"),
         }
     }
@@ -327,9 +334,10 @@ pub fn fuzz(rest: &[String]) -> Result<()> {
         crate::ensure_opencl()?;
     }
     for t in &targets {
-        step(&format!("fuzzing {t} for {seconds} s"));
+        let simd = if scalar { ", SIMD off" } else { "" };
+        step(&format!("fuzzing {t} for {seconds} s{simd}"));
         let corpus = workspace_root().join("fuzz/corpus").join(t);
-        let stats = run_target(t, seconds, &corpus)?;
+        let stats = run_target(t, seconds, &corpus, scalar)?;
         report(t, seconds, &stats);
         if merge {
             minimise(t, &corpus)?;
@@ -357,7 +365,7 @@ pub fn smoke() -> Result<()> {
     let scratch = workspace_root().join("target/fuzz-smoke");
     let _ = std::fs::remove_dir_all(&scratch);
     for t in TARGETS {
-        let stats = run_target(t, SMOKE_SECONDS, &scratch.join(t))?;
+        let stats = run_target(t, SMOKE_SECONDS, &scratch.join(t), false)?;
         report(t, SMOKE_SECONDS, &stats);
     }
     Ok(())

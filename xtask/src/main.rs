@@ -17,7 +17,7 @@
 //! * `bench --lossy [--quick] [--corpus DIR]` — the lossy comparison instead: vc6 against
 //!   JPEG (4:4:4, 4:2:0) and, where the tools are installed, JPEG 2000 and HTJ2K at 0.5,
 //!   1.25 and 3.0 bpp (PSNR, SSIM, decode speed, thumbnails).
-//! * `fuzz [--target T]... [--seconds N] [--no-merge]` — the libFuzzer targets of
+//! * `fuzz [--target T]... [--seconds N] [--no-merge] [--scalar]` — the libFuzzer targets of
 //!   `fuzz/` (see `fuzz.rs`); `test` runs each for a short smoke where nightly exists.
 //! * `soak [--minutes N]` — the soak test on every backend that runs here.
 //! * `fixtures` — regenerate `fixtures/sample.png`.
@@ -69,13 +69,14 @@ commands:
                                JPEG 2000 (opj_compress) and HTJ2K (ojph_compress) at
                                0.5, 1.25 and 3.0 bpp: PSNR, SSIM, decode MP/s,
                                thumbnails (--quick: every 4th image, one timed run)
-  fuzz [--target T]... [--seconds N] [--no-merge]
+  fuzz [--target T]... [--seconds N] [--no-merge] [--scalar]
                                coverage-guided fuzzing (cargo-fuzz, nightly or stable with
                                RUSTC_BOOTSTRAP=1) of decode, decode_nocrc, roundtrip and
                                backend_diff, N seconds each (default 300), seeded from
                                fuzz/seeds/ and fixtures/; prints executions and coverage,
                                then minimises the corpus back into fuzz/seeds/ (not with
-                               --no-merge)
+                               --no-merge); --scalar: with the SIMD paths off
+                               (VC6_SIMD=scalar), as on CPUs without AVX2
   soak [--minutes N]           decodes valid and damaged streams of mixed sizes through
                                AsyncDecoder and decode_batch on every backend for N minutes
                                (default 1): decodes/s, resident memory, no mixed-up results
