@@ -23,7 +23,9 @@ use cudarc::driver::{
     LaunchConfig, PushKernelArg,
 };
 use std::sync::Arc;
-use vc6_core::gpu::{chunks, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
+use vc6_core::gpu::{
+    chunks, interleave, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave,
+};
 use vc6_core::{Error, OutputLayout, Plan, Result};
 
 /// Block sizes, as the OpenCL backend's work-group sizes: a tile's lanes on one block of
@@ -218,14 +220,7 @@ pub(crate) fn decode_batch(
         let d = kept_dest.chunk(chunk.clone());
         results.extend(run_chunk(stream, k, pool, &kept[chunk], d));
     }
-    let mut results = results.into_iter();
-    early
-        .into_iter()
-        .map(|e| match e {
-            Some(e) => Err(e),
-            None => results.next().expect("one result per decoded frame"),
-        })
-        .collect()
+    interleave(early, results)
 }
 
 /// Runs one chunk: lays it out, uploads, launches every wave and the packs, reads the

@@ -12,7 +12,9 @@ use opencl3::program::Program;
 use opencl3::types::{CL_BLOCKING, CL_NON_BLOCKING};
 use std::ptr;
 use std::sync::Arc;
-use vc6_core::gpu::{chunks, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave};
+use vc6_core::gpu::{
+    chunks, interleave, item_of, merge, prepare, FramePrep, HostTables, Prepared, Wave,
+};
 use vc6_core::{DecodeJob, Error, OutputLayout, Plan, Result};
 
 /// Most buffers a worker keeps for the next decode (their bytes are bounded too).
@@ -609,14 +611,7 @@ impl Worker {
                 Ok(())
             },
         );
-        let mut results = results.into_iter();
-        early
-            .into_iter()
-            .map(|e| match e {
-                Some(e) => Err(e),
-                None => results.next().expect("one result per decoded frame"),
-            })
-            .collect()
+        interleave(early, results)
     }
 
     /// Decodes every job into a device buffer of its own, submitting all before waiting

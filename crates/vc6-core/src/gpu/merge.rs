@@ -9,7 +9,7 @@ use super::job::{
     offset_u32, Layout, PLANE_WORDS, P_COEFF, P_LOWER, P_TABLES, TILE_WORDS, T_END, T_PLANE,
     T_SCRATCH, T_START,
 };
-use crate::{OutputLayout, Plan, Result, Upsampler};
+use crate::{Error, OutputLayout, Plan, Result, Upsampler};
 
 /// A batch prepared on the host: per item, the index of its frame in `frames` or why
 /// it was left out (a bad layout or stream fails only its own item).
@@ -26,6 +26,20 @@ pub fn item_of(slots: &[Result<usize>]) -> Vec<usize> {
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.as_ref().ok().map(|_| i))
+        .collect()
+}
+
+/// A batch's results in item order: `early[i]` is item `i`'s error where it was left out
+/// before the batch ran (a wrong output buffer), and `ran` holds the results of the
+/// others, in order.
+pub fn interleave<T>(early: Vec<Option<Error>>, ran: Vec<Result<T>>) -> Vec<Result<T>> {
+    let mut ran = ran.into_iter();
+    early
+        .into_iter()
+        .map(|e| match e {
+            Some(e) => Err(e),
+            None => ran.next().expect("one result per item that ran"),
+        })
         .collect()
 }
 
@@ -345,6 +359,15 @@ mod tests {
         };
         let planes = (1..=planes).map(plane).collect();
         encode(&Picture { planes }, &cfg).unwrap()
+    }
+
+    #[test]
+    fn interleave_puts_early_errors_back_in_place() {
+        let early = vec![None, Some(Error::param("short")), None];
+        let got = interleave(early, vec![Ok(1), Err(Error::format("bad"))]);
+        assert!(matches!(got[0], Ok(1)));
+        assert!(matches!(&got[1], Err(Error::Parameter(m)) if m == "short"));
+        assert!(matches!(&got[2], Err(Error::Format(m)) if m == "bad"));
     }
 
     /// Batches split where the next frame would pass the budget; a frame alone above the
