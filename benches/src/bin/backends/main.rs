@@ -499,6 +499,18 @@ fn open_decoders(args: &Args) -> Result<(Vec<Decoder>, Vec<String>)> {
     Ok((decoders, notes))
 }
 
+/// The report's title, command line, date and machine (markdown on stdout).
+fn print_report_head(title: &str, args: &Args) {
+    println!("# {title}\n");
+    println!("- command: `{}`", command_line(args));
+    println!("- date: {}", today_utc());
+    println!(
+        "- machine: {} ({} hardware threads)",
+        cpu_model(),
+        hardware_threads()
+    );
+}
+
 /// The command line to print above the table.
 fn command_line(args: &Args) -> String {
     args.command.clone().unwrap_or_else(|| {
@@ -640,15 +652,7 @@ fn run() -> Result<()> {
     }
 
     // ---- the report (markdown on stdout) ----
-    let command = command_line(&args);
-    println!("# vc6 decode speed by backend\n");
-    println!("- command: `{command}`");
-    println!("- date: {}", today_utc());
-    println!(
-        "- machine: {} ({} hardware threads)",
-        cpu_model(),
-        hardware_threads()
-    );
+    print_report_head("vc6 decode speed by backend", &args);
     println!(
         "- corpus: {} — {} images, {:.2} MP; streams from the lossless encoder, tiles of {side}x{side} coefficients",
         args.corpus.display(),

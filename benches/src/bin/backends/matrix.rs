@@ -221,15 +221,7 @@ pub(crate) fn run_matrix(
 
     // ---- the report (markdown on stdout): the header and the table's head now, each
     // row as soon as it is measured (a run cut short keeps its rows), then the ratios ----
-    let command = command_line(args);
-    println!("# vc6 decode speed by backend: the CUDA issue's matrix\n");
-    println!("- command: `{command}`");
-    println!("- date: {}", today_utc());
-    println!(
-        "- machine: {} ({} hardware threads)",
-        cpu_model(),
-        hardware_threads()
-    );
+    print_report_head("vc6 decode speed by backend: the CUDA issue's matrix", args);
     for (label, _) in &pictures {
         println!("- picture {label}");
     }
