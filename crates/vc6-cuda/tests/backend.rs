@@ -6,8 +6,10 @@
 //! the body; where NVRTC is loadable, it must compile for sm_80 and sm_90. On a GPU with
 //! the gate open, the device outputs (a frame, the caller's memory) must equal the CPU.
 
-use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
-use vc6_core::{Plan, Plane, SampleType};
+mod common;
+
+use common::{assert_refuses_to_decode, stream};
+use vc6_core::{Backend, DecodeJob, Error};
 use vc6_cuda::{
     compile, driver_present, nvrtc_present, untested_decode_enabled, CudaBackend, CudaConfig,
     DeviceInfo, Output, DECODE_UNTESTED, KERNEL_NAMES, KERNEL_SOURCE, NO_DRIVER,
@@ -21,20 +23,6 @@ fn opencl_dialect() -> Option<String> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders/opencl/dialect.h");
     std::fs::read_to_string(path).ok()
-}
-
-/// A small lossless grey stream, its plan and layout.
-fn stream() -> (Vec<u8>, Plan, OutputLayout) {
-    let samples: Vec<u16> = (0..24 * 16).map(|i| (i * 7 % 256) as u16).collect();
-    let plane = Plane::from_samples(24, 16, 8, samples).unwrap();
-    let stream = vc6_core::encode(
-        &Picture::new(vec![plane]).unwrap(),
-        &EncoderConfig::default(),
-    )
-    .unwrap();
-    let plan = Plan::new(&stream, &DecodeOptions::default()).unwrap();
-    let layout = OutputLayout::planar(&plan, SampleType::U8);
-    (stream, plan, layout)
 }
 
 #[test]
@@ -84,40 +72,7 @@ fn without_a_driver_start_up_says_so_and_with_one_decode_is_unsupported() {
         );
         return;
     }
-    let (stream, plan, layout) = stream();
-    let mut out = vec![0u8; layout.len];
-    let e = backend
-        .decode(DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut out,
-        })
-        .unwrap_err();
-    assert!(
-        matches!(&e, Error::Unsupported(m) if m == DECODE_UNTESTED),
-        "{e:?}"
-    );
-    let mut a = vec![0u8; layout.len];
-    let mut b = vec![0u8; layout.len];
-    let results = backend.decode_batch(vec![
-        DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut a,
-        },
-        DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut b,
-        },
-    ]);
-    assert_eq!(results.len(), 2);
-    assert!(results
-        .iter()
-        .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+    assert_refuses_to_decode(&backend);
 }
 
 #[test]

@@ -12,8 +12,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
-use vc6_core::{Plan, Plane, SampleType};
+mod common;
+
+use common::{assert_refuses_to_decode, stream};
+use vc6_core::{Backend, DecodeJob, Error, OutputLayout, Plan};
 use vc6_cuda::{cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNTESTED};
 
 /// Builds the stand-in `libcuda.so.1` into `dir` (with `defines`, e.g. `-DNO_DRIVER_VERSION`).
@@ -99,53 +101,6 @@ fn host_code_against_a_fake_driver() {
     // Any other value keeps the gate shut.
     child_with("cache-hit", &lib, "2", &cache, Some("yes"));
     std::fs::remove_dir_all(&base).unwrap();
-}
-
-/// A small lossless grey stream, its plan and layout.
-fn stream() -> (Vec<u8>, Plan, OutputLayout) {
-    let samples: Vec<u16> = (0..24 * 16).map(|i| (i * 7 % 256) as u16).collect();
-    let plane = Plane::from_samples(24, 16, 8, samples).unwrap();
-    let picture = Picture::new(vec![plane]).unwrap();
-    let stream = vc6_core::encode(&picture, &EncoderConfig::default()).unwrap();
-    let plan = Plan::new(&stream, &DecodeOptions::default()).unwrap();
-    let layout = OutputLayout::planar(&plan, SampleType::U8);
-    (stream, plan, layout)
-}
-
-fn assert_refuses_to_decode(backend: &CudaBackend) {
-    let (stream, plan, layout) = stream();
-    let mut out = vec![0u8; layout.len];
-    let job = DecodeJob {
-        plan: &plan,
-        stream: &stream,
-        layout: &layout,
-        out: &mut out,
-    };
-    let e = backend.decode(job).unwrap_err();
-    assert!(
-        matches!(&e, Error::Unsupported(m) if m == DECODE_UNTESTED),
-        "{e:?}"
-    );
-    let mut other = vec![0u8; layout.len];
-    let jobs = vec![
-        DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut out,
-        },
-        DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut other,
-        },
-    ];
-    let results = backend.decode_batch(jobs);
-    assert_eq!(results.len(), 2);
-    assert!(results
-        .iter()
-        .all(|r| matches!(r, Err(Error::Unsupported(_)))));
 }
 
 /// The backend on the fake H100, its kernels from a cached stand-in cubin.
