@@ -162,15 +162,25 @@ pub fn generate() -> Vec<u8> {
 
 /// Writes the sample image as an RGB8 PNG.
 pub fn write_sample(path: &Path) -> Result<()> {
-    let pixels = generate();
+    write_rgb8_png(path, WIDTH, HEIGHT, &generate(), png::Compression::Best)
+}
+
+/// Writes `pixels` (RGB8, row-major, `width * height * 3` bytes) as a PNG file.
+pub fn write_rgb8_png(
+    path: &Path,
+    width: u32,
+    height: u32,
+    pixels: &[u8],
+    compression: png::Compression,
+) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), WIDTH, HEIGHT);
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Best);
+    enc.set_compression(compression);
     let mut writer = enc.write_header()?;
-    writer.write_image_data(&pixels)?;
+    writer.write_image_data(pixels)?;
     writer.finish()?;
     Ok(())
 }

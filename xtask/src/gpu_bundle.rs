@@ -460,14 +460,7 @@ fn write_synthetic_png(path: &Path, width: u32, height: u32) -> Result<()> {
             }
         }
     }
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.set_compression(png::Compression::Fast);
-    enc.write_header()?.write_image_data(&px)?;
-    Ok(())
+    crate::fixtures::write_rgb8_png(path, width, height, &px, png::Compression::Fast)
 }
 
 /// `run.sh`: @WORKSPACE@, @PICTURE@ and @CUDA_TESTS@ are filled in.
