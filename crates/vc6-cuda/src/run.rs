@@ -241,7 +241,7 @@ fn run_chunk(
         let (codes, outs) = enqueue(stream, k, pool, &frames, &host, dest, &item_of)?;
         Ok((host, codes, outs))
     });
-    let (host, codes, outs) = match ran {
+    let (host, codes, mut outs) = match ran {
         Ok(v) => v,
         Err(e) => return items.iter().map(|_| Err(clone_err(&e))).collect(),
     };
@@ -253,16 +253,7 @@ fn run_chunk(
             start.elapsed().as_secs_f64() * 1e3
         );
     }
-    // The first failing tile of each frame, in wave order.
-    let mut tile_errors: Vec<Option<Error>> = (0..frames.len()).map(|_| None).collect();
-    for (m, &code) in codes.iter().enumerate() {
-        let (fi, t) = host.owner[m];
-        if code != 0 && tile_errors[fi].is_none() {
-            let f = &frames[fi];
-            tile_errors[fi] = f.lay.tile_error(t, code, f.stream).err();
-        }
-    }
-    let mut outs = outs;
+    let mut tile_errors = host.tile_errors(&frames, &codes);
     slots
         .into_iter()
         .map(|slot| {

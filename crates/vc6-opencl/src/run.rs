@@ -534,15 +534,7 @@ impl Worker {
                 (start.elapsed() - enqueued).as_secs_f64() * 1e3
             );
         }
-        // The first failing tile of each frame, in wave order.
-        let mut tile_errors: Vec<Option<Error>> = (0..bufs.len()).map(|_| None).collect();
-        for (m, &code) in shared.codes.iter().enumerate() {
-            let (fi, t) = shared.host.owner[m];
-            if code != 0 && tile_errors[fi].is_none() {
-                let f = &frames[fi];
-                tile_errors[fi] = f.lay.tile_error(t, code, f.stream).err();
-            }
-        }
+        let mut tile_errors = shared.host.tile_errors(&frames, &shared.codes);
         let mut bufs: Vec<Option<FrameBufs>> = bufs.into_iter().map(Some).collect();
         let results = slots
             .into_iter()

@@ -142,6 +142,22 @@ pub struct HostTables {
     pub arena: usize,
 }
 
+impl HostTables {
+    /// The error of the first failing tile of each frame, in wave order, from the error
+    /// byte the kernels left for each merged tile (`codes[m]` for tile `owner[m]`).
+    pub fn tile_errors(&self, frames: &[FramePrep<'_>], codes: &[u8]) -> Vec<Option<Error>> {
+        let mut errors: Vec<Option<Error>> = (0..frames.len()).map(|_| None).collect();
+        for (m, &code) in codes.iter().enumerate() {
+            let (fi, t) = self.owner[m];
+            if code != 0 && errors[fi].is_none() {
+                let f = &frames[fi];
+                errors[fi] = f.lay.tile_error(t, code, f.stream).err();
+            }
+        }
+        errors
+    }
+}
+
 /// `v` as a 32-bit offset into the batch's `what`, or an `Unsupported` error.
 pub fn sum_u32(v: usize, what: &str) -> Result<u32> {
     offset_u32(
