@@ -8,7 +8,7 @@
 use crate::compile::BUILD_OPTIONS;
 use crate::{DeviceInfo, KERNEL_SOURCE};
 use std::path::{Path, PathBuf};
-use vc6_core::{Error, Result};
+use vc6_core::Result;
 
 /// Where the module of a backend came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,23 +38,7 @@ pub fn read(path: &Path) -> Option<Vec<u8>> {
 /// Stores `cubin` at `path`: written beside it and renamed, so that a concurrent reader
 /// never sees half a file.
 pub fn write(path: &Path, cubin: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::Device(format!(
-            "CUDA_BIN_LOC: cannot create the kernel cache folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, cubin)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Device(format!(
-                "CUDA_BIN_LOC: cannot write the kernel cache {}: {e}",
-                path.display()
-            ))
-        })
+    vc6_core::gpu::write_cache_entry("CUDA_BIN_LOC", path, cubin)
 }
 
 #[cfg(test)]

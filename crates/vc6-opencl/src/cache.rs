@@ -64,23 +64,7 @@ fn save_binary(program: &Program, path: &Path) -> Result<()> {
     let Some(binary) = binaries.into_iter().find(|b| !b.is_empty()) else {
         return Ok(());
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Error::Device(format!(
-            "OCL_BIN_LOC: cannot create the kernel cache folder {}: {e}",
-            dir.display()
-        ))
-    })?;
-    // Write then rename, so a concurrent reader never sees half a binary.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &binary)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            Error::Device(format!(
-                "OCL_BIN_LOC: cannot write the kernel cache {}: {e}",
-                path.display()
-            ))
-        })
+    vc6_core::gpu::write_cache_entry("OCL_BIN_LOC", path, &binary)
 }
 
 #[cfg(test)]

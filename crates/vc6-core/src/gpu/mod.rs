@@ -27,3 +27,27 @@ pub fn cache_key(parts: &[&str]) -> u64 {
     }
     h
 }
+
+/// Stores a compiled-kernel cache entry at `path` (folders made as needed): written beside
+/// it and renamed, so that a concurrent reader never sees half a file. `var` names the
+/// cache's environment variable in the errors (`OCL_BIN_LOC`, `CUDA_BIN_LOC`).
+pub fn write_cache_entry(var: &str, path: &std::path::Path, bytes: &[u8]) -> crate::Result<()> {
+    use crate::Error;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::Device(format!(
+            "{var}: cannot create the kernel cache folder {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Device(format!(
+                "{var}: cannot write the kernel cache {}: {e}",
+                path.display()
+            ))
+        })
+}
