@@ -75,19 +75,10 @@ pub fn test() -> Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .with_context(|| format!("maturin left no wheel in {}", wheels.display()))?;
-    run_cmd(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--force-reinstall",
-                "--no-deps",
-            ])
-            .arg(&wheel),
-    )?;
+    let wheel = wheel
+        .to_str()
+        .with_context(|| format!("the wheel's path {} is not UTF-8", wheel.display()))?;
+    venv::pip_install(&python, &["--force-reinstall", "--no-deps", wheel])?;
 
     // The suite compares its decodes with the vc6 command's.
     step("building the vc6 command for the comparisons (cargo build -p vc6-cli)");
