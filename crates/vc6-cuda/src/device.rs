@@ -110,8 +110,7 @@ impl CudaBackend {
                     cu_err("ordering after the caller's stream (cuStreamWaitEvent)", e)
                 })?;
             }
-            let results =
-                run::decode_batch(&stream, &self.kernels, &self.pool, &self.info, items, dest);
+            let results = run::decode_batch(&stream, &self.runner(), items, dest);
             if let Some(theirs) = &theirs {
                 theirs.join(&stream).map_err(|e| {
                     cu_err(

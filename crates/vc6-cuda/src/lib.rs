@@ -9,10 +9,16 @@
 //! `med_tiles` and one `reconstruct`, then `pack_plane`/`pack_ycocg` per frame, and the
 //! error bytes and packed frames copied back.
 //!
+//! A batch is the fast path: its frames go through one sequence of launches, in chunks
+//! pipelined over three streams, each with page-locked (pinned) host buffers, so that one
+//! chunk's copies overlap another's kernels and the host lays out the next chunk
+//! meanwhile. Device buffers come from a memory pool of the backend's own and the pinned
+//! buffers are kept, both within bounds, for the next batch (see `run`).
+//!
 //! **The device decode is written but has never run on a GPU**, so it is gated:
 //! unless `VC6_CUDA_UNTESTED=1` is set, [`CudaBackend`]'s `decode` and `decode_batch`
-//! return `Error::Unsupported(`[`DECODE_UNTESTED`]`)`. The `vc6` facade never picks it
-//! for `Backend::Auto`.
+//! return `Error::Unsupported(`[`DECODE_UNTESTED`]`)`, and the `vc6` facade's
+//! `Backend::Auto` takes it only with the variable set.
 //!
 //! **Nothing in this crate has run on a GPU.** What has run, on machines without one: the
 //! missing-driver path; the host code with a driver present, against a stand-in
@@ -58,9 +64,12 @@
 //! - `CUDA_BIN_LOC`: a folder that caches compiled kernels (cubins), keyed by device
 //!   architecture, driver version and a hash of the kernel source; a cubin the driver
 //!   rejects is rebuilt and replaced. With a cache hit NVRTC is not needed at all.
+//! - `VC6_CUDA_BATCH_MEMORY`: device memory a batch may hold at once (`512M`, `2G`;
+//!   default a quarter of the device's memory, between 256 MiB and 8 GiB); bigger
+//!   batches run in more chunks. A value that is not a size fails at start-up.
 //! - `VC6_CUDA_UNTESTED=1`: run the device decode, which has never run on a GPU (unset:
 //!   decodes are refused with [`DECODE_UNTESTED`]).
-//! - `VC6_CUDA_TRACE=1`: print the time of every decode or batch to stderr.
+//! - `VC6_CUDA_TRACE=1`: print the time of every chunk of a batch to stderr.
 //! - NVRTC comes from the CUDA toolkit, or from the PyPI wheel `nvidia-cuda-nvrtc-cu12`
 //!   with its `nvidia/cuda_nvrtc/lib` folder on `LD_LIBRARY_PATH`.
 #![deny(unsafe_code)]
@@ -125,22 +134,66 @@ pub struct CudaConfig {
     pub device: Option<String>,
     /// Folder caching compiled kernels; `None`: always compile with NVRTC.
     pub binary_cache: Option<PathBuf>,
+    /// Device memory a batch may hold at once, in bytes; `None`: a quarter of the
+    /// device's memory, between 256 MiB and 8 GiB. Bigger batches run in chunks.
+    pub batch_memory: Option<u64>,
 }
 
 impl CudaConfig {
-    /// The configuration from `VC6_CUDA_DEVICE` and `CUDA_BIN_LOC` (unset or empty:
-    /// default).
+    /// The configuration from `VC6_CUDA_DEVICE`, `CUDA_BIN_LOC` and
+    /// `VC6_CUDA_BATCH_MEMORY` (unset or empty: default; a batch memory that is not a
+    /// size is left at the default here: [`CudaConfig::try_from_env`] reports it).
     pub fn from_env() -> CudaConfig {
+        Self::read_env().0
+    }
+
+    /// As [`CudaConfig::from_env`], with an error naming `VC6_CUDA_BATCH_MEMORY` when it
+    /// is set to something that is not a size (`512M`, `2G`, `1073741824`).
+    pub fn try_from_env() -> Result<CudaConfig> {
+        match Self::read_env() {
+            (_, Some(bad)) => Err(Error::Parameter(format!(
+                "VC6_CUDA_BATCH_MEMORY='{bad}' is not a size (bytes, or with K, M or G: 512M, 2G)"
+            ))),
+            (config, None) => Ok(config),
+        }
+    }
+
+    /// The configuration, and the batch memory's text when it does not parse.
+    fn read_env() -> (CudaConfig, Option<String>) {
         let var = |k| {
             std::env::var(k)
                 .ok()
                 .filter(|v: &String| !v.trim().is_empty())
         };
-        CudaConfig {
+        let memory = var("VC6_CUDA_BATCH_MEMORY");
+        let batch_memory = memory.as_deref().and_then(parse_size);
+        let bad = memory.filter(|_| batch_memory.is_none());
+        let config = CudaConfig {
             device: var("VC6_CUDA_DEVICE"),
             binary_cache: var("CUDA_BIN_LOC").map(PathBuf::from),
-        }
+            batch_memory,
+        };
+        (config, bad)
     }
+}
+
+/// `text` as a number of bytes: digits, optionally followed by `K`, `M` or `G` (powers
+/// of 1024; `KiB`, `MB` and the like read the same). Zero is not a size.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (n, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return None,
+    };
+    n.parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .and_then(|n| n.checked_mul(1 << shift))
 }
 
 /// Facts about a CUDA device, read from the driver without creating a context.
@@ -203,6 +256,8 @@ pub struct CudaBackend {
     module: Arc<CudaModule>,
     kernels: run::Kernels,
     pool: pool::DevicePool,
+    stagings: run::staging::StagingPool,
+    budget: u64,
     origin: ModuleOrigin,
 }
 
@@ -231,24 +286,28 @@ impl CudaBackend {
             // Every kernel is looked up now, so that a missing one shows at start-up.
             let kernels = run::Kernels::load(&module)?;
             // Buffers freed by one batch serve the next; up to half the batch budget
-            // (one chunk's worth) stays reserved between batches.
-            let pool = pool::DevicePool::new(&context, info.ordinal, run::batch_budget(&info) / 2)?;
+            // stays reserved between batches.
+            let budget = run::batch_budget(&info, config.batch_memory);
+            let pool = pool::DevicePool::new(&context, info.ordinal, budget / 2)?;
             Ok(CudaBackend {
                 info,
                 context,
                 module,
                 kernels,
                 pool,
+                stagings: Default::default(),
+                budget,
                 origin,
             })
         })
     }
 
-    /// The process-wide backend from [`CudaConfig::from_env`], opened on first use and
-    /// shared by every decoder. Never run on a GPU.
+    /// The process-wide backend from [`CudaConfig::try_from_env`], opened on first use
+    /// and shared by every decoder. Never run on a GPU.
     pub fn shared() -> Result<Arc<CudaBackend>> {
         static SHARED: OnceLock<std::result::Result<Arc<CudaBackend>, Error>> = OnceLock::new();
-        match SHARED.get_or_init(|| CudaBackend::new(&CudaConfig::from_env()).map(Arc::new)) {
+        let open = || CudaBackend::new(&CudaConfig::try_from_env()?).map(Arc::new);
+        match SHARED.get_or_init(open) {
             Ok(b) => Ok(b.clone()),
             Err(e) => Err(clone_err(e)),
         }
@@ -270,6 +329,22 @@ impl CudaBackend {
     /// The chosen device.
     pub fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    /// Device memory a batch may hold at once ([`CudaConfig::batch_memory`], or the
+    /// default for this device).
+    pub fn batch_memory(&self) -> u64 {
+        self.budget
+    }
+
+    /// What a batch runs with.
+    pub(crate) fn runner(&self) -> run::Runner<'_> {
+        run::Runner {
+            kernels: &self.kernels,
+            pool: &self.pool,
+            stagings: &self.stagings,
+            budget: self.budget,
+        }
     }
 
     /// Where the kernels came from: NVRTC or the cache.
@@ -335,8 +410,8 @@ impl vc6_core::Backend for CudaBackend {
             .expect("one result per job")
     }
 
-    /// Decodes every job on the device, on a new stream, submitting a chunk of jobs
-    /// before waiting once (as the OpenCL backend). Without `VC6_CUDA_UNTESTED=1`:
+    /// Decodes every job on the device, pipelined over up to three new streams in chunks
+    /// within the batch memory, through pinned host buffers. Without `VC6_CUDA_UNTESTED=1`:
     /// `Error::Unsupported(`[`DECODE_UNTESTED`]`)` for each job. A panic of cudarc's (a
     /// driver symbol it cannot find) becomes `Error::Device` for each job. **Never run on
     /// a GPU.**
@@ -359,5 +434,22 @@ pub(crate) fn clone_err(e: &Error) -> Error {
         Error::LimitsExceeded(m) => Error::LimitsExceeded(m.clone()),
         Error::Device(m) => Error::Device(m.clone()),
         e => Error::Device(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn batch_memory_sizes_parse_and_nonsense_does_not() {
+        assert_eq!(parse_size("1073741824"), Some(1 << 30));
+        assert_eq!(parse_size(" 512M "), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("2 gib"), Some(2 << 30));
+        assert_eq!(parse_size("64KB"), Some(64 << 10));
+        for bad in ["", "0", "G", "1.5G", "-1", "12T", "99999999999999999999G"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

@@ -68,28 +68,37 @@ impl DevicePool {
     /// A zeroed buffer of `len` bytes, ordered on `stream`: from the pool when there is
     /// one. Freed (back to the pool) in stream order when dropped.
     pub(crate) fn alloc(&self, stream: &Arc<CudaStream>, len: usize) -> Result<CudaSlice<u8>> {
+        let mut buf = self.alloc_uninit(stream, len)?;
+        stream
+            .memset_zeros(&mut buf)
+            .map_err(|e| cu_err("zeroing device memory (cuMemsetD8Async)", e))?;
+        Ok(buf)
+    }
+
+    /// A buffer of `len` bytes as [`DevicePool::alloc`], not zeroed: for buffers a copy
+    /// fills before anything reads them.
+    pub(crate) fn alloc_uninit(
+        &self,
+        stream: &Arc<CudaStream>,
+        len: usize,
+    ) -> Result<CudaSlice<u8>> {
         let what = || format!("allocating {len} bytes of device memory");
         let Some(pool) = self.pool else {
-            return stream
-                .alloc_zeros::<u8>(len)
-                .map_err(|e| cu_err(&what(), e));
+            // SAFETY: the buffer is filled by a copy before any kernel reads it.
+            return unsafe { stream.alloc::<u8>(len) }.map_err(|e| cu_err(&what(), e));
         };
         stream
             .context()
             .bind_to_thread()
             .map_err(|e| cu_err("binding the context (cuCtxSetCurrent)", e))?;
-        // SAFETY: the pool and the stream are live; the memory is zeroed below before
+        // SAFETY: the pool and the stream are live; the caller fills the memory before
         // anything reads it.
         let ptr = unsafe { mem_pool::alloc_async(pool, len, stream.cu_stream()) }
             .map_err(|e| cu_err(&format!("{} (cuMemAllocFromPoolAsync)", what()), e))?;
         // SAFETY: `ptr` is a live allocation of `len` bytes, ordered on `stream`; the
         // slice's drop frees it with cuMemFreeAsync (the context has stream-ordered
         // allocation, checked in `new`), which returns it to this pool.
-        let mut buf = unsafe { stream.upgrade_device_ptr::<u8>(ptr, len) };
-        stream
-            .memset_zeros(&mut buf)
-            .map_err(|e| cu_err("zeroing device memory (cuMemsetD8Async)", e))?;
-        Ok(buf)
+        Ok(unsafe { stream.upgrade_device_ptr::<u8>(ptr, len) })
     }
 }
 

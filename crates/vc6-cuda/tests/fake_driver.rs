@@ -13,29 +13,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 mod common;
+mod fake;
 
 use common::{assert_refuses_to_decode, stream};
+use fake::build_fake;
 use vc6_core::{Backend, DecodeJob, Error, OutputLayout, Plan};
 use vc6_cuda::{cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNTESTED};
-
-/// Builds the stand-in `libcuda.so.1` into `dir` (with `defines`, e.g. `-DNO_DRIVER_VERSION`).
-fn build_fake(dir: &Path, defines: &[&str]) {
-    std::fs::create_dir_all(dir).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_libcuda.c");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(dir.join("libcuda.so.1"))
-        .args(defines)
-        .arg(&src)
-        .output()
-        .unwrap_or_else(|e| panic!("running {cc} (the C compiler Rust links with): {e}"));
-    assert!(
-        out.status.success(),
-        "building the fake driver: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs `fake_driver_child` for `case` with the fake driver in `lib` and `FAKE_CUDA=mode`.
 fn child(case: &str, lib: &Path, mode: &str, cache: &Path) {
@@ -165,18 +148,24 @@ fn device_decode(h100: &CudaConfig, cache: &Path) {
         .unwrap();
     assert!(out.iter().all(|&b| b == 0));
     let log = take_log(&log_path);
-    // Every device buffer came from the pool.
-    assert!(
-        log.iter().filter(|l| l.starts_with("pool alloc ")).count() >= 11,
+    // Every device buffer came from the pool: the streams and tables, the work buffer
+    // and the packed frames, one each.
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("pool alloc ")).count(),
+        3,
         "{log:?}"
     );
     let tiles = find(&log, 0, "launch decode_tiles grid");
     find(
         &log,
         tiles,
-        "launch pack_plane grid 1,4,1 block 32,4,1 out ",
+        "launch pack_plane grid 1,4,1 block 32,4,1 stream ",
     );
-    assert!(log[tiles].ends_with("block 32,1,1"), "{}", log[tiles]);
+    assert!(
+        log[tiles].contains("block 32,1,1 stream "),
+        "{}",
+        log[tiles]
+    );
 
     // A batch with a job whose output is too small: that one fails alone.
     let (mut a, mut b) = (vec![1u8; layout.len], vec![1u8; layout.len - 1]);
@@ -309,6 +298,158 @@ fn device_decode(h100: &CudaConfig, cache: &Path) {
     assert!(!take_log(&log_path).iter().any(|l| l.starts_with("launch")));
 }
 
+/// The stream of each log line that starts with `prefix` (its `stream <s>` word), in order.
+fn streams_of(log: &[String], prefix: &str) -> Vec<String> {
+    log.iter()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').collect();
+            let at = words.iter().position(|w| *w == "stream").expect("a stream");
+            words[at + 1].to_owned()
+        })
+        .collect()
+}
+
+/// A batch in several chunks runs pipelined over three streams ("lanes"), each with
+/// pinned host buffers: the next chunk is queued before the first lane is waited for,
+/// every copy goes through pinned memory, the buffers are kept for the next batch, a bad
+/// item fails alone, and the batch's first stream ends ordered after the other lanes.
+/// Where pinning fails, the copies go through ordinary memory with the same results.
+fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
+    let log_path = PathBuf::from(std::env::var("FAKE_CUDA_LOG").unwrap());
+    // One byte of batch memory: every frame is a chunk of its own.
+    let config = CudaConfig {
+        batch_memory: Some(1),
+        ..h100.clone()
+    };
+    let backend = fake_backend(&config, cache);
+    assert_eq!(backend.batch_memory(), 1);
+    let (stream, plan, layout) = stream();
+    let cut = &stream[..stream.len() - 1];
+    let run = |backend: &CudaBackend| {
+        let mut outs: Vec<Vec<u8>> = (0..5).map(|_| vec![0xAB; layout.len]).collect();
+        let jobs = outs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, out)| DecodeJob {
+                plan: &plan,
+                stream: if i == 2 { cut } else { &stream },
+                layout: &layout,
+                out,
+            })
+            .collect();
+        let results = backend.decode_batch(jobs);
+        for (i, (r, out)) in results.iter().zip(&outs).enumerate() {
+            if i == 2 {
+                assert!(matches!(r, Err(Error::Parameter(_))), "{r:?}");
+                assert!(
+                    out.iter().all(|&b| b == 0xAB),
+                    "a failed item's buffer is left"
+                );
+            } else {
+                assert!(r.is_ok(), "item {i}: {r:?}");
+                assert!(out.iter().all(|&b| b == 0), "item {i}");
+            }
+        }
+    };
+    take_log(&log_path);
+    run(&backend);
+    let log = take_log(&log_path);
+    // Chunk i on lane i % 3; chunk 2 (the bad item alone) launches nothing.
+    let mut launches = streams_of(&log, "launch decode_tiles");
+    launches.dedup(); // a launch per wave
+    let copies = streams_of(&log, "htod ");
+    assert_eq!(copies.len(), 5, "{log:?}");
+    let (a, b, c) = (&copies[0], &copies[1], &copies[2]);
+    assert!(a != b && b != c && a != c, "{copies:?}");
+    assert_eq!(copies[3..], [a.clone(), b.clone()]);
+    assert_eq!(launches, [a.clone(), b.clone(), a.clone(), b.clone()]);
+    // Lane b's chunk was queued before lane a was waited for.
+    let first_sync = find(&log, 0, &format!("sync stream {a}"));
+    assert!(
+        log[..first_sync]
+            .iter()
+            .any(|l| l.starts_with("htod ") && l.ends_with(&format!("stream {b}"))),
+        "{log:?}"
+    );
+    // Every copy went through pinned memory: per lane one write-combined upload buffer
+    // (flag 4) and one download buffer.
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("htod "))
+            .all(|l| l.contains(" from pinned ")),
+        "{log:?}"
+    );
+    let downs: Vec<&String> = log.iter().filter(|l| l.starts_with("dtoh ")).collect();
+    assert_eq!(
+        downs.len(),
+        8,
+        "error bytes and frames of four chunks: {log:?}"
+    );
+    assert!(downs.iter().all(|l| l.contains(" into pinned ")), "{log:?}");
+    let allocs: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("host alloc "))
+        .collect();
+    assert_eq!(allocs.len(), 6, "{log:?}");
+    assert_eq!(allocs.iter().filter(|l| l.contains(" flags 4 ")).count(), 3);
+    // At the end the first lane waits for the other two.
+    let last = log.iter().rposition(|l| l.starts_with("launch ")).unwrap();
+    for lane in [b, c] {
+        let rec = find(&log, last, "record event ");
+        let rec = (rec..log.len())
+            .find(|&i| {
+                log[i].starts_with("record event ") && log[i].ends_with(&format!(" stream {lane}"))
+            })
+            .unwrap_or_else(|| panic!("no event recorded on {lane}: {log:?}"));
+        let ev = log[rec].split(' ').nth(2).unwrap();
+        find(&log, rec, &format!("wait stream {a} event {ev}"));
+    }
+
+    // The next batch reuses the pinned buffers.
+    run(&backend);
+    let log = take_log(&log_path);
+    assert!(!log.iter().any(|l| l.starts_with("host alloc")), "{log:?}");
+
+    // Device output: each frame on its chunk's lane.
+    let items = vec![(&plan, &stream[..], &layout); 4];
+    let frames: Vec<_> = backend
+        .decode_batch_to_device(&items)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let lane = |i: usize| frames[i].stream().cu_stream() as usize;
+    assert!(lane(0) != lane(1) && lane(1) != lane(2) && lane(0) == lane(3));
+    for f in &frames {
+        assert_eq!(f.to_host().unwrap(), vec![0u8; layout.len]);
+    }
+    drop(frames);
+    // The kept buffers go with the backend: one upload and one download buffer per lane.
+    take_log(&log_path);
+    drop(backend);
+    let log = take_log(&log_path);
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("host free ")).count(),
+        6,
+        "{log:?}"
+    );
+
+    // Without pinned memory: the same results through ordinary memory.
+    std::env::set_var("FAKE_CUDA_NO_PIN", "1");
+    let backend = fake_backend(&config, cache);
+    take_log(&log_path);
+    run(&backend);
+    let log = take_log(&log_path);
+    assert!(!log.iter().any(|l| l.starts_with("host alloc")), "{log:?}");
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("htod "))
+            .all(|l| l.contains(" from pageable ")),
+        "{log:?}"
+    );
+    std::env::remove_var("FAKE_CUDA_NO_PIN");
+}
+
 /// One case, in a child process that `host_code_against_a_fake_driver` starts.
 #[test]
 #[ignore = "run by host_code_against_a_fake_driver, with the fake driver loaded"]
@@ -320,6 +461,7 @@ fn fake_driver_child() {
     let h100 = CudaConfig {
         device: Some("h100".into()),
         binary_cache: Some(cache.clone()),
+        batch_memory: None,
     };
     let err = |config: &CudaConfig| CudaBackend::new(config).unwrap_err().to_string();
     match case.as_str() {
@@ -453,7 +595,26 @@ fn fake_driver_child() {
                 );
             }
         }
-        "device-decode" => device_decode(&h100, &cache),
+        "device-decode" => {
+            // A batch memory that is not a size is named at start-up, not ignored.
+            std::env::set_var("VC6_CUDA_BATCH_MEMORY", "lots");
+            let e = CudaConfig::try_from_env().unwrap_err().to_string();
+            assert!(
+                e.contains("VC6_CUDA_BATCH_MEMORY='lots' is not a size"),
+                "{e}"
+            );
+            assert_eq!(CudaConfig::from_env().batch_memory, None);
+            let e = CudaBackend::shared().unwrap_err().to_string();
+            assert!(e.contains("VC6_CUDA_BATCH_MEMORY"), "{e}");
+            std::env::set_var("VC6_CUDA_BATCH_MEMORY", "3M");
+            assert_eq!(
+                CudaConfig::try_from_env().unwrap().batch_memory,
+                Some(3 << 20)
+            );
+            std::env::remove_var("VC6_CUDA_BATCH_MEMORY");
+            device_decode(&h100, &cache);
+            pipelined_decode(&h100, &cache);
+        }
         "device-decode-gated" => {
             let backend = fake_backend(&h100, &cache);
             let (stream, plan, layout) = stream();

@@ -8,8 +8,10 @@
 // any ELF file) and streams cannot be created; 3, as 2, and streams, events and memory
 // work too: device memory is host memory (every copy, set and free is checked against
 // the live allocations, and a bad one aborts), and kernel launches do nothing but are
-// logged. With FAKE_CUDA_LOG=path, mode 3 appends one line per launch, event record,
-// stream wait and caller-visible free to that file, for the tests to check the order.
+// logged, their buffer arguments checked against the live allocations. Page-locked host
+// memory is ordinary memory (FAKE_CUDA_NO_PIN=1: none to be had). With FAKE_CUDA_LOG=path,
+// mode 3 appends one line per launch, copy, event record, stream wait, caller-visible
+// free and host allocation to that file, for the tests to check the order.
 // Built with -DNO_DRIVER_VERSION it lacks cuDriverGetVersion, like a driver too old for a
 // symbol cudarc wants.
 #include <stdio.h>
@@ -161,14 +163,51 @@ CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void *stream)
     return 0;
 }
 CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, 0); }
+// Page-locked host memory: ordinary memory, remembered so that copies can say whether
+// they went through it. FAKE_CUDA_NO_PIN=1 makes every such allocation fail.
+static struct { char *p; size_t n; } pinned[1024];
+
+CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags) {
+    if (mode() != 3 || getenv("FAKE_CUDA_NO_PIN")) return 2;
+    for (int i = 0; i < 1024; i++)
+        if (!pinned[i].p) {
+            pinned[i].p = malloc(n ? n : 1);
+            pinned[i].n = n;
+            memset(pinned[i].p, 0xEE, n);
+            *p = pinned[i].p;
+            logf_("host alloc %zu flags %u at %llx", n, flags, (unsigned long long)*p);
+            return 0;
+        }
+    return 2;
+}
+CUresult cuMemFreeHost(void *p) {
+    for (int i = 0; i < 1024; i++)
+        if (pinned[i].p == p) {
+            logf_("host free %llx", (unsigned long long)p);
+            free(p);
+            pinned[i].p = 0;
+            return 0;
+        }
+    fprintf(stderr, "[fake libcuda] freeing host memory %p that cuMemHostAlloc did not give\n", p);
+    abort();
+}
+static const char *kind(const void *p, size_t n) {
+    for (int i = 0; i < 1024; i++)
+        if (pinned[i].p && (const char *)p >= pinned[i].p && (const char *)p + n <= pinned[i].p + pinned[i].n)
+            return "pinned";
+    return "pageable";
+}
+
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
     find(dst, n);
     memcpy((void *)dst, src, n);
+    logf_("htod %zu from %s stream %llx", n, kind(src, n), (unsigned long long)stream);
     return 0;
 }
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
     find(src, n);
     memcpy(dst, (void *)src, n);
+    logf_("dtoh %zu into %s stream %llx", n, kind(dst, n), (unsigned long long)stream);
     return 0;
 }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoDAsync_v2(dst, src, n, 0); }
@@ -181,7 +220,10 @@ CUresult cuStreamCreate(void **s, unsigned flags) {
     return 0;
 }
 CUresult cuStreamDestroy_v2(void *s) { free(s); return 0; }
-CUresult cuStreamSynchronize(void *s) { return 0; }
+CUresult cuStreamSynchronize(void *s) {
+    logf_("sync stream %llx", (unsigned long long)s);
+    return 0;
+}
 CUresult cuStreamQuery(void *s) { return 0; }
 CUresult cuStreamWaitEvent(void *s, void *e, unsigned flags) {
     logf_("wait stream %llx event %llx", (unsigned long long)s, (unsigned long long)e);
@@ -200,13 +242,27 @@ CUresult cuEventRecord(void *e, void *s) {
 CUresult cuEventSynchronize(void *e) { return 0; }
 CUresult cuEventQuery(void *e) { return 0; }
 
-// Logs `launch <kernel> grid block`, and for the packs the output address (argument 9).
+// The buffer arguments of each kernel (their indices in shaders/common/decode_body.h's
+// signatures), ended by -1: each must point into a live allocation.
+static const int *buffer_args(const char *name) {
+    static const int tiles[] = {0, 1, 2, 3, 5, 6, 7, 8, -1}, med[] = {0, 1, 2, 5, 6, -1},
+                     recon[] = {0, 1, 2, -1}, pack[] = {0, 9, -1}, none[] = {-1};
+    return !strcmp(name, "decode_tiles") ? tiles
+         : !strcmp(name, "med_tiles") ? med
+         : !strcmp(name, "reconstruct") ? recon
+         : !strncmp(name, "pack_", 5) ? pack : none;
+}
+
+// Logs `launch <kernel> grid block stream`, and for the packs the output address
+// (argument 9); aborts when a buffer argument is not inside a live allocation.
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                         unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
     if (!gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024) return INVALID_VALUE;
     const char *name = f;
+    for (const int *a = buffer_args(name); *a >= 0; a++) find(*(CUdeviceptr *)params[*a], 1);
     char line[256];
-    snprintf(line, sizeof line, "launch %s grid %u,%u,%u block %u,%u,%u", name, gx, gy, gz, bx, by, bz);
+    snprintf(line, sizeof line, "launch %s grid %u,%u,%u block %u,%u,%u stream %llx", name, gx, gy,
+             gz, bx, by, bz, (unsigned long long)stream);
     if (!strncmp(name, "pack_", 5)) {
         CUdeviceptr out = *(CUdeviceptr *)params[9];
         snprintf(line + strlen(line), sizeof line - strlen(line), " out %llx", out);

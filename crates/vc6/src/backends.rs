@@ -7,8 +7,9 @@ use vc6_core::{CpuBackend, Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Backend {
-    /// The best compiled-in backend that works on this machine: a GPU when one is
-    /// compiled in and present, else the CPU.
+    /// The best compiled-in backend that works on this machine: CUDA on an NVIDIA GPU
+    /// (while its decode has not run on a GPU, only with `VC6_CUDA_UNTESTED=1`), then
+    /// OpenCL on a GPU, then the CPU.
     #[default]
     Auto,
     /// The CPU reference, always available.
@@ -17,8 +18,8 @@ pub enum Backend {
     OpenCl,
     /// CUDA (feature `cuda`): an NVIDIA GPU, chosen by `CUDA_VISIBLE_DEVICES` and
     /// `VC6_CUDA_DEVICE`. Its device decode is written but has never run on a GPU: unless
-    /// `VC6_CUDA_UNTESTED=1` is set, decoding with it fails with [`Error::Unsupported`]
-    /// and [`Backend::status`] reports it as unable to run.
+    /// `VC6_CUDA_UNTESTED=1` is set, decoding with it fails with [`Error::Unsupported`],
+    /// [`Backend::status`] reports it as unable to run and `Auto` passes it by.
     Cuda,
 }
 
@@ -73,14 +74,16 @@ impl Backend {
         }
     }
 
-    /// The backend `Auto` resolves to here: OpenCL when it runs on a GPU, else the CPU.
+    /// The backend `Auto` resolves to here: CUDA where it can run (a driver, a device,
+    /// and while its decode has not run on a GPU, `VC6_CUDA_UNTESTED=1`), else OpenCL
+    /// when it runs on a GPU, else the CPU.
     pub fn resolve(self) -> Backend {
         match self {
-            // CUDA is never chosen while its device decode has not run on a GPU (vc6-cuda's
-            // decode returns Unsupported unless VC6_CUDA_UNTESTED=1): `Auto` must always give
-            // a backend that decodes. Once the shared suite passes on hardware, prefer it
-            // here on NVIDIA GPUs.
             Backend::Auto => {
+                // `Auto` must give a backend that decodes: CUDA only where it can run.
+                if cuda_runs() {
+                    return Backend::Cuda;
+                }
                 // Only the device type is probed here: the kernels are built on first use.
                 #[cfg(feature = "opencl")]
                 if vc6_opencl::OpenClBackend::probe(&vc6_opencl::OpenClConfig::from_env())
@@ -157,6 +160,19 @@ fn cuda_status() -> std::result::Result<String, String> {
     }
 }
 
+/// Whether `Auto` takes CUDA: it can run here ([`cuda_status`]). The gate is read first,
+/// so that without `VC6_CUDA_UNTESTED=1` no driver is loaded or initialised (cuInit is
+/// slow, and the CLI's start-up counts).
+#[cfg(feature = "cuda")]
+fn cuda_runs() -> bool {
+    vc6_cuda::untested_decode_enabled() && cuda_status().is_ok()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_runs() -> bool {
+    false
+}
+
 #[cfg(not(feature = "cuda"))]
 fn cuda_status() -> std::result::Result<String, String> {
     Err(Error::Unsupported(CUDA_NOT_COMPILED.into()).to_string())
@@ -199,17 +215,22 @@ mod tests {
         assert!(Backend::ALL.contains(&Backend::Cuda));
     }
 
-    /// CUDA's decode has never run on a GPU, so `Auto` never takes it and, unless
-    /// `VC6_CUDA_UNTESTED=1` opens it, it never counts as available; its status says why:
-    /// no driver here, or (with one) the untested device decode.
+    /// CUDA's decode has never run on a GPU, so unless `VC6_CUDA_UNTESTED=1` opens it, it
+    /// never counts as available and `Auto` passes it by; its status says why: no driver
+    /// here, or (with one) the untested device decode. `Auto` takes CUDA exactly where it
+    /// is available (`tests/auto_cuda.rs` checks both ways against a stand-in driver).
     #[test]
     fn cuda_never_runs_and_says_why() {
-        assert_ne!(Backend::Auto.resolve(), Backend::Cuda);
+        assert_eq!(
+            Backend::Auto.resolve() == Backend::Cuda,
+            Backend::available().contains(&Backend::Cuda)
+        );
         if std::env::var("VC6_CUDA_UNTESTED").is_ok_and(|v| v.trim() == "1") {
             eprintln!("note: VC6_CUDA_UNTESTED=1: CUDA may count as available here");
             return;
         }
         assert!(!Backend::available().contains(&Backend::Cuda));
+        assert_ne!(Backend::Auto.resolve(), Backend::Cuda);
         let status = Backend::status();
         let cuda = status.iter().find(|s| s.backend == Backend::Cuda).unwrap();
         assert_eq!(cuda.compiled, cfg!(feature = "cuda"));

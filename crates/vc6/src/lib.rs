@@ -33,7 +33,7 @@
 //! |---------|---------|--------------|
 //! | `rayon` | yes     | tiles encoded and decoded on every core |
 //! | `opencl` | no     | the OpenCL backend ([`Backend::OpenCl`] and the `opencl` module); the OpenCL library is loaded at run time |
-//! | `cuda`  | no      | the CUDA backend ([`Backend::Cuda`]): driver check, device choice, NVRTC and its kernel cache; its device decode has never run on a GPU, so it refuses decodes unless `VC6_CUDA_UNTESTED=1` and `Auto` never picks it |
+//! | `cuda`  | no      | the CUDA backend ([`Backend::Cuda`]): driver check, device choice, NVRTC and its kernel cache; its device decode has never run on a GPU, so it refuses decodes unless `VC6_CUDA_UNTESTED=1`, and only then does `Auto` prefer it |
 //! | `image` | no      | the `image` crate's decoder, region decoder, encoder and format hooks (the `image` module: `vc6::image::register()` makes `image::open("x.vc6")` work) |
 //!
 //! The CPU backend is always there; [`Backend::status`] lists what this build can run

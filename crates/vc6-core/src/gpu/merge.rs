@@ -334,15 +334,26 @@ pub fn frame_bytes(item: (&Plan, &[u8], &OutputLayout)) -> u64 {
 /// A batch split into runs of items (in order) whose [`frame_bytes`] stay within
 /// `budget`; an item larger than the budget runs alone.
 pub fn chunks(items: &[(&Plan, &[u8], &OutputLayout)], budget: u64) -> Vec<std::ops::Range<usize>> {
+    chunks_within(items, budget, None)
+}
+
+/// As [`chunks`], and with `out_budget`, also within that many bytes of output (the
+/// layouts' lengths) a run: for backends that stage each run's output in host memory.
+pub fn chunks_within(
+    items: &[(&Plan, &[u8], &OutputLayout)],
+    budget: u64,
+    out_budget: Option<u64>,
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0u64);
+    let (mut start, mut bytes, mut out_bytes) = (0, 0u64, 0u64);
     for (i, &item) in items.iter().enumerate() {
-        let b = frame_bytes(item);
-        if i > start && bytes + b > budget {
+        let (b, o) = (frame_bytes(item), item.2.len as u64);
+        if i > start && (bytes + b > budget || out_budget.is_some_and(|m| out_bytes + o > m)) {
             out.push(start..i);
-            (start, bytes) = (i, 0);
+            (start, bytes, out_bytes) = (i, 0, 0);
         }
         bytes += b;
+        out_bytes += o;
     }
     if start < items.len() {
         out.push(start..items.len());
@@ -410,6 +421,18 @@ mod tests {
         assert_eq!(chunks(&items, 0), vec![0..1, 1..2, 2..3, 3..4]);
         assert_eq!(chunks(&items, sizes[0] + sizes[1]), vec![0..2, 2..3, 3..4]);
         assert!(chunks(&[], 10).is_empty());
+        // An output budget splits too (20x20, 40x20, 30x20, 50x20 bytes of output).
+        let outs: Vec<u64> = layouts.iter().map(|l| l.len as u64).collect();
+        assert_eq!(outs, [400, 800, 600, 1000]);
+        assert_eq!(
+            chunks_within(&items, u64::MAX, Some(1400)),
+            vec![0..2, 2..3, 3..4]
+        );
+        assert_eq!(chunks_within(&items, u64::MAX, Some(0)), chunks(&items, 0));
+        assert_eq!(
+            chunks_within(&items, sizes[0] + sizes[1], Some(1000)),
+            vec![0..1, 1..2, 2..3, 3..4]
+        );
 
         let cut = &streams[2][..streams[2].len() - 1];
         let mut bad = items.clone();
