@@ -424,6 +424,12 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
         assert_eq!(f.to_host().unwrap(), vec![0u8; layout.len]);
     }
     drop(frames);
+    // Batches from several threads at once: each takes stagings of its own.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| run(&backend));
+        }
+    });
     // The kept buffers go with the backend: one upload and one download buffer per lane.
     take_log(&log_path);
     drop(backend);

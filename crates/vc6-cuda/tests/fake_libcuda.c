@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <pthread.h>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -84,33 +85,45 @@ typedef unsigned long long CUdeviceptr;
 #define NOT_SUPPORTED 801 // CUDA_ERROR_NOT_SUPPORTED
 #define INVALID_VALUE 1   // CUDA_ERROR_INVALID_VALUE
 
+// One line a call, whole even when threads log at once.
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static void logf_(const char *fmt, ...) {
     const char *path = getenv("FAKE_CUDA_LOG");
     if (!path) return;
-    FILE *f = fopen(path, "a");
-    if (!f) return;
+    char line[512];
     va_list args;
     va_start(args, fmt);
-    vfprintf(f, fmt, args);
+    vsnprintf(line, sizeof line, fmt, args);
     va_end(args);
-    fputc('\n', f);
-    fclose(f);
+    pthread_mutex_lock(&log_lock);
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    }
+    pthread_mutex_unlock(&log_lock);
 }
 
-// Live allocations, to check every copy, set and free against.
+// Live allocations, to check every copy, set and free against; the lock lets decodes run
+// from several threads at once, as on a real driver.
 #define MAX_ALLOCS 65536
 static struct { char *p; size_t n; } allocs[MAX_ALLOCS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int find(CUdeviceptr p, size_t n) {
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_ALLOCS; i++)
-        if (allocs[i].p && (char *)p >= allocs[i].p && (char *)p + n <= allocs[i].p + allocs[i].n)
+        if (allocs[i].p && (char *)p >= allocs[i].p && (char *)p + n <= allocs[i].p + allocs[i].n) {
+            pthread_mutex_unlock(&lock);
             return i;
+        }
     fprintf(stderr, "[fake libcuda] %zu bytes at %p are not inside one allocation\n", n, (void *)p);
     abort();
 }
 
 static CUresult alloc(CUdeviceptr *p, size_t n) {
     if (mode() != 3) return NOT_SUPPORTED;
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_ALLOCS; i++)
         if (!allocs[i].p) {
             allocs[i].p = calloc(n ? n : 1, 1);
@@ -118,17 +131,21 @@ static CUresult alloc(CUdeviceptr *p, size_t n) {
             // Fresh memory is not zero on a GPU: make reads of unwritten bytes visible.
             memset(allocs[i].p, 0xEE, n);
             *p = (CUdeviceptr)allocs[i].p;
+            pthread_mutex_unlock(&lock);
             return 0;
         }
+    pthread_mutex_unlock(&lock);
     return 2;
 }
 
 static CUresult release(CUdeviceptr p) {
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < MAX_ALLOCS; i++)
         if (allocs[i].p == (char *)p) {
             logf_("free %llx", p);
             free(allocs[i].p);
             allocs[i].p = 0;
+            pthread_mutex_unlock(&lock);
             return 0;
         }
     fprintf(stderr, "[fake libcuda] freeing %p, which is not an allocation\n", (void *)p);
@@ -169,6 +186,7 @@ static struct { char *p; size_t n; } pinned[1024];
 
 CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags) {
     if (mode() != 3 || getenv("FAKE_CUDA_NO_PIN")) return 2;
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < 1024; i++)
         if (!pinned[i].p) {
             pinned[i].p = malloc(n ? n : 1);
@@ -176,26 +194,33 @@ CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags) {
             memset(pinned[i].p, 0xEE, n);
             *p = pinned[i].p;
             logf_("host alloc %zu flags %u at %llx", n, flags, (unsigned long long)*p);
+            pthread_mutex_unlock(&lock);
             return 0;
         }
+    pthread_mutex_unlock(&lock);
     return 2;
 }
 CUresult cuMemFreeHost(void *p) {
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < 1024; i++)
         if (pinned[i].p == p) {
             logf_("host free %llx", (unsigned long long)p);
             free(p);
             pinned[i].p = 0;
+            pthread_mutex_unlock(&lock);
             return 0;
         }
     fprintf(stderr, "[fake libcuda] freeing host memory %p that cuMemHostAlloc did not give\n", p);
     abort();
 }
 static const char *kind(const void *p, size_t n) {
+    const char *k = "pageable";
+    pthread_mutex_lock(&lock);
     for (int i = 0; i < 1024; i++)
         if (pinned[i].p && (const char *)p >= pinned[i].p && (const char *)p + n <= pinned[i].p + pinned[i].n)
-            return "pinned";
-    return "pageable";
+            k = "pinned";
+    pthread_mutex_unlock(&lock);
+    return k;
 }
 
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {

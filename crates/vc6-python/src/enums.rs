@@ -7,7 +7,8 @@ use pyo3::prelude::*;
 use vc6::PixelFormat;
 
 /// Where the codec runs. `GPU` is the OpenCL backend today (any OpenCL 1.2 device, chosen
-/// by `OCL_DEVICE`); `AUTO` takes an OpenCL GPU when there is one, else the CPU.
+/// by `OCL_DEVICE`); `AUTO` takes CUDA where it can run (today only with
+/// `VC6_CUDA_UNTESTED=1`: never run on a GPU), then an OpenCL GPU, else the CPU.
 #[pyclass(eq, eq_int, hash, frozen, from_py_object, module = "vc6rs.codec")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CodecBackendType {
@@ -15,7 +16,7 @@ pub enum CodecBackendType {
     CPU,
     /// A GPU backend: OpenCL.
     GPU,
-    /// An OpenCL GPU when one is present, else the CPU.
+    /// CUDA where it can run, then an OpenCL GPU, else the CPU.
     AUTO,
 }
 
@@ -30,7 +31,8 @@ impl CodecBackendType {
     }
 }
 
-/// Where decoded images live. `CUDA_DEVICE` (decoders only: `DecoderSync`) leaves each
+/// Where decoded images live. `CUDA_DEVICE` (decoders only: `DecoderSync` and
+/// `DecoderAsync`) leaves each
 /// decoded frame in CUDA device memory as a `CudaImage`; the CUDA device decode has never
 /// run on a GPU, so it is refused unless `VC6_CUDA_UNTESTED=1` is set (and an NVIDIA
 /// driver is present).
@@ -39,7 +41,7 @@ impl CodecBackendType {
 pub enum ImageMemoryType {
     /// Host memory (NumPy arrays, the buffer protocol, DLPack on the CPU).
     CPU,
-    /// CUDA device memory (`DecoderSync` only; never run on a GPU: needs
+    /// CUDA device memory (decoders only; never run on a GPU: needs
     /// `VC6_CUDA_UNTESTED=1`).
     CUDA_DEVICE,
 }

@@ -5,7 +5,9 @@
 //! [`Pending`] result, unless `in_flight` decodes are already running or waiting for a
 //! worker: then it blocks until one finishes (back-pressure, so a fast producer cannot
 //! queue unbounded work). Works with every backend; a GPU backend overlaps the host-side
-//! planning of one frame with the device work of the others.
+//! planning of one frame with the device work of the others. With the `cuda` feature,
+//! [`AsyncDecoder::submit_to_cuda`] and [`AsyncDecoder::submit_batch_to_cuda`] leave the
+//! frames in CUDA device memory, through the same slots (never run on a GPU).
 
 use crate::codec::{Decoder, DecoderSettings, Frame, FrameRegion};
 use std::any::Any;
@@ -125,14 +127,35 @@ impl AsyncDecoder {
         &self,
         items: Vec<(S, FrameRegion)>,
     ) -> Pending<Vec<Result<Frame>>> {
-        let items: Vec<(Arc<[u8]>, FrameRegion)> =
-            items.into_iter().map(|(s, r)| (s.into(), r)).collect();
+        let items = shared(items);
         let decoder = self.decoder.clone();
-        self.execute(move || {
-            let borrowed: Vec<(&[u8], FrameRegion)> =
-                items.iter().map(|(s, r)| (&s[..], *r)).collect();
-            Ok(decoder.decode_batch(&borrowed))
-        })
+        self.execute(move || Ok(decoder.decode_batch(&borrowed(&items))))
+    }
+
+    /// Queues a [`Decoder::decode_to_cuda`] of `region` of `stream`: the frame stays in
+    /// CUDA device memory. Takes a slot and blocks as [`AsyncDecoder::submit`] does; the
+    /// decode's errors (such as the CUDA backend's refusal where it cannot run) come from
+    /// [`Pending::wait`]. **Never run on a GPU**: refused unless `VC6_CUDA_UNTESTED=1`.
+    #[cfg(feature = "cuda")]
+    pub fn submit_to_cuda(
+        &self,
+        stream: impl Into<Arc<[u8]>>,
+        region: FrameRegion,
+    ) -> Pending<crate::cuda::DeviceFrame> {
+        let (stream, decoder) = (stream.into(), self.decoder.clone());
+        self.execute(move || decoder.decode_to_cuda(&stream, region))
+    }
+
+    /// Queues many decodes as one [`Decoder::decode_batch_to_cuda`], taking one slot, as
+    /// [`AsyncDecoder::submit_batch`] does. **Never run on a GPU.**
+    #[cfg(feature = "cuda")]
+    pub fn submit_batch_to_cuda<S: Into<Arc<[u8]>>>(
+        &self,
+        items: Vec<(S, FrameRegion)>,
+    ) -> Pending<Vec<Result<crate::cuda::DeviceFrame>>> {
+        let items = shared(items);
+        let decoder = self.decoder.clone();
+        self.execute(move || Ok(decoder.decode_batch_to_cuda(&borrowed(&items))))
     }
 
     /// The decoder the workers share.
@@ -192,6 +215,16 @@ impl Drop for AsyncDecoder {
             let _ = worker.join();
         }
     }
+}
+
+/// A batch's streams, owned so that they can travel to a worker.
+fn shared<S: Into<Arc<[u8]>>>(items: Vec<(S, FrameRegion)>) -> Vec<(Arc<[u8]>, FrameRegion)> {
+    items.into_iter().map(|(s, r)| (s.into(), r)).collect()
+}
+
+/// A batch as the decoder's batch calls take it.
+fn borrowed(items: &[(Arc<[u8]>, FrameRegion)]) -> Vec<(&[u8], FrameRegion)> {
+    items.iter().map(|(s, r)| (&s[..], *r)).collect()
 }
 
 /// A worker's loop: take the next task and run it; stop when the queue closes.
@@ -316,6 +349,77 @@ mod tests {
             Ok(value)
         });
         (open, pending)
+    }
+
+    /// A device decode's outcome, comparable: the frame's size, or the error's variant
+    /// and message.
+    #[cfg(feature = "cuda")]
+    fn device_outcome(
+        r: &Result<crate::cuda::DeviceFrame>,
+    ) -> std::result::Result<(u32, u32), String> {
+        r.as_ref()
+            .map(|f| (f.width, f.height))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Device submissions give what `Decoder::decode_to_cuda` and `decode_batch_to_cuda`
+    /// give, item by item: without a GPU (or without `VC6_CUDA_UNTESTED=1`) the CUDA
+    /// backend's refusal, as a result, not a hang or a panic.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_submissions_resolve_as_the_synchronous_calls() {
+        use crate::{Encoder, EncoderSettings, PixelFormat};
+        let enc = Encoder::new(24, 16, PixelFormat::Gray8, EncoderSettings::default()).unwrap();
+        let stream: Arc<[u8]> = enc.encode(&[7; 24 * 16]).unwrap().into();
+        let p = pool(2);
+        let whole = FrameRegion::default();
+        let want = p.decoder().decode_to_cuda(&stream, whole);
+        if !crate::cuda::driver_present() || !crate::cuda::untested_decode_enabled() {
+            assert!(
+                want.is_err(),
+                "the CUDA decode ran without a driver or its gate"
+            );
+        }
+        let got = within(p.submit_to_cuda(Arc::clone(&stream), whole));
+        assert_eq!(device_outcome(&got), device_outcome(&want));
+
+        // A good item, a truncated one, a foreign one, a LoQ: each keeps its own outcome.
+        let items: Vec<(Arc<[u8]>, FrameRegion)> = vec![
+            (Arc::clone(&stream), whole),
+            (stream[..stream.len() - 1].into(), whole),
+            (Arc::from(&b"GIF89a not a vc6 stream"[..]), whole),
+            (Arc::clone(&stream), FrameRegion::full(1)),
+        ];
+        let want = p.decoder().decode_batch_to_cuda(&borrowed(&items));
+        let got = within(p.submit_batch_to_cuda(items)).unwrap();
+        let outcomes = |v: &[Result<_>]| v.iter().map(device_outcome).collect::<Vec<_>>();
+        assert_eq!(outcomes(&got), outcomes(&want));
+        assert_eq!(got.len(), 4);
+        assert!(
+            matches!(got[2], Err(Error::NotVc6(_))),
+            "{:?}",
+            device_outcome(&got[2])
+        );
+        assert_eq!(p.in_flight(), 0, "a device decode kept its slot");
+    }
+
+    /// A device submission waits for a slot like any other.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_submissions_block_while_every_slot_is_busy() {
+        let p = pool(1);
+        let (open, busy) = gated(&p, 1);
+        std::thread::scope(|s| {
+            let p = &p;
+            let submitter =
+                s.spawn(move || p.submit_to_cuda(&b"not a stream"[..], FrameRegion::default()));
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(!submitter.is_finished(), "submit_to_cuda did not block");
+            open.send(()).unwrap();
+            let refused = within(submitter.join().unwrap());
+            assert!(refused.is_err());
+        });
+        assert_eq!(within(busy).unwrap(), 1);
     }
 
     #[test]

@@ -337,6 +337,15 @@ impl<'a> LaidOut<'a> {
             for (t, &o) in tables.iter().zip(&at[1..]) {
                 bytes[o..][..t.len()].copy_from_slice(t);
             }
+            // The padding after each segment is zero, not a previous batch's bytes, so
+            // that the device sees the same bytes whatever ran before.
+            let ends = at[1..].iter().copied().chain([in_len]);
+            let lens = [host.stream_len]
+                .into_iter()
+                .chain(tables.iter().map(|t| t.len()));
+            for ((o, len), end) in at.iter().zip(lens).zip(ends) {
+                bytes[o + len..end].fill(0);
+            }
         }
         let input = r.pool.alloc_uninit(lane, in_len)?;
         let input_at = address(&input, lane);

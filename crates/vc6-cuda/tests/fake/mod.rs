@@ -12,7 +12,7 @@ pub fn build_fake(dir: &Path, defines: &[&str]) {
     std::fs::write(&src, include_str!("../fake_libcuda.c")).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&cc)
-        .args(["-shared", "-fPIC", "-o"])
+        .args(["-shared", "-fPIC", "-pthread", "-o"])
         .arg(dir.join("libcuda.so.1"))
         .args(defines)
         .arg(&src)

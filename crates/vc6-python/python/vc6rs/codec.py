@@ -14,13 +14,14 @@
 ``OCL_BIN_LOC`` caches compiled kernels). The same names as the SDK's do not make the
 streams compatible: vc6-rs has its own bitstream.
 
-``ImageMemoryType.CUDA_DEVICE`` (``DecoderSync`` only) leaves decoded frames in CUDA
+``ImageMemoryType.CUDA_DEVICE`` (decoders only) leaves decoded frames in CUDA
 device memory. **The CUDA device decode has never run on a GPU** (only against a
 stand-in driver that runs no kernel), so it is off unless ``VC6_CUDA_UNTESTED=1`` is set:
 without it, or without an NVIDIA driver, creating such a decoder raises
 ``UnsupportedError`` saying which; a device that cannot start raises ``DeviceError``.
-With it, ``decode``, ``decode_batch`` and ``read`` return ``CudaImage`` objects (decoded by
-the CUDA backend in each stream's own picture format, whatever ``backend`` says):
+With it, ``decode``, ``decode_batch`` and ``read`` return ``CudaImage`` objects
+(``DecoderAsync``'s through their ``DecodeFuture``), decoded by the CUDA backend in each
+stream's own picture format, whatever ``backend`` says:
 
 - the attributes of ``DecodedImage`` (``shape``, ``dtype``, ``strides``, ``width`` ...),
   with the same shapes;
@@ -34,8 +35,7 @@ the CUDA backend in each stream's own picture format, whatever ``backend`` says)
 
 ``CUDA_BIN_LOC`` caches the compiled CUDA kernels (``cuda_kernel_cache_path(folder)``
 says which file serves the device ``VC6_CUDA_DEVICE`` picks), ``VC6_CUDA_DEVICE`` picks
-the device (an index or part of its name). Encoders and ``DecoderAsync`` take host memory
-only.
+the device (an index or part of its name). Encoders take host memory only.
 """
 
 from ._vc6rs import (

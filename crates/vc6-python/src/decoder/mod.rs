@@ -4,10 +4,11 @@ mod future;
 
 use crate::cuda::CudaImage;
 use crate::enums::{CodecBackendType, ImageMemoryType, PictureFormat};
-use crate::errors::{param, to_py, Failure, UnsupportedError};
+use crate::errors::{param, to_py, Failure};
 use crate::image::DecodedImage;
 use crate::input::{bytes_of, Bytes};
 pub use future::DecodeFuture;
+use future::DeviceItem;
 use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -144,19 +145,6 @@ fn device_image(
             .into_any()
             .unbind(),
     )
-}
-
-/// Why `DecoderAsync` refuses `ImageMemoryType.CUDA_DEVICE`.
-fn async_refuses(memory_type: ImageMemoryType) -> PyResult<()> {
-    match memory_type {
-        ImageMemoryType::CPU => Ok(()),
-        ImageMemoryType::CUDA_DEVICE => Err(UnsupportedError::new_err(
-            "ImageMemoryType.CUDA_DEVICE: DecoderAsync gives images in host memory only; \
-             use DecoderSync(..., memory_type=ImageMemoryType.CUDA_DEVICE) for images in \
-             CUDA device memory (its decodes release the GIL, so threads can run them side \
-             by side; the CUDA device decode has never run on a GPU)",
-        )),
-    }
 }
 
 /// Decodes vc6 streams, whole, at a level of quality (LoQ), a region of one, or a prefix
@@ -449,18 +437,40 @@ impl DecoderSync {
 /// Decodes on background threads, `in_flight` frames at a time (`DecoderAsync(width,
 /// height, backend, picture_format, memory_type, in_flight=4)`): `decode` returns a
 /// `DecodeFuture` at once (it blocks only while `in_flight` decodes are unfinished), whose
-/// `result()` gives the `DecodedImage` or raises the error. Host memory only:
-/// `ImageMemoryType.CUDA_DEVICE` raises `UnsupportedError` (use `DecoderSync` for images
-/// in CUDA device memory).
+/// `result()` gives the `DecodedImage` or raises the error.
+///
+/// `memory_type=ImageMemoryType.CUDA_DEVICE`: the futures give `CudaImage`s, as
+/// `DecoderSync`'s `decode`, `decode_batch` and `read` do (the CUDA backend decodes
+/// whatever `backend` says, in each stream's own format). **The CUDA device decode has
+/// never run on a GPU**: creating such a decoder raises `UnsupportedError` unless
+/// `VC6_CUDA_UNTESTED=1` is set (and without an NVIDIA driver), and `DeviceError` when
+/// the device cannot start.
 #[pyclass(frozen, module = "vc6rs.codec")]
 pub struct DecoderAsync {
-    pool: RwLock<Arc<vc6::AsyncDecoder>>,
+    state: RwLock<AsyncState>,
     in_flight: usize,
 }
 
+/// A `DecoderAsync`'s workers and where its images go.
+#[derive(Clone)]
+struct AsyncState {
+    pool: Arc<vc6::AsyncDecoder>,
+    /// `Some(device ordinal)` for `ImageMemoryType.CUDA_DEVICE`.
+    cuda: Option<usize>,
+}
+
 impl DecoderAsync {
-    fn pool(&self) -> Arc<vc6::AsyncDecoder> {
-        Arc::clone(&self.pool.read().unwrap_or_else(|p| p.into_inner()))
+    fn state(&self) -> AsyncState {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a device decode of `stream` needs beside its frame.
+fn device_item(stream: &[u8], loq: u8, ordinal: usize) -> DeviceItem {
+    DeviceItem {
+        format: crate::cuda::own_format(stream),
+        loq,
+        ordinal,
     }
 }
 
@@ -480,38 +490,50 @@ impl DecoderAsync {
         in_flight: usize,
         threads: usize,
     ) -> PyResult<DecoderAsync> {
-        async_refuses(memory_type)?;
         let s = settings(width, height, backend, picture_format, threads)?;
+        // As DecoderSync: backends start without the GIL (`device_for` too).
+        let cuda = device_for(py, memory_type)?;
         let pool = py
             .detach(|| vc6::AsyncDecoder::new(s, in_flight))
             .map_err(to_py)?;
         Ok(DecoderAsync {
-            pool: RwLock::new(Arc::new(pool)),
+            state: RwLock::new(AsyncState {
+                pool: Arc::new(pool),
+                cuda,
+            }),
             in_flight,
         })
     }
 
-    /// Changes the largest accepted size and the output format (for decodes submitted
-    /// from now on; those in flight finish as they were).
-    #[pyo3(signature = (width, height, picture_format=None, memory_type=ImageMemoryType::CPU))]
+    /// Changes the largest accepted size and the output format, and where images go
+    /// (`memory_type`; `None`: unchanged), for decodes submitted from now on (those in
+    /// flight finish as they were). Switching to `ImageMemoryType.CUDA_DEVICE` checks the
+    /// CUDA backend as the constructor does.
+    #[pyo3(signature = (width, height, picture_format=None, memory_type=None))]
     fn reconfigure(
         &self,
         py: Python<'_>,
         width: u32,
         height: u32,
         picture_format: Option<PictureFormat>,
-        memory_type: ImageMemoryType,
+        memory_type: Option<ImageMemoryType>,
     ) -> PyResult<()> {
-        async_refuses(memory_type)?;
-        let mut decoder = self.pool().decoder().clone();
+        let cuda = match memory_type {
+            Some(m) => Some(device_for(py, m)?),
+            None => None,
+        };
+        let mut decoder = self.state().pool.decoder().clone();
         decoder
             .reconfigure(width, height, picture_format.map(PictureFormat::pixel))
             .map_err(to_py)?;
         let next = vc6::AsyncDecoder::with_decoder(decoder, self.in_flight).map_err(to_py)?;
-        let old = std::mem::replace(
-            &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
-            Arc::new(next),
-        );
+        let old = {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(cuda) = cuda {
+                state.cuda = cuda;
+            }
+            std::mem::replace(&mut state.pool, Arc::new(next))
+        };
         // The old pool finishes its decodes as it drops: without the GIL.
         py.detach(move || drop(old));
         Ok(())
@@ -523,13 +545,29 @@ impl DecoderAsync {
         self.in_flight
     }
 
-    /// The backend that runs the decodes.
+    /// Where decoded images go: `ImageMemoryType.CPU` (`DecodedImage`) or
+    /// `ImageMemoryType.CUDA_DEVICE` (`CudaImage`).
     #[getter]
-    fn backend_name(&self) -> &'static str {
-        self.pool().decoder().backend_name()
+    fn memory_type(&self) -> ImageMemoryType {
+        match self.state().cuda {
+            Some(_) => ImageMemoryType::CUDA_DEVICE,
+            None => ImageMemoryType::CPU,
+        }
     }
 
-    /// Queues a decode (arguments as `DecoderSync.decode`); returns a `DecodeFuture`.
+    /// The backend that runs the decodes: `"cpu"` or `"opencl"`, or `"cuda"` with
+    /// `ImageMemoryType.CUDA_DEVICE`.
+    #[getter]
+    fn backend_name(&self) -> &'static str {
+        let state = self.state();
+        match state.cuda {
+            Some(_) => "cuda",
+            None => state.pool.decoder().backend_name(),
+        }
+    }
+
+    /// Queues a decode (arguments as `DecoderSync.decode`); returns a `DecodeFuture`
+    /// (of a `DecodedImage`, or a `CudaImage` with `ImageMemoryType.CUDA_DEVICE`).
     #[pyo3(signature = (data, loq=0, region=None))]
     fn decode(
         &self,
@@ -540,9 +578,10 @@ impl DecoderAsync {
     ) -> PyResult<DecodeFuture> {
         let region = frame_region(loq, region)?;
         let stream: Arc<[u8]> = Arc::from(bytes_of(data)?.as_slice());
-        let pool = self.pool();
-        let pending = py.detach(move || pool.submit(stream, region));
-        Ok(DecodeFuture::single(pending, region.loq))
+        let AsyncState { pool, cuda } = self.state();
+        // The pool moves into the closure: were it the last reference (after a
+        // reconfigure), it drops there, without the GIL.
+        Ok(py.detach(move || submit(&pool, cuda, stream, region)))
     }
 
     /// Reads a file and queues its decode; returns a `DecodeFuture`.
@@ -555,18 +594,17 @@ impl DecoderAsync {
         region: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<DecodeFuture> {
         let region = frame_region(loq, region)?;
-        let pool = self.pool();
-        let pending = py
-            .detach(move || -> Result<_, Failure> {
-                let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
-                Ok(pool.submit(stream, region))
-            })
-            .map_err(Failure::into_py)?;
-        Ok(DecodeFuture::single(pending, region.loq))
+        let AsyncState { pool, cuda } = self.state();
+        py.detach(move || -> Result<_, Failure> {
+            let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
+            Ok(submit(&pool, cuda, stream.into(), region))
+        })
+        .map_err(Failure::into_py)
     }
 
     /// Queues many decodes as one batch (items as `DecoderSync.decode_batch`); the
-    /// future's `result()` is the list of images and exception objects.
+    /// future's `result()` is the list of images (`CudaImage`s with
+    /// `ImageMemoryType.CUDA_DEVICE`) and exception objects.
     #[pyo3(signature = (items, loq=0, region=None))]
     fn decode_batch<'py>(
         &self,
@@ -590,17 +628,54 @@ impl DecoderAsync {
                 Err(e) => slots.push(Err(e.into_value(py).into_any())),
             }
         }
-        let pool = self.pool();
-        let pending = py.detach(move || pool.submit_batch(jobs));
-        Ok(DecodeFuture::batch(pending, slots))
+        let AsyncState { pool, cuda } = self.state();
+        let Some(ordinal) = cuda else {
+            let pending = py.detach(move || pool.submit_batch(jobs));
+            return Ok(DecodeFuture::batch(pending, slots));
+        };
+        let (pending, items) = py.detach(move || {
+            let items: Vec<DeviceItem> = jobs
+                .iter()
+                .map(|(stream, region)| device_item(stream, region.loq, ordinal))
+                .collect();
+            (pool.submit_batch_to_cuda(jobs), items)
+        });
+        let mut items = items.into_iter();
+        let slots = slots
+            .into_iter()
+            .map(|slot| slot.map(|_| items.next().expect("one item per job")))
+            .collect();
+        Ok(DecodeFuture::device_batch(pending, slots))
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "<DecoderAsync in_flight={} backend={}>",
+            "<DecoderAsync in_flight={} backend={}{}>",
             self.in_flight,
-            self.backend_name()
+            self.backend_name(),
+            if self.state().cuda.is_some() {
+                " memory=CUDA_DEVICE"
+            } else {
+                ""
+            }
         )
+    }
+}
+
+/// Queues a decode of `stream` on `pool`: into host memory, or into CUDA device memory
+/// on device `cuda`.
+fn submit(
+    pool: &vc6::AsyncDecoder,
+    cuda: Option<usize>,
+    stream: Arc<[u8]>,
+    region: FrameRegion,
+) -> DecodeFuture {
+    match cuda {
+        None => DecodeFuture::single(pool.submit(stream, region), region.loq),
+        Some(ordinal) => {
+            let item = device_item(&stream, region.loq, ordinal);
+            DecodeFuture::device(pool.submit_to_cuda(stream, region), item)
+        }
     }
 }
 
