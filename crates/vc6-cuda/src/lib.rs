@@ -67,6 +67,8 @@
 //! - `VC6_CUDA_BATCH_MEMORY`: device memory a batch may hold at once (`512M`, `2G`;
 //!   default a quarter of the device's memory, between 256 MiB and 8 GiB); bigger
 //!   batches run in more chunks. A value that is not a size fails at start-up.
+//! - `VC6_CUDA_LANES`: streams a batch runs on at once (1 to 8, default 3); unmeasured,
+//!   there to be compared on a GPU without a rebuild.
 //! - `VC6_CUDA_UNTESTED=1`: run the device decode, which has never run on a GPU (unset:
 //!   decodes are refused with [`DECODE_UNTESTED`]).
 //! - `VC6_CUDA_TRACE=1`: print the time of every chunk of a batch to stderr.
@@ -137,6 +139,8 @@ pub struct CudaConfig {
     /// Device memory a batch may hold at once, in bytes; `None`: a quarter of the
     /// device's memory, between 256 MiB and 8 GiB. Bigger batches run in chunks.
     pub batch_memory: Option<u64>,
+    /// Streams a batch runs on at once, 1 to 8; `None`: 3.
+    pub lanes: Option<usize>,
 }
 
 impl CudaConfig {
@@ -148,17 +152,16 @@ impl CudaConfig {
     }
 
     /// As [`CudaConfig::from_env`], with an error naming `VC6_CUDA_BATCH_MEMORY` when it
-    /// is set to something that is not a size (`512M`, `2G`, `1073741824`).
+    /// is set to something that is not a size (`512M`, `2G`, `1073741824`), or
+    /// `VC6_CUDA_LANES` when it is not a number from 1 to 8.
     pub fn try_from_env() -> Result<CudaConfig> {
         match Self::read_env() {
-            (_, Some(bad)) => Err(Error::Parameter(format!(
-                "VC6_CUDA_BATCH_MEMORY='{bad}' is not a size (bytes, or with K, M or G: 512M, 2G)"
-            ))),
+            (_, Some(bad)) => Err(Error::Parameter(bad)),
             (config, None) => Ok(config),
         }
     }
 
-    /// The configuration, and the batch memory's text when it does not parse.
+    /// The configuration, and what is wrong with a variable that does not parse.
     fn read_env() -> (CudaConfig, Option<String>) {
         let var = |k| {
             std::env::var(k)
@@ -167,11 +170,26 @@ impl CudaConfig {
         };
         let memory = var("VC6_CUDA_BATCH_MEMORY");
         let batch_memory = memory.as_deref().and_then(parse_size);
-        let bad = memory.filter(|_| batch_memory.is_none());
+        let lanes_text = var("VC6_CUDA_LANES");
+        let lanes = lanes_text
+            .as_deref()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+            .filter(|n| (1..=run::MAX_LANES).contains(n));
+        let bad = match (&memory, &lanes_text) {
+            (Some(m), _) if batch_memory.is_none() => Some(format!(
+                "VC6_CUDA_BATCH_MEMORY='{m}' is not a size (bytes, or with K, M or G: 512M, 2G)"
+            )),
+            (_, Some(l)) if lanes.is_none() => Some(format!(
+                "VC6_CUDA_LANES='{l}' is not a number of streams from 1 to {}",
+                run::MAX_LANES
+            )),
+            _ => None,
+        };
         let config = CudaConfig {
             device: var("VC6_CUDA_DEVICE"),
             binary_cache: var("CUDA_BIN_LOC").map(PathBuf::from),
             batch_memory,
+            lanes,
         };
         (config, bad)
     }
@@ -258,6 +276,7 @@ pub struct CudaBackend {
     pool: pool::DevicePool,
     stagings: run::staging::StagingPool,
     budget: u64,
+    lanes: usize,
     origin: ModuleOrigin,
 }
 
@@ -289,14 +308,16 @@ impl CudaBackend {
             // stays reserved between batches.
             let budget = run::batch_budget(&info, config.batch_memory);
             let pool = pool::DevicePool::new(&context, info.ordinal, budget / 2)?;
+            let lanes = config.lanes.unwrap_or(run::LANES).clamp(1, run::MAX_LANES);
             Ok(CudaBackend {
                 info,
                 context,
                 module,
                 kernels,
                 pool,
-                stagings: Default::default(),
+                stagings: run::staging::StagingPool::new(lanes),
                 budget,
+                lanes,
                 origin,
             })
         })
@@ -344,6 +365,7 @@ impl CudaBackend {
             pool: &self.pool,
             stagings: &self.stagings,
             budget: self.budget,
+            lanes: self.lanes,
         }
     }
 

@@ -440,6 +440,21 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
         "{log:?}"
     );
 
+    // One lane: every chunk on the batch's own stream, one after the other.
+    let one = CudaConfig {
+        lanes: Some(1),
+        ..config.clone()
+    };
+    let backend = fake_backend(&one, cache);
+    take_log(&log_path);
+    run(&backend);
+    let log = take_log(&log_path);
+    let mut copies = streams_of(&log, "htod ");
+    assert_eq!(copies.len(), 5, "{log:?}");
+    copies.dedup();
+    assert_eq!(copies.len(), 1, "{log:?}");
+    drop(backend);
+
     // Without pinned memory: the same results through ordinary memory.
     std::env::set_var("FAKE_CUDA_NO_PIN", "1");
     let backend = fake_backend(&config, cache);
@@ -468,6 +483,7 @@ fn fake_driver_child() {
         device: Some("h100".into()),
         binary_cache: Some(cache.clone()),
         batch_memory: None,
+        lanes: None,
     };
     let err = |config: &CudaConfig| CudaBackend::new(config).unwrap_err().to_string();
     match case.as_str() {
@@ -618,6 +634,17 @@ fn fake_driver_child() {
                 Some(3 << 20)
             );
             std::env::remove_var("VC6_CUDA_BATCH_MEMORY");
+            for bad in ["0", "9", "two"] {
+                std::env::set_var("VC6_CUDA_LANES", bad);
+                let e = CudaConfig::try_from_env().unwrap_err().to_string();
+                assert!(
+                    e.contains(&format!("VC6_CUDA_LANES='{bad}' is not a number")),
+                    "{e}"
+                );
+            }
+            std::env::set_var("VC6_CUDA_LANES", "2");
+            assert_eq!(CudaConfig::try_from_env().unwrap().lanes, Some(2));
+            std::env::remove_var("VC6_CUDA_LANES");
             device_decode(&h100, &cache);
             pipelined_decode(&h100, &cache);
         }

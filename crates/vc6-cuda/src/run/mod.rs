@@ -2,8 +2,8 @@
 //!
 //! A batch is split into chunks ([`vc6_core::gpu::chunks_within`]: within a share of the
 //! batch's device memory, and for host output within [`STAGE_BYTES`] of output). Chunk
-//! `i` runs on lane `i % LANES`, each lane a stream of its own with its own pinned host
-//! buffers ([`staging`]):
+//! `i` runs on lane `i % lanes` ([`LANES`] unless `VC6_CUDA_LANES` says otherwise), each
+//! lane a stream of its own with its own pinned host buffers ([`staging`]):
 //!
 //! 1. on the host, the chunk is laid out (`prepare`, `merge`: the CPU work) while the
 //!    lanes queued before it run on the device;
@@ -39,9 +39,13 @@ use std::time::Instant;
 use vc6_core::gpu::{chunks_within, interleave, item_of, merge, prepare, FramePrep, HostTables};
 use vc6_core::{Error, OutputLayout, Plan, Result};
 
-/// Streams a batch runs on at once: enough for one lane's uploads, another's kernels and
-/// a third's downloads to overlap.
+/// Streams a batch runs on at once, by default: enough for one lane's uploads, another's
+/// kernels and a third's downloads to overlap. Unmeasured: `VC6_CUDA_LANES` (1 to
+/// [`MAX_LANES`]) changes it without a rebuild, for the first GPU session to compare.
 pub(crate) const LANES: usize = 3;
+
+/// The most lanes `VC6_CUDA_LANES` may ask for.
+pub(crate) const MAX_LANES: usize = 8;
 
 /// Output a chunk stages in pinned host memory, at most (host output); a larger frame
 /// gets a chunk of its own.
@@ -96,9 +100,11 @@ pub(crate) struct Runner<'r> {
     pub(crate) pool: &'r DevicePool,
     pub(crate) stagings: &'r StagingPool,
     pub(crate) budget: u64,
+    /// Streams a batch runs on at once (1 to [`MAX_LANES`]).
+    pub(crate) lanes: usize,
 }
 
-/// Decodes every item, chunk by chunk on up to [`LANES`] streams forked from `stream`,
+/// Decodes every item, chunk by chunk on up to `r.lanes` streams forked from `stream`,
 /// into `dest`. Items whose output buffer is too small for their layout are not
 /// decoded. Returns once every lane is done (the tiles' error bytes are read back), with
 /// `stream` ordered after all of them. **Never run on a GPU** (only against the stand-in
@@ -119,7 +125,7 @@ pub(crate) fn decode_batch(
         early.push(e);
     }
     let host_out = matches!(dest, Dest::Host(_));
-    let per_chunk = r.budget / LANES as u64;
+    let per_chunk = r.budget / r.lanes as u64;
     let ranges = chunks_within(&kept, per_chunk, host_out.then_some(STAGE_BYTES));
     // One destination per chunk: for host output, the chunk's own run of buffers.
     let mut host_outs: Vec<&mut [u8]>;
@@ -144,18 +150,17 @@ pub(crate) fn decode_batch(
         Dest::Device => ranges.iter().map(|_| Dest::Device).collect(),
         Dest::Pointer(p, n) => ranges.iter().map(|_| Dest::Pointer(p, n)).collect(),
     };
-    let results = match lanes(stream, ranges.len()) {
+    let results = match lanes(stream, ranges.len().min(r.lanes)) {
         Ok(lanes) => pipeline(&lanes, stream, r, &kept, &ranges, dests),
         Err(e) => kept.iter().map(|_| Err(clone_err(&e))).collect(),
     };
     interleave(early, results)
 }
 
-/// `stream` and the streams forked from it (which start after its work so far), one
-/// lane per chunk, up to [`LANES`].
-fn lanes(stream: &Arc<CudaStream>, chunks: usize) -> Result<Vec<Arc<CudaStream>>> {
+/// `stream` and `n - 1` streams forked from it (which start after its work so far).
+fn lanes(stream: &Arc<CudaStream>, n: usize) -> Result<Vec<Arc<CudaStream>>> {
     let mut lanes = vec![stream.clone()];
-    for _ in 1..chunks.min(LANES) {
+    for _ in 1..n {
         lanes.push(
             stream
                 .fork()

@@ -6,9 +6,9 @@
 //! Each lane of a batch has one [`Staging`]: an upload buffer (write-combined: the host
 //! only writes it) and a download buffer (cached: the host reads it). They are kept by
 //! the backend between batches ([`StagingPool`]) because pinning memory is slow (the
-//! driver locks every page), within a bound: at most [`KEEP_LANES`] stagings, each
-//! buffer at most [`KEEP_BYTES`]; a batch that needs more gets it and gives the excess
-//! back when it ends.
+//! driver locks every page), within a bound: at most one staging per lane, each buffer
+//! at most [`KEEP_BYTES`]; a batch that needs more gets it and gives the excess back when
+//! it ends.
 //!
 //! Where the driver cannot pin more memory (a locked-memory limit), a buffer falls back
 //! to ordinary memory: slower copies, same results.
@@ -18,9 +18,6 @@
 
 use cudarc::driver::{result, sys, CudaContext};
 use std::sync::{Arc, Mutex};
-
-/// Stagings the backend keeps between batches (one per lane of a batch).
-pub(crate) const KEEP_LANES: usize = super::LANES;
 
 /// The largest buffer a kept staging holds on to between batches.
 pub(crate) const KEEP_BYTES: usize = 192 << 20;
@@ -168,12 +165,21 @@ fn grow<'s>(
 }
 
 /// The stagings kept between batches.
-#[derive(Default)]
 pub(crate) struct StagingPool {
     kept: Mutex<Vec<Staging>>,
+    /// How many it keeps: one per lane of a batch.
+    keep: usize,
 }
 
 impl StagingPool {
+    /// A pool that keeps up to `keep` stagings.
+    pub(crate) fn new(keep: usize) -> StagingPool {
+        StagingPool {
+            kept: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
     /// `n` stagings: kept ones first, then new empty ones.
     pub(crate) fn take(&self, n: usize) -> Vec<Staging> {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
@@ -183,12 +189,12 @@ impl StagingPool {
         out
     }
 
-    /// Gives stagings back once nothing copies into or out of them; keeps up to
-    /// [`KEEP_LANES`], trimmed to [`KEEP_BYTES`] a buffer.
+    /// Gives stagings back once nothing copies into or out of them; keeps up to its
+    /// bound, trimmed to [`KEEP_BYTES`] a buffer.
     pub(crate) fn give_back(&self, stagings: Vec<Staging>) {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         for mut s in stagings {
-            if kept.len() < KEEP_LANES {
+            if kept.len() < self.keep {
                 s.trim(KEEP_BYTES);
                 kept.push(s);
             }
@@ -200,11 +206,12 @@ impl StagingPool {
 mod tests {
     use super::*;
 
-    /// The pool hands kept stagings out first, keeps at most [`KEEP_LANES`], and drops
-    /// what is larger than the bound.
+    /// The pool hands kept stagings out first, keeps at most its bound, and drops what
+    /// is larger than [`KEEP_BYTES`].
     #[test]
     fn kept_stagings_are_reused_bounded_and_trimmed() {
-        let pool = StagingPool::default();
+        const KEEP_LANES: usize = 3;
+        let pool = StagingPool::new(KEEP_LANES);
         let big = || Staging {
             up: Some(HostBuf::Pageable(vec![0; KEEP_BYTES + 1])),
             down: Some(HostBuf::Pageable(vec![0; 16])),
