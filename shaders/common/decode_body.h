@@ -4,7 +4,8 @@
 // words that differ between the two APIs (shaders/opencl/dialect.h for OpenCL C 1.2,
 // shaders/cuda/dialect.cuh for CUDA C++ through NVRTC), and the host concatenates the
 // two into one program source (crates/vc6-opencl/src/lib.rs and crates/vc6-cuda/src/lib.rs,
-// KERNEL_SOURCE). The body uses only C that both languages read alike, plus:
+// KERNEL_SOURCE). For tests, shaders/host/dialect.h makes it plain C that the stand-in CUDA
+// driver runs on the CPU (crates/vc6-cuda/tests/fake_kernels.c). The body uses only C that both languages read alike, plus:
 //   KERNEL, KERNEL_GROUP(n)     a kernel entry point; one whose work-group has n items
 //   FUNC                        a helper function called from kernels
 //   GLOBAL, LOCAL               pointers into device memory / work-group memory
@@ -34,7 +35,8 @@
 // decode_tiles is shaped for a GPU (a work-group of 32 per tile, one rANS lane per work
 // item, word positions by prefix counts in local memory) but has only run on PoCL, a CPU
 // OpenCL driver, so far. The CUDA build of these kernels is compiled (NVRTC) and checked
-// (ptxas) in CI but has never run: no CUDA host launches it yet.
+// (ptxas) in CI but has never run on a GPU; the CUDA host (crates/vc6-cuda/src/run) has
+// launched them only on the stand-in driver, which runs this body as C on the CPU.
 
 // Words per tile job (crates/vc6-opencl/src/job.rs writes them).
 #define TILE_WORDS 8

@@ -6,10 +6,11 @@
 // and value, so the kernels compute the same integers under both APIs.
 //
 // Not yet run on a GPU: `cargo xtask test` compiles this source with NVRTC for sm_80 and
-// sm_90 and checks the PTX with ptxas, but no CUDA host launches the kernels yet.
+// sm_90 and checks the PTX with ptxas; the CUDA host (crates/vc6-cuda/src/run) has
+// launched the kernels only on a stand-in driver that runs the body on the CPU.
 //
-// Launch shape (for the host to come): one CUDA thread per OpenCL work item, one block
-// per work-group, blockDim.x = 32 for decode_tiles (its __launch_bounds__).
+// Launch shape: one CUDA thread per OpenCL work item, one block per work-group,
+// blockDim.x = 32 for decode_tiles (its __launch_bounds__).
 
 // Entry points (unmangled names, as the OpenCL kernels) and helpers.
 #define KERNEL extern "C" __global__

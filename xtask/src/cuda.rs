@@ -26,8 +26,9 @@ const WHEELS: [&str; 2] = [
 pub const ARCHS: [&str; 2] = ["sm_80", "sm_90"];
 
 /// Compiles the CUDA kernels with NVRTC for [`ARCHS`] and checks each PTX with ptxas;
-/// prints one line per architecture (PTX size, registers per kernel).
-pub fn check_kernels() -> Result<()> {
+/// prints one line per architecture (PTX size, registers per kernel). Returns NVRTC's
+/// library folder.
+pub fn check_kernels() -> Result<PathBuf> {
     let start = Instant::now();
     let root = workspace_root();
     step(&format!(
@@ -131,7 +132,63 @@ pub fn check_kernels() -> Result<()> {
         start.elapsed().as_secs_f64(),
         out.display()
     );
-    Ok(())
+    Ok(nvrtc_lib)
+}
+
+/// The shared backend suite and conformance on the CUDA backend without a GPU: against
+/// the stand-in driver (`crates/vc6-cuda/tests/fake_libcuda.c`), whose launches run the
+/// shared kernel bodies on the CPU (`fake_kernels.c`, in the host C dialect
+/// `shaders/host/dialect.h`), so every decode goes through the CUDA backend's whole host
+/// side (NVRTC's cubin and its cache, buffers, segments, kernel arguments, launch shapes,
+/// pinned copies, lanes) and its pixels are compared with the CPU's. A batch memory of
+/// 1 MiB puts most frames of a batch in chunks of their own, over every lane. It does not
+/// run the kernels as a GPU would (CUDA's compiler, memory model and warps): that needs a
+/// GPU.
+pub fn emulated_suite(features: &str, nvrtc_lib: &Path) -> Result<()> {
+    let root = workspace_root();
+    step(
+        "the shared backend suite and conformance on CUDA's host code, kernels run on the \
+         CPU by the stand-in driver (no GPU)",
+    );
+    let dir = root.join("target").join("fake-cuda");
+    let (lib, cache) = (dir.join("lib"), dir.join("cache"));
+    std::fs::create_dir_all(&lib)?;
+    std::fs::create_dir_all(&cache)?;
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let tests = root.join("crates").join("vc6-cuda").join("tests");
+    run_cmd(
+        Command::new(&cc)
+            .args(["-shared", "-fPIC", "-pthread", "-O1", "-o"])
+            .arg(lib.join("libcuda.so.1"))
+            .arg("-I")
+            .arg(root.join("shaders").join("host"))
+            .arg("-I")
+            .arg(root.join("shaders").join("common"))
+            .arg(tests.join("fake_libcuda.c"))
+            .arg(tests.join("fake_kernels.c")),
+    )
+    .context("building the stand-in CUDA driver (needs a C compiler, cc)")?;
+    let mut library_path = lib.into_os_string();
+    library_path.push(":");
+    library_path.push(nvrtc_lib);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run_cmd(
+        Command::new(cargo)
+            .args(["test", "-p", "vc6", "--features", features])
+            .args(["--test", "backends", "--test", "conformance"])
+            .current_dir(&root)
+            .env("LD_LIBRARY_PATH", library_path)
+            .env("FAKE_CUDA", "3")
+            .env("FAKE_CUDA_RUN", "1")
+            .env("VC6_CUDA_UNTESTED", "1")
+            .env("VC6_REQUIRE_BACKENDS", "cuda")
+            .env("VC6_CUDA_BATCH_MEMORY", "1M")
+            .env("CUDA_BIN_LOC", &cache)
+            .env_remove("FAKE_CUDA_LOG")
+            .env_remove("VC6_CUDA_DEVICE")
+            .env_remove("CUDA_VISIBLE_DEVICES"),
+    )
+    .context("the CUDA backend's host code, with the kernels run on the CPU, disagrees with the CPU backend")
 }
 
 /// The virtualenv's `site-packages` folder.

@@ -191,11 +191,12 @@ fn test() -> Result<()> {
         package.extend(["-p", p]);
     }
     cargo(&package, &[])?;
-    cuda::check_kernels()?;
+    let nvrtc = cuda::check_kernels()?;
+    cuda::emulated_suite("vc6/opencl,vc6/cuda,vc6/image", &nvrtc)?;
     python::test()?;
     fuzz::smoke()?;
     step(&format!(
-        "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS})"
+        "all checks passed (backends tested: cpu, {REQUIRED_BACKENDS}; cuda's host code with the kernels on the CPU)"
     ));
     Ok(())
 }

@@ -24,8 +24,11 @@
 //! missing-driver path; the host code with a driver present, against a stand-in
 //! `libcuda.so.1` (`tests/fake_driver.rs`) that answers with made-up devices, keeps
 //! "device" memory in host memory, checks every copy, set and free against its live
-//! allocations, logs events, stream waits and launches, and runs no kernel. Against it
-//! the whole host side of a decode runs to the end: device list and choice, driver
+//! allocations, logs events, stream waits and launches, and with `FAKE_CUDA_RUN=1` runs
+//! each launch's kernel on the CPU (the shared kernel bodies in the host C dialect,
+//! `shaders/host/dialect.h`). Against it the whole host side of a decode runs to the end,
+//! and the shared backend suite and conformance pass on this backend with the CPU's bytes
+//! (`cargo xtask test`): device list and choice, driver
 //! errors, context and module calls, the cache's hit and rebuild, the decode gate,
 //! buffers sized and copied, every kernel launched with its shape, the output copied
 //! back or kept as a [`DeviceFrame`] (its ready event, the consumer stream's wait, the

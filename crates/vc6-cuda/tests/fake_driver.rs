@@ -314,8 +314,11 @@ fn streams_of(log: &[String], prefix: &str) -> Vec<String> {
 /// pinned host buffers: the next chunk is queued before the first lane is waited for,
 /// every copy goes through pinned memory, the buffers are kept for the next batch, a bad
 /// item fails alone, and the batch's first stream ends ordered after the other lanes.
-/// Where pinning fails, the copies go through ordinary memory with the same results.
+/// Where pinning fails, the copies go through ordinary memory with the same results. With
+/// the kernels run on the CPU, every output is the CPU backend's.
+#[allow(unsafe_code)]
 fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
+    use vc6_cuda::cudarc::driver::DevicePtrMut;
     let log_path = PathBuf::from(std::env::var("FAKE_CUDA_LOG").unwrap());
     // One byte of batch memory: every frame is a chunk of its own.
     let config = CudaConfig {
@@ -454,6 +457,55 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
     copies.dedup();
     assert_eq!(copies.len(), 1, "{log:?}");
     drop(backend);
+
+    // With the kernels run on the CPU (FAKE_CUDA_RUN=1), a batch over three lanes gives
+    // the CPU backend's pixels: host output, device output and the caller's memory.
+    std::env::set_var("FAKE_CUDA_RUN", "1");
+    let backend = fake_backend(&config, cache);
+    let mut want = vec![0u8; layout.len];
+    vc6_core::CpuBackend::new(1)
+        .decode(DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out: &mut want,
+        })
+        .unwrap();
+    assert!(want.iter().any(|&b| b != 0));
+    let mut outs: Vec<Vec<u8>> = (0..5).map(|_| vec![0xAB; layout.len]).collect();
+    let jobs = outs
+        .iter_mut()
+        .map(|out| DecodeJob {
+            plan: &plan,
+            stream: &stream,
+            layout: &layout,
+            out,
+        })
+        .collect();
+    assert!(backend.decode_batch(jobs).iter().all(Result::is_ok));
+    assert!(outs.iter().all(|o| *o == want));
+    for f in backend.decode_batch_to_device(&[(&plan, &stream[..], &layout); 4]) {
+        assert_eq!(f.unwrap().to_host().unwrap(), want);
+    }
+    let caller = backend.context().new_stream().unwrap();
+    let mut dst = caller.alloc_zeros::<u8>(layout.len + 64).unwrap();
+    let (ptr, written) = dst.device_ptr_mut(&caller);
+    // SAFETY: `dst` holds layout.len + 64 bytes of the (stand-in) device's memory and
+    // `caller` is a live stream of the backend's context.
+    unsafe {
+        backend
+            .decode_into_device_ptr(&plan, &stream, &layout, ptr, layout.len, caller.cu_stream())
+            .unwrap();
+    }
+    drop(written);
+    let got = caller.clone_dtoh(&dst).unwrap();
+    assert_eq!(&got[..layout.len], &want[..]);
+    assert!(
+        got[layout.len..].iter().all(|&b| b == 0),
+        "wrote past the layout"
+    );
+    drop(backend);
+    std::env::remove_var("FAKE_CUDA_RUN");
 
     // Without pinned memory: the same results through ordinary memory.
     std::env::set_var("FAKE_CUDA_NO_PIN", "1");

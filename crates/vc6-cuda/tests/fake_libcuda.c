@@ -1,19 +1,20 @@
-// A stand-in for the NVIDIA driver (libcuda.so.1), built by tests/fake_driver.rs, so that
-// the backend's host code with a driver present (device list, choice, context, module
-// loading, the kernel cache) runs where there is no GPU. It answers only the calls the
+// A stand-in for the NVIDIA driver (libcuda.so.1), built by the tests (tests/fake/mod.rs,
+// the Python suite, `cargo xtask test`) with fake_kernels.c, so that the backend's host
+// code with a driver present runs where there is no GPU. It answers only the calls the
 // backend and NVRTC make, with made-up devices; it checks nothing about CUDA itself.
 //
 // FAKE_CUDA picks the behaviour: 0, context creation fails (out of memory); 1, cuInit
 // finds no device; 2, everything up to module loading succeeds (cuModuleLoadData accepts
 // any ELF file) and streams cannot be created; 3, as 2, and streams, events and memory
 // work too: device memory is host memory (every copy, set and free is checked against
-// the live allocations, and a bad one aborts), and kernel launches do nothing but are
-// logged, their buffer arguments checked against the live allocations. Page-locked host
-// memory is ordinary memory (FAKE_CUDA_NO_PIN=1: none to be had). With FAKE_CUDA_LOG=path,
-// mode 3 appends one line per launch, copy, event record, stream wait, caller-visible
-// free and host allocation to that file, for the tests to check the order.
-// Built with -DNO_DRIVER_VERSION it lacks cuDriverGetVersion, like a driver too old for a
-// symbol cudarc wants.
+// the live allocations, and a bad one aborts), and kernel launches are logged, their
+// buffer arguments checked against the live allocations, and run nothing, unless
+// FAKE_CUDA_RUN=1: then they run the kernels on the CPU (fake_kernels.c), so decodes give
+// the pixels a GPU would. Page-locked host memory is ordinary memory (FAKE_CUDA_NO_PIN=1:
+// none to be had). With FAKE_CUDA_LOG=path, mode 3 appends one line per launch, copy,
+// event record, stream wait, synchronization, caller-visible free and host allocation to
+// that file, for the tests to check the order. Built with -DNO_DRIVER_VERSION it lacks
+// cuDriverGetVersion, like a driver too old for a symbol cudarc wants.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,10 @@ CUresult cuEventRecord(void *e, void *s) {
 CUresult cuEventSynchronize(void *e) { return 0; }
 CUresult cuEventQuery(void *e) { return 0; }
 
+// fake_kernels.c: runs a launch on the CPU; -1 for a kernel it does not know.
+int fake_run_kernel(const char *name, const unsigned grid[3], const unsigned block[3],
+                    void **params);
+
 // The buffer arguments of each kernel (their indices in shaders/common/decode_body.h's
 // signatures), ended by -1: each must point into a live allocation.
 static const int *buffer_args(const char *name) {
@@ -293,5 +298,10 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
         snprintf(line + strlen(line), sizeof line - strlen(line), " out %llx", out);
     }
     logf_("%s", line);
+    // FAKE_CUDA_RUN=1: the kernel runs on the CPU (fake_kernels.c), so decodes give pixels.
+    if (getenv("FAKE_CUDA_RUN")) {
+        unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+        if (fake_run_kernel(name, grid, block, params)) return 500; // CUDA_ERROR_NOT_FOUND
+    }
     return 0;
 }

@@ -3,8 +3,8 @@
 //! backend can run here.
 //!
 //! **Never run on a GPU.** The CUDA device decode of vc6-rs has run only against a
-//! stand-in driver (`crates/vc6-cuda/tests/fake_libcuda.c`), which records the calls but
-//! runs no kernel; it is refused unless `VC6_CUDA_UNTESTED=1` is set. Unsafe code here:
+//! stand-in driver (`crates/vc6-cuda/tests/fake_libcuda.c`), which records the calls (and
+//! can run the kernels on the CPU); it is refused unless `VC6_CUDA_UNTESTED=1` is set. Unsafe code here:
 //! handing a consumer's raw stream handle to the frame (`__dlpack__`).
 #![allow(unsafe_code)]
 

@@ -62,14 +62,17 @@ def fake_driver(tmp_path_factory):
         pytest.skip("no C compiler (cc) to build the stand-in CUDA driver")
     lib = tmp_path_factory.mktemp("fake-cuda")
     out = subprocess.run([cc, "-shared", "-fPIC", "-pthread", "-o", str(lib / "libcuda.so.1"),
-                          str(FAKE_SOURCE)], capture_output=True, text=True)
+                          "-I", str(ROOT / "shaders" / "host"), "-I", str(ROOT / "shaders" / "common"),
+                          str(FAKE_SOURCE), str(FAKE_SOURCE.with_name("fake_kernels.c"))],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return lib
 
 
-def run_child(code, tmp_path, lib=None, untested=True, mode="3"):
+def run_child(code, tmp_path, lib=None, untested=True, mode="3", run_kernels=False):
     """Runs PRELUDE + `code` in a fresh interpreter with the fake driver in `lib` (None:
-    the plain environment) and the CUDA settings of a test; returns its output."""
+    the plain environment) and the CUDA settings of a test (`run_kernels`: the fake runs
+    the kernels on the CPU, FAKE_CUDA_RUN=1); returns its output."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("VC6_CUDA_DEVICE", "CUDA_VISIBLE_DEVICES", "VC6_CUDA_UNTESTED",
                         "CUDA_BIN_LOC", "FAKE_CUDA", "FAKE_CUDA_LOG")}
@@ -83,11 +86,45 @@ def run_child(code, tmp_path, lib=None, untested=True, mode="3"):
         env["LD_LIBRARY_PATH"] = str(lib) + (":" + old if old else "")
     if untested:
         env["VC6_CUDA_UNTESTED"] = "1"
+    env.pop("FAKE_CUDA_RUN", None)
+    if run_kernels:
+        env["FAKE_CUDA_RUN"] = "1"
     script = PRELUDE + textwrap.dedent(code) + "\nprint('CHILD OK')\n"
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                        text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0 and "CHILD OK" in r.stdout, r.stdout + r.stderr
     return r.stdout
+
+
+def test_device_images_hold_the_cpu_pixels(fake_driver, tmp_path):
+    # The stand-in runs the kernels on the CPU: what a consumer reads through the
+    # interfaces is the host decode's image, synchronous and asynchronous, one by one and
+    # in batches.
+    run_child("""
+    prime_cache()
+    sync, host_dec = codec.DecoderSync(0, 0, CPU, None, CUDA), codec.DecoderSync()
+    adec = codec.DecoderAsync(0, 0, CPU, None, CUDA, in_flight=3)
+    rgb, y16, rgba16 = encode(PF.RGB_8, 96, 64, 1), encode(PF.Y_16, 40, 24, 2), encode(PF.RGBA_16, 20, 12, 3)
+    enc = codec.EncoderSync(96, 64, CPU, PF.RGB_8)
+    enc.set_generic_preset(codec.EncoderGenericPreset.BETTER)
+    enc.quality = 40
+    lossy = bytes(enc.encode(
+        np.random.default_rng(4).integers(0, 255, (64, 96, 3), dtype=np.uint8)).memoryview)
+    cases = [(rgb, 0, None), (rgb, 1, None), (rgb, 0, (8, 4, 32, 16)), (y16, 0, None),
+             (y16, 1, None), (rgba16, 0, None), (lossy, 0, None), (lossy, 2, None)]
+    futures = [adec.decode(s, loq, region) for s, loq, region in cases]
+    batch = sync.decode_batch([(s, loq, region) for s, loq, region in cases])
+    for (s, loq, region), fut, from_batch in zip(cases, futures, batch):
+        ref = np.asarray(host_dec.decode(s, loq, region))
+        assert ref.any()
+        for img in (sync.decode(s, loq, region), fut.result(timeout=60), from_batch):
+            assert isinstance(img, codec.CudaImage)
+            got = np.asarray(img.cpu())
+            assert got.dtype == ref.dtype and np.array_equal(got, ref), (loq, region)
+            cai = img.__cuda_array_interface__
+            raw = ctypes.string_at(cai["data"][0], img.nbytes)
+            assert raw == ref.tobytes(), (loq, region)
+    """, tmp_path, fake_driver, run_kernels=True)
 
 
 def test_device_images(fake_driver, tmp_path):

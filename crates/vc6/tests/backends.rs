@@ -732,8 +732,9 @@ fn decode_to_opencl_matches_the_cpu() {
 }
 
 /// Also checks what the frame says of itself, and that the address handed to a
-/// consumer stream is the frame's own. Runs only where `cuda` is in the backends the
-/// tests use (a GPU and `VC6_CUDA_UNTESTED=1`): never yet.
+/// consumer stream is the frame's own. Runs where `cuda` is among the backends the tests
+/// use: on a GPU with `VC6_CUDA_UNTESTED=1` (never yet), and in `cargo xtask test` on the
+/// stand-in driver, which runs the kernels on the CPU.
 #[cfg(feature = "cuda")]
 #[test]
 fn decode_to_cuda_matches_the_cpu() {

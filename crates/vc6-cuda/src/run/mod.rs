@@ -18,8 +18,8 @@
 //! (the upload, a zeroed work buffer, the packed output), each cut into segments.
 //!
 //! **Never run on a GPU** (only against the stand-in driver of `tests/fake_driver.rs`,
-//! whose launches do nothing). Whether the overlap pays, and how many lanes are best,
-//! is unmeasured.
+//! which can run the kernels on the CPU: the shared suite gives the CPU's bytes through
+//! it). Whether the overlap pays, and how many lanes are best, is unmeasured.
 #![allow(unsafe_code)]
 
 mod launch;
@@ -108,7 +108,7 @@ pub(crate) struct Runner<'r> {
 /// into `dest`. Items whose output buffer is too small for their layout are not
 /// decoded. Returns once every lane is done (the tiles' error bytes are read back), with
 /// `stream` ordered after all of them. **Never run on a GPU** (only against the stand-in
-/// driver of `tests/fake_driver.rs`, whose kernel launches do nothing).
+/// driver of `tests/fake_driver.rs`).
 pub(crate) fn decode_batch(
     stream: &Arc<CudaStream>,
     r: &Runner<'_>,

@@ -16,7 +16,7 @@ streams compatible: vc6-rs has its own bitstream.
 
 ``ImageMemoryType.CUDA_DEVICE`` (decoders only) leaves decoded frames in CUDA
 device memory. **The CUDA device decode has never run on a GPU** (only against a
-stand-in driver that runs no kernel), so it is off unless ``VC6_CUDA_UNTESTED=1`` is set:
+stand-in driver that runs the kernels on the CPU), so it is off unless ``VC6_CUDA_UNTESTED=1`` is set:
 without it, or without an NVIDIA driver, creating such a decoder raises
 ``UnsupportedError`` saying which; a device that cannot start raises ``DeviceError``.
 With it, ``decode``, ``decode_batch`` and ``read`` return ``CudaImage`` objects
