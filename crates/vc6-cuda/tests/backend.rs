@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{assert_refuses_to_decode, stream};
+use common::{assert_caller_memory_gets, assert_refuses_to_decode, stream};
 use vc6_core::{Backend, DecodeJob, Error};
 use vc6_cuda::{
     compile, driver_present, nvrtc_present, untested_decode_enabled, CudaBackend, CudaConfig,
@@ -249,9 +249,7 @@ fn the_untested_decode_is_refused_with_a_message_naming_the_variable() {
 /// decode, and `decode_into_device_ptr` writes the caller's memory up to the layout's
 /// length and not a byte beyond. Elsewhere it says why it did not run.
 #[test]
-#[allow(unsafe_code)]
 fn device_outputs_equal_the_cpu_where_a_gpu_runs_them() {
-    use vc6_cuda::cudarc::driver::DevicePtrMut;
     if !driver_present() || !untested_decode_enabled() {
         eprintln!("note: no NVIDIA driver, or VC6_CUDA_UNTESTED unset: device outputs not run");
         return;
@@ -276,24 +274,5 @@ fn device_outputs_equal_the_cpu_where_a_gpu_runs_them() {
     let frame = backend.decode_to_device(&plan, &stream, &layout).unwrap();
     assert_eq!(frame.to_host().unwrap(), want);
 
-    let caller = backend.context().new_stream().unwrap();
-    let guard = 64;
-    let mut dst = caller
-        .clone_htod(&vec![0xABu8; layout.len + guard])
-        .unwrap();
-    let (ptr, written) = dst.device_ptr_mut(&caller);
-    // SAFETY: `dst` holds layout.len + guard bytes of this context's memory, and `caller`
-    // is a live stream of the context; nothing else uses either until the copy below.
-    unsafe {
-        backend
-            .decode_into_device_ptr(&plan, &stream, &layout, ptr, layout.len, caller.cu_stream())
-            .unwrap();
-    }
-    drop(written);
-    let got = caller.clone_dtoh(&dst).unwrap();
-    assert_eq!(&got[..layout.len], &want[..]);
-    assert!(
-        got[layout.len..].iter().all(|&b| b == 0xAB),
-        "wrote past the layout"
-    );
+    assert_caller_memory_gets(&backend, (&stream, &plan, &layout), &want);
 }

@@ -15,7 +15,7 @@ use std::process::Command;
 mod common;
 mod fake;
 
-use common::{assert_refuses_to_decode, stream};
+use common::{assert_caller_memory_gets, assert_refuses_to_decode, stream};
 use fake::build_fake;
 use vc6_core::{Backend, DecodeJob, Error, OutputLayout, Plan};
 use vc6_cuda::{cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNTESTED};
@@ -316,9 +316,7 @@ fn streams_of(log: &[String], prefix: &str) -> Vec<String> {
 /// item fails alone, and the batch's first stream ends ordered after the other lanes.
 /// Where pinning fails, the copies go through ordinary memory with the same results. With
 /// the kernels run on the CPU, every output is the CPU backend's.
-#[allow(unsafe_code)]
 fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
-    use vc6_cuda::cudarc::driver::DevicePtrMut;
     let log_path = PathBuf::from(std::env::var("FAKE_CUDA_LOG").unwrap());
     // One byte of batch memory: every frame is a chunk of its own.
     let config = CudaConfig {
@@ -487,23 +485,7 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
     for f in backend.decode_batch_to_device(&[(&plan, &stream[..], &layout); 4]) {
         assert_eq!(f.unwrap().to_host().unwrap(), want);
     }
-    let caller = backend.context().new_stream().unwrap();
-    let mut dst = caller.alloc_zeros::<u8>(layout.len + 64).unwrap();
-    let (ptr, written) = dst.device_ptr_mut(&caller);
-    // SAFETY: `dst` holds layout.len + 64 bytes of the (stand-in) device's memory and
-    // `caller` is a live stream of the backend's context.
-    unsafe {
-        backend
-            .decode_into_device_ptr(&plan, &stream, &layout, ptr, layout.len, caller.cu_stream())
-            .unwrap();
-    }
-    drop(written);
-    let got = caller.clone_dtoh(&dst).unwrap();
-    assert_eq!(&got[..layout.len], &want[..]);
-    assert!(
-        got[layout.len..].iter().all(|&b| b == 0),
-        "wrote past the layout"
-    );
+    assert_caller_memory_gets(&backend, (&stream, &plan, &layout), &want);
     drop(backend);
     std::env::remove_var("FAKE_CUDA_RUN");
 

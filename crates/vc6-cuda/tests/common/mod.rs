@@ -1,5 +1,5 @@
-//! What the backend's test binaries share: a small stream and the check that the gated
-//! decode is refused.
+//! What the backend's test binaries share: a small stream, the check that the gated
+//! decode is refused, and the check of a decode into a caller's device memory.
 
 use vc6_core::{Backend, DecodeJob, DecodeOptions, EncoderConfig, Error, OutputLayout, Picture};
 use vc6_core::{Plan, Plane, SampleType};
@@ -52,4 +52,35 @@ pub fn assert_refuses_to_decode(backend: &CudaBackend) {
     assert!(results
         .iter()
         .all(|r| matches!(r, Err(Error::Unsupported(_)))));
+}
+
+/// Decodes `stream` into device memory of a caller's, ordered on a stream of the caller's,
+/// and checks that the bytes are `want` and that nothing was written past the layout.
+#[allow(unsafe_code)]
+pub fn assert_caller_memory_gets(
+    backend: &CudaBackend,
+    (stream, plan, layout): (&[u8], &Plan, &OutputLayout),
+    want: &[u8],
+) {
+    use vc6_cuda::cudarc::driver::DevicePtrMut;
+    let caller = backend.context().new_stream().unwrap();
+    let guard = 64;
+    let mut dst = caller
+        .clone_htod(&vec![0xABu8; layout.len + guard])
+        .unwrap();
+    let (ptr, written) = dst.device_ptr_mut(&caller);
+    // SAFETY: `dst` holds layout.len + guard bytes of this context's memory, and `caller`
+    // is a live stream of the context; nothing else uses either until the copy below.
+    unsafe {
+        backend
+            .decode_into_device_ptr(plan, stream, layout, ptr, layout.len, caller.cu_stream())
+            .unwrap();
+    }
+    drop(written);
+    let got = caller.clone_dtoh(&dst).unwrap();
+    assert_eq!(&got[..layout.len], want);
+    assert!(
+        got[layout.len..].iter().all(|&b| b == 0xAB),
+        "wrote past the layout"
+    );
 }
