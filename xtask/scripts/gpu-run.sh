@@ -26,9 +26,10 @@
 #                   naming cuda makes the benchmark stop at once where CUDA cannot run
 #   BENCH_ARGS      more arguments for the benchmark (e.g. "--quick", "--runs 1",
 #                   "--max-batch-bytes 16G")
-#   VC6_CUDA_LANES, VC6_CUDA_BATCH_MEMORY, VC6_CUDA_TRACE   reach the backend as they are:
-#                   `VC6_CUDA_LANES=1 bash run.sh bench` against the default (3 lanes)
-#                   measures what the pipelined batches gain, with no rebuild
+#   VC6_CUDA_LANES, VC6_CUDA_PINNED, VC6_CUDA_BATCH_MEMORY, VC6_CUDA_TRACE   reach the
+#                   backend as they are: `VC6_CUDA_LANES=1 bash run.sh bench` against the
+#                   default (3 lanes) measures what the pipelined batches gain, and
+#                   `VC6_CUDA_PINNED=0` what pinned copies gain, with no rebuild
 set -u
 
 BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -72,6 +72,8 @@
 //!   batches run in more chunks. A value that is not a size fails at start-up.
 //! - `VC6_CUDA_LANES`: streams a batch runs on at once (1 to 8, default 3); unmeasured,
 //!   there to be compared on a GPU without a rebuild.
+//! - `VC6_CUDA_PINNED=0`: copy through ordinary rather than pinned host memory (to
+//!   measure what pinning gains; default 1).
 //! - `VC6_CUDA_UNTESTED=1`: run the device decode, which has never run on a GPU (unset:
 //!   decodes are refused with [`DECODE_UNTESTED`]).
 //! - `VC6_CUDA_TRACE=1`: print the time of every chunk of a batch to stderr.
@@ -144,6 +146,8 @@ pub struct CudaConfig {
     pub batch_memory: Option<u64>,
     /// Streams a batch runs on at once, 1 to 8; `None`: 3.
     pub lanes: Option<usize>,
+    /// Whether batches copy through pinned host memory; `None`: yes.
+    pub pinned: Option<bool>,
 }
 
 impl CudaConfig {
@@ -156,7 +160,8 @@ impl CudaConfig {
 
     /// As [`CudaConfig::from_env`], with an error naming `VC6_CUDA_BATCH_MEMORY` when it
     /// is set to something that is not a size (`512M`, `2G`, `1073741824`), or
-    /// `VC6_CUDA_LANES` when it is not a number from 1 to 8.
+    /// `VC6_CUDA_LANES` when it is not a number from 1 to 8, or `VC6_CUDA_PINNED` when it
+    /// is not 0 or 1.
     pub fn try_from_env() -> Result<CudaConfig> {
         match Self::read_env() {
             (_, Some(bad)) => Err(Error::Parameter(bad)),
@@ -178,14 +183,23 @@ impl CudaConfig {
             .as_deref()
             .and_then(|t| t.trim().parse::<usize>().ok())
             .filter(|n| (1..=run::MAX_LANES).contains(n));
-        let bad = match (&memory, &lanes_text) {
-            (Some(m), _) if batch_memory.is_none() => Some(format!(
+        let pinned_text = var("VC6_CUDA_PINNED");
+        let pinned = pinned_text.as_deref().and_then(|t| match t.trim() {
+            "1" => Some(true),
+            "0" => Some(false),
+            _ => None,
+        });
+        let bad = match (&memory, &lanes_text, &pinned_text) {
+            (Some(m), _, _) if batch_memory.is_none() => Some(format!(
                 "VC6_CUDA_BATCH_MEMORY='{m}' is not a size (bytes, or with K, M or G: 512M, 2G)"
             )),
-            (_, Some(l)) if lanes.is_none() => Some(format!(
+            (_, Some(l), _) if lanes.is_none() => Some(format!(
                 "VC6_CUDA_LANES='{l}' is not a number of streams from 1 to {}",
                 run::MAX_LANES
             )),
+            (_, _, Some(p)) if pinned.is_none() => {
+                Some(format!("VC6_CUDA_PINNED='{p}' is neither 0 nor 1"))
+            }
             _ => None,
         };
         let config = CudaConfig {
@@ -193,6 +207,7 @@ impl CudaConfig {
             binary_cache: var("CUDA_BIN_LOC").map(PathBuf::from),
             batch_memory,
             lanes,
+            pinned,
         };
         (config, bad)
     }
@@ -318,7 +333,7 @@ impl CudaBackend {
                 module,
                 kernels,
                 pool,
-                stagings: run::staging::StagingPool::new(lanes),
+                stagings: run::staging::StagingPool::new(lanes, config.pinned.unwrap_or(true)),
                 budget,
                 lanes,
                 origin,

@@ -489,7 +489,24 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
     drop(backend);
     std::env::remove_var("FAKE_CUDA_RUN");
 
-    // Without pinned memory: the same results through ordinary memory.
+    // Pinning off: no pinned memory is asked for, the copies go through ordinary memory.
+    let unpinned = CudaConfig {
+        pinned: Some(false),
+        ..config.clone()
+    };
+    let backend = fake_backend(&unpinned, cache);
+    take_log(&log_path);
+    run(&backend);
+    let log = take_log(&log_path);
+    assert!(!log.iter().any(|l| l.starts_with("host alloc")), "{log:?}");
+    let copies: Vec<&String> = log.iter().filter(|l| l.starts_with("htod ")).collect();
+    assert!(
+        copies.len() == 5 && copies.iter().all(|l| l.contains(" from pageable ")),
+        "{log:?}"
+    );
+    drop(backend);
+
+    // Without pinned memory to be had: the same results through ordinary memory.
     std::env::set_var("FAKE_CUDA_NO_PIN", "1");
     let backend = fake_backend(&config, cache);
     take_log(&log_path);
@@ -518,6 +535,7 @@ fn fake_driver_child() {
         binary_cache: Some(cache.clone()),
         batch_memory: None,
         lanes: None,
+        pinned: None,
     };
     let err = |config: &CudaConfig| CudaBackend::new(config).unwrap_err().to_string();
     match case.as_str() {
@@ -679,6 +697,12 @@ fn fake_driver_child() {
             std::env::set_var("VC6_CUDA_LANES", "2");
             assert_eq!(CudaConfig::try_from_env().unwrap().lanes, Some(2));
             std::env::remove_var("VC6_CUDA_LANES");
+            std::env::set_var("VC6_CUDA_PINNED", "no");
+            let e = CudaConfig::try_from_env().unwrap_err().to_string();
+            assert!(e.contains("VC6_CUDA_PINNED='no' is neither 0 nor 1"), "{e}");
+            std::env::set_var("VC6_CUDA_PINNED", "0");
+            assert_eq!(CudaConfig::try_from_env().unwrap().pinned, Some(false));
+            std::env::remove_var("VC6_CUDA_PINNED");
             device_decode(&h100, &cache);
             pipelined_decode(&h100, &cache);
         }

@@ -11,7 +11,8 @@
 //! it ends.
 //!
 //! Where the driver cannot pin more memory (a locked-memory limit), a buffer falls back
-//! to ordinary memory: slower copies, same results.
+//! to ordinary memory: slower copies, same results. `VC6_CUDA_PINNED=0` asks for ordinary
+//! memory from the start (to measure what pinning gains).
 //!
 //! **Never run on a GPU** (only against the stand-in driver of `tests/fake_driver.rs`).
 #![allow(unsafe_code)]
@@ -45,13 +46,17 @@ unsafe impl Sync for HostBuf {}
 
 impl HostBuf {
     /// At least `len` bytes (rounded up to limit reallocations), pinned with `flags`
-    /// (`cuMemHostAlloc`'s), or pageable where pinning fails. The contents are zeroed.
-    fn new(context: &Arc<CudaContext>, len: usize, flags: u32) -> HostBuf {
+    /// (`cuMemHostAlloc`'s) when `pin` is set, pageable otherwise or where pinning fails.
+    /// The contents are zeroed.
+    fn new(context: &Arc<CudaContext>, len: usize, flags: u32, pin: bool) -> HostBuf {
         let len = if len <= 64 << 20 {
             len.max(MIN_BYTES).next_power_of_two()
         } else {
             len.next_multiple_of(16 << 20)
         };
+        if !pin {
+            return HostBuf::Pageable(vec![0; len]);
+        }
         let pinned = context.bind_to_thread().and_then(|()| {
             // SAFETY: a plain allocation of `len` bytes; the pointer is owned here.
             unsafe { result::malloc_host(len, flags) }
@@ -113,26 +118,23 @@ impl Drop for HostBuf {
 }
 
 /// One lane's host buffers.
-#[derive(Default)]
 pub(crate) struct Staging {
     up: Option<HostBuf>,
     down: Option<HostBuf>,
+    /// Whether new buffers are pinned.
+    pin: bool,
 }
 
 impl Staging {
     /// The upload buffer, at least `len` bytes (grown as needed; write-combined).
     pub(crate) fn up(&mut self, context: &Arc<CudaContext>, len: usize) -> &mut HostBuf {
-        grow(
-            &mut self.up,
-            context,
-            len,
-            sys::CU_MEMHOSTALLOC_WRITECOMBINED,
-        )
+        let flags = sys::CU_MEMHOSTALLOC_WRITECOMBINED;
+        grow(&mut self.up, context, len, flags, self.pin)
     }
 
     /// The download buffer, at least `len` bytes (grown as needed).
     pub(crate) fn down(&mut self, context: &Arc<CudaContext>, len: usize) -> &mut HostBuf {
-        grow(&mut self.down, context, len, 0)
+        grow(&mut self.down, context, len, 0, self.pin)
     }
 
     /// The download buffer as it is (after [`Staging::down`] sized it).
@@ -156,10 +158,11 @@ fn grow<'s>(
     context: &Arc<CudaContext>,
     len: usize,
     flags: u32,
+    pin: bool,
 ) -> &'s mut HostBuf {
     if buf.as_ref().is_none_or(|b| b.len() < len) {
         *buf = None; // free the old one first: pinned memory is scarce
-        *buf = Some(HostBuf::new(context, len, flags));
+        *buf = Some(HostBuf::new(context, len, flags, pin));
     }
     buf.as_mut().expect("just set")
 }
@@ -169,14 +172,17 @@ pub(crate) struct StagingPool {
     kept: Mutex<Vec<Staging>>,
     /// How many it keeps: one per lane of a batch.
     keep: usize,
+    /// Whether buffers are pinned.
+    pin: bool,
 }
 
 impl StagingPool {
-    /// A pool that keeps up to `keep` stagings.
-    pub(crate) fn new(keep: usize) -> StagingPool {
+    /// A pool that keeps up to `keep` stagings, whose buffers are pinned when `pin` is set.
+    pub(crate) fn new(keep: usize, pin: bool) -> StagingPool {
         StagingPool {
             kept: Mutex::new(Vec::new()),
             keep,
+            pin,
         }
     }
 
@@ -185,7 +191,11 @@ impl StagingPool {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         let from = kept.len().saturating_sub(n);
         let mut out: Vec<Staging> = kept.drain(from..).collect();
-        out.resize_with(n, Staging::default);
+        out.resize_with(n, || Staging {
+            up: None,
+            down: None,
+            pin: self.pin,
+        });
         out
     }
 
@@ -211,10 +221,11 @@ mod tests {
     #[test]
     fn kept_stagings_are_reused_bounded_and_trimmed() {
         const KEEP_LANES: usize = 3;
-        let pool = StagingPool::new(KEEP_LANES);
+        let pool = StagingPool::new(KEEP_LANES, true);
         let big = || Staging {
             up: Some(HostBuf::Pageable(vec![0; KEEP_BYTES + 1])),
             down: Some(HostBuf::Pageable(vec![0; 16])),
+            pin: true,
         };
         pool.give_back((0..KEEP_LANES + 2).map(|_| big()).collect());
         let mut taken = pool.take(KEEP_LANES + 1);
@@ -223,6 +234,7 @@ mod tests {
         assert_eq!(kept, KEEP_LANES);
         assert!(taken.iter().all(|s| s.up.is_none()), "trimmed");
         assert_eq!(taken[0].down_bytes().len(), 16);
-        assert!(pool.take(1)[0].down.is_none(), "nothing left");
+        let fresh = pool.take(1);
+        assert!(fresh[0].down.is_none() && fresh[0].pin, "nothing left");
     }
 }
