@@ -3,8 +3,12 @@
 //! list and choice, cuInit and context errors, a missing driver symbol, the kernel cache
 //! (a hit that needs no NVRTC; a rejected entry rebuilt with NVRTC where it is loadable),
 //! decodes refused with Unsupported unless `VC6_CUDA_UNTESTED=1`, and with it a decode
-//! that fails with a clear device error (the stand-in has no streams or launches) rather
-//! than a panic. It checks vc6-cuda's logic, not CUDA: nothing here has run on a GPU.
+//! that fails with a clear device error where the stand-in has no streams (mode 2) rather
+//! than a panic; with streams and memory (mode 3), the whole host side of host, device and
+//! caller-memory decodes, batches pipelined over lanes with pinned buffers, the
+//! configuration from the environment, and (with `FAKE_CUDA_RUN=1`, the kernels run on the
+//! CPU) the CPU backend's pixels. It checks vc6-cuda's logic, not CUDA: nothing here has
+//! run on a GPU.
 //!
 //! Each case runs in a child process (this test binary again, `fake_driver_child`), since
 //! the driver library is found through `LD_LIBRARY_PATH` and loaded once per process.

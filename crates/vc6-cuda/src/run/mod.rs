@@ -251,6 +251,11 @@ struct InFlight<'a, 'o, 'b> {
     _buffers: Vec<CudaSlice<u8>>,
 }
 
+/// What [`LaidOut::enqueue`] leaves for the chunk's [`InFlight`]: each frame's device
+/// buffer (device output), each frame's place in the download buffer (host output), and
+/// the device buffers the queued work uses.
+type Queued = (Vec<FrameOut>, Vec<usize>, Vec<CudaSlice<u8>>);
+
 /// Offsets of consecutive segments of `lens` bytes, each aligned to [`ALIGN`] and at
 /// least that long (so no two share an address), and the total length.
 fn segments<const N: usize>(lens: [usize; N]) -> ([usize; N], usize) {
@@ -318,7 +323,6 @@ impl<'a> LaidOut<'a> {
     }
 
     /// The copies and launches of [`LaidOut::submit`].
-    #[allow(clippy::type_complexity)]
     fn enqueue(
         &self,
         lane: &Arc<CudaStream>,
@@ -326,7 +330,7 @@ impl<'a> LaidOut<'a> {
         staging: &mut Staging,
         host: &HostTables,
         dest: &Dest<'_, '_>,
-    ) -> Result<(Vec<FrameOut>, Vec<usize>, Vec<CudaSlice<u8>>)> {
+    ) -> Result<Queued> {
         let ctx = lane.context();
         ctx.bind_to_thread()
             .map_err(|e| cu_err("binding the context (cuCtxSetCurrent)", e))?;
