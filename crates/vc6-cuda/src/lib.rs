@@ -352,6 +352,30 @@ impl CudaBackend {
         }
     }
 
+    /// The backend on the device `hint` names (an index among the visible devices, or
+    /// text its name contains), opened on first use and kept for the process, with the
+    /// other settings from the environment; `None`: [`CudaBackend::shared`]. A hint that
+    /// names the environment's own device gives that same backend. Never run on a GPU.
+    pub fn shared_on(hint: Option<&str>) -> Result<Arc<CudaBackend>> {
+        let Some(hint) = hint else {
+            return Self::shared();
+        };
+        let mut config = CudaConfig::try_from_env()?;
+        config.device = Some(hint.to_string());
+        let ordinal = Self::probe(&config)?.ordinal;
+        if Self::probe(&CudaConfig::from_env()).is_ok_and(|d| d.ordinal == ordinal) {
+            return Self::shared();
+        }
+        static OPEN: std::sync::Mutex<Vec<Arc<CudaBackend>>> = std::sync::Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = open.iter().find(|b| b.info.ordinal == ordinal) {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(CudaBackend::new(&config)?);
+        open.push(b.clone());
+        Ok(b)
+    }
+
     /// The device [`CudaBackend::new`] would open with `config`, without creating a
     /// context or compiling (cheap: for `vc6 info --backends`). Without a driver:
     /// `Error::Device(`[`NO_DRIVER`]`)`. Never run on a GPU (only against the stand-in

@@ -85,6 +85,7 @@ fn host_code_against_a_fake_driver() {
     child_with("untested-decode", &lib, "2", &cache, Some("1"));
     child_with("device-decode", &lib, "3", &cache, Some("1"));
     child("device-decode-gated", &lib, "3", &cache);
+    child("shared-on", &lib, "2", &cache);
     // Any other value keeps the gate shut.
     child_with("cache-hit", &lib, "2", &cache, Some("yes"));
     std::fs::remove_dir_all(&base).unwrap();
@@ -720,6 +721,38 @@ fn fake_driver_child() {
                 matches!(&e, Error::Unsupported(m) if m == DECODE_UNTESTED),
                 "{e:?}"
             );
+        }
+        "shared-on" => {
+            // One backend per device for the process: a hint naming the environment's
+            // device gives the shared backend, two hints naming one device the same one.
+            std::fs::create_dir_all(&cache).unwrap();
+            for hint in ["0", "1"] {
+                let config = CudaConfig {
+                    device: Some(hint.into()),
+                    ..CudaConfig::default()
+                };
+                let info = CudaBackend::probe(&config).unwrap();
+                std::fs::write(cache_path(&cache, &info), b"\x7fELF a cubin").unwrap();
+            }
+            std::env::set_var("CUDA_BIN_LOC", &cache);
+            let h100 = CudaBackend::shared_on(Some("h100")).unwrap();
+            assert_eq!(h100.info().ordinal, 1);
+            assert!(std::sync::Arc::ptr_eq(
+                &h100,
+                &CudaBackend::shared_on(Some("1")).unwrap()
+            ));
+            let default = CudaBackend::shared_on(None).unwrap();
+            assert_eq!(default.info().ordinal, 0);
+            assert!(std::sync::Arc::ptr_eq(
+                &default,
+                &CudaBackend::shared().unwrap()
+            ));
+            assert!(std::sync::Arc::ptr_eq(
+                &default,
+                &CudaBackend::shared_on(Some("A100")).unwrap()
+            ));
+            let e = CudaBackend::shared_on(Some("5")).unwrap_err().to_string();
+            assert!(e.contains("there is no device 5"), "{e}");
         }
         other => panic!("unknown case {other}"),
     }

@@ -177,6 +177,28 @@ impl OpenClBackend {
             .map_err(Error::Device)
     }
 
+    /// The backend on the first device whose name, vendor or platform contains `hint`
+    /// (case-insensitive), opened on first use and kept for the process, with the other
+    /// settings from the environment; `None`: [`OpenClBackend::shared`].
+    pub fn shared_on(hint: Option<&str>) -> Result<Arc<OpenClBackend>> {
+        let Some(hint) = hint else {
+            return Self::shared();
+        };
+        type Open = std::sync::Mutex<Vec<(String, Arc<OpenClBackend>)>>;
+        static OPEN: Open = std::sync::Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, b)) = open.iter().find(|(h, _)| h == hint) {
+            return Ok(b.clone());
+        }
+        let config = OpenClConfig {
+            device: Some(hint.to_string()),
+            ..OpenClConfig::from_env()
+        };
+        let b = Arc::new(OpenClBackend::new(&config)?);
+        open.push((hint.to_string(), b.clone()));
+        Ok(b)
+    }
+
     /// The device [`OpenClBackend::new`] would open with `config`, without creating a
     /// context or building kernels (cheap: for choosing a backend).
     pub fn probe(config: &OpenClConfig) -> Result<DeviceInfo> {

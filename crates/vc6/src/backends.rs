@@ -57,7 +57,7 @@ impl Backend {
                 device: match backend {
                     Backend::Cuda => cuda_status(),
                     b => b
-                        .instantiate(0)
+                        .instantiate(0, None)
                         .map(|b| b.device())
                         .map_err(|e| e.to_string()),
                 },
@@ -78,18 +78,28 @@ impl Backend {
     /// and while its decode has not run on a GPU, `VC6_CUDA_UNTESTED=1`), else OpenCL
     /// when it runs on a GPU, else the CPU.
     pub fn resolve(self) -> Backend {
+        self.resolve_on(None)
+    }
+
+    /// As [`Backend::resolve`], with the GPU backends looking for the device `hint`
+    /// names ([`DecoderSettings::device`](crate::DecoderSettings::device)).
+    pub(crate) fn resolve_on(self, hint: Option<&str>) -> Backend {
         match self {
             Backend::Auto => {
                 // `Auto` must give a backend that decodes: CUDA only where it can run.
-                if cuda_runs() {
+                if cuda_runs(hint) {
                     return Backend::Cuda;
                 }
                 // Only the device type is probed here: the kernels are built on first use.
                 #[cfg(feature = "opencl")]
-                if vc6_opencl::OpenClBackend::probe(&vc6_opencl::OpenClConfig::from_env())
-                    .is_ok_and(|d| d.is_gpu)
                 {
-                    return Backend::OpenCl;
+                    let mut config = vc6_opencl::OpenClConfig::from_env();
+                    if let Some(h) = hint {
+                        config.device = Some(h.to_string());
+                    }
+                    if vc6_opencl::OpenClBackend::probe(&config).is_ok_and(|d| d.is_gpu) {
+                        return Backend::OpenCl;
+                    }
                 }
                 Backend::Cpu
             }
@@ -107,24 +117,29 @@ impl Backend {
         }
     }
 
-    /// The backend object for decoding on `threads` CPU threads (CPU backend only).
-    pub(crate) fn instantiate(self, threads: usize) -> Result<Arc<dyn vc6_core::Backend>> {
-        match self.resolve() {
+    /// The backend object for decoding on `threads` CPU threads (CPU backend only), on
+    /// the device `hint` names (GPU backends only; `None`: the environment's choice).
+    pub(crate) fn instantiate(
+        self,
+        threads: usize,
+        hint: Option<&str>,
+    ) -> Result<Arc<dyn vc6_core::Backend>> {
+        match self.resolve_on(hint) {
             Backend::Cpu => Ok(Arc::new(CpuBackend::new(threads))),
-            Backend::OpenCl => opencl(),
-            Backend::Cuda => cuda(),
+            Backend::OpenCl => opencl(hint),
+            Backend::Cuda => cuda(hint),
             Backend::Auto => unreachable!("resolve never returns Auto"),
         }
     }
 }
 
 #[cfg(feature = "opencl")]
-fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
-    Ok(vc6_opencl::OpenClBackend::shared()?)
+fn opencl(hint: Option<&str>) -> Result<Arc<dyn vc6_core::Backend>> {
+    Ok(vc6_opencl::OpenClBackend::shared_on(hint)?)
 }
 
 #[cfg(not(feature = "opencl"))]
-fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
+fn opencl(_: Option<&str>) -> Result<Arc<dyn vc6_core::Backend>> {
     Err(Error::Unsupported(
         "the OpenCL backend is not compiled into this build (the `opencl` feature of the vc6 crate; the vc6 command has it by default)"
             .into(),
@@ -132,15 +147,15 @@ fn opencl() -> Result<Arc<dyn vc6_core::Backend>> {
 }
 
 #[cfg(feature = "cuda")]
-fn cuda() -> Result<Arc<dyn vc6_core::Backend>> {
-    Ok(vc6_cuda::CudaBackend::shared()?)
+fn cuda(hint: Option<&str>) -> Result<Arc<dyn vc6_core::Backend>> {
+    Ok(vc6_cuda::CudaBackend::shared_on(hint)?)
 }
 
 #[cfg(not(feature = "cuda"))]
 const CUDA_NOT_COMPILED: &str = "the CUDA backend is not compiled into this build (the `cuda` feature of the vc6 crate; the vc6 command has it by default)";
 
 #[cfg(not(feature = "cuda"))]
-fn cuda() -> Result<Arc<dyn vc6_core::Backend>> {
+fn cuda(_: Option<&str>) -> Result<Arc<dyn vc6_core::Backend>> {
     Err(Error::Unsupported(CUDA_NOT_COMPILED.into()))
 }
 
@@ -151,7 +166,17 @@ fn cuda() -> Result<Arc<dyn vc6_core::Backend>> {
 /// with-driver branches have never run on a GPU.
 #[cfg(feature = "cuda")]
 fn cuda_status() -> std::result::Result<String, String> {
-    match vc6_cuda::CudaBackend::probe(&vc6_cuda::CudaConfig::from_env()) {
+    cuda_status_on(None)
+}
+
+/// [`cuda_status`] for the device `hint` names (`None`: the environment's).
+#[cfg(feature = "cuda")]
+fn cuda_status_on(hint: Option<&str>) -> std::result::Result<String, String> {
+    let mut config = vc6_cuda::CudaConfig::from_env();
+    if let Some(h) = hint {
+        config.device = Some(h.to_string());
+    }
+    match vc6_cuda::CudaBackend::probe(&config) {
         Err(e) => Err(e.to_string()),
         Ok(device) if vc6_cuda::untested_decode_enabled() => Ok(device.to_string()),
         Ok(device) => Err(format!(
@@ -164,12 +189,12 @@ fn cuda_status() -> std::result::Result<String, String> {
 /// so that without `VC6_CUDA_UNTESTED=1` no driver is loaded or initialised (cuInit is
 /// slow, and the CLI's start-up counts).
 #[cfg(feature = "cuda")]
-fn cuda_runs() -> bool {
-    vc6_cuda::untested_decode_enabled() && cuda_status().is_ok()
+fn cuda_runs(hint: Option<&str>) -> bool {
+    vc6_cuda::untested_decode_enabled() && cuda_status_on(hint).is_ok()
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_runs() -> bool {
+fn cuda_runs(_: Option<&str>) -> bool {
     false
 }
 

@@ -12,7 +12,7 @@
 mod fake;
 
 use std::process::Command;
-use vc6::Backend;
+use vc6::{Backend, Decoder, DecoderSettings};
 
 #[test]
 fn auto_prefers_cuda_exactly_where_it_runs() {
@@ -28,6 +28,7 @@ fn auto_prefers_cuda_exactly_where_it_runs() {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["auto_child", "--exact", "--ignored", "--nocapture"])
             .env("LD_LIBRARY_PATH", &dir)
+            .env("CUDA_BIN_LOC", dir.join("cache"))
             .env("FAKE_CUDA", mode)
             .env("VC6_AUTO_EXPECT", if cuda { "cuda" } else { "other" })
             .env_remove("VC6_CUDA_UNTESTED")
@@ -62,6 +63,44 @@ fn auto_child() {
         assert_eq!(Backend::Auto.resolve(), Backend::Cuda);
         assert!(Backend::available().contains(&Backend::Cuda));
         assert!(cuda.device.unwrap().starts_with("Fake A100"));
+        // The settings' device: each decoder on the GPU it names (stand-in cubins in the
+        // kernel cache for both devices, so no NVRTC is needed).
+        let cache = std::path::PathBuf::from(std::env::var("CUDA_BIN_LOC").unwrap());
+        std::fs::create_dir_all(&cache).unwrap();
+        for hint in ["0", "1"] {
+            let config = vc6::cuda::CudaConfig {
+                device: Some(hint.into()),
+                ..Default::default()
+            };
+            let info = vc6::cuda::CudaBackend::probe(&config).unwrap();
+            std::fs::write(vc6::cuda::cache_path(&cache, &info), b"\x7fELF").unwrap();
+        }
+        let on = |backend, device: Option<&str>| {
+            Decoder::new(DecoderSettings {
+                backend,
+                device: device.map(str::to_owned),
+                ..Default::default()
+            })
+        };
+        for (backend, device, name) in [
+            (Backend::Auto, None, "Fake A100"),
+            (Backend::Auto, Some("h100"), "Fake H100"),
+            (Backend::Cuda, Some("1"), "Fake H100"),
+            (Backend::Cuda, Some("a100"), "Fake A100"),
+        ] {
+            let d = on(backend, device).unwrap();
+            assert_eq!(d.backend_name(), "cuda");
+            assert!(d.device().starts_with(name), "{device:?}: {}", d.device());
+        }
+        // A hint that names no GPU: `Auto` falls back, an explicit CUDA says why.
+        let d = on(Backend::Auto, Some("no such gpu")).unwrap();
+        assert_ne!(d.backend_name(), "cuda");
+        let e = on(Backend::Cuda, Some("no such gpu"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no such gpu"), "{e}");
+        // The CPU ignores it.
+        assert_eq!(on(Backend::Cpu, Some("1")).unwrap().backend_name(), "cpu");
     } else {
         assert_ne!(Backend::Auto.resolve(), Backend::Cuda);
         assert!(!Backend::available().contains(&Backend::Cuda));

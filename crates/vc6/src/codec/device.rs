@@ -51,8 +51,8 @@ impl Decoder {
     /// Decodes into OpenCL device memory and leaves the frame there, packed in the
     /// stream's own pixel format, for the caller's own kernels on
     /// [`OpenClBackend::context`](crate::opencl::OpenClBackend::context). Uses the
-    /// shared OpenCL backend whatever this decoder's backend is; output format
-    /// conversions are not supported on this path.
+    /// OpenCL backend of the settings' device whatever this decoder's backend is;
+    /// output format conversions are not supported on this path.
     pub fn decode_to_opencl(
         &self,
         stream: &[u8],
@@ -69,10 +69,14 @@ impl Decoder {
         &self,
         items: &[(&[u8], FrameRegion)],
     ) -> Vec<Result<crate::opencl::DeviceFrame>> {
-        self.device_batch(items, |jobs| match crate::opencl::OpenClBackend::shared() {
-            Ok(b) => b.decode_batch_to_device(jobs),
-            Err(e) => each(jobs, &e),
-        })
+        let hint = self.settings.device.as_deref();
+        self.device_batch(
+            items,
+            |jobs| match crate::opencl::OpenClBackend::shared_on(hint) {
+                Ok(b) => b.decode_batch_to_device(jobs),
+                Err(e) => each(jobs, &e),
+            },
+        )
     }
 }
 
@@ -81,9 +85,10 @@ impl Decoder {
     /// Decodes into CUDA device memory and leaves the frame there, packed in the
     /// stream's own pixel format, with the stream it was decoded on and a ready event
     /// ([`cuda::DeviceFrame`](crate::cuda::DeviceFrame): its address is handed out only
-    /// to a stream made to wait for the event). Uses the shared CUDA backend whatever
-    /// this decoder's backend is; output format conversions are not supported on this
-    /// path. **Never run on a GPU**: refused unless `VC6_CUDA_UNTESTED=1`.
+    /// to a stream made to wait for the event). Uses the CUDA backend of the settings'
+    /// device whatever this decoder's backend is; output format conversions are not
+    /// supported on this path. **Never run on a GPU**: refused unless
+    /// `VC6_CUDA_UNTESTED=1`.
     pub fn decode_to_cuda(
         &self,
         stream: &[u8],
@@ -100,9 +105,12 @@ impl Decoder {
         &self,
         items: &[(&[u8], FrameRegion)],
     ) -> Vec<Result<crate::cuda::DeviceFrame>> {
-        self.device_batch(items, |jobs| match crate::cuda::CudaBackend::shared() {
-            Ok(b) => b.decode_batch_to_device(jobs),
-            Err(e) => each(jobs, &e),
+        let hint = self.settings.device.as_deref();
+        self.device_batch(items, |jobs| {
+            match crate::cuda::CudaBackend::shared_on(hint) {
+                Ok(b) => b.decode_batch_to_device(jobs),
+                Err(e) => each(jobs, &e),
+            }
         })
     }
 }

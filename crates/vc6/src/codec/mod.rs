@@ -400,6 +400,12 @@ pub struct DecoderSettings {
     pub format: Option<PixelFormat>,
     /// Which backend decodes.
     pub backend: Backend,
+    /// The GPU a GPU backend decodes on (`None`: `VC6_CUDA_DEVICE` / `OCL_DEVICE`, else
+    /// the first). CUDA: an index among the devices `CUDA_VISIBLE_DEVICES` leaves, or text
+    /// the device's name contains (`"1"`, `"h100"`); OpenCL: text the device's name,
+    /// vendor or platform contains. Each device's backend is opened once per process and
+    /// shared. The CPU backend ignores it.
+    pub device: Option<String>,
     /// Worker threads (0 = all cores, 1 = the calling thread).
     pub threads: usize,
     /// Bounds for untrusted streams.
@@ -444,7 +450,9 @@ struct Prepared {
 impl Decoder {
     /// A decoder with these settings; fails when the chosen backend cannot run here.
     pub fn new(settings: DecoderSettings) -> Result<Decoder> {
-        let backend = settings.backend.instantiate(settings.threads)?;
+        let backend = settings
+            .backend
+            .instantiate(settings.threads, settings.device.as_deref())?;
         let mut d = Decoder { settings, backend };
         d.reconfigure(
             d.settings.max_width,
