@@ -179,23 +179,29 @@ impl OpenClBackend {
 
     /// The backend on the first device whose name, vendor or platform contains `hint`
     /// (case-insensitive), opened on first use and kept for the process, with the other
-    /// settings from the environment; `None`: [`OpenClBackend::shared`].
+    /// settings from the environment; `None`: [`OpenClBackend::shared`]. A hint that
+    /// names the environment's own device gives that same backend.
     pub fn shared_on(hint: Option<&str>) -> Result<Arc<OpenClBackend>> {
         let Some(hint) = hint else {
             return Self::shared();
         };
-        type Open = std::sync::Mutex<Vec<(String, Arc<OpenClBackend>)>>;
-        static OPEN: Open = std::sync::Mutex::new(Vec::new());
-        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, b)) = open.iter().find(|(h, _)| h == hint) {
-            return Ok(b.clone());
-        }
         let config = OpenClConfig {
             device: Some(hint.to_string()),
             ..OpenClConfig::from_env()
         };
+        let key = |d: &DeviceInfo| (d.name.clone(), d.vendor.clone(), d.platform.clone());
+        let wanted = key(&Self::probe(&config)?);
+        if Self::probe(&OpenClConfig::from_env()).is_ok_and(|d| key(&d) == wanted) {
+            return Self::shared();
+        }
+        type Open = std::sync::Mutex<Vec<Arc<OpenClBackend>>>;
+        static OPEN: Open = std::sync::Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = open.iter().find(|b| key(&b.info) == wanted) {
+            return Ok(b.clone());
+        }
         let b = Arc::new(OpenClBackend::new(&config)?);
-        open.push((hint.to_string(), b.clone()));
+        open.push(b.clone());
         Ok(b)
     }
 

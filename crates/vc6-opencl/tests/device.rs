@@ -393,3 +393,30 @@ fn damaged_tiles_fail_with_the_cpus_message() {
     );
     assert!(failed.len() >= 4, "few kinds of failure: {failed:?}");
 }
+
+/// One backend per device for the process: two hints naming one device give the same
+/// backend, and the environment's own device gives the shared one.
+#[test]
+fn shared_on_gives_one_backend_per_device() {
+    use std::sync::Arc;
+    let Some(any) = backend_or_skip(&OpenClConfig::from_env()) else {
+        return;
+    };
+    let name = any.info().name.clone();
+    let by_name = OpenClBackend::shared_on(Some(&name)).unwrap();
+    let again = OpenClBackend::shared_on(Some(&name.to_uppercase())).unwrap();
+    assert!(Arc::ptr_eq(&by_name, &again));
+    assert_eq!(by_name.info().name, name);
+    let shared = OpenClBackend::shared().unwrap();
+    assert!(Arc::ptr_eq(
+        &OpenClBackend::shared_on(None).unwrap(),
+        &shared
+    ));
+    if shared.info().name == name {
+        assert!(Arc::ptr_eq(&shared, &by_name));
+    }
+    let e = OpenClBackend::shared_on(Some("no-such-device-xyz"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no-such-device-xyz"), "{e}");
+}
