@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::{assert_caller_memory_gets, assert_refuses_to_decode, stream};
-use vc6_core::{Backend, DecodeJob, Error};
+use common::{assert_caller_memory_gets, assert_refuses_to_decode, cpu_decode, stream};
+use vc6_core::{Backend, Error};
 use vc6_cuda::{
     compile, driver_present, nvrtc_present, untested_decode_enabled, CudaBackend, CudaConfig,
     DeviceInfo, Output, DECODE_UNTESTED, KERNEL_NAMES, KERNEL_SOURCE, NO_DRIVER,
@@ -262,15 +262,7 @@ fn device_outputs_equal_the_cpu_where_a_gpu_runs_them() {
         }
     };
     let (stream, plan, layout) = stream();
-    let mut want = vec![0u8; layout.len];
-    vc6_core::CpuBackend::new(1)
-        .decode(DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut want,
-        })
-        .unwrap();
+    let want = cpu_decode((&stream, &plan, &layout));
     let frame = backend.decode_to_device(&plan, &stream, &layout).unwrap();
     assert_eq!(frame.to_host().unwrap(), want);
 

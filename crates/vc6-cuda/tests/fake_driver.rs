@@ -19,7 +19,7 @@ use std::process::Command;
 mod common;
 mod fake;
 
-use common::{assert_caller_memory_gets, assert_refuses_to_decode, stream};
+use common::{assert_caller_memory_gets, assert_refuses_to_decode, cpu_decode, stream};
 use fake::build_fake;
 use vc6_core::{Backend, DecodeJob, Error, OutputLayout, Plan};
 use vc6_cuda::{cache_path, nvrtc_present, CudaBackend, CudaConfig, ModuleOrigin, DECODE_UNTESTED};
@@ -465,15 +465,7 @@ fn pipelined_decode(h100: &CudaConfig, cache: &Path) {
     // the CPU backend's pixels: host output, device output and the caller's memory.
     std::env::set_var("FAKE_CUDA_RUN", "1");
     let backend = fake_backend(&config, cache);
-    let mut want = vec![0u8; layout.len];
-    vc6_core::CpuBackend::new(1)
-        .decode(DecodeJob {
-            plan: &plan,
-            stream: &stream,
-            layout: &layout,
-            out: &mut want,
-        })
-        .unwrap();
+    let want = cpu_decode((&stream, &plan, &layout));
     assert!(want.iter().any(|&b| b != 0));
     let mut outs: Vec<Vec<u8>> = (0..5).map(|_| vec![0xAB; layout.len]).collect();
     let jobs = outs

@@ -84,3 +84,17 @@ pub fn assert_caller_memory_gets(
         "wrote past the layout"
     );
 }
+
+/// The CPU backend's decode of `stream`: what every CUDA output must equal.
+pub fn cpu_decode((stream, plan, layout): (&[u8], &Plan, &OutputLayout)) -> Vec<u8> {
+    let mut out = vec![0u8; layout.len];
+    vc6_core::CpuBackend::new(1)
+        .decode(DecodeJob {
+            plan,
+            stream,
+            layout,
+            out: &mut out,
+        })
+        .unwrap();
+    out
+}
