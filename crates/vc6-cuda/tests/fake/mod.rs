@@ -8,21 +8,32 @@ use std::process::Command;
 /// Builds the stand-in `libcuda.so.1` into `dir` (with `defines`, e.g. `-DNO_DRIVER_VERSION`).
 pub fn build_fake(dir: &Path, defines: &[&str]) {
     std::fs::create_dir_all(dir).unwrap();
-    // The repository's root: this file is included by crates under crates/, whose
-    // manifests are two folders down.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let tests = root.join("crates/vc6-cuda/tests");
+    // The sources are compiled in (include_str!, relative to this file whichever crate
+    // includes it), so the test binaries also work away from the repository (the GPU
+    // bundle runs them on another machine).
+    let sources = [
+        ("fake_libcuda.c", include_str!("../fake_libcuda.c")),
+        ("fake_kernels.c", include_str!("../fake_kernels.c")),
+        (
+            "dialect.h",
+            include_str!("../../../../shaders/host/dialect.h"),
+        ),
+        ("decode_body.h", include_str!("../../kernels/decode_body.h")),
+    ];
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for (name, text) in sources {
+        std::fs::write(src.join(name), text).unwrap();
+    }
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&cc)
         .args(["-shared", "-fPIC", "-pthread", "-o"])
         .arg(dir.join("libcuda.so.1"))
         .args(defines)
         .arg("-I")
-        .arg(root.join("shaders/host"))
-        .arg("-I")
-        .arg(root.join("shaders/common"))
-        .arg(tests.join("fake_libcuda.c"))
-        .arg(tests.join("fake_kernels.c"))
+        .arg(&src)
+        .arg(src.join("fake_libcuda.c"))
+        .arg(src.join("fake_kernels.c"))
         .output()
         .unwrap_or_else(|e| panic!("running {cc} (the C compiler Rust links with): {e}"));
     assert!(
