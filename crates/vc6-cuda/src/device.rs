@@ -25,10 +25,10 @@ impl CudaBackend {
             .expect("one result per job")
     }
 
-    /// Decodes many streams on one new stream of the device, each into a device buffer
-    /// of its own, and returns once they are decoded (the tiles' error bytes are read
-    /// back, so a damaged stream gets its error here). Each [`DeviceFrame`] carries the
-    /// stream and a ready event; see its docs for reading it from other streams. Without
+    /// Decodes many streams, pipelined over up to `VC6_CUDA_LANES` (default 3) new streams
+    /// of the device, each into a device buffer of its own, and returns once they are
+    /// decoded (the tiles' error bytes are read back, so a damaged stream gets its error
+    /// here). Each [`DeviceFrame`] carries the stream it was decoded on and a ready event; see its docs for reading it from other streams. Without
     /// `VC6_CUDA_UNTESTED=1`: `Error::Unsupported(`[`DECODE_UNTESTED`]`)` for each job.
     /// **Never run on a GPU.**
     pub fn decode_batch_to_device(
@@ -81,8 +81,9 @@ impl CudaBackend {
             .map(|_| ())
     }
 
-    /// Runs the device decode of `items` into `dest` on a new stream (after the work
-    /// queued on `after`, and before the work queued there next), or refuses it while
+    /// Runs the device decode of `items` into `dest` on a new stream and the lanes forked
+    /// from it (after the work queued on `after`, and before the work queued there
+    /// next), or refuses it while
     /// the decode has not run on a GPU. A panic of cudarc's (a driver symbol it cannot
     /// find) becomes `Error::Device` for each item.
     pub(crate) fn run(
