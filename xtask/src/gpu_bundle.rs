@@ -73,23 +73,13 @@ pub fn gpu_bundle(rest: &[String]) -> Result<()> {
     ];
     let arts = cargo_json(&root, &args)?;
     commands.push(format!("cargo {}", args.join(" ")));
-    built.push((
-        "backends".into(),
-        find_one(&arts, |a| {
-            a.kind.contains(&"bin".into()) && a.target == "backends"
-        })?,
-    ));
+    built.push(("backends".into(), find_bin(&arts, "backends")?));
 
     step("gpu-bundle: the vc6 command-line tool (release, default features: opencl, cuda)");
     let args = ["build", "--release", "-p", "vc6-cli", "--bin", "vc6"];
     let arts = cargo_json(&root, &args)?;
     commands.push(format!("cargo {}", args.join(" ")));
-    built.push((
-        "vc6".into(),
-        find_one(&arts, |a| {
-            a.kind.contains(&"bin".into()) && a.target == "vc6"
-        })?,
-    ));
+    built.push(("vc6".into(), find_bin(&arts, "vc6")?));
 
     step("gpu-bundle: vc6's backends and conformance tests (release, features opencl,cuda)");
     let args = [
@@ -346,6 +336,13 @@ fn cargo_json(root: &Path, args: &[&str]) -> Result<Vec<Artifact>> {
         });
     }
     Ok(arts)
+}
+
+/// The executable of the binary target `name` among `arts`.
+fn find_bin(arts: &[Artifact], name: &str) -> Result<PathBuf> {
+    find_one(arts, |a| {
+        a.kind.iter().any(|k| k == "bin") && a.target == name
+    })
 }
 
 /// The executable of the one artifact that `pick` accepts.

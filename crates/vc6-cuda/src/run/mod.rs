@@ -164,7 +164,7 @@ pub(crate) fn decode_batch(
         Dest::Pointer(p, n) => ranges.iter().map(|_| Dest::Pointer(p, n)).collect(),
     };
     let results = match lanes(stream, ranges.len().min(r.lanes)) {
-        Ok(lanes) => pipeline(&lanes, stream, r, &kept, &ranges, dests),
+        Ok(lanes) => pipeline(&lanes, r, &kept, &ranges, dests),
         Err(e) => kept.iter().map(|_| Err(clone_err(&e))).collect(),
     };
     interleave(early, results)
@@ -184,10 +184,10 @@ fn lanes(stream: &Arc<CudaStream>, n: usize) -> Result<Vec<Arc<CudaStream>>> {
 }
 
 /// Runs the chunks round-robin on `lanes` (see the module docs) and returns every kept
-/// item's result in order; `stream` (lane 0) is then ordered after the other lanes.
+/// item's result in order; the first lane (the batch's stream) is then ordered after the
+/// others.
 fn pipeline<'a, 'o, 'b>(
     lanes: &[Arc<CudaStream>],
-    stream: &Arc<CudaStream>,
     r: &Runner<'_>,
     kept: &[(&'a Plan, &'a [u8], &'a OutputLayout)],
     ranges: &[Range<usize>],
@@ -200,11 +200,11 @@ fn pipeline<'a, 'o, 'b>(
     for (ci, (range, dest)) in ranges.iter().zip(dests).enumerate() {
         let li = ci % lanes.len();
         // The host's share of the chunk, while the device runs the lanes queued before.
-        let laid_out = LaidOut::new(&kept[range.clone()]);
+        let (laid_out, host) = LaidOut::new(&kept[range.clone()]);
         if let Some((cj, f)) = running[li].take() {
             results[cj] = f.finish(&lanes[li], &mut stagings[li]);
         }
-        match laid_out.submit(&lanes[li], r, &mut stagings[li], dest) {
+        match laid_out.submit(host, &lanes[li], r, &mut stagings[li], dest) {
             Ok(f) => running[li] = Some((ci, f)),
             Err(failed) => results[ci] = failed,
         }
@@ -219,7 +219,7 @@ fn pipeline<'a, 'o, 'b>(
     // Work the caller queues after the batch (a caller's stream joined to `stream`, a
     // frame's consumer) comes after every lane, not only the first.
     for lane in &lanes[1..] {
-        if let Err(e) = stream.join(lane) {
+        if let Err(e) = lanes[0].join(lane) {
             let e = cu_err("ordering the batch's first stream after its lanes", e);
             results = results.into_iter().map(|_| Err(clone_err(&e))).collect();
             break;
@@ -228,13 +228,11 @@ fn pipeline<'a, 'o, 'b>(
     results
 }
 
-/// A chunk laid out on the host: each item's frame or error, and the merged tables (or
-/// why they could not be merged).
+/// A chunk laid out on the host: each item's frame or error.
 struct LaidOut<'a> {
     items: usize,
     slots: Vec<Result<usize>>,
     frames: Vec<FramePrep<'a>>,
-    host: Result<HostTables>,
     started: Instant,
 }
 
@@ -274,18 +272,20 @@ fn address(buf: &CudaSlice<u8>, stream: &CudaStream) -> u64 {
 }
 
 impl<'a> LaidOut<'a> {
-    fn new(items: &[(&'a Plan, &'a [u8], &'a OutputLayout)]) -> LaidOut<'a> {
+    /// The chunk of `items` laid out, and its merged tables (or why they could not be
+    /// merged).
+    fn new(items: &[(&'a Plan, &'a [u8], &'a OutputLayout)]) -> (LaidOut<'a>, Result<HostTables>) {
         let started = Instant::now();
         let prepared = prepare(items);
         let (slots, mut frames) = (prepared.slots, prepared.frames);
         let host = merge(&mut frames);
-        LaidOut {
+        let laid = LaidOut {
             items: items.len(),
             slots,
             frames,
-            host,
             started,
-        }
+        };
+        (laid, host)
     }
 
     /// Every item of the chunk failing with `e`.
@@ -293,16 +293,18 @@ impl<'a> LaidOut<'a> {
         (0..self.items).map(|_| Err(clone_err(e))).collect()
     }
 
-    /// Queues the chunk on `lane`: upload, kernels, downloads. On failure the lane is
-    /// waited for (no copy may still use its staging) and every item gets the error.
+    /// Queues the chunk, with its merged tables `host`, on `lane`: upload, kernels,
+    /// downloads. On failure the lane is waited for (no copy may still use its staging)
+    /// and every item gets the error.
     fn submit<'o, 'b>(
-        mut self,
+        self,
+        host: Result<HostTables>,
         lane: &Arc<CudaStream>,
         r: &Runner<'_>,
         staging: &mut Staging,
         dest: Dest<'o, 'b>,
     ) -> std::result::Result<InFlight<'a, 'o, 'b>, Vec<Packed>> {
-        let host = match std::mem::replace(&mut self.host, Ok(HostTables::default())) {
+        let host = match host {
             Ok(host) => host,
             Err(e) => return Err(self.fail(&e)),
         };

@@ -181,6 +181,30 @@ impl DecoderSync {
     fn decoder(&self) -> vc6::Decoder {
         self.state().decoder
     }
+
+    /// `decode` and `read` once they have the stream: a host image, or a device image
+    /// with `ImageMemoryType.CUDA_DEVICE`; the decode runs without the GIL.
+    fn decode_stream(
+        &self,
+        py: Python<'_>,
+        stream: &[u8],
+        region: FrameRegion,
+    ) -> PyResult<Py<PyAny>> {
+        let SyncState { decoder, cuda } = self.state();
+        if let Some(ordinal) = cuda {
+            let (frame, format) = py
+                .detach(|| -> vc6::Result<_> {
+                    let frame = decoder.decode_to_cuda(stream, region)?;
+                    Ok((frame, crate::cuda::own_format(stream)?))
+                })
+                .map_err(to_py)?;
+            return device_image(py, frame, format, region.loq, ordinal);
+        }
+        let frame = py
+            .detach(|| decoder.decode_region(stream, region))
+            .map_err(to_py)?;
+        host_image(py, frame, region.loq)
+    }
 }
 
 /// Opens the CUDA backend for `memory_type` (`Some(device ordinal)`), or `None` for host
@@ -227,10 +251,7 @@ impl DecoderSync {
         picture_format: Option<PictureFormat>,
         memory_type: Option<ImageMemoryType>,
     ) -> PyResult<()> {
-        let cuda = match memory_type {
-            Some(m) => Some(device_for(py, m)?),
-            None => None,
-        };
+        let cuda = memory_type.map(|m| device_for(py, m)).transpose()?;
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         state
             .decoder
@@ -304,22 +325,7 @@ impl DecoderSync {
         region: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let region = frame_region(loq, region)?;
-        let bytes = bytes_of(data)?;
-        let stream = bytes.as_slice();
-        let SyncState { decoder, cuda } = self.state();
-        if let Some(ordinal) = cuda {
-            let (frame, format) = py
-                .detach(|| -> vc6::Result<_> {
-                    let frame = decoder.decode_to_cuda(stream, region)?;
-                    Ok((frame, crate::cuda::own_format(stream)?))
-                })
-                .map_err(to_py)?;
-            return device_image(py, frame, format, region.loq, ordinal);
-        }
-        let frame = py
-            .detach(|| decoder.decode_region(stream, region))
-            .map_err(to_py)?;
-        host_image(py, frame, region.loq)
+        self.decode_stream(py, bytes_of(data)?.as_slice(), region)
     }
 
     /// Decodes many streams in one call (a GPU's fast path). Each item is a stream, or a
@@ -367,24 +373,10 @@ impl DecoderSync {
         region: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let region = frame_region(loq, region)?;
-        let SyncState { decoder, cuda } = self.state();
-        if let Some(ordinal) = cuda {
-            let (frame, format) = py
-                .detach(|| -> Result<_, Failure> {
-                    let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
-                    let frame = decoder.decode_to_cuda(&stream, region)?;
-                    Ok((frame, crate::cuda::own_format(&stream)?))
-                })
-                .map_err(Failure::into_py)?;
-            return device_image(py, frame, format, region.loq, ordinal);
-        }
-        let frame = py
-            .detach(|| -> Result<vc6::Frame, Failure> {
-                let stream = std::fs::read(&path).map_err(|e| Failure::Io(path.clone(), e))?;
-                Ok(decoder.decode_region(&stream, region)?)
-            })
-            .map_err(Failure::into_py)?;
-        host_image(py, frame, region.loq)
+        let stream = py
+            .detach(|| std::fs::read(&path))
+            .map_err(|e| Failure::Io(path.clone(), e).into_py())?;
+        self.decode_stream(py, &stream, region)
     }
 
     /// Decodes a stream (as `decode`, but into host memory whatever the memory type) and
@@ -518,10 +510,7 @@ impl DecoderAsync {
         picture_format: Option<PictureFormat>,
         memory_type: Option<ImageMemoryType>,
     ) -> PyResult<()> {
-        let cuda = match memory_type {
-            Some(m) => Some(device_for(py, m)?),
-            None => None,
-        };
+        let cuda = memory_type.map(|m| device_for(py, m)).transpose()?;
         let mut decoder = self.state().pool.decoder().clone();
         decoder
             .reconfigure(width, height, picture_format.map(PictureFormat::pixel))
